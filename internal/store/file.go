@@ -1,0 +1,138 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// File is a binary cache in a local directory (file:///path).
+type File struct {
+	root string
+}
+
+var _ Store = (*File)(nil)
+
+// OpenFile opens the file:// store at u, creating its directory.
+func OpenFile(u *url.URL) (*File, error) {
+	if u.Host != "" && u.Host != "localhost" {
+		return nil, fmt.Errorf("store-url %q: a file:// URL needs an absolute path (file:///path), not a host %q", u.String(), u.Host)
+	}
+	if u.RawQuery != "" {
+		return nil, fmt.Errorf("store-url %q: file:// stores take no query parameters", u.String())
+	}
+	root := filepath.Clean(u.Path)
+	if !filepath.IsAbs(root) {
+		return nil, fmt.Errorf("store-url %q: the path must be absolute (file:///path)", u.String())
+	}
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return nil, fmt.Errorf("create the cache directory %s: %w", root, err)
+	}
+	return &File{root: root}, nil
+}
+
+// URL returns file://<root>.
+func (f *File) URL() string { return "file://" + f.root }
+
+// Root returns the directory holding the cache.
+func (f *File) Root() string { return f.root }
+
+func (f *File) path(key string) (string, error) {
+	clean := filepath.ToSlash(filepath.Clean("/" + key))[1:]
+	if clean == "" || clean != key || strings.HasPrefix(key, "../") {
+		return "", fmt.Errorf("invalid object key %q", key)
+	}
+	return filepath.Join(f.root, filepath.FromSlash(key)), nil
+}
+
+// Exists reports whether key exists.
+func (f *File) Exists(ctx context.Context, key string) (bool, error) {
+	_, err := f.Size(ctx, key)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// Size returns the size of the object at key.
+func (f *File) Size(ctx context.Context, key string) (int64, error) {
+	p, err := f.path(key)
+	if err != nil {
+		return 0, err
+	}
+	fi, err := os.Stat(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, fmt.Errorf("%s: %w", p, ErrNotFound)
+	}
+	if err != nil {
+		return 0, err
+	}
+	return fi.Size(), nil
+}
+
+// Get opens the object at key.
+func (f *File) Get(ctx context.Context, key string) (io.ReadCloser, error) {
+	p, err := f.path(key)
+	if err != nil {
+		return nil, err
+	}
+	r, err := os.Open(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s: %w", p, ErrNotFound)
+	}
+	return r, err
+}
+
+// Put writes r to a temporary file beside the target, syncs it and renames
+// it into place, so a reader never sees a partial object.
+func (f *File) Put(ctx context.Context, key string, r io.Reader, contentType string) (int64, error) {
+	p, err := f.path(key)
+	if err != nil {
+		return 0, err
+	}
+	dir := filepath.Dir(p)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return 0, fmt.Errorf("create %s: %w", dir, err)
+	}
+	tmp, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(p)+"-*")
+	if err != nil {
+		return 0, fmt.Errorf("write %s: %w", p, err)
+	}
+	defer os.Remove(tmp.Name()) // no-op after a successful rename
+	n, err := io.Copy(tmp, contextReader{ctx, r})
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp.Name(), 0o644)
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), p)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("write %s: %w", p, err)
+	}
+	return n, nil
+}
+
+// contextReader stops a long copy when the context is cancelled.
+type contextReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c contextReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}

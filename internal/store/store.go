@@ -1,0 +1,62 @@
+// Package store holds the places a binary cache can be written to. A Store
+// is a flat key/value space of immutable objects ("nix-cache-info",
+// "<hash>.narinfo", "nar/<hash>.nar.zst"); what the keys mean is the cache
+// package's business, not the store's.
+//
+// Every Put is all-or-nothing: a reader either sees the whole object or no
+// object at all. That is what lets the cache writer promise that a narinfo
+// is never visible before its NAR.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+)
+
+// ErrNotFound is returned by Get for a key that does not exist.
+var ErrNotFound = errors.New("object not found")
+
+// Store is an object store holding a Nix binary cache.
+type Store interface {
+	// Exists reports whether an object exists at key.
+	Exists(ctx context.Context, key string) (bool, error)
+	// Put writes r at key, atomically. contentType is the MIME type Nix
+	// uses for that kind of object. Put returns the number of bytes stored.
+	Put(ctx context.Context, key string, r io.Reader, contentType string) (int64, error)
+	// Get opens the object at key; ErrNotFound when it does not exist.
+	Get(ctx context.Context, key string) (io.ReadCloser, error)
+	// Size returns the size of the object at key; ErrNotFound when absent.
+	Size(ctx context.Context, key string) (int64, error)
+	// URL is the store's URL as users should see it: without credentials,
+	// usable as a Nix substituter where the scheme allows.
+	URL() string
+}
+
+// Options configure the stores that need more than a URL.
+type Options struct {
+	// Jobs bounds parallel transfers (S3 multipart parts in flight).
+	Jobs int
+	// Getenv reads the process environment (injected for tests).
+	Getenv func(string) string
+}
+
+// Open returns the Store for a store URL: file:///path or s3://bucket[/prefix]?….
+func Open(ctx context.Context, rawURL string, opts Options) (Store, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("store-url %q is not a URL: %w", rawURL, err)
+	}
+	switch u.Scheme {
+	case "file":
+		return OpenFile(u)
+	case "s3":
+		return openS3(ctx, u, opts)
+	case "":
+		return nil, fmt.Errorf("store-url %q has no scheme: use file:///absolute/path or s3://bucket", rawURL)
+	default:
+		return nil, fmt.Errorf("store-url %q: scheme %q is not supported: use file:///absolute/path or s3://bucket[/prefix]?region=…", rawURL, u.Scheme)
+	}
+}

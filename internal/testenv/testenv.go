@@ -1,0 +1,80 @@
+// Package testenv gives tests the real tools they run against: git with
+// real repositories and bare remotes, and Debian's Nix. The README's test
+// command installs the tools; a test that finds one missing fails with the
+// command that installs it, it never skips.
+package testenv
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+// RequireTool fails the test when name is not on PATH.
+func RequireTool(t testing.TB, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		t.Fatalf("%s is not on PATH: run the README's test command (bash .ci/run), which installs it (Debian: apt-get install -y %s)", name, debianPackage(name))
+	}
+	return p
+}
+
+func debianPackage(tool string) string {
+	switch tool {
+	case "nix", "nix-store", "nix-build", "nix-instantiate":
+		return "nix-bin"
+	}
+	return tool
+}
+
+// NixEnv returns the environment for running Debian's nix 2.8 as root in a
+// sandbox without user namespaces: experimental commands on, no build
+// users, no sandbox, and a cache directory of the test's own so narinfo
+// look-ups are never answered from another test's cache.
+func NixEnv(t testing.TB) []string {
+	t.Helper()
+	RequireTool(t, "nix")
+	cache := t.TempDir()
+	conf := strings.Join([]string{
+		"experimental-features = nix-command",
+		"sandbox = false",
+		"build-users-group =",
+		"narinfo-cache-negative-ttl = 0",
+		"substituters =",
+	}, "\n")
+	env := os.Environ()
+	env = append(env, "NIX_CONFIG="+conf, "XDG_CACHE_HOME="+cache)
+	return env
+}
+
+// Nix runs a nix command with NixEnv and returns its standard output.
+func Nix(t testing.TB, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Env = NixEnv(t)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+	}
+	return string(out)
+}
+
+// ProjectRoot returns the repository root of this project.
+func ProjectRoot(t testing.TB) string {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+// SharedDir returns ../shared beside the project checkout, where the
+// reference material and the corpus live (always present in CI).
+func SharedDir(t testing.TB) string {
+	t.Helper()
+	return filepath.Join(ProjectRoot(t), "..", "shared")
+}
