@@ -35,6 +35,23 @@ type Store interface {
 	URL() string
 }
 
+// ErrConflict is returned by PutIf when the object changed since it was read.
+var ErrConflict = errors.New("object changed since it was read")
+
+// Conditional is implemented by stores that can replace a small object
+// only if nobody else replaced it first (S3 If-Match / If-None-Match; a
+// lock and an atomic rename on file://). The catalog index needs it: two
+// runs publishing at once must both end up recorded.
+type Conditional interface {
+	// GetVersion reads the object at key and an opaque version of it
+	// (an ETag); ErrNotFound when absent.
+	GetVersion(ctx context.Context, key string) (data []byte, version string, err error)
+	// PutIf writes data at key if the object's version is still ifVersion;
+	// ifVersion "" means the object must not exist yet. ErrConflict when
+	// the condition fails.
+	PutIf(ctx context.Context, key string, data []byte, contentType, ifVersion string) error
+}
+
 // Options configure the stores that need more than a URL.
 type Options struct {
 	// Jobs bounds parallel transfers (S3 multipart parts in flight).
