@@ -1,0 +1,442 @@
+// Package cache writes store paths into a Nix binary cache.
+//
+// The layout and ordering follow Nix's own writer (BinaryCacheStore):
+// nix-cache-info first, then for each path its compressed NAR, then its
+// signed narinfo, and a path's narinfo only after the narinfos of all its
+// references. A reader that sees a narinfo can therefore always fetch the
+// whole closure behind it, even while a publish is still running or after
+// one failed half way.
+//
+// NARs are streamed: serialised from disk, hashed, compressed and handed to
+// the store through a pipe, so memory stays bounded whatever a path's size.
+// The NAR object is named after the NAR hash, which is known before the
+// NAR is produced (Nix's database records it; the local builder computed it
+// to name the path), so no scratch copy is needed to learn the name; the
+// stream is checked against that hash and a mismatch fails the path before
+// its narinfo is written.
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/nix-community/go-nix/pkg/narinfo"
+	"github.com/nix-community/go-nix/pkg/nixbase32"
+	"github.com/ulikunitz/xz"
+
+	"github.com/flox-publish/publish-action/internal/nixpath"
+	"github.com/flox-publish/publish-action/internal/signing"
+	"github.com/flox-publish/publish-action/internal/store"
+)
+
+// Status says what happened to one store path.
+type Status string
+
+// Statuses of a published path.
+const (
+	Uploaded    Status = "uploaded"     // NAR and narinfo written
+	Present     Status = "present"      // the store already had its narinfo
+	WouldUpload Status = "would-upload" // dry run: everything but the write
+)
+
+// Options configure Publish.
+type Options struct {
+	// Store receives the cache. In a dry run it may be nil; when it is
+	// not, it is only read, to tell present paths from new ones.
+	Store store.Store
+	// Key signs the narinfos. Required unless DryRun.
+	Key *signing.Key
+	// Compression of NAR objects: "zstd", "xz" or "none".
+	Compression string
+	// Jobs bounds the number of paths processed at once.
+	Jobs int
+	// DryRun does everything but write to the store.
+	DryRun bool
+	// OnPath, when set, is called as each path finishes (from any goroutine,
+	// one call at a time).
+	OnPath func(PathResult)
+}
+
+// PathResult is the outcome for one store path.
+type PathResult struct {
+	StorePath string
+	NarSize   uint64
+	// FileSize is the size of the compressed NAR object (0 when present).
+	FileSize int64
+	// NarInfo is the narinfo as written (or as it would be written), nil
+	// for a path the store already had.
+	NarInfo *narinfo.NarInfo
+	Status  Status
+}
+
+// CacheInfo is the content of nix-cache-info this action writes.
+const CacheInfo = "StoreDir: " + nixpath.StoreDir + "\nWantMassQuery: 1\nPriority: 40\n"
+
+// Content types, as Nix sets them.
+const (
+	ContentTypeCacheInfo = "text/x-nix-cache-info"
+	ContentTypeNarInfo   = "text/x-nix-narinfo"
+	ContentTypeNAR       = "application/x-nix-nar"
+)
+
+// NarInfoKey is the object key of a store path's narinfo.
+func NarInfoKey(storePath string) string { return nixpath.HashPart(storePath) + ".narinfo" }
+
+// Publish writes every path of paths (a set of closures) to the store, a
+// path's references before the path itself, up to opts.Jobs at a time.
+// Results come back in the order of paths.
+func Publish(ctx context.Context, opts Options, paths []nixpath.PathInfo) ([]PathResult, error) {
+	if opts.Jobs < 1 {
+		opts.Jobs = 1
+	}
+	if !opts.DryRun {
+		if opts.Store == nil {
+			return nil, errors.New("no store to publish to")
+		}
+		if opts.Key == nil {
+			return nil, errors.New("no signing key: publishing needs the secret key that signs the store paths (input signing-key or signing-key-file)")
+		}
+	}
+	ext, err := extension(opts.Compression)
+	if err != nil {
+		return nil, err
+	}
+	nodes, order, err := graph(paths)
+	if err != nil {
+		return nil, err
+	}
+
+	if !opts.DryRun {
+		if err := ensureCacheInfo(ctx, opts.Store); err != nil {
+			return nil, err
+		}
+	}
+
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	sem := make(chan struct{}, opts.Jobs)
+	var (
+		wg       sync.WaitGroup
+		reportMu sync.Mutex
+	)
+	for _, n := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer close(n.done)
+			for _, dep := range n.deps {
+				<-dep.done
+				if dep.err != nil {
+					n.err = fmt.Errorf("%s: not written, because its reference %s failed", n.info.StorePath, dep.info.StorePath)
+					return
+				}
+			}
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				n.err = context.Cause(ctx)
+				return
+			}
+			defer func() { <-sem }()
+			n.result, n.err = publishOne(ctx, opts, ext, n.info)
+			if n.err != nil {
+				cancel(n.err)
+				return
+			}
+			if opts.OnPath != nil {
+				reportMu.Lock()
+				opts.OnPath(n.result)
+				reportMu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+
+	results := make([]PathResult, 0, len(order))
+	var errs []error
+	for _, p := range order {
+		n := nodes[p]
+		if n.err != nil {
+			errs = append(errs, n.err)
+			continue
+		}
+		results = append(results, n.result)
+	}
+	if len(errs) > 0 {
+		// The first failure is the cause; the rest are its consequences.
+		return results, firstCause(errs)
+	}
+	return results, nil
+}
+
+func firstCause(errs []error) error {
+	for _, e := range errs {
+		if !errors.Is(e, context.Canceled) && !strings.Contains(e.Error(), "because its reference") {
+			return e
+		}
+	}
+	return errs[0]
+}
+
+type node struct {
+	info   nixpath.PathInfo
+	deps   []*node
+	done   chan struct{}
+	result PathResult
+	err    error
+}
+
+// graph indexes paths by store path and checks that every reference is in
+// the set: a narinfo must never point at a path the cache lacks.
+func graph(paths []nixpath.PathInfo) (map[string]*node, []string, error) {
+	nodes := make(map[string]*node, len(paths))
+	var order []string
+	for _, p := range paths {
+		if len(p.NarHash) != 32 {
+			return nil, nil, fmt.Errorf("%s: its NAR hash is unknown", p.StorePath)
+		}
+		if _, dup := nodes[p.StorePath]; dup {
+			continue
+		}
+		nodes[p.StorePath] = &node{info: p, done: make(chan struct{})}
+		order = append(order, p.StorePath)
+	}
+	for _, n := range nodes {
+		for _, r := range n.info.References {
+			if r == n.info.StorePath {
+				continue
+			}
+			dep, ok := nodes[r]
+			if !ok {
+				return nil, nil, fmt.Errorf("%s refers to %s, which is not in the closure to publish", n.info.StorePath, r)
+			}
+			n.deps = append(n.deps, dep)
+		}
+	}
+	if cyc := findCycle(nodes); cyc != "" {
+		return nil, nil, fmt.Errorf("store paths refer to each other in a cycle through %s", cyc)
+	}
+	return nodes, order, nil
+}
+
+// findCycle guards the scheduler against waiting forever: store path
+// references cannot form cycles, but inputs built by hand could.
+func findCycle(nodes map[string]*node) string {
+	const (
+		unseen = iota
+		active
+		finished
+	)
+	state := map[*node]int{}
+	var visit func(n *node) string
+	visit = func(n *node) string {
+		switch state[n] {
+		case active:
+			return n.info.StorePath
+		case finished:
+			return ""
+		}
+		state[n] = active
+		for _, d := range n.deps {
+			if c := visit(d); c != "" {
+				return c
+			}
+		}
+		state[n] = finished
+		return ""
+	}
+	keys := make([]string, 0, len(nodes))
+	for k := range nodes {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if c := visit(nodes[k]); c != "" {
+			return c
+		}
+	}
+	return ""
+}
+
+func extension(compression string) (string, error) {
+	switch compression {
+	case "zstd", "":
+		return ".zst", nil
+	case "xz":
+		return ".xz", nil
+	case "none":
+		return "", nil
+	}
+	return "", fmt.Errorf("compression %q is not one of zstd, xz, none", compression)
+}
+
+// ensureCacheInfo writes nix-cache-info when it is missing, and refuses a
+// cache made for another store directory: its clients would refuse it.
+func ensureCacheInfo(ctx context.Context, s store.Store) error {
+	r, err := s.Get(ctx, "nix-cache-info")
+	if errors.Is(err, store.ErrNotFound) {
+		if _, err := s.Put(ctx, "nix-cache-info", strings.NewReader(CacheInfo), ContentTypeCacheInfo); err != nil {
+			return fmt.Errorf("write %s/nix-cache-info: %w", s.URL(), err)
+		}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read %s/nix-cache-info: %w", s.URL(), err)
+	}
+	defer r.Close()
+	data, err := io.ReadAll(io.LimitReader(r, 64<<10))
+	if err != nil {
+		return fmt.Errorf("read %s/nix-cache-info: %w", s.URL(), err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "StoreDir:"); ok && strings.TrimSpace(v) != nixpath.StoreDir {
+			return fmt.Errorf("%s is a cache for store %q, not %s: choose another store-url", s.URL(), strings.TrimSpace(v), nixpath.StoreDir)
+		}
+	}
+	return nil
+}
+
+// publishOne writes one path's NAR and narinfo.
+func publishOne(ctx context.Context, opts Options, ext string, p nixpath.PathInfo) (PathResult, error) {
+	res := PathResult{StorePath: p.StorePath, NarSize: p.NarSize}
+	key := NarInfoKey(p.StorePath)
+	if opts.Store != nil {
+		ok, err := opts.Store.Exists(ctx, key)
+		if err != nil {
+			return res, fmt.Errorf("%s: check %s: %w", p.StorePath, key, err)
+		}
+		if ok {
+			res.Status = Present
+			return res, nil
+		}
+	}
+
+	narKey := "nar/" + nixbase32.EncodeToString(p.NarHash) + ".nar" + ext
+	var (
+		fileSize int64
+		fileHash []byte
+		err      error
+	)
+	if opts.DryRun {
+		fileSize, fileHash, err = streamNAR(ctx, p, opts.Compression, func(r io.Reader) (int64, error) {
+			return io.Copy(io.Discard, r)
+		})
+	} else {
+		fileSize, fileHash, err = streamNAR(ctx, p, opts.Compression, func(r io.Reader) (int64, error) {
+			return opts.Store.Put(ctx, narKey, r, ContentTypeNAR)
+		})
+	}
+	if err != nil {
+		return res, fmt.Errorf("%s: write %s: %w", p.StorePath, narKey, err)
+	}
+
+	ni := newNarInfo(p, narKey, opts.Compression, fileHash, fileSize)
+	if opts.Key != nil {
+		sig, err := opts.Key.Sign(ni.Fingerprint())
+		if err != nil {
+			return res, fmt.Errorf("%s: %w", p.StorePath, err)
+		}
+		ni.Signatures = append(ni.Signatures, sig)
+	}
+	res.NarInfo, res.FileSize = ni, fileSize
+	if opts.DryRun {
+		res.Status = WouldUpload
+		return res, nil
+	}
+	if _, err := opts.Store.Put(ctx, key, strings.NewReader(ni.String()), ContentTypeNarInfo); err != nil {
+		return res, fmt.Errorf("%s: write %s: %w", p.StorePath, key, err)
+	}
+	res.Status = Uploaded
+	return res, nil
+}
+
+// streamNAR serialises p, checks it against p's NAR hash and size, and
+// hands the compressed stream to sink. It returns the compressed size and
+// hash.
+func streamNAR(ctx context.Context, p nixpath.PathInfo, compression string, sink func(io.Reader) (int64, error)) (int64, []byte, error) {
+	pr, pw := io.Pipe()
+	narHash := nixpath.NewHashingWriter()
+	fileHash := nixpath.NewHashingWriter()
+	produced := make(chan error, 1)
+	go func() {
+		err := compress(io.MultiWriter(pw, fileHash), compression, func(w io.Writer) error {
+			return nixpath.DumpNAR(io.MultiWriter(w, narHash), p.Source)
+		})
+		if err == nil && !equalHash(narHash.Sum(), p.NarHash) {
+			err = fmt.Errorf("the NAR of %s hashes to sha256:%s, but its recorded NAR hash is %s: the path changed after it was built; rebuild it (nix-store --verify --check-contents)",
+				p.Source, nixbase32.EncodeToString(narHash.Sum()), p.NarHashString())
+		}
+		if err == nil && narHash.Size() != p.NarSize {
+			err = fmt.Errorf("the NAR of %s is %d bytes, but its recorded NAR size is %d", p.Source, narHash.Size(), p.NarSize)
+		}
+		// Failing the pipe makes the sink fail too, so a store never
+		// commits an object whose content was wrong.
+		pw.CloseWithError(err)
+		produced <- err
+	}()
+	n, err := sink(pr)
+	pr.CloseWithError(errors.New("sink stopped reading"))
+	perr := <-produced
+	if perr != nil {
+		return 0, nil, perr
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, nil, err
+	}
+	if n != int64(fileHash.Size()) {
+		return 0, nil, fmt.Errorf("the store took %d of %d bytes", n, fileHash.Size())
+	}
+	return n, fileHash.Sum(), nil
+}
+
+func equalHash(a, b []byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// compress runs write against a compressor for the given method, flushing
+// it into w.
+func compress(w io.Writer, method string, write func(io.Writer) error) error {
+	switch method {
+	case "none":
+		return write(w)
+	case "xz":
+		xw, err := xz.NewWriter(w)
+		if err != nil {
+			return err
+		}
+		if err := write(xw); err != nil {
+			xw.Close()
+			return err
+		}
+		return xw.Close()
+	default:
+		// One goroutine per encoder: paths are already compressed in
+		// parallel, and per-encoder concurrency would multiply memory.
+		zw, err := zstd.NewWriter(w, zstd.WithEncoderConcurrency(1))
+		if err != nil {
+			return err
+		}
+		if err := write(zw); err != nil {
+			zw.Close()
+			return err
+		}
+		return zw.Close()
+	}
+}

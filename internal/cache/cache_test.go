@@ -1,0 +1,338 @@
+package cache_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nix-community/go-nix/pkg/narinfo"
+
+	"github.com/flox-publish/publish-action/internal/cache"
+	"github.com/flox-publish/publish-action/internal/nixpath"
+	"github.com/flox-publish/publish-action/internal/signing"
+	"github.com/flox-publish/publish-action/internal/store"
+	"github.com/flox-publish/publish-action/internal/testenv"
+)
+
+func newKey(t *testing.T, name string) *signing.Key {
+	t.Helper()
+	sec, _, err := signing.Generate(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := signing.Parse(sec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func fileStore(t *testing.T) *store.File {
+	t.Helper()
+	s, err := store.OpenFile(&url.URL{Scheme: "file", Path: filepath.Join(t.TempDir(), "cache")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// nixClosure builds, with real Nix, two raw derivations, the second of
+// which refers to the first, and returns the closure of the second as the
+// local store describes it. A random marker makes the paths new to the
+// store, so every test run publishes paths Nix has never copied.
+func nixClosure(t *testing.T) (top string, closure []nixpath.PathInfo) {
+	t.Helper()
+	testenv.RequireTool(t, "nix-build")
+	marker := strconv.FormatInt(time.Now().UnixNano(), 36)
+	expr := `let
+  lib = derivation { name = "lib-` + marker + `"; system = builtins.currentSystem; builder = "/bin/sh"; PATH = "/usr/bin:/bin";
+    args = [ "-c" "mkdir -p $out/lib; echo 'library ` + marker + `' > $out/lib/data; echo x > $out/lib/x" ]; };
+in derivation { name = "app-` + marker + `"; system = builtins.currentSystem; builder = "/bin/sh"; PATH = "/usr/bin:/bin";
+  args = [ "-c" "mkdir -p $out/bin; printf '#!/bin/sh\\ncat ${lib}/lib/data\\n' > $out/bin/app; echo ${lib} > $out/ref" ]; }`
+	file := filepath.Join(t.TempDir(), "closure.nix")
+	if err := os.WriteFile(file, []byte(expr), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	top = strings.TrimSpace(testenv.Nix(t, "nix-build", "--no-out-link", file))
+	closure, err := nixpath.QueryClosure(context.Background(), testenv.NixEnv(t), top)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(closure) != 2 {
+		t.Fatalf("closure of %s has %d paths, want 2", top, len(closure))
+	}
+	return top, closure
+}
+
+// localPath is a path as the local builder makes it: content in a scratch
+// directory, named by its NAR hash.
+func localPath(t *testing.T, name string) nixpath.PathInfo {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "out")
+	os.MkdirAll(filepath.Join(dir, "bin"), 0o755)
+	os.WriteFile(filepath.Join(dir, "bin", name), []byte("#!/bin/sh\necho "+name+" "+filepath.Base(t.TempDir())+"\n"), 0o755)
+	h, n, err := nixpath.HashNAR(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nixpath.PathInfo{StorePath: nixpath.SourcePath(h, name, nil), NarHash: h, NarSize: n, CA: nixpath.SourceCA(h), Source: dir}
+}
+
+// nixInstall copies path from the cache into a fresh chroot store with only
+// pub trusted, and verifies its signatures there.
+func nixInstall(t *testing.T, cacheURL, pub, path string) error {
+	t.Helper()
+	root := filepath.Join(t.TempDir(), "root")
+	env := testenv.NixEnv(t)
+	run := func(args ...string) error {
+		cmd := exec.Command("nix", args...)
+		cmd.Env = env
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			return &nixError{args: args, out: string(out), err: err}
+		}
+		return nil
+	}
+	if err := run("copy", "--from", cacheURL, "--to", root, "--option", "trusted-public-keys", pub, "--option", "require-sigs", "true", path); err != nil {
+		return err
+	}
+	return run("store", "verify", "--store", root, "--sigs-needed", "1", "--option", "trusted-public-keys", pub, "--recursive", path)
+}
+
+type nixError struct {
+	args []string
+	out  string
+	err  error
+}
+
+func (e *nixError) Error() string {
+	return "nix " + strings.Join(e.args, " ") + ": " + e.err.Error() + "\n" + e.out
+}
+
+func TestPublishedClosureInstallsWithRealNix(t *testing.T) {
+	top, closure := nixClosure(t)
+	for _, compression := range []string{"zstd", "xz", "none"} {
+		t.Run(compression, func(t *testing.T) {
+			s := fileStore(t)
+			key := newKey(t, "test-cache-1")
+			res, err := cache.Publish(context.Background(), cache.Options{Store: s, Key: key, Compression: compression, Jobs: 2}, closure)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range res {
+				if r.Status != cache.Uploaded {
+					t.Fatalf("%s: status %s, want uploaded", r.StorePath, r.Status)
+				}
+			}
+			if err := cache.Verify(context.Background(), s, key.PublicKey(), res); err != nil {
+				t.Fatal(err)
+			}
+			if err := nixInstall(t, s.URL(), key.Public, top); err != nil {
+				t.Fatal(err)
+			}
+
+			// A second run finds everything present and writes nothing.
+			again, err := cache.Publish(context.Background(), cache.Options{Store: s, Key: key, Compression: compression, Jobs: 2}, closure)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range again {
+				if r.Status != cache.Present {
+					t.Fatalf("re-run: %s: status %s, want present", r.StorePath, r.Status)
+				}
+			}
+		})
+	}
+}
+
+func TestLocalBuildPathInstallsWithRealNix(t *testing.T) {
+	p := localPath(t, "hello-1.0")
+	s := fileStore(t)
+	key := newKey(t, "test-cache-1")
+	if _, err := cache.Publish(context.Background(), cache.Options{Store: s, Key: key, Compression: "zstd", Jobs: 1}, []nixpath.PathInfo{p}); err != nil {
+		t.Fatal(err)
+	}
+	if err := nixInstall(t, s.URL(), key.Public, p.StorePath); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRealNixRefusesBadCaches(t *testing.T) {
+	top, closure := nixClosure(t)
+	key := newKey(t, "test-cache-1")
+	other := newKey(t, "test-cache-1") // same name, another key
+
+	t.Run("untrusted key", func(t *testing.T) {
+		s := fileStore(t)
+		if _, err := cache.Publish(context.Background(), cache.Options{Store: s, Key: key, Compression: "zstd", Jobs: 2}, closure); err != nil {
+			t.Fatal(err)
+		}
+		if err := nixInstall(t, s.URL(), other.Public, top); err == nil {
+			t.Fatal("nix installed paths signed by a key it does not trust")
+		}
+	})
+	t.Run("tampered narinfo", func(t *testing.T) {
+		s := fileStore(t)
+		if _, err := cache.Publish(context.Background(), cache.Options{Store: s, Key: key, Compression: "zstd", Jobs: 2}, closure); err != nil {
+			t.Fatal(err)
+		}
+		// Claim another reference set: the signature no longer matches.
+		f := filepath.Join(s.Root(), cache.NarInfoKey(top))
+		data, _ := os.ReadFile(f)
+		tampered := regexpReplaceLine(string(data), "References:", "References: ")
+		if tampered == string(data) {
+			t.Fatal("tampering changed nothing")
+		}
+		os.WriteFile(f, []byte(tampered), 0o644)
+		if err := nixInstall(t, s.URL(), key.Public, top); err == nil {
+			t.Fatal("nix installed a path whose narinfo was tampered with")
+		}
+		res := []cache.PathResult{{StorePath: top, Status: cache.Uploaded, NarInfo: mustParse(t, data)}}
+		if err := cache.Verify(context.Background(), s, key.PublicKey(), res); err == nil {
+			t.Fatal("Verify accepted a tampered narinfo")
+		}
+	})
+}
+
+func regexpReplaceLine(s, prefix, repl string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		if strings.HasPrefix(l, prefix) {
+			lines[i] = repl
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+func mustParse(t *testing.T, data []byte) *narinfo.NarInfo {
+	t.Helper()
+	ni, err := narinfo.Parse(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ni
+}
+
+// recordingStore wraps a store and records the order of writes.
+type recordingStore struct {
+	store.Store
+	mu   sync.Mutex
+	puts []string
+}
+
+func (r *recordingStore) Put(ctx context.Context, key string, rd io.Reader, ct string) (int64, error) {
+	n, err := r.Store.Put(ctx, key, rd, ct)
+	if err == nil {
+		r.mu.Lock()
+		r.puts = append(r.puts, key)
+		r.mu.Unlock()
+	}
+	return n, err
+}
+
+func TestWriteOrder(t *testing.T) {
+	_, closure := nixClosure(t)
+	rec := &recordingStore{Store: fileStore(t)}
+	key := newKey(t, "k")
+	if _, err := cache.Publish(context.Background(), cache.Options{Store: rec, Key: key, Compression: "zstd", Jobs: 4}, closure); err != nil {
+		t.Fatal(err)
+	}
+	pos := map[string]int{}
+	for i, k := range rec.puts {
+		pos[k] = i
+	}
+	if pos["nix-cache-info"] != 0 {
+		t.Errorf("nix-cache-info written at %d, want first: %v", pos["nix-cache-info"], rec.puts)
+	}
+	for _, p := range closure {
+		ni := cache.NarInfoKey(p.StorePath)
+		for k, i := range pos {
+			if strings.HasPrefix(k, "nar/") && strings.Contains(k, nixpathNar(p)) && i > pos[ni] {
+				t.Errorf("NAR %s written after its narinfo", k)
+			}
+		}
+		for _, ref := range p.References {
+			if ref != p.StorePath && pos[cache.NarInfoKey(ref)] > pos[ni] {
+				t.Errorf("%s written before the narinfo of its reference %s", ni, ref)
+			}
+		}
+	}
+}
+
+func nixpathNar(p nixpath.PathInfo) string {
+	return strings.TrimPrefix(p.NarHashString(), "sha256:")
+}
+
+func TestDryRunWritesNothing(t *testing.T) {
+	p := localPath(t, "hello-1.0")
+	s := fileStore(t)
+	res, err := cache.Publish(context.Background(), cache.Options{Store: s, DryRun: true, Compression: "zstd", Jobs: 1}, []nixpath.PathInfo{p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res[0].Status != cache.WouldUpload || res[0].FileSize == 0 {
+		t.Fatalf("dry run result %+v", res[0])
+	}
+	entries, _ := os.ReadDir(s.Root())
+	if len(entries) != 0 {
+		t.Fatalf("dry run wrote %d entries", len(entries))
+	}
+	// No store at all is fine in a dry run.
+	if _, err := cache.Publish(context.Background(), cache.Options{DryRun: true, Compression: "zstd"}, []nixpath.PathInfo{p}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestPublishFailures(t *testing.T) {
+	good := localPath(t, "good-1.0")
+	changed := localPath(t, "changed-1.0")
+	os.WriteFile(filepath.Join(changed.Source, "bin", "changed-1.0"), []byte("other content"), 0o755)
+	orphan := localPath(t, "orphan-1.0")
+	orphan.References = []string{"/nix/store/00000000000000000000000000000000-missing"}
+
+	for _, tc := range []struct {
+		name    string
+		opts    cache.Options
+		paths   []nixpath.PathInfo
+		wantErr string
+	}{
+		{"no key", cache.Options{Compression: "zstd"}, []nixpath.PathInfo{good}, "no signing key"},
+		{"bad compression", cache.Options{Compression: "bzip2"}, []nixpath.PathInfo{good}, "not one of zstd, xz, none"},
+		{"content changed after build", cache.Options{Compression: "zstd"}, []nixpath.PathInfo{changed}, "the path changed after it was built"},
+		{"incomplete closure", cache.Options{Compression: "zstd"}, []nixpath.PathInfo{orphan}, "not in the closure to publish"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := fileStore(t)
+			tc.opts.Store = s
+			if tc.name != "no key" {
+				tc.opts.Key = newKey(t, "k")
+			}
+			_, err := cache.Publish(context.Background(), tc.opts, tc.paths)
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("err = %v, want %q", err, tc.wantErr)
+			}
+			matches, _ := filepath.Glob(filepath.Join(s.Root(), "*.narinfo"))
+			if len(matches) != 0 {
+				t.Fatalf("a failed publish left narinfos: %v", matches)
+			}
+		})
+	}
+}
+
+func TestForeignStoreDirRefused(t *testing.T) {
+	s := fileStore(t)
+	s.Put(context.Background(), "nix-cache-info", strings.NewReader("StoreDir: /gnu/store\n"), cache.ContentTypeCacheInfo)
+	_, err := cache.Publish(context.Background(), cache.Options{Store: s, Key: newKey(t, "k"), Compression: "zstd"}, []nixpath.PathInfo{localPath(t, "x-1")})
+	if err == nil || !strings.Contains(err.Error(), "/gnu/store") {
+		t.Fatalf("err = %v", err)
+	}
+}

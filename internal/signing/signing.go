@@ -1,0 +1,105 @@
+// Package signing loads the key that signs published store paths.
+//
+// The key is Nix's secret key format, as `nix key generate-secret` prints
+// it: "<name>:<base64 of 64 bytes>" (an ed25519 seed followed by the public
+// key). No error in this package ever contains the key or part of it:
+// errors describe the shape that was expected and the shape that was found.
+package signing
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/nix-community/go-nix/pkg/narinfo/signature"
+)
+
+// Key is a loaded secret key.
+type Key struct {
+	secret signature.SecretKey
+	// Name is the key's name, which Nix matches against trusted-public-keys.
+	Name string
+	// Public is the public key line, "<name>:<base64>", that users trust.
+	Public string
+}
+
+// Sign signs a narinfo fingerprint.
+func (k *Key) Sign(fingerprint string) (signature.Signature, error) {
+	sig, err := k.secret.Sign(nil, fingerprint)
+	if err != nil {
+		return signature.Signature{}, fmt.Errorf("sign with key %q: %w", k.Name, err)
+	}
+	return sig, nil
+}
+
+// PublicKey returns the public half for verification.
+func (k *Key) PublicKey() signature.PublicKey { return k.secret.ToPublicKey() }
+
+// Load reads the key from the value of the signing-key input, or when that
+// is empty from the file named by signing-key-file. It returns (nil, nil)
+// when neither is given: whether that is an error depends on the run.
+func Load(value, file string) (*Key, error) {
+	source := "input signing-key"
+	if value == "" {
+		if file == "" {
+			return nil, nil
+		}
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("signing-key-file: cannot read the key: %w", err)
+		}
+		value = string(data)
+		source = "signing-key-file " + file
+	}
+	k, err := Parse(value)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", source, err)
+	}
+	return k, nil
+}
+
+// Parse parses a secret key in Nix's format.
+func Parse(s string) (*Key, error) {
+	s = strings.TrimSpace(s)
+	const want = "expected a Nix secret key as printed by `nix key generate-secret --key-name NAME`: NAME:BASE64 of 64 bytes"
+	name, data, ok := strings.Cut(s, ":")
+	if !ok || name == "" || strings.ContainsAny(name, " \t\n") {
+		return nil, fmt.Errorf("the key is malformed (%d characters, no NAME: prefix); %s", len(s), want)
+	}
+	raw, err := base64.StdEncoding.DecodeString(data)
+	if err != nil {
+		return nil, fmt.Errorf("the key named %q is not valid base64; %s", name, want)
+	}
+	switch len(raw) {
+	case ed25519.PrivateKeySize:
+	case ed25519.PublicKeySize:
+		return nil, fmt.Errorf("the key named %q is a public key (32 bytes); give the secret key instead (%s); the public key is what users put in trusted-public-keys", name, want)
+	default:
+		return nil, fmt.Errorf("the key named %q holds %d bytes; %s", name, len(raw), want)
+	}
+	priv := ed25519.PrivateKey(raw)
+	// A key whose second half is not the public key of its seed would sign
+	// with one key and advertise another: refuse it.
+	if !ed25519.NewKeyFromSeed(priv.Seed()).Equal(priv) {
+		return nil, fmt.Errorf("the key named %q is corrupt: its public half does not match its seed; %s", name, want)
+	}
+	sk, err := signature.LoadSecretKey(name + ":" + data)
+	if err != nil {
+		return nil, fmt.Errorf("the key named %q could not be loaded; %s", name, want)
+	}
+	return &Key{secret: sk, Name: name, Public: sk.ToPublicKey().String()}, nil
+}
+
+// Generate makes a new key pair and returns the secret and public lines in
+// Nix's format, as `nix key generate-secret` and `nix key
+// convert-secret-to-public` print them.
+func Generate(name string) (secret, public string, err error) {
+	sk, pk, err := signature.GenerateKeypair(name, rand.Reader)
+	if err != nil {
+		return "", "", fmt.Errorf("generate key %q: %w", name, err)
+	}
+	return sk.String(), pk.String(), nil
+}
