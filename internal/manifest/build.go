@@ -1,0 +1,254 @@
+package manifest
+
+import (
+	"fmt"
+	"maps"
+	"regexp"
+	"strings"
+	"unicode"
+
+	"github.com/flox-publish/publish-action/internal/nixpath"
+)
+
+// buildName is the catalog's rule for package names.
+var buildName = regexp.MustCompile(`^[a-zA-Z0-9.\-_]{1,128}$`)
+
+const versionForms = `a string, { file = "PATH" } or { command = "..." }`
+
+func (d *decoder) builds(e *entry, p path) []Build {
+	t := d.table(e, p)
+	if t == nil {
+		return nil
+	}
+	var out []Build
+	for _, be := range t.entries {
+		if b, ok := d.build(be, p.child(be.key)); ok {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+func (d *decoder) build(e *entry, p path) (Build, bool) {
+	b := Build{Name: e.key, Sandbox: SandboxOff, Pos: d.src.pos(e.keyOff)}
+	where := fmt.Sprintf("build %q", e.key)
+	if e.val.kind != kindTable {
+		// `[build] command = "..."` forgets the package name.
+		d.fail(e.keyOff, `%s is %s, but [build] holds one table per package: write [build.<name>] with command = "..." in it`, p, e.val.kind)
+		return b, false
+	}
+	ok := true
+	if !buildName.MatchString(e.key) {
+		d.fail(e.keyOff, `%s: the name must be 1 to 128 letters, digits, '.', '-' or '_' (it becomes the catalog package name)`, where)
+		ok = false
+	}
+
+	var hasCommand bool
+	d.fields(e.val, p, []field{
+		{name: "command", set: func(e *entry, p path) {
+			b.Command, hasCommand = d.str(e, p)
+			if hasCommand && strings.TrimSpace(b.Command) == "" {
+				d.fail(e.val.off, `%s: command is empty; it must write the package to $out`, where)
+			}
+		}},
+		{name: "runtime-packages", set: func(e *entry, p path) {
+			b.RuntimePackages = d.strList(e, p)
+			b.RuntimePackagesSet = true
+		}},
+		{name: "sandbox", set: func(e *entry, p path) {
+			s, ok := d.str(e, p)
+			if !ok {
+				return
+			}
+			switch s {
+			case SandboxOff, SandboxPure:
+				b.Sandbox = s
+			case SandboxWarn, SandboxEnforce:
+				if d.schema < Schema1_13_0 {
+					d.tooNew(e.val.off, fmt.Sprintf("%s = %q", p, s), Schema1_13_0)
+					return
+				}
+				b.Sandbox = s
+			default:
+				modes := `"off" or "pure"`
+				if d.schema >= Schema1_13_0 {
+					modes = `"off", "warn", "enforce" or "pure"`
+				}
+				d.fail(e.val.off, `%s: sandbox = %q is not a sandbox mode; use %s`, where, s, modes)
+			}
+		}},
+		{name: "sandbox-allow", since: Schema1_13_0, set: func(e *entry, p path) {
+			b.SandboxAllow = d.strList(e, p)
+			for _, el := range e.val.elems {
+				// Flox hands the list to the sandbox space-separated.
+				if el.kind == kindString && strings.IndexFunc(el.str, unicode.IsSpace) >= 0 {
+					d.fail(el.off, `%s: sandbox-allow pattern %q contains whitespace, which the sandbox cannot take; use a glob such as "*" instead`, where, el.str)
+				}
+			}
+		}},
+		{name: "version", set: func(e *entry, p path) { b.Version = d.buildVersion(e, where) }},
+		{name: "description", set: d.optStr(&b.Description)},
+		{name: "license", set: d.optList(&b.License)},
+	})
+	if e.val.get("command") == nil {
+		d.fail(e.keyOff, `%s has no command: add command = "..." that writes the package to $out`, where)
+		ok = false
+	}
+	if ok && buildName.MatchString(b.Name) {
+		if v, static := b.Version.Static(); static {
+			if err := ValidateVersion(b.Name, v); err != nil {
+				off := e.keyOff
+				if !b.Version.IsDefault() {
+					off = e.val.get("version").val.off
+				}
+				d.fail(off, "%s: %v", where, err)
+			}
+		}
+	}
+	return b, ok && hasCommand
+}
+
+func (d *decoder) buildVersion(e *entry, where string) Version {
+	v := Version{Pos: d.src.pos(e.val.off)}
+	bad := func() Version {
+		d.fail(e.val.off, `%s: version must be %s`, where, versionForms)
+		return Version{}
+	}
+	switch e.val.kind {
+	case kindString:
+		if e.val.str == "" {
+			d.fail(e.val.off, `%s: version is empty; remove it to get the default %q, or set one`, where, DefaultBuildVersion)
+			return Version{}
+		}
+		v.Literal = e.val.str
+		return v
+	case kindTable:
+		if len(e.val.entries) != 1 {
+			return bad()
+		}
+		ve := e.val.entries[0]
+		if ve.val.kind != kindString {
+			return bad()
+		}
+		switch ve.key {
+		case "file":
+			v.File = ve.val.str
+		case "command":
+			v.Command = ve.val.str
+		default:
+			return bad()
+		}
+		if strings.TrimSpace(ve.val.str) == "" {
+			d.fail(ve.val.off, `%s: version.%s is empty`, where, ve.key)
+			return Version{}
+		}
+		return v
+	}
+	return bad()
+}
+
+// ValidateVersion checks that a build's name and version make a valid Nix
+// store path name, <name>-<version>. Builds whose version comes from a file
+// or a command are checked by the caller once the version is known.
+func ValidateVersion(name, version string) error {
+	if version == "" {
+		return fmt.Errorf("the version is empty")
+	}
+	if err := nixpath.ValidateName(name + "-" + version); err != nil {
+		return fmt.Errorf("version %q cannot be part of a Nix store path name: %w", version, err)
+	}
+	return nil
+}
+
+// checkRuntimePackages reports runtime-packages naming nothing in [install].
+// With [include], packages may come from included environments this parser
+// does not read, so the check is left to the build.
+func (d *decoder) checkRuntimePackages(m *Manifest, root *value) {
+	if len(m.Include.Environments) > 0 || len(m.builds) == 0 {
+		return
+	}
+	ids := map[string]bool{}
+	for _, p := range m.Install {
+		ids[p.InstallID] = true
+	}
+	be := root.get("build")
+	for _, b := range m.builds {
+		rp := be.val.get(b.Name).val.get("runtime-packages")
+		if rp == nil || rp.val.kind != kindArray {
+			continue
+		}
+		for _, el := range rp.val.elems {
+			if el.kind == kindString && !ids[el.str] {
+				d.fail(el.off, `build %q: runtime-packages names %q, which is not an install id in [install]`, b.Name, el.str)
+			}
+		}
+	}
+}
+
+// Builds returns the [build] tables in file order.
+func (m *Manifest) Builds() []Build {
+	return append([]Build(nil), m.builds...)
+}
+
+// Build returns the build called name.
+func (m *Manifest) Build(name string) (Build, bool) {
+	for _, b := range m.builds {
+		if b.Name == name {
+			return b, true
+		}
+	}
+	return Build{}, false
+}
+
+// Select returns the named builds in the order asked (duplicates dropped),
+// or every build when names is empty.
+func (m *Manifest) Select(names []string) ([]Build, error) {
+	if len(m.builds) == 0 {
+		return nil, fmt.Errorf("%s has no builds: add a [build.<name>] table with a command that writes the package to $out", m.Path)
+	}
+	if len(names) == 0 {
+		return m.Builds(), nil
+	}
+	var out []Build
+	var missing []string
+	seen := map[string]bool{}
+	for _, n := range names {
+		if seen[n] {
+			continue
+		}
+		seen[n] = true
+		b, ok := m.Build(n)
+		if !ok {
+			missing = append(missing, fmt.Sprintf("%q", n))
+			continue
+		}
+		out = append(out, b)
+	}
+	if len(missing) > 0 {
+		have := make([]string, len(m.builds))
+		for i, b := range m.builds {
+			have[i] = b.Name
+		}
+		noun := "no build named"
+		if len(missing) > 1 {
+			noun = "no builds named"
+		}
+		return nil, fmt.Errorf("%s %s in %s; its builds are: %s", noun, strings.Join(missing, ", "), m.Path, strings.Join(have, ", "))
+	}
+	return out, nil
+}
+
+// Vars returns a copy of [vars].
+func (m *Manifest) Vars() map[string]string {
+	return maps.Clone(m.vars)
+}
+
+// Package returns the [install] entry with the given install id.
+func (m *Manifest) Package(installID string) (Package, bool) {
+	for _, p := range m.Install {
+		if p.InstallID == installID {
+			return p, true
+		}
+	}
+	return Package{}, false
+}

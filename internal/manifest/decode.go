@@ -1,0 +1,863 @@
+package manifest
+
+import (
+	"fmt"
+	"math"
+	"regexp"
+	"sort"
+	"strings"
+)
+
+// decoder turns the tree of a manifest into a Manifest, checking every key
+// against the schema the manifest declares and recording each problem with
+// the position of the key or value at fault.
+type decoder struct {
+	src    *source
+	schema SchemaVersion
+	errs   ErrorList
+}
+
+func (d *decoder) fail(off int, format string, args ...any) {
+	if len(d.errs) < maxErrors {
+		d.errs = append(d.errs, d.src.errorf(off, format, args...))
+	}
+}
+
+// path names a key for messages, e.g. build.hello.version or
+// include.environments[0].dir.
+type path []string
+
+func (p path) child(k string) path {
+	return append(append(path(nil), p...), k)
+}
+
+func (p path) index(i int) path {
+	return append(append(path(nil), p...), fmt.Sprintf("[%d]", i))
+}
+
+func (p path) String() string {
+	var b strings.Builder
+	for i, part := range p {
+		if strings.HasPrefix(part, "[") {
+			b.WriteString(part)
+			continue
+		}
+		if i > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(quoteKey(part))
+	}
+	return b.String()
+}
+
+// table names the table p for messages.
+func (p path) table() string {
+	if len(p) == 0 {
+		return "the top level of the manifest"
+	}
+	s := p.String()
+	if strings.Contains(s, "[") {
+		return s
+	}
+	return "[" + s + "]"
+}
+
+var bareKey = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+func quoteKey(k string) string {
+	if bareKey.MatchString(k) {
+		return k
+	}
+	return fmt.Sprintf("%q", k)
+}
+
+// field is one key a table accepts, from schema `since` on.
+type field struct {
+	name  string
+	since SchemaVersion
+	set   func(e *entry, p path)
+}
+
+// fields decodes table t at p: each key must be one of fs, allowed in this
+// manifest's schema.
+func (d *decoder) fields(t *value, p path, fs []field) {
+	for _, e := range t.entries {
+		f := findField(fs, e.key)
+		switch {
+		case f == nil:
+			d.unknownKey(e, p, fs)
+		case f.since > d.schema:
+			d.tooNew(e.keyOff, p.child(e.key).String(), f.since)
+		default:
+			f.set(e, p.child(e.key))
+		}
+	}
+}
+
+func findField(fs []field, name string) *field {
+	for i := range fs {
+		if fs[i].name == name {
+			return &fs[i]
+		}
+	}
+	return nil
+}
+
+func (d *decoder) unknownKey(e *entry, p path, fs []field) {
+	var names []string
+	for _, f := range fs {
+		if f.since <= d.schema {
+			names = append(names, f.name)
+		}
+	}
+	msg := fmt.Sprintf("unknown key %s in %s", quoteKey(e.key), p.table())
+	if len(names) > 0 {
+		msg += fmt.Sprintf(" (allowed: %s)", strings.Join(names, ", "))
+	}
+	if s := suggest(e.key, names); s != "" {
+		msg += fmt.Sprintf("; did you mean %s?", quoteKey(s))
+	}
+	d.fail(e.keyOff, "%s", msg)
+}
+
+func (d *decoder) tooNew(off int, what string, since SchemaVersion) {
+	d.fail(off, "%s needs schema-version %q or later, but this manifest declares %s: raise the schema version or remove %s",
+		what, since.String(), d.schema.declaration(), what)
+}
+
+// suggest returns the name closest to k when it is close enough to be a typo.
+func suggest(k string, names []string) string {
+	best, bestDist := "", 3
+	for _, n := range names {
+		if dist := editDistance(strings.ToLower(k), n); dist < bestDist {
+			best, bestDist = n, dist
+		}
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	prev := make([]int, len(rb)+1)
+	cur := make([]int, len(rb)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		cur[0] = i
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(rb)]
+}
+
+// Typed accessors: each reports a wrong type at the value and returns ok=false.
+
+func (d *decoder) wrongType(v *value, p path, want string) {
+	d.fail(v.off, "%s must be %s, not %s", p, want, v.kind)
+}
+
+func (d *decoder) str(e *entry, p path) (string, bool) {
+	if e.val.kind != kindString {
+		d.wrongType(e.val, p, "a string")
+		return "", false
+	}
+	return e.val.str, true
+}
+
+func (d *decoder) boolean(e *entry, p path) *bool {
+	if e.val.kind != kindBool {
+		d.wrongType(e.val, p, "true or false")
+		return nil
+	}
+	b := e.val.boolean
+	return &b
+}
+
+func (d *decoder) uint(e *entry, p path, max uint64) (uint64, bool) {
+	if e.val.kind != kindInteger || e.val.integer < 0 || uint64(e.val.integer) > max {
+		d.fail(e.val.off, "%s must be a whole number from 0 to %d", p, max)
+		return 0, false
+	}
+	return uint64(e.val.integer), true
+}
+
+func (d *decoder) table(e *entry, p path) *value {
+	if e.val.kind != kindTable {
+		d.wrongType(e.val, p, "a table")
+		return nil
+	}
+	return e.val
+}
+
+func (d *decoder) strList(e *entry, p path) []string {
+	if e.val.kind != kindArray {
+		d.wrongType(e.val, p, `a list of strings, like ["a", "b"]`)
+		return nil
+	}
+	out := make([]string, 0, len(e.val.elems))
+	for i, el := range e.val.elems {
+		if el.kind != kindString {
+			d.wrongType(el, p.index(i), "a string")
+			continue
+		}
+		out = append(out, el.str)
+	}
+	return out
+}
+
+func (d *decoder) strMap(e *entry, p path) map[string]string {
+	t := d.table(e, p)
+	if t == nil {
+		return nil
+	}
+	out := make(map[string]string, len(t.entries))
+	for _, ve := range t.entries {
+		if s, ok := d.str(ve, p.child(ve.key)); ok {
+			out[ve.key] = s
+		}
+	}
+	return out
+}
+
+// optStr decodes an optional string into *dst.
+func (d *decoder) optStr(dst *string) func(*entry, path) {
+	return func(e *entry, p path) {
+		if s, ok := d.str(e, p); ok {
+			*dst = s
+		}
+	}
+}
+
+func (d *decoder) optBool(dst **bool) func(*entry, path) {
+	return func(e *entry, p path) { *dst = d.boolean(e, p) }
+}
+
+func (d *decoder) optList(dst *[]string) func(*entry, path) {
+	return func(e *entry, p path) { *dst = d.strList(e, p) }
+}
+
+func (d *decoder) optU32(dst **uint32) func(*entry, path) {
+	return func(e *entry, p path) {
+		if n, ok := d.uint(e, p, math.MaxUint32); ok {
+			v := uint32(n)
+			*dst = &v
+		}
+	}
+}
+
+func (d *decoder) optEnum(dst *string, allowed ...string) func(*entry, path) {
+	return func(e *entry, p path) {
+		s, ok := d.str(e, p)
+		if !ok {
+			return
+		}
+		for _, a := range allowed {
+			if s == a {
+				*dst = s
+				return
+			}
+		}
+		d.fail(e.val.off, "%s = %q is not one of %s", p, s, quoteList(allowed))
+	}
+}
+
+func quoteList(l []string) string {
+	q := make([]string, len(l))
+	for i, s := range l {
+		q[i] = fmt.Sprintf("%q", s)
+	}
+	return strings.Join(q, ", ")
+}
+
+// decodeManifest checks root against the schema it declares.
+func decodeManifest(src *source, root *value) (*Manifest, error) {
+	d := &decoder{src: src}
+	m := &Manifest{Path: src.file, vars: map[string]string{}}
+	if !d.declaredSchema(root) {
+		return nil, d.errs
+	}
+	m.Schema = d.schema
+
+	fs := []field{}
+	if d.schema == SchemaV1 {
+		fs = append(fs,
+			field{name: "version", set: func(*entry, path) {}},
+			field{name: "schema-version", set: func(e *entry, _ path) {
+				d.fail(e.keyOff, "the manifest sets both version and schema-version: keep only schema-version")
+			}},
+		)
+	} else {
+		fs = append(fs, field{name: "schema-version", set: func(*entry, path) {}})
+	}
+	fs = append(fs,
+		field{name: "minimum-cli-version", since: Schema1_10_0, set: func(e *entry, p path) { m.MinimumCLIVersion = d.minimumCLIVersion(e, p) }},
+		field{name: "install", set: func(e *entry, p path) { m.Install = d.install(e, p) }},
+		field{name: "vars", set: func(e *entry, p path) {
+			if v := d.strMap(e, p); v != nil {
+				m.vars = v
+			}
+		}},
+		field{name: "hook", set: func(e *entry, p path) { m.Hook = d.hook(e, p) }},
+		field{name: "profile", set: func(e *entry, p path) { m.Profile = d.profile(e, p) }},
+		field{name: "options", set: func(e *entry, p path) { m.Options = d.options(e, p) }},
+		field{name: "services", set: func(e *entry, p path) { m.Services = d.services(e, p) }},
+		field{name: "build", set: func(e *entry, p path) { m.builds = d.builds(e, p) }},
+		field{name: "containerize", set: func(e *entry, p path) { m.Containerize = d.containerize(e, p) }},
+		field{name: "include", set: func(e *entry, p path) { m.Include = d.include(e, p) }},
+		field{name: "plugins", since: Schema1_14_0, set: func(e *entry, p path) { m.Plugins = d.plugins(e, p) }},
+	)
+	d.fields(root, nil, fs)
+	d.checkRuntimePackages(m, root)
+
+	if len(d.errs) > 0 {
+		sort.SliceStable(d.errs, func(i, j int) bool {
+			a, b := d.errs[i].Pos, d.errs[j].Pos
+			return a.Line < b.Line || a.Line == b.Line && a.Col < b.Col
+		})
+		if len(d.errs) == 1 {
+			return nil, d.errs[0]
+		}
+		return nil, d.errs
+	}
+	return m, nil
+}
+
+// declaredSchema reads `version = 1` or `schema-version = "X.Y.Z"`. Like
+// Flox, `version` wins when both are present.
+func (d *decoder) declaredSchema(root *value) bool {
+	if e := root.get("version"); e != nil {
+		if e.val.kind != kindInteger {
+			d.fail(e.val.off, `version must be the integer 1 (version = 1), not %s; newer manifests use schema-version = %q instead`, e.val.kind, LatestSchema.String())
+			return false
+		}
+		if e.val.integer != 1 {
+			d.fail(e.val.off, `version = %d is not a manifest version Flox knows: use version = 1 or schema-version = %q`, e.val.integer, LatestSchema.String())
+			return false
+		}
+		d.schema = SchemaV1
+		return true
+	}
+	if e := root.get("schema-version"); e != nil {
+		if e.val.kind != kindString {
+			d.fail(e.val.off, `schema-version must be a version string like %q, not %s`, LatestSchema.String(), e.val.kind)
+			return false
+		}
+		v, ok := parseSchemaVersion(e.val.str)
+		if !ok {
+			d.fail(e.val.off, `schema-version %q is not a schema this action knows (known: "1.10.0" to %q, or version = 1); if a newer Flox wrote it, update this action`, e.val.str, LatestSchema.String())
+			return false
+		}
+		d.schema = v
+		return true
+	}
+	d.fail(0, `the manifest declares no schema: add schema-version = %q (or version = 1) at the top`, LatestSchema.String())
+	return false
+}
+
+// semver is the grammar of semver.org, which Flox's semver crate follows.
+var semver = regexp.MustCompile(`^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$`)
+
+func (d *decoder) minimumCLIVersion(e *entry, p path) *MinimumCLIVersion {
+	mcv := &MinimumCLIVersion{Pos: d.src.pos(e.val.off)}
+	if d.schema == Schema1_10_0 {
+		// 1.10.0 took any string; the semver check came with 1.11.0.
+		s, ok := d.str(e, p)
+		if !ok {
+			return nil
+		}
+		mcv.Version = s
+		return mcv
+	}
+	checkSemver := func(e *entry, p path) (string, bool) {
+		s, ok := d.str(e, p)
+		if !ok {
+			return "", false
+		}
+		if !semver.MatchString(s) {
+			d.fail(e.val.off, `%s = %q is not a semantic version like "1.11.0"`, p, s)
+			return "", false
+		}
+		return s, true
+	}
+	switch e.val.kind {
+	case kindString:
+		s, ok := checkSemver(e, p)
+		if !ok {
+			return nil
+		}
+		mcv.Version = s
+		return mcv
+	case kindTable:
+		var hasVersion, hasReason bool
+		d.fields(e.val, p, []field{
+			{name: "version", set: func(e *entry, p path) {
+				mcv.Version, hasVersion = checkSemver(e, p)
+			}},
+			{name: "reason", set: func(e *entry, p path) {
+				mcv.Reason, hasReason = d.str(e, p)
+			}},
+		})
+		if !hasVersion || !hasReason {
+			if e.val.get("version") == nil || e.val.get("reason") == nil {
+				d.fail(e.keyOff, `%s must be a version string or { version = "X.Y.Z", reason = "..." } with both keys`, p)
+			}
+			return nil
+		}
+		return mcv
+	}
+	d.wrongType(e.val, p, `a version string or { version = "X.Y.Z", reason = "..." }`)
+	return nil
+}
+
+func (d *decoder) install(e *entry, p path) []Package {
+	t := d.table(e, p)
+	if t == nil {
+		return nil
+	}
+	var out []Package
+	for _, pe := range t.entries {
+		if pkg, ok := d.pkg(pe, p.child(pe.key)); ok {
+			out = append(out, pkg)
+		}
+	}
+	return out
+}
+
+func (d *decoder) pkg(e *entry, p path) (Package, bool) {
+	pkg := Package{InstallID: e.key, Pos: d.src.pos(e.keyOff)}
+	t := e.val
+	if t.kind != kindTable {
+		d.fail(t.off, `%s must be a package descriptor such as { pkg-path = "hello" }, not %s`, p, t.kind)
+		return pkg, false
+	}
+	var sources []*entry
+	for _, k := range []string{"pkg-path", "flake", "store-path"} {
+		if se := t.get(k); se != nil {
+			sources = append(sources, se)
+		}
+	}
+	switch len(sources) {
+	case 0:
+		d.fail(e.keyOff, `%s needs one of pkg-path (a catalog package), flake (a flake installable) or store-path`, p)
+		return pkg, false
+	case 1:
+	default:
+		d.fail(sources[1].keyOff, `%s sets both %s and %s: a package comes from exactly one of pkg-path, flake or store-path`, p, sources[0].key, sources[1].key)
+		return pkg, false
+	}
+	priority := field{name: "priority", set: func(e *entry, p path) {
+		if n, ok := d.uint(e, p, math.MaxUint64); ok {
+			pkg.Priority = &n
+		}
+	}}
+	systems := field{name: "systems", set: d.optList(&pkg.Systems)}
+	outputs := field{name: "outputs", since: Schema1_10_0, set: func(e *entry, p path) { pkg.Outputs = d.outputs(e, p) }}
+	switch sources[0].key {
+	case "pkg-path":
+		pkg.Kind = KindCatalog
+		d.fields(t, p, []field{
+			{name: "pkg-path", set: d.optStr(&pkg.PkgPath)},
+			{name: "pkg-group", set: d.optStr(&pkg.PkgGroup)},
+			priority,
+			{name: "version", set: d.optStr(&pkg.Version)},
+			systems,
+			outputs,
+		})
+	case "flake":
+		pkg.Kind = KindFlake
+		d.fields(t, p, []field{{name: "flake", set: d.optStr(&pkg.Flake)}, priority, systems, outputs})
+	case "store-path":
+		pkg.Kind = KindStorePath
+		d.fields(t, p, []field{{name: "store-path", set: d.optStr(&pkg.StorePath)}, systems, priority})
+	}
+	return pkg, true
+}
+
+func (d *decoder) outputs(e *entry, p path) *Outputs {
+	switch e.val.kind {
+	case kindString:
+		if e.val.str == "all" {
+			return &Outputs{All: true}
+		}
+	case kindArray:
+		return &Outputs{Names: d.strList(e, p)}
+	}
+	d.fail(e.val.off, `%s must be "all" or a list of output names like ["out", "man"]`, p)
+	return nil
+}
+
+func (d *decoder) hook(e *entry, p path) *Hook {
+	t := d.table(e, p)
+	if t == nil {
+		return nil
+	}
+	h := &Hook{}
+	d.fields(t, p, []field{
+		{name: "on-activate", set: d.optStr(&h.OnActivate)},
+		{name: "on-deactivate", since: Schema1_15_0, set: d.optStr(&h.OnDeactivate)},
+	})
+	return h
+}
+
+func (d *decoder) shellScripts(s *ProfileScripts) []field {
+	return []field{
+		{name: "common", set: d.optStr(&s.Common)},
+		{name: "bash", set: d.optStr(&s.Bash)},
+		{name: "zsh", set: d.optStr(&s.Zsh)},
+		{name: "fish", set: d.optStr(&s.Fish)},
+		{name: "tcsh", set: d.optStr(&s.Tcsh)},
+	}
+}
+
+func (d *decoder) profile(e *entry, p path) *Profile {
+	t := d.table(e, p)
+	if t == nil {
+		return nil
+	}
+	pr := &Profile{}
+	fs := append(d.shellScripts(&pr.ProfileScripts), field{name: "deactivate", since: Schema1_13_0, set: func(e *entry, p path) {
+		if dt := d.table(e, p); dt != nil {
+			pr.Deactivate = &ProfileScripts{}
+			d.fields(dt, p, d.shellScripts(pr.Deactivate))
+		}
+	}})
+	d.fields(t, p, fs)
+	return pr
+}
+
+func (d *decoder) options(e *entry, p path) Options {
+	var o Options
+	t := d.table(e, p)
+	if t == nil {
+		return o
+	}
+	d.fields(t, p, []field{
+		{name: "systems", set: d.optList(&o.Systems)},
+		{name: "allow", set: func(e *entry, p path) {
+			if at := d.table(e, p); at != nil {
+				d.fields(at, p, []field{
+					{name: "unfree", set: d.optBool(&o.Allow.Unfree)},
+					{name: "broken", set: d.optBool(&o.Allow.Broken)},
+					{name: "licenses", set: d.optList(&o.Allow.Licenses)},
+				})
+			}
+		}},
+		{name: "semver", set: func(e *entry, p path) {
+			if st := d.table(e, p); st != nil {
+				d.fields(st, p, []field{{name: "allow-pre-releases", set: d.optBool(&o.Semver.AllowPreReleases)}})
+			}
+		}},
+		{name: "cuda-detection", set: d.optBool(&o.CUDADetection)},
+		{name: "activate", set: func(e *entry, p path) {
+			if at := d.table(e, p); at != nil {
+				d.fields(at, p, []field{{name: "mode", set: d.optEnum(&o.Activate.Mode, "dev", "run")}})
+			}
+		}},
+	})
+	return o
+}
+
+func (d *decoder) services(e *entry, p path) Services {
+	var s Services
+	t := d.table(e, p)
+	if t == nil {
+		return s
+	}
+	for _, se := range t.entries {
+		sp := p.child(se.key)
+		if se.key == "auto-start" && se.val.kind == kindBool {
+			if d.schema < Schema1_12_0 {
+				d.tooNew(se.keyOff, sp.String(), Schema1_12_0)
+				continue
+			}
+			s.AutoStart = d.boolean(se, sp)
+			continue
+		}
+		if svc, ok := d.service(se, sp); ok {
+			s.Entries = append(s.Entries, svc)
+		}
+	}
+	return s
+}
+
+func (d *decoder) service(e *entry, p path) (Service, bool) {
+	svc := Service{Name: e.key, Pos: d.src.pos(e.keyOff)}
+	if e.val.kind != kindTable {
+		d.fail(e.val.off, `%s must be a service table such as { command = "..." }, not %s`, p, e.val.kind)
+		return svc, false
+	}
+	var hasCommand bool
+	var isDaemon *entry
+	d.fields(e.val, p, []field{
+		{name: "command", set: func(e *entry, p path) { svc.Command, hasCommand = d.str(e, p) }},
+		{name: "vars", set: func(e *entry, p path) { svc.Vars = d.strMap(e, p) }},
+		{name: "is-daemon", set: func(e *entry, p path) {
+			svc.IsDaemon = d.boolean(e, p)
+			isDaemon = e
+		}},
+		{name: "shutdown", set: func(e *entry, p path) {
+			st := d.table(e, p)
+			if st == nil {
+				return
+			}
+			sd := &ServiceShutdown{}
+			var ok bool
+			d.fields(st, p, []field{{name: "command", set: func(e *entry, p path) { sd.Command, ok = d.str(e, p) }}})
+			if st.get("command") == nil {
+				d.fail(e.keyOff, `%s needs a command`, p)
+			}
+			if ok {
+				svc.Shutdown = sd
+			}
+		}},
+		{name: "systemd", set: func(e *entry, p path) { svc.Systemd = d.systemd(e, p) }},
+		{name: "systems", set: d.optList(&svc.Systems)},
+	})
+	if e.val.get("command") == nil {
+		d.fail(e.keyOff, `%s needs a command = "..." that starts the service`, p)
+	}
+	if svc.IsDaemon != nil && *svc.IsDaemon && e.val.get("shutdown") == nil {
+		d.fail(isDaemon.keyOff, `%s: a service with is-daemon = true needs shutdown.command to stop it`, p)
+	}
+	return svc, hasCommand
+}
+
+func (d *decoder) systemd(e *entry, p path) *SystemdUnit {
+	t := d.table(e, p)
+	if t == nil {
+		return nil
+	}
+	u := &SystemdUnit{}
+	d.fields(t, p, []field{
+		{name: "unit", set: func(e *entry, p path) {
+			ut := d.table(e, p)
+			if ut == nil {
+				return
+			}
+			s := &SystemdUnitSection{}
+			d.fields(ut, p, []field{
+				{name: "description", set: d.optStr(&s.Description)},
+				{name: "documentation", set: d.optList(&s.Documentation)},
+				{name: "wants", set: d.optList(&s.Wants)},
+				{name: "requires", set: d.optList(&s.Requires)},
+				{name: "before", set: d.optList(&s.Before)},
+				{name: "after", set: d.optList(&s.After)},
+			})
+			u.Unit = s
+		}},
+		{name: "service", set: func(e *entry, p path) {
+			st := d.table(e, p)
+			if st == nil {
+				return
+			}
+			u.Service = d.systemdService(st, p)
+		}},
+	})
+	return u
+}
+
+func (d *decoder) systemdService(t *value, p path) *SystemdServiceSection {
+	s := &SystemdServiceSection{}
+	fs := []field{
+		{name: "type_", set: d.optEnum(&s.Type, "Simple", "Exec", "Forking", "Oneshot", "Dbus", "Notify", "Idle")},
+		{name: "exec_start", set: d.optStr(&s.ExecStart)},
+		{name: "exec_start_pre", set: d.optList(&s.ExecStartPre)},
+		{name: "exec_start_post", set: d.optList(&s.ExecStartPost)},
+		{name: "exec_stop", set: d.optStr(&s.ExecStop)},
+		{name: "restart", set: d.optEnum(&s.Restart, "No", "OnSuccess", "OnFailure", "OnAbnormal", "OnWatchdog", "OnAbort", "Always")},
+		{name: "restart_sec", set: d.optU32(&s.RestartSec)},
+		{name: "timeout_start_sec", set: d.optU32(&s.TimeoutStartSec)},
+		{name: "timeout_stop_sec", set: d.optU32(&s.TimeoutStopSec)},
+		{name: "cpu_quota", set: d.optStr(&s.CPUQuota)},
+		{name: "cpu_shares", set: d.optU32(&s.CPUShares)},
+		{name: "cpu_weight", set: d.optU32(&s.CPUWeight)},
+		{name: "memory_max", set: d.optStr(&s.MemoryMax)},
+		{name: "memory_high", set: d.optStr(&s.MemoryHigh)},
+		{name: "memory_low", set: d.optStr(&s.MemoryLow)},
+		{name: "tasks_max", set: d.optStr(&s.TasksMax)},
+		{name: "io_weight", set: d.optU32(&s.IOWeight)},
+	}
+	for _, l := range []string{"cpu", "fsize", "data", "stack", "core", "rss", "nofile", "as", "nproc",
+		"memlock", "locks", "sigpending", "msgqueue", "nice", "rtprio", "rttime"} {
+		name := "limit_" + l
+		fs = append(fs, field{name: name, set: func(e *entry, p path) {
+			if rl, ok := d.resourceLimit(e, p); ok {
+				if s.Limits == nil {
+					s.Limits = map[string]ResourceLimit{}
+				}
+				s.Limits[name] = rl
+			}
+		}})
+	}
+	fs = append(fs,
+		field{name: "private_tmp", set: d.optBool(&s.PrivateTmp)},
+		field{name: "protect_system", set: d.optEnum(&s.ProtectSystem, "No", "Yes", "Full", "Strict")},
+		field{name: "protect_home", set: d.optEnum(&s.ProtectHome, "No", "Yes", "ReadOnly", "Tmpfs")},
+		field{name: "no_new_privileges", set: d.optBool(&s.NoNewPrivileges)},
+		field{name: "environment", set: func(e *entry, p path) { s.Environment = d.strMap(e, p) }},
+		field{name: "environment_file", set: d.optList(&s.EnvironmentFile)},
+	)
+	d.fields(t, p, fs)
+	return s
+}
+
+func (d *decoder) resourceLimit(e *entry, p path) (ResourceLimit, bool) {
+	var rl ResourceLimit
+	const want = `{ Value = "N" } or { Range = { soft = "N", hard = "M" } }`
+	if e.val.kind != kindTable || len(e.val.entries) != 1 {
+		d.fail(e.val.off, "%s must be %s", p, want)
+		return rl, false
+	}
+	ok := false
+	d.fields(e.val, p, []field{
+		{name: "Value", set: func(e *entry, p path) { rl.Value, ok = d.str(e, p) }},
+		{name: "Range", set: func(e *entry, p path) {
+			rt := d.table(e, p)
+			if rt == nil {
+				return
+			}
+			var soft, hard bool
+			d.fields(rt, p, []field{
+				{name: "soft", set: func(e *entry, p path) { rl.Soft, soft = d.str(e, p) }},
+				{name: "hard", set: func(e *entry, p path) { rl.Hard, hard = d.str(e, p) }},
+			})
+			if rt.get("soft") == nil || rt.get("hard") == nil {
+				d.fail(e.keyOff, "%s needs both soft and hard", p)
+			}
+			ok = soft && hard
+		}},
+	})
+	return rl, ok
+}
+
+func (d *decoder) containerize(e *entry, p path) *Containerize {
+	t := d.table(e, p)
+	if t == nil {
+		return nil
+	}
+	c := &Containerize{}
+	d.fields(t, p, []field{{name: "config", set: func(e *entry, p path) {
+		ct := d.table(e, p)
+		if ct == nil {
+			return
+		}
+		cfg := &ContainerConfig{}
+		d.fields(ct, p, []field{
+			{name: "user", set: d.optStr(&cfg.User)},
+			{name: "exposed-ports", set: d.optList(&cfg.ExposedPorts)},
+			{name: "cmd", set: d.optList(&cfg.Cmd)},
+			{name: "volumes", set: d.optList(&cfg.Volumes)},
+			{name: "working-dir", set: d.optStr(&cfg.WorkingDir)},
+			{name: "labels", set: func(e *entry, p path) { cfg.Labels = d.strMap(e, p) }},
+			{name: "stop-signal", set: d.optStr(&cfg.StopSignal)},
+		})
+		c.Config = cfg
+	}}})
+	return c
+}
+
+func (d *decoder) include(e *entry, p path) Include {
+	var inc Include
+	t := d.table(e, p)
+	if t == nil {
+		return inc
+	}
+	for _, ie := range t.entries {
+		if ie.key == "environments" {
+			inc.Environments = d.includeEnvironments(ie, p.child(ie.key))
+			continue
+		}
+		msg := fmt.Sprintf("unknown key %s in %s (allowed: environments)", quoteKey(ie.key), p.table())
+		// The mistake seen in the wild: naming an included environment as
+		// a key of [include] instead of listing it.
+		if ie.val.kind == kindString {
+			ref := "dir"
+			if s := ie.val.str; strings.Count(s, "/") == 1 && !strings.HasPrefix(s, ".") && !strings.HasPrefix(s, "/") {
+				ref = "remote"
+			}
+			msg += fmt.Sprintf(`; to include an environment, list it: environments = [{ %s = %q, name = %q }]`, ref, ie.val.str, ie.key)
+		}
+		d.fail(ie.keyOff, "%s", msg)
+	}
+	return inc
+}
+
+func (d *decoder) includeEnvironments(e *entry, p path) []IncludeDescriptor {
+	const want = `a list of { dir = "PATH" } or { remote = "owner/name" } tables`
+	if e.val.kind != kindArray {
+		d.wrongType(e.val, p, want)
+		return nil
+	}
+	var out []IncludeDescriptor
+	for i, el := range e.val.elems {
+		ep := p.index(i)
+		if el.kind != kindTable {
+			d.wrongType(el, ep, `{ dir = "PATH" } or { remote = "owner/name" }`)
+			continue
+		}
+		desc := IncludeDescriptor{Pos: d.src.pos(el.off)}
+		dir, remote, ref := el.get("dir"), el.get("remote"), el.get("reference")
+		name := field{name: "name", set: d.optStr(&desc.Name)}
+		switch {
+		case dir != nil && (remote != nil || ref != nil):
+			other := remote
+			if other == nil {
+				other = ref
+			}
+			d.fail(other.keyOff, `%s sets both dir and %s: include either a local environment (dir) or a FloxHub one (remote)`, ep, other.key)
+			continue
+		case remote != nil && ref != nil:
+			d.fail(ref.keyOff, `%s sets both remote and reference (an old name for remote): keep only remote`, ep)
+			continue
+		case dir != nil:
+			d.fields(el, ep, []field{{name: "dir", set: d.optStr(&desc.Dir)}, name})
+		case remote != nil || ref != nil:
+			setRemote := func(e *entry, p path) {
+				s, ok := d.str(e, p)
+				if !ok {
+					return
+				}
+				owner, envName, found := strings.Cut(s, "/")
+				if !found || owner == "" || envName == "" || strings.ContainsAny(owner, " /") || strings.ContainsAny(envName, " /") {
+					d.fail(e.val.off, `%s = %q must be a FloxHub environment "owner/name"`, p, s)
+					return
+				}
+				desc.Remote = s
+			}
+			d.fields(el, ep, []field{
+				{name: "remote", set: setRemote},
+				{name: "reference", set: setRemote},
+				name,
+				{name: "generation", set: func(e *entry, p path) {
+					if n, ok := d.uint(e, p, math.MaxInt64); ok {
+						desc.Generation = &n
+					}
+				}},
+			})
+		default:
+			d.fail(el.off, `%s needs dir = "PATH" (a local environment) or remote = "owner/name" (a FloxHub environment)`, ep)
+			continue
+		}
+		out = append(out, desc)
+	}
+	return out
+}
+
+func (d *decoder) plugins(e *entry, p path) map[string]any {
+	t := d.table(e, p)
+	if t == nil {
+		return nil
+	}
+	out := make(map[string]any, len(t.entries))
+	for _, pe := range t.entries {
+		out[pe.key] = pe.val.plain()
+	}
+	return out
+}

@@ -1,0 +1,130 @@
+package manifest
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"unicode/utf8"
+)
+
+// Position is a place in a file, 1-based. Col counts characters, not bytes,
+// because that is what an editor or a GitHub annotation shows.
+type Position struct {
+	File      string
+	Line, Col int
+}
+
+func (p Position) String() string {
+	if p.Line == 0 {
+		return p.File
+	}
+	return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col)
+}
+
+// Error is a problem in a manifest or lock at a known place. The caller turns
+// it into an annotation on that line with errors.As.
+type Error struct {
+	Pos Position
+	Msg string
+}
+
+func (e *Error) Error() string { return e.Pos.String() + ": " + e.Msg }
+
+// ErrorList is what ParseManifest returns when a manifest has several
+// problems: a CI run should report all of them at once rather than one per
+// push. errors.As(err, &*Error) finds the first; Errors lists every one.
+type ErrorList []*Error
+
+func (l ErrorList) Error() string {
+	msgs := make([]string, len(l))
+	for i, e := range l {
+		msgs[i] = e.Error()
+	}
+	return strings.Join(msgs, "\n")
+}
+
+// Unwrap lets errors.As and errors.Is see each *Error.
+func (l ErrorList) Unwrap() []error {
+	errs := make([]error, len(l))
+	for i, e := range l {
+		errs[i] = e
+	}
+	return errs
+}
+
+// Errors returns every positioned error inside err (an *Error, an ErrorList,
+// or anything wrapping them), in file order.
+func Errors(err error) []*Error {
+	var out []*Error
+	var walk func(error)
+	walk = func(err error) {
+		switch e := err.(type) {
+		case nil:
+		case *Error:
+			out = append(out, e)
+		case ErrorList:
+			out = append(out, e...)
+		case interface{ Unwrap() []error }:
+			for _, inner := range e.Unwrap() {
+				walk(inner)
+			}
+		case interface{ Unwrap() error }:
+			walk(e.Unwrap())
+		}
+	}
+	walk(err)
+	return out
+}
+
+// maxErrors bounds how many problems one manifest reports: past a handful,
+// the rest are usually consequences of the first ones.
+const maxErrors = 20
+
+// source maps byte offsets of one file to positions.
+type source struct {
+	file       string
+	data       []byte
+	lineStarts []int
+}
+
+func newSource(file string, data []byte) *source {
+	starts := []int{0}
+	for i, c := range data {
+		if c == '\n' {
+			starts = append(starts, i+1)
+		}
+	}
+	return &source{file: file, data: data, lineStarts: starts}
+}
+
+func (s *source) pos(off int) Position {
+	if off < 0 {
+		off = 0
+	}
+	if off > len(s.data) {
+		off = len(s.data)
+	}
+	line := sort.Search(len(s.lineStarts), func(i int) bool { return s.lineStarts[i] > off }) - 1
+	start := s.lineStarts[line]
+	return Position{File: s.file, Line: line + 1, Col: utf8.RuneCount(s.data[start:off]) + 1}
+}
+
+// offsetOf converts a line and a byte column (as go-toml reports them) to
+// an offset.
+func (s *source) offsetOf(line, byteCol int) int {
+	if line < 1 {
+		return 0
+	}
+	if line > len(s.lineStarts) {
+		return len(s.data)
+	}
+	off := s.lineStarts[line-1] + byteCol - 1
+	if off > len(s.data) {
+		off = len(s.data)
+	}
+	return off
+}
+
+func (s *source) errorf(off int, format string, args ...any) *Error {
+	return &Error{Pos: s.pos(off), Msg: fmt.Sprintf(format, args...)}
+}

@@ -1,0 +1,382 @@
+package manifest
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+)
+
+// The lock is machine-written and Flox adds fields to it over time, so it is
+// read leniently: unknown fields are ignored, and only what this action uses
+// is typed and checked.
+
+// Lock is a parsed .flox/env/manifest.lock.
+type Lock struct {
+	Path    string
+	Version int // lockfile-version
+	// Manifest is the manifest as locked (for an environment with
+	// [include], the merged one), as Flox wrote it.
+	Manifest json.RawMessage
+	Packages []LockedPackage
+	// Compose is present when the environment includes others.
+	Compose *Compose
+}
+
+// LockedPackage is one package of the lock, resolved for one system.
+type LockedPackage struct {
+	Kind      PackageKind
+	InstallID string
+	System    string
+	// Group is the package group; "toplevel" when the lock has none (flake
+	// and store-path packages never do).
+	Group            string
+	LockedURL        string // catalog: https://github.com/flox/nixpkgs?rev=...; flake: the locked flake ref
+	Rev              string
+	RevCount         int64
+	RevDate          string // RFC 3339
+	Outputs          map[string]string
+	OutputsToInstall []string
+	Derivation       string
+	Name             string
+	Pname            string
+	Version          string
+	AttrPath         string // catalog attr_path, or a flake's locked attribute path
+	Description      string
+	Licenses         []string
+	Broken           *bool
+	Unfree           *bool
+	Priority         uint64
+	StorePath        string // store-path packages
+	Pos              Position
+}
+
+// RevTime parses RevDate.
+func (p LockedPackage) RevTime() (time.Time, error) {
+	t, err := time.Parse(time.RFC3339, p.RevDate)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("rev_date of %q (%s): %w", p.InstallID, p.System, err)
+	}
+	return t, nil
+}
+
+// Compose records the environments an environment includes.
+type Compose struct {
+	Composer json.RawMessage   `json:"composer"`
+	Include  []LockedInclude   `json:"include"`
+	Warnings []json.RawMessage `json:"warnings"`
+}
+
+// LockedInclude is one included environment as locked.
+type LockedInclude struct {
+	Name       string           `json:"name"`
+	Descriptor LockedIncludeRef `json:"descriptor"`
+	Manifest   json.RawMessage  `json:"manifest"`
+}
+
+// LockedIncludeRef is the include descriptor as the lock records it.
+type LockedIncludeRef struct {
+	Dir        string  `json:"dir,omitempty"`
+	Remote     string  `json:"remote,omitempty"`
+	Name       string  `json:"name,omitempty"`
+	Generation *uint64 `json:"generation,omitempty"`
+}
+
+// ToplevelPackages returns the packages of the toplevel group, one per
+// install id (the first system the lock lists), in lock order.
+func (l *Lock) ToplevelPackages() []LockedPackage {
+	var out []LockedPackage
+	seen := map[string]bool{}
+	for _, p := range l.Packages {
+		if p.Group != DefaultGroup || seen[p.InstallID] {
+			continue
+		}
+		seen[p.InstallID] = true
+		out = append(out, p)
+	}
+	return out
+}
+
+// PackagesFor returns every package locked for system, in lock order.
+func (l *Lock) PackagesFor(system string) []LockedPackage {
+	var out []LockedPackage
+	for _, p := range l.Packages {
+		if p.System == system {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Systems returns the systems the lock resolves packages for, in lock order.
+func (l *Lock) Systems() []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, p := range l.Packages {
+		if !seen[p.System] {
+			seen[p.System] = true
+			out = append(out, p.System)
+		}
+	}
+	return out
+}
+
+// BaseCatalog returns the first catalog package of the toplevel group: its
+// locked_url, rev, rev_count and rev_date describe the nixpkgs a manifest
+// build is based on. Flox picks the same package.
+func (l *Lock) BaseCatalog() (LockedPackage, bool) {
+	for _, p := range l.Packages {
+		if p.Kind == KindCatalog && p.Group == DefaultGroup {
+			return p, true
+		}
+	}
+	return LockedPackage{}, false
+}
+
+// BaseCatalogURL returns BaseCatalog's locked_url, or "" when the toplevel
+// group has no catalog package.
+func (l *Lock) BaseCatalogURL() string {
+	p, _ := l.BaseCatalog()
+	return p.LockedURL
+}
+
+// ParseLock parses a manifest.lock.
+func ParseLock(path string, data []byte) (*Lock, error) {
+	src := newSource(path, data)
+	l := &Lock{Path: path}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	fail := func(err error) error { return jsonError(src, 0, err) }
+
+	if err := expectDelim(dec, '{'); err != nil {
+		return nil, fail(err)
+	}
+	var haveVersion, havePackages bool
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, fail(err)
+		}
+		key, _ := tok.(string)
+		valOff := skipSpace(data, int(dec.InputOffset()))
+		switch key {
+		case "lockfile-version":
+			haveVersion = true
+			if err := dec.Decode(&l.Version); err != nil {
+				return nil, fail(err)
+			}
+			if l.Version != 1 {
+				return nil, src.errorf(valOff, "lockfile-version %d is not supported: this action reads version 1; lock the environment with a Flox release this action supports", l.Version)
+			}
+		case "manifest":
+			if err := dec.Decode(&l.Manifest); err != nil {
+				return nil, fail(err)
+			}
+		case "packages":
+			havePackages = true
+			if l.Packages, err = decodePackages(src, dec); err != nil {
+				return nil, err
+			}
+		case "compose":
+			var raw json.RawMessage
+			if err := dec.Decode(&raw); err != nil {
+				return nil, fail(err)
+			}
+			if string(raw) != "null" {
+				l.Compose = &Compose{}
+				if err := json.Unmarshal(raw, l.Compose); err != nil {
+					return nil, jsonError(src, valOff, err)
+				}
+			}
+		default:
+			var skip json.RawMessage
+			if err := dec.Decode(&skip); err != nil {
+				return nil, fail(err)
+			}
+		}
+	}
+	if err := expectDelim(dec, '}'); err != nil {
+		return nil, fail(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, src.errorf(int(dec.InputOffset()), "unexpected data after the lock's JSON object")
+	}
+	switch {
+	case !haveVersion:
+		return nil, src.errorf(0, "the lock has no lockfile-version: regenerate it with `flox lock`")
+	case !havePackages:
+		return nil, src.errorf(0, "the lock has no packages list: regenerate it with `flox lock`")
+	}
+	return l, nil
+}
+
+func expectDelim(dec *json.Decoder, want json.Delim) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	if d, ok := tok.(json.Delim); !ok || d != want {
+		return fmt.Errorf("expected %q, found %v", string(want), tok)
+	}
+	return nil
+}
+
+func skipSpace(data []byte, off int) int {
+	for off < len(data) && (data[off] == ' ' || data[off] == '\t' || data[off] == '\n' || data[off] == '\r' || data[off] == ',' || data[off] == ':') {
+		off++
+	}
+	return off
+}
+
+// jsonError positions a decoding error; base is the offset of the bytes
+// that were decoded when they are a part of the file.
+func jsonError(src *source, base int, err error) error {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return src.errorf(base+int(syn.Offset), "invalid JSON: %v", err)
+	case errors.As(err, &typ):
+		what := typ.Field
+		if what == "" {
+			what = "a value"
+		}
+		return src.errorf(base+int(typ.Offset), "invalid lock: %s is a JSON %s, expected %s", what, typ.Value, typ.Type)
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return src.errorf(len(src.data), "invalid JSON: the lock ends early")
+	}
+	return &Error{Pos: src.pos(base), Msg: "invalid lock: " + err.Error()}
+}
+
+// lockedCatalog is a catalog package as Flox writes it.
+type lockedCatalog struct {
+	InstallID        string            `json:"install_id"`
+	System           string            `json:"system"`
+	Group            string            `json:"group"`
+	LockedURL        string            `json:"locked_url"`
+	Rev              string            `json:"rev"`
+	RevCount         int64             `json:"rev_count"`
+	RevDate          string            `json:"rev_date"`
+	Outputs          map[string]string `json:"outputs"`
+	OutputsToInstall []string          `json:"outputs_to_install"`
+	Derivation       string            `json:"derivation"`
+	Name             string            `json:"name"`
+	Pname            string            `json:"pname"`
+	Version          string            `json:"version"`
+	AttrPath         string            `json:"attr_path"`
+	Description      string            `json:"description"`
+	License          *string           `json:"license"`
+	Broken           *bool             `json:"broken"`
+	Unfree           *bool             `json:"unfree"`
+	Priority         uint64            `json:"priority"`
+}
+
+// lockedFlake is a flake package: Flox keeps the kebab-case of its Nix
+// plugin for these.
+type lockedFlake struct {
+	InstallID           string            `json:"install_id"`
+	System              string            `json:"system"`
+	LockedURL           string            `json:"locked-url"`
+	LockedFlakeAttrPath string            `json:"locked-flake-attr-path"`
+	Derivation          string            `json:"derivation"`
+	Outputs             map[string]string `json:"outputs"`
+	OutputsToInstall    []string          `json:"outputs-to-install"`
+	Name                string            `json:"name"`
+	Pname               string            `json:"pname"`
+	Version             string            `json:"version"`
+	Description         string            `json:"description"`
+	Licenses            []string          `json:"licenses"`
+	Broken              *bool             `json:"broken"`
+	Unfree              *bool             `json:"unfree"`
+	Priority            *uint64           `json:"priority"`
+}
+
+type lockedStorePath struct {
+	InstallID string `json:"install_id"`
+	System    string `json:"system"`
+	StorePath string `json:"store_path"`
+	Priority  uint64 `json:"priority"`
+}
+
+// defaultPriority is Flox's priority for packages that set none.
+const defaultPriority = 5
+
+func decodePackages(src *source, dec *json.Decoder) ([]LockedPackage, error) {
+	fail := func(err error) error { return jsonError(src, 0, err) }
+	if err := expectDelim(dec, '['); err != nil {
+		return nil, fail(err)
+	}
+	var out []LockedPackage
+	for i := 0; dec.More(); i++ {
+		off := skipSpace(src.data, int(dec.InputOffset()))
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return nil, fail(err)
+		}
+		p, err := decodePackage(src, off, raw)
+		if err != nil {
+			return nil, err
+		}
+		if p.InstallID == "" || p.System == "" {
+			return nil, src.errorf(off, "packages[%d] lacks install_id or system: the lock is damaged; regenerate it with `flox lock`", i)
+		}
+		out = append(out, p)
+	}
+	if err := expectDelim(dec, ']'); err != nil {
+		return nil, fail(err)
+	}
+	return out, nil
+}
+
+func decodePackage(src *source, off int, raw json.RawMessage) (LockedPackage, error) {
+	var keys map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &keys); err != nil {
+		return LockedPackage{}, jsonError(src, off, err)
+	}
+	p := LockedPackage{Pos: src.pos(off), Group: DefaultGroup}
+	switch {
+	case keys["store_path"] != nil:
+		var s lockedStorePath
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return p, jsonError(src, off, err)
+		}
+		p.Kind = KindStorePath
+		p.InstallID, p.System, p.StorePath, p.Priority = s.InstallID, s.System, s.StorePath, s.Priority
+	case keys["locked-url"] != nil || keys["locked-flake-attr-path"] != nil:
+		var f lockedFlake
+		if err := json.Unmarshal(raw, &f); err != nil {
+			return p, jsonError(src, off, err)
+		}
+		p.Kind = KindFlake
+		p.InstallID, p.System, p.LockedURL, p.AttrPath = f.InstallID, f.System, f.LockedURL, f.LockedFlakeAttrPath
+		p.Derivation, p.Outputs, p.OutputsToInstall = f.Derivation, f.Outputs, f.OutputsToInstall
+		p.Name, p.Pname, p.Version, p.Description = f.Name, f.Pname, f.Version, f.Description
+		p.Licenses, p.Broken, p.Unfree = f.Licenses, f.Broken, f.Unfree
+		p.Priority = defaultPriority
+		if f.Priority != nil {
+			p.Priority = *f.Priority
+		}
+	default:
+		var c lockedCatalog
+		if err := json.Unmarshal(raw, &c); err != nil {
+			return p, jsonError(src, off, err)
+		}
+		p.Kind = KindCatalog
+		p.InstallID, p.System, p.LockedURL = c.InstallID, c.System, c.LockedURL
+		if c.Group != "" {
+			p.Group = c.Group
+		}
+		p.Rev, p.RevCount, p.RevDate = c.Rev, c.RevCount, c.RevDate
+		p.Outputs, p.OutputsToInstall, p.Derivation = c.Outputs, c.OutputsToInstall, c.Derivation
+		p.Name, p.Pname, p.Version, p.AttrPath, p.Description = c.Name, c.Pname, c.Version, c.AttrPath, c.Description
+		if c.License != nil {
+			p.Licenses = []string{*c.License}
+		}
+		p.Broken, p.Unfree, p.Priority = c.Broken, c.Unfree, c.Priority
+		if p.LockedURL == "" {
+			return p, src.errorf(off, "package %q (%s) has no locked_url: the lock is damaged; regenerate it with `flox lock`", p.InstallID, p.System)
+		}
+	}
+	return p, nil
+}

@@ -1,0 +1,363 @@
+package manifest
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/pelletier/go-toml/v2"
+	"github.com/pelletier/go-toml/v2/unstable"
+)
+
+// The manifest is read in two passes. go-toml's decoder is the authority on
+// TOML itself (syntax, duplicate keys, tables defined twice); its errors
+// carry a line and column. Then go-toml's unstable parser, which keeps byte
+// ranges, builds a tree of values that remember where their keys and values
+// are, so that schema errors found later point at the offending text too.
+
+type kind int
+
+const (
+	kindTable kind = iota
+	kindArray
+	kindString
+	kindInteger
+	kindFloat
+	kindBool
+	kindDatetime
+)
+
+func (k kind) String() string {
+	switch k {
+	case kindTable:
+		return "a table"
+	case kindArray:
+		return "a list"
+	case kindString:
+		return "a string"
+	case kindInteger:
+		return "an integer"
+	case kindFloat:
+		return "a float"
+	case kindBool:
+		return "a boolean"
+	case kindDatetime:
+		return "a date/time"
+	}
+	return "a value"
+}
+
+// value is a TOML value with the offset where it starts in the file.
+type value struct {
+	kind kind
+	off  int
+
+	str     string // a string, or the text of a date/time
+	boolean bool
+	integer int64
+	float   float64
+
+	entries []*entry // tables, in the order their keys first appear
+	index   map[string]*entry
+
+	elems         []*value // arrays
+	arrayOfTables bool     // an array made by [[header]]
+}
+
+// entry is one key of a table; keyOff is where that key is first written.
+type entry struct {
+	key    string
+	keyOff int
+	val    *value
+}
+
+func newTable(off int) *value {
+	return &value{kind: kindTable, off: off, index: map[string]*entry{}}
+}
+
+func (t *value) get(key string) *entry { return t.index[key] }
+
+func (t *value) add(key string, keyOff int, v *value) *entry {
+	e := &entry{key: key, keyOff: keyOff, val: v}
+	t.entries = append(t.entries, e)
+	t.index[key] = e
+	return e
+}
+
+// parseTOML checks data is valid TOML and returns its tree.
+func parseTOML(src *source) (*value, error) {
+	var check map[string]any
+	if err := toml.Unmarshal(src.data, &check); err != nil {
+		var de *toml.DecodeError
+		if errors.As(err, &de) {
+			line, col := de.Position()
+			return nil, &Error{
+				Pos: src.pos(src.offsetOf(line, col)),
+				Msg: "invalid TOML: " + strings.TrimPrefix(de.Error(), "toml: "),
+			}
+		}
+		return nil, &Error{Pos: Position{File: src.file}, Msg: "invalid TOML: " + err.Error()}
+	}
+
+	b := treeBuilder{src: src}
+	root := newTable(0)
+	cur := root
+	p := unstable.Parser{}
+	p.Reset(src.data)
+	for p.NextExpression() {
+		expr := p.Expression()
+		var err error
+		switch expr.Kind {
+		case unstable.KeyValue:
+			err = b.keyValue(&p, cur, expr)
+		case unstable.Table:
+			cur, err = b.header(&p, root, expr, false)
+		case unstable.ArrayTable:
+			cur, err = b.header(&p, root, expr, true)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if err := p.Error(); err != nil {
+		// The decoder above accepted the document, so the parser should too.
+		var pe *unstable.ParserError
+		if errors.As(err, &pe) && len(pe.Highlight) > 0 {
+			return nil, src.errorf(int(p.Range(pe.Highlight).Offset), "invalid TOML: %s", pe.Message)
+		}
+		return nil, &Error{Pos: Position{File: src.file}, Msg: "invalid TOML: " + err.Error()}
+	}
+	return root, nil
+}
+
+type treeBuilder struct{ src *source }
+
+type keyPart struct {
+	name string
+	off  int
+}
+
+func keyParts(p *unstable.Parser, n *unstable.Node) []keyPart {
+	var parts []keyPart
+	it := n.Key()
+	for it.Next() {
+		k := it.Node()
+		parts = append(parts, keyPart{name: string(k.Data), off: int(k.Raw.Offset)})
+	}
+	return parts
+}
+
+// descend returns the table named by part inside t, creating it when absent.
+// An array of tables stands for its last element, as TOML specifies.
+func (b *treeBuilder) descend(t *value, part keyPart) (*value, error) {
+	e := t.get(part.name)
+	if e == nil {
+		return t.add(part.name, part.off, newTable(part.off)).val, nil
+	}
+	switch {
+	case e.val.kind == kindTable:
+		return e.val, nil
+	case e.val.kind == kindArray && e.val.arrayOfTables && len(e.val.elems) > 0:
+		return e.val.elems[len(e.val.elems)-1], nil
+	}
+	return nil, b.src.errorf(part.off, "invalid TOML: key %q is already %s, not a table", part.name, e.val.kind)
+}
+
+func (b *treeBuilder) header(p *unstable.Parser, root *value, n *unstable.Node, array bool) (*value, error) {
+	parts := keyParts(p, n)
+	t := root
+	for _, part := range parts[:len(parts)-1] {
+		var err error
+		if t, err = b.descend(t, part); err != nil {
+			return nil, err
+		}
+	}
+	last := parts[len(parts)-1]
+	if !array {
+		return b.descend(t, last)
+	}
+	e := t.get(last.name)
+	if e == nil {
+		arr := &value{kind: kindArray, off: last.off, arrayOfTables: true}
+		e = t.add(last.name, last.off, arr)
+	}
+	if e.val.kind != kindArray || !e.val.arrayOfTables {
+		return nil, b.src.errorf(last.off, "invalid TOML: key %q is already %s, not an array of tables", last.name, e.val.kind)
+	}
+	elem := newTable(last.off)
+	e.val.elems = append(e.val.elems, elem)
+	return elem, nil
+}
+
+func (b *treeBuilder) keyValue(p *unstable.Parser, t *value, n *unstable.Node) error {
+	parts := keyParts(p, n)
+	for _, part := range parts[:len(parts)-1] {
+		var err error
+		if t, err = b.descend(t, part); err != nil {
+			return err
+		}
+	}
+	last := parts[len(parts)-1]
+	if t.get(last.name) != nil {
+		return b.src.errorf(last.off, "invalid TOML: key %q is defined twice", last.name)
+	}
+	v, err := b.value(p, n.Value(), b.valueStart(p, n))
+	if err != nil {
+		return err
+	}
+	t.add(last.name, last.off, v)
+	return nil
+}
+
+// valueStart finds where the value of a key/value node starts: go-toml
+// records no range for arrays, so it is found after the key and the '='.
+func (b *treeBuilder) valueStart(p *unstable.Parser, n *unstable.Node) int {
+	end := 0
+	it := n.Key()
+	for it.Next() {
+		r := it.Node().Raw
+		end = int(r.Offset + r.Length)
+	}
+	data := b.src.data
+	skip := func() {
+		for end < len(data) && (data[end] == ' ' || data[end] == '\t') {
+			end++
+		}
+	}
+	skip()
+	if end < len(data) && data[end] == '=' {
+		end++
+	}
+	skip()
+	return end
+}
+
+func (b *treeBuilder) value(p *unstable.Parser, n *unstable.Node, off int) (*value, error) {
+	if n.Raw.Length > 0 {
+		off = int(n.Raw.Offset)
+	}
+	text := string(n.Data)
+	switch n.Kind {
+	case unstable.String:
+		return &value{kind: kindString, off: off, str: text}, nil
+	case unstable.Bool:
+		return &value{kind: kindBool, off: off, boolean: text == "true"}, nil
+	case unstable.Integer:
+		i, err := parseInteger(text)
+		if err != nil {
+			return nil, b.src.errorf(off, "invalid TOML: %v", err)
+		}
+		return &value{kind: kindInteger, off: off, integer: i}, nil
+	case unstable.Float:
+		f, err := parseFloat(text)
+		if err != nil {
+			return nil, b.src.errorf(off, "invalid TOML: %v", err)
+		}
+		return &value{kind: kindFloat, off: off, float: f}, nil
+	case unstable.LocalDate, unstable.LocalTime, unstable.LocalDateTime, unstable.DateTime:
+		return &value{kind: kindDatetime, off: off, str: text}, nil
+	case unstable.Array:
+		arr := &value{kind: kindArray, off: off}
+		it := n.Children()
+		for it.Next() {
+			c := it.Node()
+			if c.Kind == unstable.Comment {
+				continue
+			}
+			// A nested array has no range of its own: it inherits the
+			// position of the array holding it.
+			elem, err := b.value(p, c, off)
+			if err != nil {
+				return nil, err
+			}
+			arr.elems = append(arr.elems, elem)
+		}
+		return arr, nil
+	case unstable.InlineTable:
+		t := newTable(off)
+		it := n.Children()
+		for it.Next() {
+			c := it.Node()
+			if c.Kind != unstable.KeyValue {
+				continue
+			}
+			if err := b.keyValue(p, t, c); err != nil {
+				return nil, err
+			}
+		}
+		return t, nil
+	}
+	return nil, b.src.errorf(off, "invalid TOML: unexpected %s", n.Kind)
+}
+
+func parseInteger(s string) (int64, error) {
+	clean := strings.ReplaceAll(s, "_", "")
+	base := 10
+	digits := clean
+	sign := ""
+	if strings.HasPrefix(digits, "+") || strings.HasPrefix(digits, "-") {
+		sign, digits = digits[:1], digits[1:]
+	}
+	if len(digits) > 2 && digits[0] == '0' {
+		switch digits[1] {
+		case 'x':
+			base, digits = 16, digits[2:]
+		case 'o':
+			base, digits = 8, digits[2:]
+		case 'b':
+			base, digits = 2, digits[2:]
+		}
+	}
+	i, err := strconv.ParseInt(sign+digits, base, 64)
+	if err != nil {
+		return 0, fmt.Errorf("integer %s is out of range", s)
+	}
+	return i, nil
+}
+
+func parseFloat(s string) (float64, error) {
+	switch strings.TrimLeft(s, "+-") {
+	case "inf":
+		if strings.HasPrefix(s, "-") {
+			return math.Inf(-1), nil
+		}
+		return math.Inf(1), nil
+	case "nan":
+		return math.NaN(), nil
+	}
+	f, err := strconv.ParseFloat(strings.ReplaceAll(s, "_", ""), 64)
+	if err != nil {
+		return 0, fmt.Errorf("float %s is out of range", s)
+	}
+	return f, nil
+}
+
+// plain converts a value to plain Go data (for [plugins], whose content
+// belongs to each plugin).
+func (v *value) plain() any {
+	switch v.kind {
+	case kindTable:
+		m := make(map[string]any, len(v.entries))
+		for _, e := range v.entries {
+			m[e.key] = e.val.plain()
+		}
+		return m
+	case kindArray:
+		l := make([]any, len(v.elems))
+		for i, e := range v.elems {
+			l[i] = e.plain()
+		}
+		return l
+	case kindString, kindDatetime:
+		return v.str
+	case kindInteger:
+		return v.integer
+	case kindFloat:
+		return v.float
+	case kindBool:
+		return v.boolean
+	}
+	return nil
+}

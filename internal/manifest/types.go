@@ -1,0 +1,343 @@
+package manifest
+
+// SchemaVersion is the schema a manifest declares. Flox checks each manifest
+// against the schema it declares, not the newest one: a key introduced in
+// 1.13.0 is an error in a `version = 1` manifest.
+type SchemaVersion int
+
+// The schemas Flox knows, oldest first.
+const (
+	SchemaV1     SchemaVersion = iota + 1 // `version = 1`
+	Schema1_10_0                          // package outputs
+	Schema1_11_0                          // minimum-cli-version as semver or { version, reason }
+	Schema1_12_0                          // services.auto-start
+	Schema1_13_0                          // profile.deactivate, build sandbox-allow, sandbox warn/enforce
+	Schema1_14_0                          // [plugins]
+	Schema1_15_0                          // hook.on-deactivate
+
+	LatestSchema = Schema1_15_0
+)
+
+// String returns "1" for `version = 1` and the schema-version string otherwise.
+func (s SchemaVersion) String() string {
+	switch s {
+	case SchemaV1:
+		return "1"
+	case Schema1_10_0:
+		return "1.10.0"
+	case Schema1_11_0:
+		return "1.11.0"
+	case Schema1_12_0:
+		return "1.12.0"
+	case Schema1_13_0:
+		return "1.13.0"
+	case Schema1_14_0:
+		return "1.14.0"
+	case Schema1_15_0:
+		return "1.15.0"
+	}
+	return "unknown"
+}
+
+// declaration renders the schema as it is written in a manifest.
+func (s SchemaVersion) declaration() string {
+	if s == SchemaV1 {
+		return "version = 1"
+	}
+	return `schema-version = "` + s.String() + `"`
+}
+
+func parseSchemaVersion(s string) (SchemaVersion, bool) {
+	for v := Schema1_10_0; v <= LatestSchema; v++ {
+		if v.String() == s {
+			return v, true
+		}
+	}
+	return 0, false
+}
+
+// DefaultGroup is the package group of an [install] entry without pkg-group.
+const DefaultGroup = "toplevel"
+
+// DefaultBuildVersion is the version of a build that declares none.
+const DefaultBuildVersion = "0.0.0"
+
+// Sandbox modes of a build.
+const (
+	SandboxOff     = "off"
+	SandboxWarn    = "warn"
+	SandboxEnforce = "enforce"
+	SandboxPure    = "pure"
+)
+
+// Manifest is a parsed .flox/env/manifest.toml.
+type Manifest struct {
+	Path   string
+	Schema SchemaVersion
+	// MinimumCLIVersion is nil when the manifest does not set one.
+	MinimumCLIVersion *MinimumCLIVersion
+	// Install lists the [install] entries in file order.
+	Install      []Package
+	Hook         *Hook
+	Profile      *Profile
+	Options      Options
+	Services     Services
+	Containerize *Containerize
+	Include      Include
+	// Plugins holds each plugin's table as plain data (map[string]any,
+	// []any, string, int64, float64, bool): Flox leaves its shape to the
+	// plugin.
+	Plugins map[string]any
+
+	vars   map[string]string
+	builds []Build
+}
+
+// MinimumCLIVersion is `minimum-cli-version`, a semver string or
+// { version, reason }.
+type MinimumCLIVersion struct {
+	Version string
+	Reason  string
+	Pos     Position
+}
+
+// PackageKind says which of the three [install] descriptor forms an entry uses.
+type PackageKind int
+
+// Descriptor forms.
+const (
+	KindCatalog   PackageKind = iota + 1 // pkg-path
+	KindFlake                            // flake
+	KindStorePath                        // store-path
+)
+
+func (k PackageKind) String() string {
+	switch k {
+	case KindCatalog:
+		return "catalog"
+	case KindFlake:
+		return "flake"
+	case KindStorePath:
+		return "store-path"
+	}
+	return "unknown"
+}
+
+// Package is one [install] entry.
+type Package struct {
+	InstallID string
+	Kind      PackageKind
+	PkgPath   string // catalog
+	PkgGroup  string // catalog; "" means toplevel
+	Version   string // catalog: a semver range or an exact version
+	Flake     string // flake installable
+	StorePath string
+	Priority  *uint64
+	Systems   []string
+	Outputs   *Outputs // nil: the package's default outputs
+	Pos       Position // the install id
+}
+
+// Group returns the package group, "toplevel" when none is set.
+func (p Package) Group() string {
+	if p.PkgGroup == "" {
+		return DefaultGroup
+	}
+	return p.PkgGroup
+}
+
+// Outputs is `outputs = "all"` or `outputs = ["out", "man"]`.
+type Outputs struct {
+	All   bool
+	Names []string
+}
+
+// Hook is [hook].
+type Hook struct {
+	OnActivate   string
+	OnDeactivate string // schema 1.15.0
+}
+
+// ProfileScripts are per-shell scripts.
+type ProfileScripts struct {
+	Common, Bash, Zsh, Fish, Tcsh string
+}
+
+// Profile is [profile]; Deactivate is profile.deactivate (schema 1.13.0).
+type Profile struct {
+	ProfileScripts
+	Deactivate *ProfileScripts
+}
+
+// Options is [options].
+type Options struct {
+	Systems       []string
+	Allow         Allow
+	Semver        Semver
+	CUDADetection *bool
+	Activate      Activate
+}
+
+// Allow is options.allow.
+type Allow struct {
+	Unfree   *bool
+	Broken   *bool
+	Licenses []string
+}
+
+// Semver is options.semver.
+type Semver struct {
+	AllowPreReleases *bool
+}
+
+// Activate is options.activate; Mode is "", "dev" or "run".
+type Activate struct {
+	Mode string
+}
+
+// Services is [services].
+type Services struct {
+	AutoStart *bool // schema 1.12.0
+	Entries   []Service
+}
+
+// Service is one [services.<name>] table.
+type Service struct {
+	Name     string
+	Command  string
+	Vars     map[string]string
+	IsDaemon *bool
+	Shutdown *ServiceShutdown
+	Systemd  *SystemdUnit
+	Systems  []string
+	Pos      Position
+}
+
+// ServiceShutdown is services.<name>.shutdown.
+type ServiceShutdown struct {
+	Command string
+}
+
+// SystemdUnit is services.<name>.systemd: overrides for the systemd unit
+// Flox generates for persistent services. Its keys are snake_case, as Flox
+// reads them.
+type SystemdUnit struct {
+	Unit    *SystemdUnitSection
+	Service *SystemdServiceSection
+}
+
+// SystemdUnitSection is the [Unit] part of a systemd unit.
+type SystemdUnitSection struct {
+	Description                                   string
+	Documentation, Wants, Requires, Before, After []string
+}
+
+// SystemdServiceSection is the [Service] part of a systemd unit. Enumerations
+// keep Flox's spelling (Type "Simple", Restart "OnFailure", ...).
+type SystemdServiceSection struct {
+	Type            string
+	ExecStart       string
+	ExecStartPre    []string
+	ExecStartPost   []string
+	ExecStop        string
+	Restart         string
+	RestartSec      *uint32
+	TimeoutStartSec *uint32
+	TimeoutStopSec  *uint32
+
+	CPUQuota   string
+	CPUShares  *uint32
+	CPUWeight  *uint32
+	MemoryMax  string
+	MemoryHigh string
+	MemoryLow  string
+	TasksMax   string
+	IOWeight   *uint32
+
+	// Limits maps each limit_* key (e.g. "limit_nofile") to its value.
+	Limits map[string]ResourceLimit
+
+	PrivateTmp      *bool
+	ProtectSystem   string
+	ProtectHome     string
+	NoNewPrivileges *bool
+
+	Environment     map[string]string
+	EnvironmentFile []string
+}
+
+// ResourceLimit is { Value = "N" } or { Range = { soft = "N", hard = "M" } }.
+type ResourceLimit struct {
+	Value      string
+	Soft, Hard string
+}
+
+// Containerize is [containerize].
+type Containerize struct {
+	Config *ContainerConfig
+}
+
+// ContainerConfig is containerize.config, a subset of the OCI image config.
+type ContainerConfig struct {
+	User         string
+	ExposedPorts []string
+	Cmd          []string
+	Volumes      []string
+	WorkingDir   string
+	Labels       map[string]string
+	StopSignal   string
+}
+
+// Include is [include].
+type Include struct {
+	Environments []IncludeDescriptor
+}
+
+// IncludeDescriptor is { dir, name } or { remote, name, generation }.
+type IncludeDescriptor struct {
+	Dir        string
+	Remote     string // owner/name on FloxHub
+	Name       string
+	Generation *uint64
+	Pos        Position
+}
+
+// Build is one [build.<name>] table.
+type Build struct {
+	Name            string
+	Command         string
+	Version         Version
+	Description     string
+	License         []string
+	Sandbox         string // off (the default), warn, enforce or pure
+	RuntimePackages []string
+	// RuntimePackagesSet tells `runtime-packages = []` (nothing at run time)
+	// from an absent key (the whole toplevel group).
+	RuntimePackagesSet bool
+	SandboxAllow       []string
+	Pos                Position // the build's name
+}
+
+// Version is a build's version: a literal, the contents of a file, or the
+// output of a command. None set means DefaultBuildVersion.
+type Version struct {
+	Literal string
+	File    string // relative to the environment directory
+	Command string
+	Pos     Position // the value; zero when the build sets no version
+}
+
+// IsDefault reports whether the build declares no version.
+func (v Version) IsDefault() bool { return v.Literal == "" && v.File == "" && v.Command == "" }
+
+// Static returns the version when it is known without running anything: the
+// literal, or DefaultBuildVersion.
+func (v Version) Static() (string, bool) {
+	switch {
+	case v.Literal != "":
+		return v.Literal, true
+	case v.IsDefault():
+		return DefaultBuildVersion, true
+	}
+	return "", false
+}
