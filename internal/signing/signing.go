@@ -35,6 +35,10 @@ func (k *Key) Sign(fingerprint string) (signature.Signature, error) {
 	return sig, nil
 }
 
+// String returns the secret key in Nix's format. It exists so the caller
+// can mask the key in logs; never print it.
+func (k *Key) String() string { return k.secret.String() }
+
 // PublicKey returns the public half for verification.
 func (k *Key) PublicKey() signature.PublicKey { return k.secret.ToPublicKey() }
 

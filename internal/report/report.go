@@ -1,0 +1,206 @@
+// Package report says what a run published: the step outputs, the job
+// summary in Markdown, and the same facts as text in a terminal.
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"text/tabwriter"
+)
+
+// Path statuses, as the cache reports them.
+const (
+	Uploaded    = "uploaded"
+	Present     = "present"
+	WouldUpload = "would-upload"
+)
+
+// Package is one published build.
+type Package struct {
+	Name       string   `json:"name"`
+	Version    string   `json:"version"`
+	System     string   `json:"system"`
+	StorePaths []string `json:"store_paths"`
+	// NarSize is the total NAR size of the package's closure, in bytes.
+	NarSize uint64 `json:"nar_size"`
+	// Status is "uploaded" when this run wrote any path of the closure,
+	// "present" when the store had all of them, "would-upload" in a dry run.
+	Status string `json:"status"`
+	// PathsUploaded and PathsPresent count the closure's paths.
+	PathsUploaded int `json:"paths_uploaded"`
+	PathsPresent  int `json:"paths_present"`
+}
+
+// Report is everything a run tells its reader.
+type Report struct {
+	DryRun bool
+	// Mode is the first line of the summary: which mode ran and why.
+	Mode      string
+	Rev       string
+	Ref       string
+	RevCount  int
+	RepoURL   string // web URL of the commit's repository, when known
+	StoreURL  string
+	PublicKey string // "" when nothing was signed
+	Builder   string
+	Packages  []Package
+	Warnings  []string
+}
+
+// Outputs are the step outputs: store-paths (one per line), packages (a
+// JSON array) and dry-run.
+func (r *Report) Outputs() ([][2]string, error) {
+	var paths []string
+	for _, p := range r.Packages {
+		paths = append(paths, p.StorePaths...)
+	}
+	pkgs := r.Packages
+	if pkgs == nil {
+		pkgs = []Package{}
+	}
+	js, err := json.Marshal(pkgs)
+	if err != nil {
+		return nil, fmt.Errorf("encode the packages output: %w", err)
+	}
+	return [][2]string{
+		{"store-paths", strings.Join(paths, "\n")},
+		{"packages", string(js)},
+		{"dry-run", fmt.Sprint(r.DryRun)},
+	}, nil
+}
+
+// Size formats a byte count for people.
+func Size(n uint64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := uint64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+func statusText(p Package) string {
+	switch p.Status {
+	case Uploaded:
+		if p.PathsPresent > 0 {
+			return fmt.Sprintf("uploaded (%d new, %d already present)", p.PathsUploaded, p.PathsPresent)
+		}
+		return fmt.Sprintf("uploaded (%d paths)", p.PathsUploaded)
+	case Present:
+		return "already present, nothing uploaded"
+	case WouldUpload:
+		return "dry run: would upload"
+	}
+	return p.Status
+}
+
+func (r *Report) commitText() string {
+	rev := r.Rev
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	s := rev
+	if r.Ref != "" {
+		s += " (" + r.Ref + ")"
+	}
+	if r.RevCount > 0 {
+		s += fmt.Sprintf(", revision %d", r.RevCount)
+	}
+	return s
+}
+
+// Markdown is the job summary.
+func (r *Report) Markdown() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "### %s\n\n", r.Mode)
+	commit := "`" + r.commitText() + "`"
+	if r.RepoURL != "" && r.Rev != "" {
+		commit = fmt.Sprintf("[`%s`](%s/commit/%s)", r.commitText(), r.RepoURL, r.Rev)
+	}
+	fmt.Fprintf(&b, "Built from %s with the %s builder", commit, r.Builder)
+	if r.StoreURL != "" {
+		fmt.Fprintf(&b, "; store `%s`", r.StoreURL)
+	}
+	b.WriteString(".\n\n")
+	for _, w := range r.Warnings {
+		fmt.Fprintf(&b, "> [!WARNING]\n> %s\n\n", strings.ReplaceAll(w, "\n", "\n> "))
+	}
+	if len(r.Packages) > 0 {
+		b.WriteString("| Package | Version | System | Store path | Size | Result |\n|---|---|---|---|---|---|\n")
+		for _, p := range r.Packages {
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", mdCell(p.Name), mdCell(p.Version), p.System,
+				"`"+strings.Join(p.StorePaths, "`<br>`")+"`", Size(p.NarSize), statusText(p))
+		}
+		b.WriteString("\n")
+	}
+	if r.PublicKey != "" {
+		b.WriteString("**Public key** (what users trust):\n\n```\n" + r.PublicKey + "\n```\n\n")
+	}
+	if inst := r.install(); inst != "" {
+		b.WriteString("**Install** with Nix: add to `nix.conf` (on multi-user installs, the daemon's `/etc/nix/nix.conf`):\n\n```\n" + inst + "\n```\n")
+	}
+	return b.String()
+}
+
+// install is the nix.conf lines and a copy command for users, "" when
+// there is nothing to install from.
+func (r *Report) install() string {
+	if r.StoreURL == "" || len(r.Packages) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "extra-substituters = %s\n", r.StoreURL)
+	if r.PublicKey != "" {
+		fmt.Fprintf(&b, "extra-trusted-public-keys = %s\n", r.PublicKey)
+	}
+	var paths []string
+	for _, p := range r.Packages {
+		paths = append(paths, p.StorePaths...)
+	}
+	sort.Strings(paths)
+	fmt.Fprintf(&b, "\n# then:\nnix-store --realise %s", strings.Join(paths, " "))
+	return b.String()
+}
+
+func mdCell(s string) string {
+	return strings.NewReplacer("|", `\|`, "\n", " ").Replace(s)
+}
+
+// Text is the report for a terminal.
+func (r *Report) Text() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s\n", r.Mode)
+	fmt.Fprintf(&b, "Built from %s with the %s builder.\n", r.commitText(), r.Builder)
+	if r.StoreURL != "" {
+		fmt.Fprintf(&b, "Store: %s\n", r.StoreURL)
+	}
+	for _, w := range r.Warnings {
+		fmt.Fprintf(&b, "warning: %s\n", w)
+	}
+	if len(r.Packages) > 0 {
+		b.WriteString("\n")
+		tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "PACKAGE\tVERSION\tSYSTEM\tSTORE PATH\tSIZE\tRESULT")
+		for _, p := range r.Packages {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, p.Version, p.System, strings.Join(p.StorePaths, " "), Size(p.NarSize), statusText(p))
+		}
+		tw.Flush()
+	}
+	if r.PublicKey != "" {
+		fmt.Fprintf(&b, "\nPublic key: %s\n", r.PublicKey)
+	}
+	if inst := r.install(); inst != "" {
+		fmt.Fprintf(&b, "\nTo install with Nix, add to nix.conf:\n%s\n", indent(inst))
+	}
+	return b.String()
+}
+
+func indent(s string) string {
+	return "  " + strings.ReplaceAll(s, "\n", "\n  ")
+}
