@@ -169,4 +169,3 @@ func findStoreRef(path string) (string, error) {
 		}
 	}
 }
-

@@ -113,7 +113,7 @@ func checkRefused(t *testing.T, path string, data []byte, err error) {
 	if perr.Pos.File != path || perr.Pos.Line != wantLine || perr.Pos.Col != 1 {
 		t.Errorf("error at %v, want %s:%d:1", perr.Pos, path, wantLine)
 	}
-	if !strings.Contains(perr.Msg, `unknown key ollama in [include]`) {
+	if !strings.Contains(perr.Msg, `unknown key "ollama" in [include]`) {
 		t.Errorf("message %q does not name the unknown key", perr.Msg)
 	}
 	t.Logf("refused as expected: %v", err)

@@ -110,12 +110,12 @@ func (d *decoder) unknownKey(e *entry, p path, fs []field) {
 			names = append(names, f.name)
 		}
 	}
-	msg := fmt.Sprintf("unknown key %s in %s", quoteKey(e.key), p.table())
+	msg := fmt.Sprintf("unknown key %q in %s", e.key, p.table())
 	if len(names) > 0 {
 		msg += fmt.Sprintf(" (allowed: %s)", strings.Join(names, ", "))
 	}
 	if s := suggest(e.key, names); s != "" {
-		msg += fmt.Sprintf("; did you mean %s?", quoteKey(s))
+		msg += fmt.Sprintf("; did you mean %q?", s)
 	}
 	d.fail(e.keyOff, "%s", msg)
 }
@@ -774,7 +774,7 @@ func (d *decoder) include(e *entry, p path) Include {
 			inc.Environments = d.includeEnvironments(ie, p.child(ie.key))
 			continue
 		}
-		msg := fmt.Sprintf("unknown key %s in %s (allowed: environments)", quoteKey(ie.key), p.table())
+		msg := fmt.Sprintf("unknown key %q in %s (allowed: environments)", ie.key, p.table())
 		// The mistake seen in the wild: naming an included environment as
 		// a key of [include] instead of listing it.
 		if ie.val.kind == kindString {
