@@ -123,24 +123,30 @@ func (d *decoder) buildVersion(e *entry, where string) Version {
 		v.Literal = e.val.str
 		return v
 	case kindTable:
-		if len(e.val.entries) != 1 {
+		if len(e.val.entries) == 0 {
 			return bad()
+		}
+		for i, ve := range e.val.entries {
+			if (ve.key != "file" && ve.key != "command") || i > 0 {
+				// Point at the key that makes the table none of the forms.
+				d.fail(ve.keyOff, `%s: version must be %s`, where, versionForms)
+				return Version{}
+			}
 		}
 		ve := e.val.entries[0]
 		if ve.val.kind != kindString {
-			return bad()
-		}
-		switch ve.key {
-		case "file":
-			v.File = ve.val.str
-		case "command":
-			v.Command = ve.val.str
-		default:
-			return bad()
+			d.fail(ve.val.off, `%s: version.%s must be a string, not %s`, where, ve.key, ve.val.kind)
+			return Version{}
 		}
 		if strings.TrimSpace(ve.val.str) == "" {
 			d.fail(ve.val.off, `%s: version.%s is empty`, where, ve.key)
 			return Version{}
+		}
+		v.Pos = d.src.pos(ve.val.off)
+		if ve.key == "file" {
+			v.File = ve.val.str
+		} else {
+			v.Command = ve.val.str
 		}
 		return v
 	}

@@ -76,6 +76,8 @@ type field struct {
 	name  string
 	since SchemaVersion
 	set   func(e *entry, p path)
+	// hidden keeps the key out of the "allowed" list of messages.
+	hidden bool
 }
 
 // fields decodes table t at p: each key must be one of fs, allowed in this
@@ -106,7 +108,7 @@ func findField(fs []field, name string) *field {
 func (d *decoder) unknownKey(e *entry, p path, fs []field) {
 	var names []string
 	for _, f := range fs {
-		if f.since <= d.schema {
+		if f.since <= d.schema && !f.hidden {
 			names = append(names, f.name)
 		}
 	}
@@ -125,11 +127,12 @@ func (d *decoder) tooNew(off int, what string, since SchemaVersion) {
 		what, since.String(), d.schema.declaration(), what)
 }
 
-// suggest returns the name closest to k when it is close enough to be a typo.
+// suggest returns the name closest to k when it is close enough to be a
+// typo: at most two edits, and not more than a third of the key.
 func suggest(k string, names []string) string {
 	best, bestDist := "", 3
 	for _, n := range names {
-		if dist := editDistance(strings.ToLower(k), n); dist < bestDist {
+		if dist := editDistance(strings.ToLower(k), n); dist < bestDist && dist*3 <= len(k) {
 			best, bestDist = n, dist
 		}
 	}
@@ -289,7 +292,7 @@ func decodeManifest(src *source, root *value) (*Manifest, error) {
 	if d.schema == SchemaV1 {
 		fs = append(fs,
 			field{name: "version", set: func(*entry, path) {}},
-			field{name: "schema-version", set: func(e *entry, _ path) {
+			field{name: "schema-version", hidden: true, set: func(e *entry, _ path) {
 				d.fail(e.keyOff, "the manifest sets both version and schema-version: keep only schema-version")
 			}},
 		)
