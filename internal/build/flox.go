@@ -25,12 +25,16 @@ func (Flox) Name() string { return "flox" }
 func (Flox) Build(ctx context.Context, req Request) (*Result, error) {
 	b := req.Build
 	env := SafeEnv(req.Environ, true)
-	cmd := exec.CommandContext(ctx, "flox", "build", "-d", req.EnvDir, b.Name)
+	flox, err := lookPath("flox", env)
+	if err != nil {
+		return nil, fmt.Errorf("build %q: %w", b.Name, err)
+	}
+	cmd := exec.CommandContext(ctx, flox, "build", "-d", req.EnvDir, b.Name)
 	cmd.Dir = req.EnvDir
 	cmd.Env = env
 	cmd.Stdout = req.Log
 	cmd.Stderr = req.Log
-	if err := cmd.Run(); err != nil {
+	if err = cmd.Run(); err != nil {
 		return nil, fmt.Errorf("build %q failed: flox build -d %s %s: %w (the build log above says why)", b.Name, req.EnvDir, b.Name, err)
 	}
 	link := filepath.Join(req.EnvDir, "result-"+b.Name)
@@ -52,4 +56,20 @@ func (Flox) Build(ctx context.Context, req Request) (*Result, error) {
 		Outputs: []Output{{Name: "out", StorePath: target}},
 		Closure: closure,
 	}, nil
+}
+
+// lookPath finds an executable on the PATH of env, which is the PATH the
+// build runs with (exec.Command alone would search the process's).
+func lookPath(name string, env []string) (string, error) {
+	for _, kv := range env {
+		if dirs, ok := strings.CutPrefix(kv, "PATH="); ok {
+			for _, dir := range filepath.SplitList(dirs) {
+				p := filepath.Join(dir, name)
+				if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+					return p, nil
+				}
+			}
+		}
+	}
+	return exec.LookPath(name)
 }

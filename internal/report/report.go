@@ -91,7 +91,7 @@ func statusText(p Package) string {
 		if p.PathsPresent > 0 {
 			return fmt.Sprintf("uploaded (%d new, %d already present)", p.PathsUploaded, p.PathsPresent)
 		}
-		return fmt.Sprintf("uploaded (%d paths)", p.PathsUploaded)
+		return fmt.Sprintf("uploaded (%s)", plural(p.PathsUploaded, "path"))
 	case Present:
 		return "already present, nothing uploaded"
 	case WouldUpload:
@@ -142,30 +142,35 @@ func (r *Report) Markdown() string {
 	if r.PublicKey != "" {
 		b.WriteString("**Public key** (what users trust):\n\n```\n" + r.PublicKey + "\n```\n\n")
 	}
-	if inst := r.install(); inst != "" {
-		b.WriteString("**Install** with Nix: add to `nix.conf` (on multi-user installs, the daemon's `/etc/nix/nix.conf`):\n\n```\n" + inst + "\n```\n")
+	if conf, fetch := r.install(); conf != "" {
+		b.WriteString("**Install** with Nix: add to `nix.conf` (on multi-user installs, the daemon's `/etc/nix/nix.conf`):\n\n```\n" + conf + "```\n\nthen fetch the packages:\n\n```\n" + fetch + "\n```\n")
 	}
 	return b.String()
 }
 
-// install is the nix.conf lines and a copy command for users, "" when
-// there is nothing to install from.
-func (r *Report) install() string {
+// install returns the nix.conf lines users add and the command that then
+// fetches the packages; both "" when there is nothing to install from.
+func (r *Report) install() (conf, fetch string) {
 	if r.StoreURL == "" || len(r.Packages) == 0 {
-		return ""
+		return "", ""
 	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "extra-substituters = %s\n", r.StoreURL)
+	conf = fmt.Sprintf("extra-substituters = %s\n", r.StoreURL)
 	if r.PublicKey != "" {
-		fmt.Fprintf(&b, "extra-trusted-public-keys = %s\n", r.PublicKey)
+		conf += fmt.Sprintf("extra-trusted-public-keys = %s\n", r.PublicKey)
 	}
 	var paths []string
 	for _, p := range r.Packages {
 		paths = append(paths, p.StorePaths...)
 	}
 	sort.Strings(paths)
-	fmt.Fprintf(&b, "\n# then:\nnix-store --realise %s", strings.Join(paths, " "))
-	return b.String()
+	return conf, "nix-store --realise " + strings.Join(paths, " ")
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
 }
 
 func mdCell(s string) string {
@@ -195,8 +200,8 @@ func (r *Report) Text() string {
 	if r.PublicKey != "" {
 		fmt.Fprintf(&b, "\nPublic key: %s\n", r.PublicKey)
 	}
-	if inst := r.install(); inst != "" {
-		fmt.Fprintf(&b, "\nTo install with Nix, add to nix.conf:\n%s\n", indent(inst))
+	if conf, fetch := r.install(); conf != "" {
+		fmt.Fprintf(&b, "\nTo install with Nix, add to nix.conf:\n%s\nthen run:\n  %s\n", indent(strings.TrimSuffix(conf, "\n")), fetch)
 	}
 	return b.String()
 }

@@ -42,6 +42,9 @@ type UI struct {
 	getenv    func(string) string
 	out       *redactor
 	gha       *githubactions.Action
+	// masker writes ::add-mask:: commands around the redactor, which
+	// would otherwise blank out the very value the runner must learn.
+	masker *githubactions.Action
 }
 
 // New returns a UI writing to w; in Actions when GITHUB_ACTIONS is "true".
@@ -49,6 +52,7 @@ func New(getenv func(string) string, w io.Writer) *UI {
 	r := &redactor{w: w}
 	u := &UI{inActions: getenv("GITHUB_ACTIONS") == "true", getenv: getenv, out: r}
 	u.gha = githubactions.New(githubactions.WithGetenv(getenv), githubactions.WithWriter(r))
+	u.masker = githubactions.New(githubactions.WithGetenv(getenv), githubactions.WithWriter(w))
 	return u
 }
 
@@ -63,10 +67,11 @@ func (u *UI) Mask(secret string) {
 		if len(s) < 4 { // masking tiny strings would blank out ordinary text
 			continue
 		}
-		u.out.add(s)
 		if u.inActions {
-			u.gha.AddMask(s)
+			u.out.Flush()
+			u.masker.AddMask(s)
 		}
+		u.out.add(s)
 	}
 }
 

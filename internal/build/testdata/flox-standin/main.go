@@ -1,0 +1,123 @@
+// Command flox is a stand-in for the Flox CLI in tests: Flox cannot be
+// installed on the machines this project is tested on. It follows the part
+// of Flox's command line and results that the flox builder relies on —
+// `flox build [-d DIR] [PKG]...`, the build running `bash -e` on the
+// manifest's command with [vars] set and $out the output, and a
+// `result-<pkg>` link beside `.flox` pointing into /nix/store — and builds
+// with real Nix (a raw derivation), so the outputs and their closure are
+// real store paths in the local store.
+//
+// Set FLOX_STANDIN_REFERENCE to a store path to make every output refer to
+// it, which gives the build a closure with a reference.
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/pelletier/go-toml/v2"
+)
+
+type manifest struct {
+	Vars  map[string]string `toml:"vars"`
+	Build map[string]struct {
+		Command string `toml:"command"`
+		Version any    `toml:"version"`
+	} `toml:"build"`
+}
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "❌ ERROR:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	if len(args) == 0 || args[0] != "build" {
+		return fmt.Errorf("the stand-in only supports `flox build`, got %q", args)
+	}
+	dir := "."
+	var pkgs []string
+	for i := 1; i < len(args); i++ {
+		switch a := args[i]; {
+		case a == "-d" || a == "--dir":
+			i++
+			dir = args[i]
+		case strings.HasPrefix(a, "-"):
+			return fmt.Errorf("unsupported flag %s", a)
+		default:
+			pkgs = append(pkgs, a)
+		}
+	}
+	data, err := os.ReadFile(filepath.Join(dir, ".flox", "env", "manifest.toml"))
+	if err != nil {
+		return err
+	}
+	var m manifest
+	if err := toml.Unmarshal(data, &m); err != nil {
+		return err
+	}
+	for _, p := range pkgs {
+		b, ok := m.Build[p]
+		if !ok {
+			return fmt.Errorf("package '%s' not found in manifest", p)
+		}
+		version, _ := b.Version.(string)
+		if version == "" {
+			version = "0.0.0"
+		}
+		if err := buildOne(dir, p, version, b.Command, m.Vars); err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "✅ Build completed successfully. Output created: ./result-%s\n", p)
+	}
+	return nil
+}
+
+func buildOne(dir, pname, version, command string, vars map[string]string) error {
+	attrs := map[string]string{"PATH": "/usr/bin:/bin"}
+	for k, v := range vars {
+		attrs[k] = v
+	}
+	script := command
+	if ref := os.Getenv("FLOX_STANDIN_REFERENCE"); ref != "" {
+		script += "\necho " + ref + " > $out/.flox-standin-reference\n"
+	}
+	env, _ := json.Marshal(attrs)
+	expr := fmt.Sprintf(`let attrs = builtins.fromJSON %s; in derivation (attrs // {
+  name = %s; system = builtins.currentSystem; builder = "/bin/bash";
+  args = [ "-e" "-c" %s ];
+%s })`, quote(string(env)), quote(pname+"-"+version), quote("cd "+dir+"\n"+script), refAttr())
+	file := filepath.Join(os.TempDir(), "flox-standin-"+pname+".nix")
+	if err := os.WriteFile(file, []byte(expr), 0o644); err != nil {
+		return err
+	}
+	cmd := exec.Command("nix-build", file, "--out-link", filepath.Join(dir, "result-"+pname))
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	return cmd.Run()
+}
+
+// refAttr makes the reference a build input, so Nix records it as a
+// reference of the output.
+func refAttr() string {
+	ref := os.Getenv("FLOX_STANDIN_REFERENCE")
+	if ref == "" {
+		return ""
+	}
+	return "  dep = builtins.storePath " + quote(ref) + ";\n"
+}
+
+// quote makes a Nix string literal. JSON's escapes are Nix's, once HTML
+// escaping (\u003e) is off and "${" is escaped.
+func quote(s string) string {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.Encode(s)
+	return strings.ReplaceAll(strings.TrimSpace(b.String()), "${", `\${`)
+}
