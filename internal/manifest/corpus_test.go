@@ -118,3 +118,146 @@ func checkRefused(t *testing.T, path string, data []byte, err error) {
 	}
 	t.Logf("refused as expected: %v", err)
 }
+
+// TestCorpusDetails checks what was read from the notable corpus
+// environments, not only that they parse.
+func TestCorpusDetails(t *testing.T) {
+	dir := corpusDir(t)
+	load := func(t *testing.T, name string) (*Manifest, *Lock) {
+		t.Helper()
+		envDir := filepath.Join(dir, name)
+		data, err := os.ReadFile(filepath.Join(envDir, "manifest.toml"))
+		if err != nil {
+			t.Fatalf("read manifest: %v", err)
+		}
+		m, err := ParseManifest(filepath.Join(envDir, "manifest.toml"), data)
+		if err != nil {
+			t.Fatalf("ParseManifest: %v", err)
+		}
+		data, err = os.ReadFile(filepath.Join(envDir, "manifest.lock"))
+		if err != nil {
+			t.Fatalf("read lock: %v", err)
+		}
+		l, err := ParseLock(filepath.Join(envDir, "manifest.lock"), data)
+		if err != nil {
+			t.Fatalf("ParseLock: %v", err)
+		}
+		return m, l
+	}
+	tests := []struct {
+		env   string
+		check func(t *testing.T, m *Manifest, l *Lock)
+	}{
+		{"flox__flox__test_data-generated-envs-build-noop", func(t *testing.T, m *Manifest, l *Lock) {
+			bs := m.Builds()
+			if len(bs) != 1 || bs[0].Name != "hello" || bs[0].Command != "echo hello" || !bs[0].Version.IsDefault() {
+				t.Errorf("builds %+v", bs)
+			}
+			if bs[0].Pos.Line != 4 || bs[0].Pos.Col != 1 {
+				t.Errorf("hello at %v", bs[0].Pos)
+			}
+			if len(l.ToplevelPackages()) != 0 || l.BaseCatalogURL() != "" {
+				t.Errorf("an empty lock has toplevel packages")
+			}
+		}},
+		{"flox__flox__test_data-generated-envs-publish-simple", func(t *testing.T, m *Manifest, l *Lock) {
+			if got := buildNames(m.Builds()); strings.Join(got, " ") != "mypkg mypkg_missing_fields" {
+				t.Fatalf("builds %v", got)
+			}
+			b, _ := m.Build("mypkg")
+			if b.Version.Literal != "1.0.2a" || b.Description != "Some sample package description from our tests" ||
+				len(b.License) != 1 || !strings.Contains(b.Command, `echo -n "echo Happy Floxing!"`) {
+				t.Errorf("mypkg %+v", b)
+			}
+			if m.Schema != Schema1_14_0 {
+				t.Errorf("schema %v", m.Schema)
+			}
+			if !strings.HasPrefix(l.BaseCatalogURL(), "https://github.com/flox/nixpkgs?rev=") {
+				t.Errorf("base catalog %q", l.BaseCatalogURL())
+			}
+			if ids := l.ToplevelPackages(); len(ids) != 1 || ids[0].InstallID != "hello" {
+				t.Errorf("toplevel %+v", ids)
+			}
+		}},
+		{"flox__flox-build-examples__quotes-app-rust", func(t *testing.T, m *Manifest, l *Lock) {
+			if got := buildNames(m.Builds()); strings.Join(got, " ") != "quotes-app-rust quotes-app-rust-deps quotes-app-rust-pure" {
+				t.Fatalf("builds %v", got)
+			}
+			pure, _ := m.Build("quotes-app-rust-pure")
+			if pure.Sandbox != SandboxPure || !strings.Contains(pure.Command, "[source.crates-io]\n") ||
+				strings.Join(pure.RuntimePackages, ",") != "libiconv,gcc" {
+				t.Errorf("pure %+v", pure)
+			}
+			ra, _ := m.Package("rust-analyzer")
+			if ra.Group() != "extra" {
+				t.Errorf("rust-analyzer group %q", ra.Group())
+			}
+			for _, p := range l.ToplevelPackages() {
+				if p.InstallID == "rust-analyzer" {
+					t.Errorf("rust-analyzer is in group %q, not toplevel", p.Group)
+				}
+			}
+		}},
+		{"flox__sandflox", func(t *testing.T, m *Manifest, l *Lock) {
+			if _, err := m.Select(nil); err == nil || !strings.Contains(err.Error(), "[build.<name>]") {
+				t.Errorf("Select on a manifest with an empty [build]: %v", err)
+			}
+		}},
+		{"flox__flox__test_data-generated-envs-composer_before_three_system_relock", func(t *testing.T, m *Manifest, l *Lock) {
+			if len(m.Include.Environments) != 1 || m.Include.Environments[0].Dir != "../included" {
+				t.Errorf("include %+v", m.Include)
+			}
+			if l.Compose == nil || len(l.Compose.Include) != 1 || l.Compose.Include[0].Name != "included" ||
+				l.Compose.Include[0].Descriptor.Dir != "../included" {
+				t.Errorf("compose %+v", l.Compose)
+			}
+		}},
+		{"8BitTacoSupreme__dr-flox", func(t *testing.T, m *Manifest, l *Lock) {
+			b, ok := m.Build("grimoire-page")
+			if !ok || b.Sandbox != SandboxOff || b.Pos.Line != 1758 {
+				t.Errorf("grimoire-page %+v", b)
+			}
+			if len(m.Include.Environments) != 1 || m.Include.Environments[0].Remote != "flox/elder-library" {
+				t.Errorf("include %+v", m.Include)
+			}
+			if l.Compose == nil {
+				t.Errorf("no compose section")
+			}
+		}},
+		{"flox__flox__test_data-generated-envs-flake_hello", func(t *testing.T, m *Manifest, l *Lock) {
+			if len(m.Install) != 1 || m.Install[0].Kind != KindFlake {
+				t.Errorf("install %+v", m.Install)
+			}
+			for _, p := range l.Packages {
+				if p.Kind != KindFlake || !strings.HasPrefix(p.LockedURL, "github:NixOS/nixpkgs/") || p.Derivation == "" || p.Group != DefaultGroup {
+					t.Errorf("flake package %+v", p)
+				}
+			}
+			if l.BaseCatalogURL() != "" {
+				t.Errorf("a flake is taken for the base catalog")
+			}
+		}},
+		{"flox__flox__test_data-generated-envs-bash_v1_10_0_all", func(t *testing.T, m *Manifest, l *Lock) {
+			if p, _ := m.Package("bash"); p.Outputs == nil || !p.Outputs.All {
+				t.Errorf("bash outputs %+v", p.Outputs)
+			}
+		}},
+		{"flox__flox__test_data-generated-envs-kitchen_sink", func(t *testing.T, m *Manifest, l *Lock) {
+			if m.Vars()["VARS_SECTION_VAR"] != "vars_section_var" || !strings.Contains(m.Hook.OnActivate, "HOOK_SECTION_VAR") ||
+				!strings.Contains(m.Profile.Fish, "set -gx") {
+				t.Errorf("manifest %+v", m)
+			}
+		}},
+		{"barstoolbluz__build-flox-bubblewrapped", func(t *testing.T, m *Manifest, l *Lock) {
+			if p, _ := m.Package("libseccomp"); p.Outputs == nil || strings.Join(p.Outputs.Names, ",") != "out,lib,dev" {
+				t.Errorf("libseccomp outputs %+v", p.Outputs)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.env, func(t *testing.T) {
+			m, l := load(t, tt.env)
+			tt.check(t, m, l)
+		})
+	}
+}

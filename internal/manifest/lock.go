@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -199,8 +201,8 @@ func ParseLock(path string, data []byte) (*Lock, error) {
 	if err := expectDelim(dec, '}'); err != nil {
 		return nil, fail(err)
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, src.errorf(int(dec.InputOffset()), "unexpected data after the lock's JSON object")
+	if end := skipSpace(data, int(dec.InputOffset())); end < len(data) {
+		return nil, src.errorf(end, "unexpected data after the lock's JSON object")
 	}
 	switch {
 	case !haveVersion:
@@ -242,11 +244,29 @@ func jsonError(src *source, base int, err error) error {
 		if what == "" {
 			what = "a value"
 		}
-		return src.errorf(base+int(typ.Offset), "invalid lock: %s is a JSON %s, expected %s", what, typ.Value, typ.Type)
+		return src.errorf(valueStart(src.data, base, base+int(typ.Offset), typ.Field), "invalid lock: %s is a JSON %s, expected %s", what, typ.Value, typ.Type)
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return src.errorf(len(src.data), "invalid JSON: the lock ends early")
 	}
 	return &Error{Pos: src.pos(base), Msg: "invalid lock: " + err.Error()}
+}
+
+// valueStart finds where the value of field starts, given that it ends at
+// end: encoding/json reports the offset after a mistyped value.
+func valueStart(data []byte, base, end int, field string) int {
+	if i := strings.LastIndexByte(field, '.'); i >= 0 {
+		field = field[i+1:]
+	}
+	if field == "" || end > len(data) {
+		return end
+	}
+	key := []byte(strconv.Quote(field))
+	i := bytes.LastIndex(data[base:end], key)
+	if i < 0 {
+		return end
+	}
+	off := skipSpace(data, base+i+len(key))
+	return off
 }
 
 // lockedCatalog is a catalog package as Flox writes it.
