@@ -82,6 +82,8 @@ func run(ctx context.Context, e env, args []string) error {
 	}
 	if key != nil {
 		u.Mask(key.String())
+		_, data, _ := strings.Cut(key.String(), ":")
+		u.Mask(data)
 	}
 	if key == nil && !mode.dryRun {
 		return fail(&inputs.Error{Input: inputName(cfg, "signing-key"), Msg: "no signing key: publishing needs the secret key that signs the store paths; pass signing-key: ${{ secrets.NIX_SIGNING_KEY }} (a key from `nix key generate-secret`) or signing-key-file"})

@@ -71,6 +71,11 @@ func (c Config) Secrets() []string {
 			s = append(s, v)
 		}
 	}
+	// The key's base64 half is the secret; mask it on its own too, in case
+	// something prints it without its name.
+	if _, data, ok := strings.Cut(c.SigningKey, ":"); ok && data != "" {
+		s = append(s, data)
+	}
 	return s
 }
 

@@ -89,7 +89,7 @@ func TestSecrets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := c.Secrets(); !reflect.DeepEqual(got, []string{"k-1:c2VjcmV0", "ghs_abc", "fh"}) {
+	if got := c.Secrets(); !reflect.DeepEqual(got, []string{"k-1:c2VjcmV0", "ghs_abc", "fh", "c2VjcmV0"}) {
 		t.Fatalf("secrets = %q", got)
 	}
 }

@@ -14,6 +14,8 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
 )
 
 // ErrNotFound is returned by Get for a key that does not exist.
@@ -58,6 +60,26 @@ type Options struct {
 	Jobs int
 	// Getenv reads the process environment (injected for tests).
 	Getenv func(string) string
+
+	// Region is the region of an s3:// store whose URL names none (the
+	// aws-region input); "" means us-east-1.
+	Region string
+	// Credentials sign S3 requests (see package credentials for GitHub
+	// OIDC); nil means the AWS SDK's default chain: environment, profile.
+	Credentials aws.CredentialsProvider
+	// Principal names who the credentials stand for in error messages,
+	// such as "role arn:aws:iam::123456789012:role/publish".
+	Principal string
+	// HTTPClient carries S3 requests; nil means the AWS SDK's.
+	HTTPClient aws.HTTPClient
+	// PartSize is the size of the parts of S3 multipart uploads; 0 means
+	// DefaultPartSize. Memory use is about (Jobs+1)×PartSize.
+	PartSize int64
+	// Retry is the retry policy of S3 requests; the zero value is the
+	// default policy.
+	Retry RetryPolicy
+	// Logf, when set, receives notes such as retries. Never secrets.
+	Logf func(format string, args ...any)
 }
 
 // Open returns the Store for a store URL: file:///path or s3://bucket[/prefix]?….
