@@ -1,0 +1,184 @@
+package store
+
+import (
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+)
+
+// RetryPolicy says which failed S3 requests are tried again and when.
+// Only failures a retry can fix are retried: 5xx answers, throttling (429,
+// SlowDown), 408 and S3's RequestTimeout, connection resets and timeouts.
+// Any other 4xx, a refused connection or an unknown host fails at once, so
+// a wrong bucket, region, endpoint or policy is reported in a second, not
+// after minutes of retries.
+type RetryPolicy struct {
+	// MaxAttempts counts the first try; default 8.
+	MaxAttempts int
+	// BaseDelay is the first backoff; it doubles each attempt up to
+	// MaxDelay. Defaults 250ms and 20s.
+	BaseDelay, MaxDelay time.Duration
+	// MaxRetryAfter caps a server's Retry-After; default 60s.
+	MaxRetryAfter time.Duration
+	// Logf, when set, is told about each retry. It never receives
+	// credentials or signed URLs.
+	Logf func(format string, args ...any)
+}
+
+func (p RetryPolicy) withDefaults() RetryPolicy {
+	if p.MaxAttempts <= 0 {
+		p.MaxAttempts = 8
+	}
+	if p.BaseDelay <= 0 {
+		p.BaseDelay = 250 * time.Millisecond
+	}
+	if p.MaxDelay <= 0 {
+		p.MaxDelay = 20 * time.Second
+	}
+	if p.MaxRetryAfter <= 0 {
+		p.MaxRetryAfter = 60 * time.Second
+	}
+	return p
+}
+
+// Retryer returns the policy as an SDK retryer.
+func (p RetryPolicy) Retryer() aws.Retryer {
+	p = p.withDefaults()
+	return retry.NewStandard(func(o *retry.StandardOptions) {
+		o.MaxAttempts = p.MaxAttempts
+		o.MaxBackoff = p.MaxDelay
+		o.Retryables = []retry.IsErrorRetryable{
+			retry.NoRetryCanceledError{},
+			retry.IsErrorRetryableFunc(func(err error) aws.Ternary { return aws.BoolTernary(retryable(err)) }),
+		}
+		o.Backoff = retry.BackoffDelayerFunc(p.delay)
+		// The SDK's retry quota would turn a burst of 503s across many
+		// parallel parts into failures; the per-request cap is enough.
+		o.RateLimiter = ratelimit.None
+	})
+}
+
+// retryable reports whether trying err's request again may succeed.
+func retryable(err error) bool {
+	var re *smithyhttp.ResponseError
+	if errors.As(err, &re) {
+		status := re.HTTPStatusCode()
+		switch {
+		case status == http.StatusNotImplemented, status == http.StatusHTTPVersionNotSupported:
+			return false
+		case status >= 500, status == http.StatusTooManyRequests, status == http.StatusRequestTimeout:
+			return true
+		}
+		var api smithy.APIError
+		if errors.As(err, &api) {
+			switch api.ErrorCode() {
+			// S3 answers 400 RequestTimeout when it waited too long for
+			// the body: the connection stalled, not the request.
+			case "RequestTimeout", "SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded":
+				return true
+			}
+		}
+		return false
+	}
+	var send *smithyhttp.RequestSendError
+	if !errors.As(err, &send) {
+		// Failures before sending (signing, credentials, a body that
+		// cannot be re-read) come out the same on a second try.
+		return false
+	}
+	var dns *net.DNSError
+	if errors.As(err, &dns) && !dns.IsTimeout {
+		return false
+	}
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		return false
+	}
+	if errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return true
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return true
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "connection reset") || strings.Contains(msg, "use of closed network connection") ||
+		strings.Contains(msg, "server closed idle connection")
+}
+
+// delay is capped exponential backoff with jitter, or the server's
+// Retry-After when it gives one (capped too).
+func (p RetryPolicy) delay(attempt int, err error) (time.Duration, error) {
+	d := p.BaseDelay << min(attempt-1, 20)
+	if d <= 0 || d > p.MaxDelay {
+		d = p.MaxDelay
+	}
+	// Half fixed, half random: parallel parts failing together do not
+	// come back together.
+	d = d/2 + rand.N(d/2+1)
+	if ra, ok := retryAfter(err); ok {
+		d = min(ra, p.MaxRetryAfter)
+	}
+	if p.Logf != nil {
+		p.Logf("S3 %s: %s; retrying in %s (attempt %d of %d)", operation(err), describeFailure(err), d.Round(time.Millisecond), attempt+1, p.MaxAttempts)
+	}
+	return d, nil
+}
+
+// retryAfter reads a Retry-After header, in seconds or as an HTTP date.
+func retryAfter(err error) (time.Duration, bool) {
+	var re *smithyhttp.ResponseError
+	if !errors.As(err, &re) || re.Response == nil {
+		return 0, false
+	}
+	v := strings.TrimSpace(re.Response.Header.Get("Retry-After"))
+	if v == "" {
+		return 0, false
+	}
+	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
+		return time.Duration(s) * time.Second, true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(time.Until(t), 0), true
+	}
+	return 0, false
+}
+
+func operation(err error) string {
+	var oe *smithy.OperationError
+	if errors.As(err, &oe) {
+		return oe.Operation()
+	}
+	return "request"
+}
+
+// describeFailure names a failure briefly: status and code, or the
+// network error, without the SDK's request ids.
+func describeFailure(err error) string {
+	var re *smithyhttp.ResponseError
+	if errors.As(err, &re) {
+		s := "HTTP " + strconv.Itoa(re.HTTPStatusCode())
+		var api smithy.APIError
+		if errors.As(err, &api) && api.ErrorCode() != "" {
+			s += " " + api.ErrorCode()
+		}
+		return s
+	}
+	var send *smithyhttp.RequestSendError
+	if errors.As(err, &send) && send.Err != nil {
+		return send.Err.Error()
+	}
+	return err.Error()
+}
