@@ -51,7 +51,9 @@ func run(ctx context.Context, e env, args []string) error {
 	}
 	gh := githubContext(e.getenv, cfg)
 	mode := decideMode(cfg, gh)
-	u.Notice("%s", mode.reason)
+	if u.InActions() { // a terminal gets the mode in the report's first line
+		u.Notice("%s", mode.reason)
+	}
 
 	// Verify: the commit, then the manifest, before anything is built.
 	src, err := verify.Verify(ctx, verify.Options{EnvDir: cfg.Dir, DryRun: mode.dryRun, GitHub: gh})
