@@ -207,10 +207,12 @@ func (m *Manifest) Build(name string) (Build, bool) {
 }
 
 // Select returns the named builds in the order asked (duplicates dropped),
-// or every build when names is empty.
+// or every build when names is empty. A manifest without builds is an
+// *Error at its [build] table (or its first line); a name that is not a
+// build is a plain error, as the mistake is in the caller's list.
 func (m *Manifest) Select(names []string) ([]Build, error) {
 	if len(m.builds) == 0 {
-		return nil, fmt.Errorf("%s has no builds: add a [build.<name>] table with a command that writes the package to $out", m.Path)
+		return nil, &Error{Pos: m.buildPos, Msg: "the manifest has no builds to publish: add a [build.<name>] table with a command that writes the package to $out"}
 	}
 	if len(names) == 0 {
 		return m.Builds(), nil

@@ -282,7 +282,7 @@ func quoteList(l []string) string {
 // decodeManifest checks root against the schema it declares.
 func decodeManifest(src *source, root *value) (*Manifest, error) {
 	d := &decoder{src: src}
-	m := &Manifest{Path: src.file, vars: map[string]string{}}
+	m := &Manifest{Path: src.file, vars: map[string]string{}, buildPos: src.pos(0)}
 	if !d.declaredSchema(root) {
 		return nil, d.errs
 	}
@@ -311,7 +311,10 @@ func decodeManifest(src *source, root *value) (*Manifest, error) {
 		field{name: "profile", set: func(e *entry, p path) { m.Profile = d.profile(e, p) }},
 		field{name: "options", set: func(e *entry, p path) { m.Options = d.options(e, p) }},
 		field{name: "services", set: func(e *entry, p path) { m.Services = d.services(e, p) }},
-		field{name: "build", set: func(e *entry, p path) { m.builds = d.builds(e, p) }},
+		field{name: "build", set: func(e *entry, p path) {
+			m.buildPos = d.src.pos(e.keyOff)
+			m.builds = d.builds(e, p)
+		}},
 		field{name: "containerize", set: func(e *entry, p path) { m.Containerize = d.containerize(e, p) }},
 		field{name: "include", set: func(e *entry, p path) { m.Include = d.include(e, p) }},
 		field{name: "plugins", since: Schema1_14_0, set: func(e *entry, p path) { m.Plugins = d.plugins(e, p) }},
@@ -575,12 +578,14 @@ func (d *decoder) services(e *entry, p path) Services {
 	}
 	for _, se := range t.entries {
 		sp := p.child(se.key)
-		if se.key == "auto-start" && se.val.kind == kindBool {
-			if d.schema < Schema1_12_0 {
-				d.tooNew(se.keyOff, sp.String(), Schema1_12_0)
-				continue
-			}
+		// From 1.12.0 on, auto-start is a setting and cannot name a
+		// service; before, a boolean there is that setting used too early.
+		switch {
+		case se.key == "auto-start" && d.schema >= Schema1_12_0:
 			s.AutoStart = d.boolean(se, sp)
+			continue
+		case se.key == "auto-start" && se.val.kind == kindBool:
+			d.tooNew(se.keyOff, sp.String(), Schema1_12_0)
 			continue
 		}
 		if svc, ok := d.service(se, sp); ok {

@@ -64,6 +64,7 @@ func TestManifestErrors(t *testing.T) {
 		{"systems element", "version = 1\n[options]\nsystems = [\"x86_64-linux\", 3]\n", 3, 28, "options.systems[1] must be a string, not an integer"},
 		{"activate mode", "version = 1\n[options.activate]\nmode = \"prod\"\n", 3, 8, `options.activate.mode = "prod" is not one of "dev", "run"`},
 		{"allow not bool", "version = 1\n[options]\nallow.unfree = \"yes\"\n", 3, 16, "options.allow.unfree must be true or false, not a string"},
+		{"auto-start not bool", "schema-version = \"1.12.0\"\n[services.auto-start]\ncommand = \"x\"\n", 2, 11, "services.auto-start must be true or false, not a table"},
 		{"service without command", "version = 1\n[services.web]\nis-daemon = false\n", 2, 11, `services.web needs a command`},
 		{"daemon without shutdown", "version = 1\n[services.web]\ncommand = \"x\"\nis-daemon = true\n", 4, 1, "is-daemon = true needs shutdown.command"},
 		{"systemd enum", "version = 1\n[services.web]\ncommand = \"x\"\nsystemd.service.restart = \"always\"\n", 4, 27, `"always" is not one of "No", "OnSuccess"`},
@@ -93,6 +94,7 @@ func TestManifestErrors(t *testing.T) {
 
 		// columns count characters, not bytes
 		{"unicode column", "version = 1\n[vars]\n\"héllo\" = 1\n", 3, 11, `vars."héllo" must be a string`},
+		{"syntax after unicode", "version = 1\n[vars]\n\"é\" = = 1\n", 3, 7, "invalid TOML"},
 		{"crlf", "version = 1\r\n[vars]\r\nA = 1\r\n", 3, 5, "vars.A must be a string"},
 		{"tab", "version = 1\n[vars]\n\tA = true\n", 3, 6, "vars.A must be a string"},
 	}

@@ -1,6 +1,7 @@
 package manifest
 
 import (
+	"errors"
 	"reflect"
 	"strings"
 	"testing"
@@ -408,11 +409,20 @@ func TestSelect(t *testing.T) {
 		}
 	}
 
-	empty := mustParse(t, "version = 1\n[build]\n")
-	for _, names := range [][]string{nil, {"a"}} {
-		_, err := empty.Select(names)
-		if err == nil || !strings.Contains(err.Error(), "has no builds: add a [build.<name>] table") {
-			t.Errorf("Select(%q) on a manifest without builds: %v", names, err)
+	for _, tt := range []struct {
+		toml string
+		want Position
+	}{
+		{"version = 1\n\n[build]\n", Position{file, 3, 2}},
+		{"version = 1\n", Position{file, 1, 1}},
+	} {
+		empty := mustParse(t, tt.toml)
+		for _, names := range [][]string{nil, {"a"}} {
+			_, err := empty.Select(names)
+			var perr *Error
+			if !errors.As(err, &perr) || perr.Pos != tt.want || !strings.Contains(err.Error(), "no builds to publish: add a [build.<name>] table") {
+				t.Errorf("Select(%q) on a manifest without builds: %v", names, err)
+			}
 		}
 	}
 }

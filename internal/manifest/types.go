@@ -91,6 +91,9 @@ type Manifest struct {
 
 	vars   map[string]string
 	builds []Build
+	// buildPos is where [build] is, or the start of the file without one:
+	// "no builds" is annotated there.
+	buildPos Position
 }
 
 // MinimumCLIVersion is `minimum-cli-version`, a semver string or
