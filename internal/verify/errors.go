@@ -128,11 +128,16 @@ type ErrNotPushed struct {
 	Rev    string
 	Remote string
 	URL    string // without credentials
+	Branch string // the checked-out branch, "" when detached
 }
 
 func (e *ErrNotPushed) Error() string {
-	return fmt.Sprintf("commit %s is not on remote %q (%s): push it first (git push %s <branch>); the catalog records where the source can be fetched",
-		e.Rev, e.Remote, e.URL, e.Remote)
+	branch := e.Branch
+	if branch == "" {
+		branch = "HEAD:<branch>"
+	}
+	return fmt.Sprintf("commit %s is not on remote %q (%s): push it first (git push %s %s); the catalog records where the source can be fetched",
+		e.Rev, e.Remote, e.URL, e.Remote, branch)
 }
 
 // ErrNotOnGitHub: GitHub answered 404 or 422 for the commit.

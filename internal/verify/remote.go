@@ -70,7 +70,8 @@ func (v *verifier) checkPushed(ctx context.Context) error {
 		return err
 	}
 	if !ok {
-		return v.soft(&ErrNotPushed{Rev: v.src.Rev, Remote: remote, URL: url})
+		branch, _ := v.git.Run(ctx, "symbolic-ref", "--quiet", "--short", "HEAD")
+		return v.soft(&ErrNotPushed{Rev: v.src.Rev, Remote: remote, URL: url, Branch: strings.TrimSpace(branch)})
 	}
 	return nil
 }
