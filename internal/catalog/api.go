@@ -1,0 +1,223 @@
+package catalog
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// The wire types of the catalog API, named after the OpenAPI schemas in
+// the Flox CLI's catalog-api-v1/openapi.json. Optional fields are left out
+// when empty, as the CLI's generated client leaves out its None values.
+
+// userPackageCreate is the body of POST …/packages?name=….
+type userPackageCreate struct {
+	// OriginalURL is deprecated in the API but still sent by the CLI.
+	OriginalURL string `json:"original_url,omitempty"`
+}
+
+// userPackage is the answer to POST …/packages?name=….
+type userPackage struct {
+	Catalog string `json:"catalog"`
+	Name    string `json:"name"`
+}
+
+// checkBuildRequest is the body of POST …/check-build.
+type checkBuildRequest struct {
+	SourceURL  string `json:"source_url"`
+	SourceRev  string `json:"source_rev"`
+	NixpkgsRev string `json:"nixpkgs_rev"`
+	System     string `json:"system"`
+	// LockedInputs is always {} for a manifest build: the CLI sends an
+	// empty map, which the server reads as an empty closure.
+	LockedInputs map[string]lockedInputEntry `json:"locked_inputs"`
+}
+
+// lockedInputEntry is a catalog dependency of an expression build; a
+// manifest build has none, so only its type is needed.
+type lockedInputEntry struct{}
+
+// checkBuildResponse is the answer to POST …/check-build. The dates are
+// read leniently (see parseAPITime), so they stay strings here.
+type checkBuildResponse struct {
+	AlreadyPublished *bool   `json:"already_published"`
+	SourceRev        *string `json:"source_rev"`
+	SourceRevDate    *string `json:"source_rev_date"`
+	PublishedAt      *string `json:"published_at"`
+}
+
+// publishInfoRequest is the (empty) body of POST …/publish/info.
+type publishInfoRequest struct{}
+
+// publishInfoResponse is PublishInfoResponseCatalog.
+type publishInfoResponse struct {
+	IngressURI         *string             `json:"ingress_uri"`
+	CatalogStoreConfig *catalogStoreConfig `json:"catalog_store_config"`
+}
+
+// catalogStoreConfig is the CatalogStoreConfig union, told apart by
+// store_type.
+type catalogStoreConfig struct {
+	StoreType  string `json:"store_type"`
+	IngressURI string `json:"ingress_uri"`
+	EgressURI  string `json:"egress_uri"`
+}
+
+// packageBuildWithNarInfo is the body of POST …/builds.
+type packageBuildWithNarInfo struct {
+	URL                  string                 `json:"url"`
+	Rev                  string                 `json:"rev"`
+	RevCount             int64                  `json:"rev_count"`
+	RevDate              time.Time              `json:"rev_date"`
+	Ref                  string                 `json:"ref,omitempty"`
+	LockedBaseCatalogURL string                 `json:"locked_base_catalog_url,omitempty"`
+	Derivation           packageDerivation      `json:"derivation"`
+	CacheURI             string                 `json:"cache_uri,omitempty"`
+	DotFloxDir           string                 `json:"dot_flox_dir"`
+	BuildType            string                 `json:"build_type"`
+	NarInfos             map[string]narInfoJSON `json:"narinfos,omitempty"`
+	NarInfosSourceURL    string                 `json:"narinfos_source_url,omitempty"`
+	// LockedInputs is {} for a manifest build, as in check-build.
+	LockedInputs map[string]lockedInputEntry `json:"locked_inputs"`
+}
+
+// packageDerivation is PackageDerivation.
+type packageDerivation struct {
+	DrvPath          string          `json:"drv_path"`
+	System           string          `json:"system"`
+	Name             string          `json:"name"`
+	Pname            string          `json:"pname"`
+	Version          string          `json:"version,omitempty"`
+	Description      string          `json:"description,omitempty"`
+	License          string          `json:"license,omitempty"`
+	Outputs          []packageOutput `json:"outputs"`
+	OutputsToInstall []string        `json:"outputs_to_install"`
+}
+
+// packageOutput is PackageOutput.
+type packageOutput struct {
+	Name      string `json:"name"`
+	StorePath string `json:"store_path"`
+}
+
+// narInfoJSON is NarInfo as `nix path-info --json --store <cache>` prints
+// it, which is what the CLI forwards: hashes in SRI form, references and
+// deriver as absolute store paths.
+type narInfoJSON struct {
+	NarHash      string   `json:"narHash"`
+	NarSize      uint64   `json:"narSize"`
+	References   []string `json:"references"`
+	Deriver      string   `json:"deriver,omitempty"`
+	Signatures   []string `json:"signatures,omitempty"`
+	CA           string   `json:"ca,omitempty"`
+	URL          string   `json:"url,omitempty"`
+	Compression  string   `json:"compression,omitempty"`
+	DownloadHash string   `json:"downloadHash,omitempty"`
+	DownloadSize uint64   `json:"downloadSize,omitempty"`
+}
+
+// catalogLicense writes a license list as the CLI does for a manifest
+// build, whose licenses reach it as a Nix list: "[ MIT, Apache-2.0 ]".
+func catalogLicense(licenses []string) string {
+	if len(licenses) == 0 {
+		return ""
+	}
+	return "[ " + strings.Join(licenses, ", ") + " ]"
+}
+
+func (n NarInfo) toJSON() (narInfoJSON, error) {
+	narHash, err := sriHash(n.NarHash)
+	if err != nil {
+		return narInfoJSON{}, fmt.Errorf("narinfo of %s: NarHash: %w", n.StorePath, err)
+	}
+	if narHash == "" {
+		return narInfoJSON{}, fmt.Errorf("narinfo of %s has no NarHash", n.StorePath)
+	}
+	fileHash, err := sriHash(n.FileHash)
+	if err != nil {
+		return narInfoJSON{}, fmt.Errorf("narinfo of %s: FileHash: %w", n.StorePath, err)
+	}
+	refs := make([]string, 0, len(n.References))
+	for _, r := range n.References {
+		refs = append(refs, absStorePath(r))
+	}
+	sort.Strings(refs)
+	return narInfoJSON{
+		NarHash:      narHash,
+		NarSize:      n.NarSize,
+		References:   refs,
+		Deriver:      absStorePath(n.Deriver),
+		Signatures:   n.Sigs,
+		CA:           n.CA,
+		URL:          n.URL,
+		Compression:  n.Compression,
+		DownloadHash: fileHash,
+		DownloadSize: n.FileSize,
+	}, nil
+}
+
+// buildRequest is the body of POST …/builds for b, sent to d.
+func buildRequest(b Build, d Destination) (packageBuildWithNarInfo, error) {
+	src, err := PublicSourceURL(b.Source.URL)
+	if err != nil {
+		return packageBuildWithNarInfo{}, err
+	}
+	outputs := make([]packageOutput, 0, len(b.Outputs))
+	for _, o := range b.Outputs {
+		outputs = append(outputs, packageOutput{Name: o.Name, StorePath: o.StorePath})
+	}
+	req := packageBuildWithNarInfo{
+		URL:                  src,
+		Rev:                  b.Source.Rev,
+		RevCount:             int64(b.Source.RevCount),
+		RevDate:              b.Source.RevDate.UTC(),
+		Ref:                  b.Source.Ref,
+		LockedBaseCatalogURL: b.LockedBaseCatalogURL,
+		Derivation: packageDerivation{
+			DrvPath:          b.DrvPath,
+			System:           b.System,
+			Name:             b.derivationName(),
+			Pname:            b.Package,
+			Version:          b.Version,
+			Description:      b.Description,
+			License:          catalogLicense(b.License),
+			Outputs:          outputs,
+			OutputsToInstall: b.outputsToInstall(),
+		},
+		CacheURI:     d.CacheURI,
+		DotFloxDir:   b.DotFloxDir,
+		BuildType:    "manifest",
+		LockedInputs: map[string]lockedInputEntry{},
+	}
+	if req.DotFloxDir == "" {
+		req.DotFloxDir = ".flox"
+	}
+	if d.SendNarInfos && len(b.NarInfos) > 0 {
+		req.NarInfos = make(map[string]narInfoJSON, len(b.NarInfos))
+		for _, n := range b.NarInfos {
+			j, err := n.toJSON()
+			if err != nil {
+				return packageBuildWithNarInfo{}, err
+			}
+			req.NarInfos[absStorePath(n.StorePath)] = j
+		}
+		req.NarInfosSourceURL = d.NarInfosSourceURL
+	}
+	return req, nil
+}
+
+// parseAPITime reads a date-time from the API. The server is a Python
+// service that may leave out the zone (then UTC) or add microseconds; an
+// unreadable date only loses provenance, so it reads as zero.
+func parseAPITime(s *string) time.Time {
+	if s == nil {
+		return time.Time{}
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05.999999999Z07:00"} {
+		if t, err := time.Parse(layout, *s); err == nil {
+			return t
+		}
+	}
+	return time.Time{}
+}

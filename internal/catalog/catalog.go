@@ -1,0 +1,293 @@
+// Package catalog records published builds: in the FloxHub catalog, as
+// `flox publish` does (FloxHub), and in an index kept in the binary cache
+// itself (Index), which lets a run without a FloxHub token tell that a
+// build is already published.
+//
+// The FloxHub calls follow the catalog API of the Flox CLI
+// (catalog-api-v1/openapi.json) and the order the CLI makes them in:
+//
+//  1. POST /api/v1/catalog/catalogs/{catalog}/packages?name={package}
+//  2. POST …/packages/{package}/check-build
+//  3. POST …/packages/{package}/publish/info
+//  4. (the store paths are uploaded)
+//  5. POST …/packages/{package}/builds
+//
+// Steps 1–3 are Prepare, step 5 is Record.
+package catalog
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/nix-community/go-nix/pkg/nixhash"
+
+	"github.com/flox-publish/publish-action/internal/nixpath"
+)
+
+// Target names what is published: a package of a catalog, built from a
+// source revision for a system. It is all the catalog needs to know before
+// the build.
+type Target struct {
+	Catalog string // ^[a-zA-Z0-9\-_]{3,63}$
+	Package string // the [build] key, ^[a-zA-Z0-9.\-_]{1,128}$
+	System  string // x86_64-linux, aarch64-linux, x86_64-darwin or aarch64-darwin
+	Source  Source
+	// LockedBaseCatalogURL is the base catalog the manifest's lock pins
+	// for its toplevel group (https://github.com/flox/nixpkgs?rev=…), or "".
+	LockedBaseCatalogURL string
+}
+
+// Source is the git revision a build comes from.
+type Source struct {
+	// URL is the git remote. Credentials are removed before it is sent or
+	// stored (see PublicSourceURL).
+	URL      string
+	Rev      string // full commit hash
+	Ref      string // branch or tag, or ""
+	RevCount int    // commits reachable from Rev (needs a full clone)
+	RevDate  time.Time
+}
+
+// Build is one built package, as it is recorded once its store paths are
+// in the store.
+type Build struct {
+	Target
+	Version     string
+	Description string
+	License     []string
+	// DrvPath is the derivation that built the outputs, or "" when the
+	// outputs were not built by Nix.
+	DrvPath string
+	Outputs []Output
+	// OutputsToInstall defaults to "out" when there is such an output, and
+	// to every output otherwise, as Nix's meta.outputsToInstall does.
+	OutputsToInstall []string
+	// DotFloxDir is the environment's .flox directory relative to the
+	// repository root; "" means ".flox".
+	DotFloxDir string
+	// NarInfos describe the published store paths (the outputs' closure).
+	NarInfos []NarInfo
+
+	RunURL      string    // the workflow run that published the build
+	KeyName     string    // name of the key that signed the store paths
+	PublishedAt time.Time // zero means now
+}
+
+// Output is one output of a build.
+type Output struct {
+	Name      string `json:"name"`       // "out", "man", …
+	StorePath string `json:"store_path"` // /nix/store/<hash>-<name>
+}
+
+// NarInfo is what a binary cache's .narinfo says of a store path, with the
+// values as the .narinfo writes them (hashes as "sha256:<nix32>", references
+// and deriver as base names); absolute paths and other hash encodings are
+// accepted too.
+type NarInfo struct {
+	StorePath   string
+	URL         string // nar/<filehash>.nar.zst
+	Compression string
+	FileHash    string
+	FileSize    uint64
+	NarHash     string
+	NarSize     uint64
+	References  []string
+	Deriver     string
+	Sigs        []string
+	CA          string
+}
+
+var (
+	catalogNameRe = regexp.MustCompile(`^[a-zA-Z0-9\-_]{3,63}$`)
+	packageNameRe = regexp.MustCompile(`^[a-zA-Z0-9.\-_]{1,128}$`)
+	revRe         = regexp.MustCompile(`^([0-9a-f]{40}|[0-9a-f]{64})$`)
+)
+
+// Systems are the systems the catalog accepts builds for.
+var systems = []string{"aarch64-darwin", "aarch64-linux", "x86_64-darwin", "x86_64-linux"}
+
+// ValidateCatalogName checks a catalog name against the API's pattern.
+func ValidateCatalogName(name string) error {
+	if !catalogNameRe.MatchString(name) {
+		return fmt.Errorf("%q is not a catalog name: 3 to 63 letters, digits, - and _", name)
+	}
+	return nil
+}
+
+// ValidatePackageName checks a package name against the API's pattern,
+// and refuses "." and "..", which the pattern allows but which a URL path
+// cannot carry as a segment.
+func ValidatePackageName(name string) error {
+	if !packageNameRe.MatchString(name) {
+		return fmt.Errorf("%q is not a package name: 1 to 128 letters, digits, ., - and _", name)
+	}
+	if name == "." || name == ".." {
+		return fmt.Errorf("%q cannot name a package", name)
+	}
+	return nil
+}
+
+func validateSystem(system string) error {
+	for _, s := range systems {
+		if system == s {
+			return nil
+		}
+	}
+	return fmt.Errorf("%q is not a system the catalog accepts (%s)", system, strings.Join(systems, ", "))
+}
+
+// validateKey checks what names a build in the catalog and in the index.
+func (t Target) validateKey() error {
+	var errs []error
+	errs = append(errs, ValidateCatalogName(t.Catalog), ValidatePackageName(t.Package), validateSystem(t.System))
+	if !revRe.MatchString(t.Source.Rev) {
+		errs = append(errs, fmt.Errorf("%q is not a full git commit hash", t.Source.Rev))
+	}
+	return errors.Join(errs...)
+}
+
+// validate checks everything the catalog requires of a target.
+func (t Target) validate() error {
+	errs := []error{t.validateKey()}
+	if _, err := PublicSourceURL(t.Source.URL); err != nil {
+		errs = append(errs, err)
+	}
+	if t.LockedBaseCatalogURL != "" {
+		if _, err := url.Parse(t.LockedBaseCatalogURL); err != nil {
+			errs = append(errs, fmt.Errorf("locked base catalog URL %q: %w", t.LockedBaseCatalogURL, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// validate checks what the builds call requires beyond the target.
+func (b Build) validate() error {
+	errs := []error{b.Target.validate()}
+	if len(b.Outputs) == 0 {
+		errs = append(errs, errors.New("a build has at least one output"))
+	}
+	for _, o := range b.Outputs {
+		if o.Name == "" || !strings.HasPrefix(o.StorePath, nixpath.StoreDir+"/") {
+			errs = append(errs, fmt.Errorf("output %q: %q is not a store path", o.Name, o.StorePath))
+		}
+	}
+	if b.Source.RevDate.IsZero() {
+		errs = append(errs, errors.New("the source revision's date is missing"))
+	}
+	if b.Source.RevCount < 1 {
+		errs = append(errs, fmt.Errorf("the source revision count is %d; it needs the full history (a shallow clone counts wrong)", b.Source.RevCount))
+	}
+	return errors.Join(errs...)
+}
+
+// nixpkgsRev is the rev query parameter of the locked base catalog URL,
+// which check-build takes as the nixpkgs revision. Flox sends "" when there
+// is none, and so does this.
+func (t Target) nixpkgsRev() string {
+	u, err := url.Parse(t.LockedBaseCatalogURL)
+	if err != nil {
+		return ""
+	}
+	return u.Query().Get("rev")
+}
+
+// PublicSourceURL returns a git remote URL fit to publish: without a
+// password, and without a user name except for ssh, where the user name is
+// part of the address (git@github.com). An scp-like remote
+// (git@host:path) is written as the ssh:// URL it means and a local path
+// as a file:// URL, as Flox does.
+func PublicSourceURL(remote string) (string, error) {
+	switch {
+	case remote == "":
+		return "", errors.New("the source has no git remote URL")
+	case strings.HasPrefix(remote, "/"):
+		return (&url.URL{Scheme: "file", Path: remote}).String(), nil
+	case !strings.Contains(remote, "://"):
+		return scpRemote(remote)
+	}
+	u, err := url.Parse(remote)
+	if err != nil {
+		// The parse error quotes the URL, password and all.
+		return "", errors.New("the git remote URL does not parse")
+	}
+	if u.Host == "" && u.Scheme != "file" {
+		return "", fmt.Errorf("the git remote URL %q has no host", u.Redacted())
+	}
+	switch u.Scheme {
+	case "ssh", "git+ssh", "ssh+git":
+		if u.User != nil {
+			u.User = url.User(u.User.Username())
+		}
+	default:
+		u.User = nil
+	}
+	return u.String(), nil
+}
+
+// scpRemote reads git's scp-like syntax, [user@]host:path.
+func scpRemote(remote string) (string, error) {
+	userHost, path, ok := strings.Cut(remote, ":")
+	if !ok || userHost == "" || strings.Contains(userHost, "/") {
+		return "", errors.New("the git remote URL is neither a URL nor [user@]host:path")
+	}
+	if first, _, _ := strings.Cut(path, "/"); strings.Contains(first, "@") {
+		// user:password@host:path is not scp syntax; refuse it rather than
+		// publish a password as part of a path.
+		return "", errors.New("the git remote URL looks like it carries a password")
+	}
+	u := &url.URL{Scheme: "ssh", Host: userHost, Path: "/" + strings.TrimPrefix(path, "/")}
+	if user, host, ok := strings.Cut(userHost, "@"); ok {
+		u.User, u.Host = url.User(user), host
+	}
+	if u.Host == "" {
+		return "", errors.New("the git remote URL has no host")
+	}
+	return u.String(), nil
+}
+
+// sriHash writes a Nix hash in the form `nix path-info --json` prints and
+// the catalog receives (sha256-<base64>).
+func sriHash(h string) (string, error) {
+	if h == "" {
+		return "", nil
+	}
+	parsed, err := nixhash.ParseAny(h, nil)
+	if err != nil {
+		return "", fmt.Errorf("hash %q: %w", h, err)
+	}
+	return parsed.Format(nixhash.SRI, true), nil
+}
+
+// absStorePath makes a .narinfo's base name an absolute store path.
+func absStorePath(p string) string {
+	if p == "" || strings.HasPrefix(p, "/") {
+		return p
+	}
+	return nixpath.StoreDir + "/" + p
+}
+
+func (b Build) outputsToInstall() []string {
+	if len(b.OutputsToInstall) > 0 {
+		return b.OutputsToInstall
+	}
+	var names []string
+	for _, o := range b.Outputs {
+		if o.Name == "out" {
+			return []string{"out"}
+		}
+		names = append(names, o.Name)
+	}
+	return names
+}
+
+// derivationName is the name Flox's manifest builder gives the derivation.
+func (b Build) derivationName() string {
+	if b.Version == "" {
+		return b.Package
+	}
+	return b.Package + "-" + b.Version
+}

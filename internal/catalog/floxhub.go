@@ -1,0 +1,373 @@
+package catalog
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// FloxHub is a client of the FloxHub catalog API, acting with one token.
+type FloxHub struct {
+	base *url.URL
+	// token is behind a pointer so that printing a FloxHub, even with
+	// reflection on its fields, shows an address rather than the token.
+	token     *secret
+	client    *http.Client
+	retry     Retry
+	logf      func(format string, args ...any)
+	userAgent string
+}
+
+// Options configure a FloxHub client.
+type Options struct {
+	// HTTPClient sends the requests; nil uses a client of its own.
+	HTTPClient *http.Client
+	Retry      Retry
+	// Logf receives a line for each retry; nil discards them.
+	Logf func(format string, args ...any)
+	// UserAgent is sent with each request; "" sends flox-publish-action.
+	UserAgent string
+}
+
+// NewFloxHub returns a client of the catalog API at baseURL (the
+// catalog-url input, https://api.flox.dev) using token.
+func NewFloxHub(baseURL, token string, opts Options) (*FloxHub, error) {
+	u, err := url.Parse(baseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("catalog-url %s is not an http(s) URL", redact(baseURL))
+	}
+	if u.User != nil {
+		return nil, fmt.Errorf("catalog-url %s carries credentials; FloxHub takes only the floxhub-token", redact(baseURL))
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("catalog-url %s: a base URL takes no query or fragment", redact(baseURL))
+	}
+	u.Path = strings.TrimSuffix(u.Path, "/")
+	u.RawPath = ""
+	token = strings.TrimSpace(token)
+	if token == "" {
+		return nil, errors.New("floxhub-token is empty")
+	}
+	for _, c := range token {
+		// The token goes into a header; a control character would let it
+		// end the header early, and the error must not say what the token is.
+		if c < 0x21 || c == 0x7f {
+			return nil, errors.New("floxhub-token has spaces or control characters; paste the token alone")
+		}
+	}
+	h := &FloxHub{
+		base:      u,
+		token:     &secret{value: token},
+		client:    opts.HTTPClient,
+		retry:     opts.Retry.withDefaults(),
+		logf:      opts.Logf,
+		userAgent: opts.UserAgent,
+	}
+	if h.client == nil {
+		h.client = &http.Client{}
+	}
+	if h.logf == nil {
+		h.logf = func(string, ...any) {}
+	}
+	if h.userAgent == "" {
+		h.userAgent = "flox-publish-action"
+	}
+	return h, nil
+}
+
+// String names the client without its token.
+func (f *FloxHub) String() string { return "FloxHub at " + f.base.String() }
+
+// GoString keeps %#v from printing the token's field.
+func (f *FloxHub) GoString() string { return "catalog.FloxHub{" + f.base.String() + "}" }
+
+// Prepare makes steps 1 to 3 of a publish: it creates the package in the
+// catalog (a no-op when it exists), asks whether this source revision is
+// already published for this system, and if not, asks where store paths go.
+// Names are checked against the API's patterns before any call.
+func (f *FloxHub) Prepare(ctx context.Context, t Target) (Plan, error) {
+	if err := t.validate(); err != nil {
+		return Plan{}, fmt.Errorf("publish %s/%s: %w", t.Catalog, t.Package, err)
+	}
+	src, _ := PublicSourceURL(t.Source.URL) // validated above
+	pkgPath := f.packagePath(t)
+
+	create := op{verb: "create package " + t.Package + " in catalog " + t.Catalog, catalog: t.Catalog}
+	var created userPackage
+	err := f.call(ctx, create, f.catalogPath(t)+"/packages", url.Values{"name": {t.Package}}, userPackageCreate{OriginalURL: src}, &created)
+	var apiErr *APIError
+	// 409 is documented as "the package already exists", like 200.
+	if err != nil && !(errors.As(err, &apiErr) && apiErr.Status == http.StatusConflict) {
+		return Plan{}, err
+	}
+
+	var plan Plan
+	check := op{verb: "check whether " + t.Catalog + "/" + t.Package + " is already published", catalog: t.Catalog}
+	var cb checkBuildResponse
+	err = f.call(ctx, check, pkgPath+"/check-build", nil, checkBuildRequest{
+		SourceURL:    src,
+		SourceRev:    t.Source.Rev,
+		NixpkgsRev:   t.nixpkgsRev(),
+		System:       t.System,
+		LockedInputs: map[string]lockedInputEntry{},
+	}, &cb)
+	switch {
+	case err == nil && cb.AlreadyPublished == nil:
+		plan.CheckErr = fmt.Errorf("%s: FloxHub's answer has no already_published", check.verb)
+	case err == nil && *cb.AlreadyPublished:
+		plan.AlreadyPublished = true
+		plan.Published = Published{PublishedAt: parseAPITime(cb.PublishedAt), SourceRevDate: parseAPITime(cb.SourceRevDate)}
+		if cb.SourceRev != nil {
+			plan.Published.SourceRev = *cb.SourceRev
+		}
+		return plan, nil
+	case errors.As(err, &apiErr) && (apiErr.Status == http.StatusUnauthorized || apiErr.Status == http.StatusForbidden):
+		return Plan{}, err
+	case err != nil && ctx.Err() != nil:
+		return Plan{}, err
+	case err != nil:
+		plan.CheckErr = err
+	}
+
+	info := op{verb: "ask FloxHub where " + t.Catalog + "/" + t.Package + "'s store paths go", catalog: t.Catalog}
+	var pi publishInfoResponse
+	if err := f.call(ctx, info, pkgPath+"/publish/info", nil, publishInfoRequest{}, &pi); err != nil {
+		if errors.As(err, &apiErr) && apiErr.Status == http.StatusUnprocessableEntity {
+			apiErr.Hint = "the catalog may have no store configured; configure one for catalog " + t.Catalog + " in FloxHub"
+		}
+		return Plan{}, err
+	}
+	store, err := storeConfig(t.Catalog, pi)
+	if err != nil {
+		return Plan{}, err
+	}
+	plan.Store = store
+	return plan, nil
+}
+
+// ErrPublisherStore is returned by Prepare for a catalog whose store is a
+// Flox-run publisher service.
+var ErrPublisherStore = errors.New("the catalog's store is a Flox-run publisher service, which this action does not upload to")
+
+func storeConfig(catalog string, pi publishInfoResponse) (StoreConfig, error) {
+	c := pi.CatalogStoreConfig
+	if c == nil {
+		return StoreConfig{}, fmt.Errorf("catalog %s: FloxHub's publish information has no catalog_store_config", catalog)
+	}
+	switch t := StoreType(c.StoreType); t {
+	case StoreNixCopy:
+		if c.IngressURI == "" || c.EgressURI == "" {
+			return StoreConfig{}, fmt.Errorf("catalog %s: FloxHub's nix-copy store has no ingress_uri or egress_uri", catalog)
+		}
+		return StoreConfig{Type: t, IngressURI: c.IngressURI, EgressURI: c.EgressURI}, nil
+	case StoreMetaOnly, StoreNull:
+		return StoreConfig{Type: t}, nil
+	case StorePublisher:
+		return StoreConfig{}, fmt.Errorf("catalog %s: %w; publish it with `flox publish`, or give the catalog a nix-copy store", catalog, ErrPublisherStore)
+	default:
+		return StoreConfig{}, fmt.Errorf("catalog %s: FloxHub answered with store type %q, which this action does not know", catalog, c.StoreType)
+	}
+}
+
+// Record makes the last step of a publish: it records b in the catalog,
+// once its store paths are where d says. Recording a build the catalog
+// already has succeeds.
+func (f *FloxHub) Record(ctx context.Context, d Destination, b Build) error {
+	if err := b.validate(); err != nil {
+		return fmt.Errorf("record %s/%s: %w", b.Catalog, b.Package, err)
+	}
+	req, err := buildRequest(b, d)
+	if err != nil {
+		return fmt.Errorf("record %s/%s: %w", b.Catalog, b.Package, err)
+	}
+	o := op{verb: "record the build of " + b.Catalog + "/" + b.Package + " in the catalog", catalog: b.Catalog}
+	return f.call(ctx, o, f.packagePath(b.Target)+"/builds", nil, req, nil)
+}
+
+func (f *FloxHub) catalogPath(t Target) string {
+	return "/api/v1/catalog/catalogs/" + url.PathEscape(t.Catalog)
+}
+
+func (f *FloxHub) packagePath(t Target) string {
+	return f.catalogPath(t) + "/packages/" + url.PathEscape(t.Package)
+}
+
+// op names a call for messages.
+type op struct {
+	verb    string
+	catalog string
+}
+
+// call POSTs in as JSON to path and decodes a 2xx answer into out, retrying
+// as f.retry says.
+func (f *FloxHub) call(ctx context.Context, o op, path string, query url.Values, in, out any) error {
+	body, err := json.Marshal(in)
+	if err != nil {
+		return fmt.Errorf("%s: %w", o.verb, err)
+	}
+	u := *f.base
+	u.Path += path
+	u.RawQuery = query.Encode()
+	target := u.String()
+
+	for attempt := 1; ; attempt++ {
+		resp, err := f.attempt(ctx, target, body)
+		var retryAfter time.Duration
+		if err == nil {
+			if resp.status >= 200 && resp.status < 300 {
+				if out == nil {
+					return nil
+				}
+				if err := json.Unmarshal(resp.body, out); err != nil {
+					return fmt.Errorf("%s: FloxHub's answer is not the JSON the API describes: %w", o.verb, err)
+				}
+				return nil
+			}
+			apiErr := &APIError{Op: o.verb, Catalog: o.catalog, Status: resp.status, Detail: f.token.scrub(errorDetail(resp.body))}
+			if !retryableStatus(resp.status) || attempt >= f.retry.Attempts {
+				return apiErr
+			}
+			err = apiErr
+			retryAfter = parseRetryAfter(resp.retryAfter, time.Now())
+		} else {
+			err = fmt.Errorf("%s: %w", o.verb, err)
+			if !retryableError(ctx, err) || attempt >= f.retry.Attempts {
+				if attempt > 1 {
+					return fmt.Errorf("%w (after %d tries)", err, attempt)
+				}
+				return err
+			}
+		}
+		wait := f.retry.backoff(attempt, retryAfter)
+		f.logf("FloxHub: %v; retrying in %s (try %d of %d)", err, wait.Round(10*time.Millisecond), attempt+1, f.retry.Attempts)
+		if err := f.retry.Sleep(ctx, wait); err != nil {
+			return fmt.Errorf("%s: %w", o.verb, err)
+		}
+	}
+}
+
+type response struct {
+	status     int
+	body       []byte
+	retryAfter string
+}
+
+// maxBody bounds what is read of an answer: the API's answers are small.
+const maxBody = 4 << 20
+
+func (f *FloxHub) attempt(ctx context.Context, target string, body []byte) (response, error) {
+	ctx, cancel := context.WithTimeout(ctx, f.retry.AttemptTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
+	if err != nil {
+		return response{}, err
+	}
+	req.Header.Set("Authorization", "bearer "+f.token.value)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", f.userAgent)
+	resp, err := f.client.Do(req)
+	if err != nil {
+		return response{}, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	if err != nil {
+		return response{}, fmt.Errorf("reading FloxHub's answer (%s): %w", resp.Status, err)
+	}
+	return response{status: resp.StatusCode, body: data, retryAfter: resp.Header.Get("Retry-After")}, nil
+}
+
+// APIError is an answer from FloxHub other than success.
+type APIError struct {
+	Op      string // what was being done
+	Catalog string
+	Status  int
+	Detail  string // the API's "detail", or the start of the answer
+	// Hint says what to do about it, where the status alone does not.
+	Hint string
+}
+
+func (e *APIError) Error() string {
+	var msg string
+	switch e.Status {
+	case http.StatusUnauthorized:
+		msg = fmt.Sprintf("%s: FloxHub rejected the token (401 Unauthorized): it is invalid or expired. Make a new one: "+
+			"a FloxHub personal access token, or `flox auth login` then `flox auth token`, and store it in the secret the floxhub-token input reads", e.Op)
+	case http.StatusForbidden:
+		msg = fmt.Sprintf("%s: not permitted to write to catalog %s (403 Forbidden): the token's account must own the catalog or belong to the organisation it is named after; check the catalog input and whose token floxhub-token holds", e.Op, e.Catalog)
+	case http.StatusNotFound:
+		msg = fmt.Sprintf("%s: FloxHub has no catalog %s, or no such package in it (404 Not Found); check the catalog input", e.Op, e.Catalog)
+	case http.StatusUnprocessableEntity:
+		msg = fmt.Sprintf("%s: FloxHub refused the request as invalid (422)", e.Op)
+	default:
+		msg = fmt.Sprintf("%s: FloxHub answered %d %s", e.Op, e.Status, http.StatusText(e.Status))
+	}
+	if e.Detail != "" {
+		msg += ": " + e.Detail
+	}
+	if e.Hint != "" {
+		msg += "; " + e.Hint
+	}
+	return msg
+}
+
+// errorDetail reads an error answer: {"detail": "…"} as the API documents,
+// {"detail": [{"loc": […], "msg": "…"}]} as FastAPI answers a request that
+// fails validation, or else the answer's first line.
+func errorDetail(body []byte) string {
+	var withText struct {
+		Detail string `json:"detail"`
+	}
+	if json.Unmarshal(body, &withText) == nil && withText.Detail != "" {
+		return limit(withText.Detail)
+	}
+	var withList struct {
+		Detail []struct {
+			Loc []any  `json:"loc"`
+			Msg string `json:"msg"`
+		} `json:"detail"`
+	}
+	if json.Unmarshal(body, &withList) == nil && len(withList.Detail) > 0 {
+		var parts []string
+		for _, d := range withList.Detail {
+			loc := make([]string, 0, len(d.Loc))
+			for _, l := range d.Loc {
+				loc = append(loc, fmt.Sprint(l))
+			}
+			parts = append(parts, strings.Join(loc, ".")+": "+d.Msg)
+		}
+		return limit(strings.Join(parts, "; "))
+	}
+	line, _, _ := strings.Cut(strings.TrimSpace(string(body)), "\n")
+	return limit(line)
+}
+
+func limit(s string) string {
+	const n = 500
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
+
+// secret holds the token so that no formatting of it prints the token.
+type secret struct{ value string }
+
+func (*secret) String() string               { return "[redacted]" }
+func (*secret) GoString() string             { return "[redacted]" }
+func (s *secret) Format(f fmt.State, _ rune) { io.WriteString(f, s.String()) }
+func (*secret) MarshalText() ([]byte, error) { return []byte("[redacted]"), nil }
+
+// scrub hides the token in text from elsewhere, such as a server's answer
+// that quotes the request.
+func (s *secret) scrub(text string) string {
+	return strings.ReplaceAll(text, s.value, "[redacted]")
+}

@@ -1,0 +1,862 @@
+package catalog
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// testToken looks like a FloxHub personal access token; tests check that
+// it never shows in a message.
+const testToken = "flox_pat_c2VjcmV0LXRva2VuLWZvci10ZXN0cy0xMjM0NTY3ODkw"
+
+const (
+	testRev     = "0123456789abcdef0123456789abcdef01234567"
+	nixpkgsRev  = "99dc8785f6a0adac95f5e2ab05cc2e1bf666d172"
+	helloOut    = "/nix/store/mh869f5y41gicsc4l49ghi31c0j0pjsw-hello-1.2.3"
+	helloDep    = "/nix/store/0w25jdlc0qnv8mizc64h30pzk9x3qyan-dep-1.0"
+	nixCopyIn   = "s3://acme-flox-store?region=eu-west-1"
+	nixCopyOut  = "https://cache.acme.example/store"
+	testCatalog = "acme"
+)
+
+func testTarget() Target {
+	return Target{
+		Catalog: testCatalog,
+		Package: "hello",
+		System:  "x86_64-linux",
+		Source: Source{
+			// actions/checkout can leave a token in the remote URL; it must
+			// not reach the catalog.
+			URL:      "https://x-access-token:ghs_notforthecatalog@github.com/acme/hello.git",
+			Rev:      testRev,
+			Ref:      "v1.2.3",
+			RevCount: 42,
+			RevDate:  time.Date(2026, 4, 1, 12, 30, 0, 0, time.FixedZone("CEST", 2*3600)),
+		},
+		LockedBaseCatalogURL: "https://github.com/flox/nixpkgs?rev=" + nixpkgsRev,
+	}
+}
+
+// testBuild's narinfo hashes are the ones Nix 2.8 wrote for a real path,
+// with the SRI forms `nix path-info --json` printed for them.
+func testBuild(t Target) Build {
+	return Build{
+		Target:      t,
+		Version:     "1.2.3",
+		Description: "Says hello",
+		License:     []string{"MIT", "Apache-2.0"},
+		DrvPath:     "/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-hello-1.2.3.drv",
+		Outputs:     []Output{{Name: "out", StorePath: helloOut}, {Name: "log", StorePath: helloOut + "-log"}},
+		NarInfos: []NarInfo{
+			{
+				StorePath:   helloOut,
+				URL:         "nar/0w25jdlc0qnv8mizc64h30pzk9x3qyan3ahjgqq5yp0p1804mw26.nar.xz",
+				Compression: "xz",
+				FileHash:    "sha256:0w25jdlc0qnv8mizc64h30pzk9x3qyan3ahjgqq5yp0p1804mw26",
+				FileSize:    168,
+				NarHash:     "sha256:1jpg5v8rcf4d08rlpq51vnd1w800l64h34r0bw4vkb6z3qlk089k",
+				NarSize:     288,
+				References:  []string{"mh869f5y41gicsc4l49ghi31c0j0pjsw-hello-1.2.3", "0w25jdlc0qnv8mizc64h30pzk9x3qyan-dep-1.0"},
+				Deriver:     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-hello-1.2.3.drv",
+				Sigs:        []string{"acme-1:c2lnbmF0dXJl"},
+				CA:          "fixed:r:sha256:1jpg5v8rcf4d08rlpq51vnd1w800l64h34r0bw4vkb6z3qlk089k",
+			},
+			{
+				StorePath: helloDep,
+				NarHash:   "sha256-MyEwKR7frLkJXyCTAYmhACAemt2h4EszAo04ltEu78o=",
+				NarSize:   288,
+			},
+		},
+		RunURL:  "https://github.com/acme/hello/actions/runs/1",
+		KeyName: "acme-1",
+	}
+}
+
+// newTestHub returns a client of s whose retries do not wait; the waits
+// they would have made are appended to *waits.
+func newTestHub(t *testing.T, s *floxHubStandIn, token string, logf func(string, ...any)) (*FloxHub, *[]time.Duration) {
+	t.Helper()
+	var mu sync.Mutex
+	waits := &[]time.Duration{}
+	hub, err := NewFloxHub(s.URL()+"/", token, Options{
+		Logf: logf,
+		Retry: Retry{
+			AttemptTimeout: 2 * time.Second,
+			Sleep: func(ctx context.Context, d time.Duration) error {
+				mu.Lock()
+				defer mu.Unlock()
+				*waits = append(*waits, d)
+				return ctx.Err()
+			},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return hub, waits
+}
+
+func TestPublishByStoreType(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		store    map[string]any
+		storeURL string
+		// want is the destination, and what the build record says of it.
+		want            Destination
+		wantPrepareErr  error
+		wantDestErr     string
+		wantNarInfos    bool
+		wantCacheURI    any
+		wantNarInfosSrc any
+	}{
+		{
+			name:            "nix-copy: the catalog's ingress is the store",
+			store:           map[string]any{"store_type": "nix-copy", "ingress_uri": nixCopyIn, "egress_uri": nixCopyOut},
+			want:            Destination{StoreURL: nixCopyIn, CacheURI: nixCopyIn, SendNarInfos: true, NarInfosSourceURL: nixCopyOut},
+			wantNarInfos:    true,
+			wantCacheURI:    nixCopyIn,
+			wantNarInfosSrc: nixCopyOut,
+		},
+		{
+			name:            "nix-copy: store-url naming the same bucket is used for how to reach it",
+			store:           map[string]any{"store_type": "nix-copy", "ingress_uri": nixCopyIn, "egress_uri": nixCopyOut},
+			storeURL:        "s3://acme-flox-store/?region=eu-west-1&endpoint=https://s3.internal",
+			want:            Destination{StoreURL: "s3://acme-flox-store/?region=eu-west-1&endpoint=https://s3.internal", CacheURI: nixCopyIn, SendNarInfos: true, NarInfosSourceURL: nixCopyOut},
+			wantNarInfos:    true,
+			wantCacheURI:    nixCopyIn,
+			wantNarInfosSrc: nixCopyOut,
+		},
+		{
+			name:        "nix-copy: store-url naming another store is refused",
+			store:       map[string]any{"store_type": "nix-copy", "ingress_uri": nixCopyIn, "egress_uri": nixCopyOut},
+			storeURL:    "s3://someone-elses-bucket?region=eu-west-1",
+			wantDestErr: "is not the catalog's store s3://acme-flox-store",
+		},
+		{
+			name:            "meta-only without store-url: narinfos only, nothing uploaded",
+			store:           map[string]any{"store_type": "meta-only"},
+			want:            Destination{SendNarInfos: true, NarInfosSourceURL: "daemon://"},
+			wantNarInfos:    true,
+			wantNarInfosSrc: "daemon://",
+		},
+		{
+			name:            "meta-only with store-url: uploaded to the user's cache",
+			store:           map[string]any{"store_type": "meta-only"},
+			storeURL:        "file:///srv/cache",
+			want:            Destination{StoreURL: "file:///srv/cache", SendNarInfos: true, NarInfosSourceURL: "file:///srv/cache"},
+			wantNarInfos:    true,
+			wantNarInfosSrc: "file:///srv/cache",
+		},
+		{
+			name:  "null: metadata only",
+			store: map[string]any{"store_type": "null"},
+			want:  Destination{},
+		},
+		{
+			name:     "null with store-url: the user's cache still gets the paths",
+			store:    map[string]any{"store_type": "null"},
+			storeURL: "file:///srv/cache",
+			want:     Destination{StoreURL: "file:///srv/cache"},
+		},
+		{
+			name:           "publisher: not supported",
+			store:          map[string]any{"store_type": "publisher", "publisher_url": nil},
+			wantPrepareErr: ErrPublisherStore,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s := newFloxHubStandIn(t)
+			s.addUser(testToken, "alice")
+			s.addCatalog(testCatalog, tt.store, "alice")
+			hub, _ := newTestHub(t, s, testToken, t.Logf)
+			ctx := context.Background()
+
+			plan, err := hub.Prepare(ctx, testTarget())
+			if !errors.Is(err, tt.wantPrepareErr) {
+				t.Fatalf("Prepare: got %v, want %v", err, tt.wantPrepareErr)
+			}
+			wantCalls := []string{"create acme/hello", "check-build acme/hello", "publish/info acme/hello"}
+			if err != nil {
+				if got := s.callLog(); !slices.Equal(got, wantCalls) {
+					t.Errorf("calls %q, want %q", got, wantCalls)
+				}
+				return
+			}
+			if plan.AlreadyPublished || plan.CheckErr != nil {
+				t.Fatalf("plan %+v: a first publish is neither published nor unchecked", plan)
+			}
+			d, err := plan.Destination(tt.storeURL)
+			if tt.wantDestErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantDestErr) {
+					t.Fatalf("Destination: got %v, want an error with %q", err, tt.wantDestErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d != tt.want {
+				t.Errorf("Destination:\n got %+v\nwant %+v", d, tt.want)
+			}
+			if err := hub.Record(ctx, d, testBuild(testTarget())); err != nil {
+				t.Fatal(err)
+			}
+			if got, want := s.callLog(), append(wantCalls, "builds acme/hello"); !slices.Equal(got, want) {
+				t.Errorf("calls %q, want %q", got, want)
+			}
+			builds := s.recordedBuilds()
+			if len(builds) != 1 {
+				t.Fatalf("%d builds recorded, want 1", len(builds))
+			}
+			body := plain(t, builds[0].body)
+			if _, got := body["narinfos"]; got != tt.wantNarInfos {
+				t.Errorf("narinfos sent: %v, want %v", got, tt.wantNarInfos)
+			}
+			if got := body["cache_uri"]; got != tt.wantCacheURI {
+				t.Errorf("cache_uri %v, want %v", got, tt.wantCacheURI)
+			}
+			if got := body["narinfos_source_url"]; got != tt.wantNarInfosSrc {
+				t.Errorf("narinfos_source_url %v, want %v", got, tt.wantNarInfosSrc)
+			}
+		})
+	}
+}
+
+// TestRecordBody checks every field of the build record against what the
+// Flox CLI sends for a manifest build.
+func TestRecordBody(t *testing.T) {
+	t.Parallel()
+	s := newFloxHubStandIn(t)
+	s.addUser(testToken, "alice")
+	s.addCatalog(testCatalog, map[string]any{"store_type": "nix-copy", "ingress_uri": nixCopyIn, "egress_uri": nixCopyOut}, "alice")
+	hub, _ := newTestHub(t, s, testToken, t.Logf)
+	ctx := context.Background()
+	plan, err := hub.Prepare(ctx, testTarget())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := plan.Destination("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := hub.Record(ctx, d, testBuild(testTarget())); err != nil {
+		t.Fatal(err)
+	}
+	var want map[string]any
+	if err := json.Unmarshal([]byte(`{
+		"url": "https://github.com/acme/hello.git",
+		"rev": "`+testRev+`",
+		"rev_count": 42,
+		"rev_date": "2026-04-01T10:30:00Z",
+		"ref": "v1.2.3",
+		"locked_base_catalog_url": "https://github.com/flox/nixpkgs?rev=`+nixpkgsRev+`",
+		"cache_uri": "`+nixCopyIn+`",
+		"dot_flox_dir": ".flox",
+		"build_type": "manifest",
+		"locked_inputs": {},
+		"narinfos_source_url": "`+nixCopyOut+`",
+		"derivation": {
+			"drv_path": "/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-hello-1.2.3.drv",
+			"system": "x86_64-linux",
+			"name": "hello-1.2.3",
+			"pname": "hello",
+			"version": "1.2.3",
+			"description": "Says hello",
+			"license": "[ MIT, Apache-2.0 ]",
+			"outputs": [
+				{"name": "out", "store_path": "`+helloOut+`"},
+				{"name": "log", "store_path": "`+helloOut+`-log"}
+			],
+			"outputs_to_install": ["out"]
+		},
+		"narinfos": {
+			"`+helloOut+`": {
+				"narHash": "sha256-MyEwKR7frLkJXyCTAYmhACAemt2h4EszAo04ltEu78o=",
+				"narSize": 288,
+				"references": ["`+helloDep+`", "`+helloOut+`"],
+				"deriver": "/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-hello-1.2.3.drv",
+				"signatures": ["acme-1:c2lnbmF0dXJl"],
+				"ca": "fixed:r:sha256:1jpg5v8rcf4d08rlpq51vnd1w800l64h34r0bw4vkb6z3qlk089k",
+				"url": "nar/0w25jdlc0qnv8mizc64h30pzk9x3qyan3ahjgqq5yp0p1804mw26.nar.xz",
+				"compression": "xz",
+				"downloadHash": "sha256-RvBKAAoXXF8wfhKqYZXHo6f5LxiQGPZjRdtiwGiTRXA=",
+				"downloadSize": 168
+			},
+			"`+helloDep+`": {
+				"narHash": "sha256-MyEwKR7frLkJXyCTAYmhACAemt2h4EszAo04ltEu78o=",
+				"narSize": 288,
+				"references": []
+			}
+		}
+	}`), &want); err != nil {
+		t.Fatal(err)
+	}
+	got := plain(t, s.recordedBuilds()[0].body)
+	if !reflect.DeepEqual(got, want) {
+		g, _ := json.MarshalIndent(got, "", "  ")
+		w, _ := json.MarshalIndent(want, "", "  ")
+		t.Errorf("build record:\n%s\nwant:\n%s", g, w)
+	}
+}
+
+// plain turns a body decoded with json.Numbers into one decoded plainly.
+func plain(t *testing.T, v map[string]any) map[string]any {
+	t.Helper()
+	data, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out map[string]any
+	if err := json.Unmarshal(data, &out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestAlreadyPublished(t *testing.T) {
+	t.Parallel()
+	s := newFloxHubStandIn(t)
+	s.addUser(testToken, "alice")
+	s.addCatalog(testCatalog, map[string]any{"store_type": "null"}, "alice")
+	hub, _ := newTestHub(t, s, testToken, t.Logf)
+	ctx := context.Background()
+	plan, err := hub.Prepare(ctx, testTarget())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _ := plan.Destination("")
+	if err := hub.Record(ctx, d, testBuild(testTarget())); err != nil {
+		t.Fatal(err)
+	}
+
+	// A re-run of the same release.
+	plan, err = hub.Prepare(ctx, testTarget())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Published{
+		SourceRev:     testRev,
+		SourceRevDate: time.Date(2026, 4, 1, 10, 30, 0, 0, time.UTC),
+		PublishedAt:   time.Date(2026, 5, 1, 12, 0, 0, 123456000, time.UTC),
+	}
+	if !plan.AlreadyPublished || !plan.Published.SourceRevDate.Equal(want.SourceRevDate) || !plan.Published.PublishedAt.Equal(want.PublishedAt) || plan.Published.SourceRev != want.SourceRev {
+		t.Errorf("re-run plan %+v, want already published as %+v", plan, want)
+	}
+	if _, err := plan.Destination(""); err == nil {
+		t.Error("Destination of an already published build: want an error")
+	}
+	// The same revision for another system is a new build.
+	other := testTarget()
+	other.System = "aarch64-linux"
+	if plan, err := hub.Prepare(ctx, other); err != nil || plan.AlreadyPublished {
+		t.Errorf("another system: plan %+v, %v; want a new build", plan, err)
+	}
+	// A re-run that records anyway is answered 200 and recorded once.
+	if err := hub.Record(ctx, d, testBuild(testTarget())); err != nil {
+		t.Errorf("recording a recorded build: %v", err)
+	}
+	if n := len(s.recordedBuilds()); n != 1 {
+		t.Errorf("%d builds recorded, want 1", n)
+	}
+}
+
+func TestFloxHubErrors(t *testing.T) {
+	t.Parallel()
+	nixCopy := map[string]any{"store_type": "nix-copy", "ingress_uri": nixCopyIn, "egress_uri": nixCopyOut}
+	tests := []struct {
+		name    string
+		setup   func(s *floxHubStandIn)
+		token   string
+		catalog string
+		record  bool // go on to Record
+		// wantStatus is the APIError's status; 0 for success.
+		wantStatus int
+		wantIn     []string
+		wantCalls  int
+	}{
+		{
+			name:       "401: a token FloxHub does not know",
+			setup:      func(s *floxHubStandIn) { s.addCatalog(testCatalog, nixCopy, "alice") },
+			token:      "flox_pat_expired",
+			wantStatus: http.StatusUnauthorized,
+			wantIn:     []string{"create package hello in catalog acme", "invalid or expired", "flox auth token", "floxhub-token"},
+			wantCalls:  1,
+		},
+		{
+			name:       "403: a catalog the token may not write",
+			setup:      func(s *floxHubStandIn) { s.addCatalog(testCatalog, nixCopy, "bob") },
+			wantStatus: http.StatusForbidden,
+			wantIn:     []string{"not permitted to write to catalog acme", "You are not permitted to write to this catalog."},
+			wantCalls:  1,
+		},
+		{
+			name:       "404: no such catalog",
+			setup:      func(s *floxHubStandIn) {},
+			wantStatus: http.StatusNotFound,
+			wantIn:     []string{"no catalog acme", "Catalog not found"},
+			wantCalls:  1,
+		},
+		{
+			name:      "the user's own catalog is created with the package",
+			setup:     func(s *floxHubStandIn) { s.userStore = map[string]any{"store_type": "meta-only"} },
+			catalog:   "alice",
+			wantCalls: 3,
+		},
+		{
+			name: "409 on create means the package exists",
+			setup: func(s *floxHubStandIn) {
+				c := s.addCatalog(testCatalog, nixCopy, "alice")
+				c.packages["hello"] = map[string]any{}
+				c.conflictOnCreate = true
+			},
+			wantCalls: 3,
+		},
+		{
+			name:       "422: a catalog without a store",
+			setup:      func(s *floxHubStandIn) { s.addCatalog(testCatalog, nil, "alice") },
+			wantStatus: http.StatusUnprocessableEntity,
+			wantIn:     []string{"No catalog store is configured", "configure one for catalog acme in FloxHub"},
+			wantCalls:  3,
+		},
+		{
+			name: "422 with FastAPI's validation detail",
+			setup: func(s *floxHubStandIn) {
+				s.addCatalog(testCatalog, nixCopy, "alice")
+				s.fault(standInFault{step: "builds", status: 422, body: `{"detail":[{"loc":["body","rev_count"],"msg":"Input should be a valid integer","type":"int_parsing"}]}`})
+			},
+			record:     true,
+			wantStatus: http.StatusUnprocessableEntity,
+			wantIn:     []string{"record the build of acme/hello", "body.rev_count: Input should be a valid integer"},
+			wantCalls:  4,
+		},
+		{
+			name: "400 from builds",
+			setup: func(s *floxHubStandIn) {
+				s.addCatalog(testCatalog, nixCopy, "alice")
+				s.fault(standInFault{step: "builds", status: 400, body: `{"detail":"The build cannot be published as requested"}`})
+			},
+			record:     true,
+			wantStatus: http.StatusBadRequest,
+			wantIn:     []string{"400 Bad Request", "The build cannot be published as requested"},
+			wantCalls:  4,
+		},
+		{
+			name: "403 from check-build stops the publish",
+			setup: func(s *floxHubStandIn) {
+				s.addCatalog(testCatalog, nixCopy, "alice")
+				s.fault(standInFault{step: "check-build", status: 403, body: `{"detail":"You are not permitted to write to this catalog."}`})
+			},
+			wantStatus: http.StatusForbidden,
+			wantCalls:  2,
+		},
+		{
+			name: "another check-build failure does not",
+			setup: func(s *floxHubStandIn) {
+				s.addCatalog(testCatalog, nixCopy, "alice")
+				s.fault(standInFault{step: "check-build", status: 404, body: `{"detail":"Catalog or package not found"}`})
+			},
+			record:    true,
+			wantCalls: 4,
+		},
+		{
+			name: "an answer that is not the API's JSON",
+			setup: func(s *floxHubStandIn) {
+				s.addCatalog(testCatalog, nixCopy, "alice")
+				s.fault(standInFault{step: "publish/info", status: 200, body: `<html>proxy login</html>`})
+			},
+			wantIn:    []string{"not the JSON the API describes"},
+			wantCalls: 3,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s := newFloxHubStandIn(t)
+			s.addUser(testToken, "alice")
+			tt.setup(s)
+			token := tt.token
+			if token == "" {
+				token = testToken
+			}
+			hub, _ := newTestHub(t, s, token, t.Logf)
+			target := testTarget()
+			if tt.catalog != "" {
+				target.Catalog = tt.catalog
+			}
+			ctx := context.Background()
+			plan, err := hub.Prepare(ctx, target)
+			if err == nil && tt.record {
+				var d Destination
+				if d, err = plan.Destination(""); err == nil {
+					err = hub.Record(ctx, d, testBuild(target))
+				}
+			}
+			var apiErr *APIError
+			switch {
+			case tt.wantStatus == 0 && len(tt.wantIn) == 0:
+				if err != nil {
+					t.Fatalf("got %v, want success", err)
+				}
+			case tt.wantStatus == 0:
+				if err == nil || errors.As(err, &apiErr) {
+					t.Fatalf("got %v, want an error that is not an APIError", err)
+				}
+			case !errors.As(err, &apiErr) || apiErr.Status != tt.wantStatus:
+				t.Fatalf("got %v, want an APIError with status %d", err, tt.wantStatus)
+			}
+			for _, w := range tt.wantIn {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
+			}
+			if n := len(s.callLog()); n != tt.wantCalls {
+				t.Errorf("%d calls (%q), want %d", n, s.callLog(), tt.wantCalls)
+			}
+		})
+	}
+}
+
+func TestCheckFailureIsAWarning(t *testing.T) {
+	t.Parallel()
+	s := newFloxHubStandIn(t)
+	s.addUser(testToken, "alice")
+	s.addCatalog(testCatalog, map[string]any{"store_type": "null"}, "alice")
+	s.fault(standInFault{step: "check-build", status: 404, body: `{"detail":"Catalog or package not found"}`})
+	hub, _ := newTestHub(t, s, testToken, t.Logf)
+	plan, err := hub.Prepare(context.Background(), testTarget())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan.CheckErr == nil || !strings.Contains(plan.CheckErr.Error(), "Catalog or package not found") || plan.Store.Type != StoreNull {
+		t.Errorf("plan %+v: want the check's failure kept and the store type read", plan)
+	}
+}
+
+func TestRetries(t *testing.T) {
+	t.Parallel()
+	nixCopy := map[string]any{"store_type": "nix-copy", "ingress_uri": nixCopyIn, "egress_uri": nixCopyOut}
+	tests := []struct {
+		name      string
+		faults    []standInFault
+		wantErr   string
+		wantCalls int // calls of the create step
+		// wantWaitAtLeast is the least the longest wait may be.
+		wantWaitAtLeast time.Duration
+		wantWaits       int
+	}{
+		{
+			name:      "5xx then success",
+			faults:    []standInFault{{step: "create", status: 503, body: "upstream unavailable"}, {step: "create", status: 502}},
+			wantCalls: 3, wantWaits: 2,
+		},
+		{
+			name:      "429 honours Retry-After in seconds",
+			faults:    []standInFault{{step: "create", status: 429, retryAfter: "7", body: `{"detail":"slow down"}`}},
+			wantCalls: 2, wantWaits: 1, wantWaitAtLeast: 7 * time.Second,
+		},
+		{
+			name:      "429 honours Retry-After as a date",
+			faults:    []standInFault{{step: "create", status: 429, retryAfter: time.Now().Add(90 * time.Second).UTC().Format(http.TimeFormat)}},
+			wantCalls: 2, wantWaits: 1, wantWaitAtLeast: 80 * time.Second,
+		},
+		{
+			name:      "408 is retried",
+			faults:    []standInFault{{step: "create", status: 408}},
+			wantCalls: 2, wantWaits: 1,
+		},
+		{
+			name:      "a connection reset is retried",
+			faults:    []standInFault{{step: "create", reset: true}},
+			wantCalls: 2, wantWaits: 1,
+		},
+		{
+			name:      "a timeout is retried",
+			faults:    []standInFault{{step: "create", delay: 5 * time.Second, status: 200}},
+			wantCalls: 2, wantWaits: 1,
+		},
+		{
+			name:      "another 4xx is not",
+			faults:    []standInFault{{step: "create", status: 400, body: `{"detail":"bad"}`}},
+			wantErr:   "400 Bad Request: bad",
+			wantCalls: 1,
+		},
+		{
+			name: "5 tries in all",
+			faults: []standInFault{
+				{step: "create", status: 500}, {step: "create", status: 500}, {step: "create", status: 500},
+				{step: "create", status: 500}, {step: "create", status: 500}, {step: "create", status: 500},
+			},
+			wantErr:   "500 Internal Server Error",
+			wantCalls: 5, wantWaits: 4,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s := newFloxHubStandIn(t)
+			s.addUser(testToken, "alice")
+			s.addCatalog(testCatalog, nixCopy, "alice")
+			for _, f := range tt.faults {
+				s.fault(f)
+			}
+			var logged []string
+			var mu sync.Mutex
+			hub, waits := newTestHub(t, s, testToken, func(format string, args ...any) {
+				mu.Lock()
+				defer mu.Unlock()
+				logged = append(logged, fmt.Sprintf(format, args...))
+			})
+			hub.retry.AttemptTimeout = 200 * time.Millisecond
+			_, err := hub.Prepare(context.Background(), testTarget())
+			if tt.wantErr == "" && err != nil {
+				t.Fatalf("Prepare: %v", err)
+			}
+			if tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Fatalf("Prepare: got %v, want an error with %q", err, tt.wantErr)
+			}
+			creates := 0
+			for _, c := range s.callLog() {
+				if strings.HasPrefix(c, "create ") {
+					creates++
+				}
+			}
+			if creates != tt.wantCalls {
+				t.Errorf("%d create calls, want %d", creates, tt.wantCalls)
+			}
+			if len(*waits) != tt.wantWaits || len(logged) != tt.wantWaits {
+				t.Errorf("%d waits and %d log lines (%q), want %d", len(*waits), len(logged), logged, tt.wantWaits)
+			}
+			if tt.wantWaitAtLeast > 0 && slices.Max(*waits) < tt.wantWaitAtLeast {
+				t.Errorf("waits %v, want one of at least %s", *waits, tt.wantWaitAtLeast)
+			}
+		})
+	}
+}
+
+func TestRetryStopsWhenCancelled(t *testing.T) {
+	t.Parallel()
+	s := newFloxHubStandIn(t)
+	s.addUser(testToken, "alice")
+	s.addCatalog(testCatalog, map[string]any{"store_type": "null"}, "alice")
+	s.fault(standInFault{step: "create", status: 503})
+	hub, err := NewFloxHub(s.URL(), testToken, Options{Retry: Retry{Base: time.Hour, Max: time.Hour}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err = hub.Prepare(ctx, testTarget())
+	if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > 10*time.Second {
+		t.Errorf("got %v after %s, want the context's end, promptly", err, time.Since(start))
+	}
+}
+
+// TestValidationBeforeCalls checks that names and values the API would
+// refuse are refused before anything is sent.
+func TestValidationBeforeCalls(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		change func(t *Target)
+		wantIn string
+	}{
+		{"catalog too short", func(t *Target) { t.Catalog = "ab" }, `"ab" is not a catalog name`},
+		{"catalog with a dot", func(t *Target) { t.Catalog = "acme.org" }, "not a catalog name"},
+		{"catalog too long", func(t *Target) { t.Catalog = strings.Repeat("a", 64) }, "not a catalog name"},
+		{"package with a slash", func(t *Target) { t.Package = "a/b" }, `"a/b" is not a package name`},
+		{"package empty", func(t *Target) { t.Package = "" }, "not a package name"},
+		{"package ..", func(t *Target) { t.Package = ".." }, `".." cannot name a package`},
+		{"package too long", func(t *Target) { t.Package = strings.Repeat("p", 129) }, "not a package name"},
+		{"system unknown", func(t *Target) { t.System = "riscv64-linux" }, `"riscv64-linux" is not a system`},
+		{"abbreviated rev", func(t *Target) { t.Source.Rev = "0123456" }, "not a full git commit hash"},
+		{"no remote", func(t *Target) { t.Source.URL = "" }, "no git remote URL"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s := newFloxHubStandIn(t)
+			s.addUser(testToken, "alice")
+			hub, _ := newTestHub(t, s, testToken, t.Logf)
+			target := testTarget()
+			tt.change(&target)
+			_, err := hub.Prepare(context.Background(), target)
+			if err == nil || !strings.Contains(err.Error(), tt.wantIn) {
+				t.Errorf("Prepare: got %v, want an error with %q", err, tt.wantIn)
+			}
+			err = hub.Record(context.Background(), Destination{}, testBuild(target))
+			if err == nil || !strings.Contains(err.Error(), tt.wantIn) {
+				t.Errorf("Record: got %v, want an error with %q", err, tt.wantIn)
+			}
+			if calls := s.callLog(); len(calls) > 0 {
+				t.Errorf("calls were made: %q", calls)
+			}
+		})
+	}
+}
+
+func TestRecordValidation(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		change func(b *Build)
+		wantIn string
+	}{
+		{"no outputs", func(b *Build) { b.Outputs = nil }, "at least one output"},
+		{"output outside the store", func(b *Build) { b.Outputs[0].StorePath = "/tmp/out" }, `"/tmp/out" is not a store path`},
+		{"no rev date", func(b *Build) { b.Source.RevDate = time.Time{} }, "date is missing"},
+		{"shallow clone", func(b *Build) { b.Source.RevCount = 0 }, "full history"},
+		{"bad nar hash", func(b *Build) { b.NarInfos[0].NarHash = "sha256:xyz" }, "NarHash"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s := newFloxHubStandIn(t)
+			s.addUser(testToken, "alice")
+			hub, _ := newTestHub(t, s, testToken, t.Logf)
+			b := testBuild(testTarget())
+			tt.change(&b)
+			err := hub.Record(context.Background(), Destination{SendNarInfos: true}, b)
+			if err == nil || !strings.Contains(err.Error(), tt.wantIn) {
+				t.Errorf("Record: got %v, want an error with %q", err, tt.wantIn)
+			}
+			if calls := s.callLog(); len(calls) > 0 {
+				t.Errorf("calls were made: %q", calls)
+			}
+		})
+	}
+}
+
+// TestTokenNeverShown drives every failure with a token the server even
+// echoes back, and checks that no error, log line or formatting of the
+// client contains it.
+func TestTokenNeverShown(t *testing.T) {
+	t.Parallel()
+	echo := `{"detail":"token ` + testToken + ` is not valid here"}`
+	faults := []standInFault{
+		{step: "create", status: 401, body: echo},
+		{step: "create", status: 403, body: echo},
+		{step: "create", status: 404, body: echo},
+		{step: "create", status: 422, body: `{"detail":[{"loc":["header","authorization"],"msg":"bearer ` + testToken + `"}]}`},
+		{step: "create", status: 400, body: "plain text " + testToken},
+		{step: "create", status: 503, body: echo},
+		{step: "create", status: 200, body: echo},
+		{step: "create", reset: true},
+	}
+	var shown []string
+	var mu sync.Mutex
+	logf := func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		shown = append(shown, fmt.Sprintf(format, args...))
+	}
+	for _, f := range faults {
+		s := newFloxHubStandIn(t)
+		s.addUser(testToken, "alice")
+		s.addCatalog(testCatalog, nil, "alice")
+		s.fault(f)
+		hub, _ := newTestHub(t, s, testToken, logf)
+		hub.retry.Attempts = 2
+		_, err := hub.Prepare(context.Background(), testTarget())
+		if err != nil {
+			shown = append(shown, err.Error())
+		}
+		shown = append(shown, fmt.Sprintf("%v %+v %#v %s %q", hub, hub, hub, hub, hub), fmt.Sprintf("%v %+v %#v", *hub, *hub, *hub))
+		data, _ := json.Marshal(hub)
+		shown = append(shown, string(data))
+	}
+	// A malformed token is refused without being quoted.
+	for _, bad := range []string{"flox_pat_abc\nInjected: header", "flox pat with spaces"} {
+		_, err := NewFloxHub("https://api.flox.dev", bad, Options{})
+		if err == nil {
+			t.Errorf("token %q accepted", bad)
+			continue
+		}
+		if strings.Contains(err.Error(), "flox_pat_abc") || strings.Contains(err.Error(), "with spaces") {
+			t.Errorf("the error quotes the token: %v", err)
+		}
+	}
+	if len(shown) < len(faults) {
+		t.Fatalf("only %d messages to check", len(shown))
+	}
+	for _, m := range shown {
+		if strings.Contains(m, testToken) {
+			t.Errorf("the token shows in %q", m)
+		}
+	}
+}
+
+func TestNewFloxHub(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		baseURL, token string
+		wantIn         string
+	}{
+		{"https://api.flox.dev", testToken, ""},
+		{"http://localhost:8080/prefix/", testToken, ""},
+		{"ftp://api.flox.dev", testToken, "not an http(s) URL"},
+		{"api.flox.dev", testToken, "not an http(s) URL"},
+		{"https://user:hunter2@api.flox.dev", testToken, "carries credentials"},
+		{"https://api.flox.dev?x=1", testToken, "no query"},
+		{"https://api.flox.dev", "  ", "floxhub-token is empty"},
+	}
+	for _, tt := range tests {
+		_, err := NewFloxHub(tt.baseURL, tt.token, Options{})
+		switch {
+		case tt.wantIn == "" && err != nil:
+			t.Errorf("NewFloxHub(%q): %v", tt.baseURL, err)
+		case tt.wantIn != "" && (err == nil || !strings.Contains(err.Error(), tt.wantIn)):
+			t.Errorf("NewFloxHub(%q): got %v, want an error with %q", tt.baseURL, err, tt.wantIn)
+		case err != nil && strings.Contains(err.Error(), "hunter2"):
+			t.Errorf("NewFloxHub(%q): the error shows the password: %v", tt.baseURL, err)
+		}
+	}
+}
+
+func TestPublicSourceURL(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in, want, wantErr string
+	}{
+		{"https://github.com/acme/hello.git", "https://github.com/acme/hello.git", ""},
+		{"https://x-access-token:ghs_secret@github.com/acme/hello", "https://github.com/acme/hello", ""},
+		{"https://user@example.com/r.git", "https://example.com/r.git", ""},
+		{"ssh://git:pw@github.com/acme/hello.git", "ssh://git@github.com/acme/hello.git", ""},
+		{"git+ssh://git@github.com/acme/hello.git", "git+ssh://git@github.com/acme/hello.git", ""},
+		{"git@github.com:acme/hello.git", "ssh://git@github.com/acme/hello.git", ""},
+		{"github.com:acme/hello.git", "ssh://github.com/acme/hello.git", ""},
+		{"/srv/git/hello.git", "file:///srv/git/hello.git", ""},
+		{"file:///srv/git/hello.git", "file:///srv/git/hello.git", ""},
+		{"user:secret@host:path", "", "password"},
+		{"", "", "no git remote"},
+		{"https:///nohost", "", "no host"},
+		{"relative/path", "", "neither a URL"},
+	}
+	for _, tt := range tests {
+		got, err := PublicSourceURL(tt.in)
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("PublicSourceURL(%q): got %q, %v; want an error with %q", tt.in, got, err, tt.wantErr)
+			}
+			if err != nil && strings.Contains(err.Error(), "secret") {
+				t.Errorf("PublicSourceURL(%q): the error shows the password: %v", tt.in, err)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("PublicSourceURL(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+		}
+	}
+}

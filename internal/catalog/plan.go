@@ -1,0 +1,154 @@
+package catalog
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"path"
+	"strings"
+	"time"
+)
+
+// StoreType is how a catalog takes store paths (catalog_store_config.store_type).
+type StoreType string
+
+// The store types of the catalog API.
+const (
+	// StoreNixCopy: the catalog has a binary cache; store paths are copied
+	// to its ingress URI and clients read them from its egress URI.
+	StoreNixCopy StoreType = "nix-copy"
+	// StoreMetaOnly: the catalog takes metadata and narinfos, no store paths.
+	StoreMetaOnly StoreType = "meta-only"
+	// StoreNull: the catalog takes metadata only.
+	StoreNull StoreType = "null"
+	// StorePublisher: a Flox-run service uploads; not supported here.
+	StorePublisher StoreType = "publisher"
+)
+
+// Plan is what FloxHub said before the upload.
+type Plan struct {
+	// AlreadyPublished is true when the catalog has a build of this source
+	// revision for this system: the run reports it and succeeds, so that
+	// re-running a release is not a failure.
+	AlreadyPublished bool
+	Published        Published
+	// CheckErr is set when the already-published check failed for a reason
+	// other than the token. As in the Flox CLI, the check is an
+	// optimisation and does not stop the publish; the run should warn.
+	CheckErr error
+	// Store is the catalog's store; empty when AlreadyPublished.
+	Store StoreConfig
+}
+
+// Published is the catalog's record of an earlier publish of the same build.
+type Published struct {
+	SourceRev     string
+	SourceRevDate time.Time // zero when the catalog did not say
+	PublishedAt   time.Time // zero when the catalog did not say
+}
+
+// StoreConfig is the catalog's store.
+type StoreConfig struct {
+	Type       StoreType
+	IngressURI string // nix-copy: where store paths are uploaded
+	EgressURI  string // nix-copy: where clients download them from
+}
+
+// Destination says where a run uploads store paths and what the build
+// record tells the catalog about them. Make it with Plan.Destination.
+type Destination struct {
+	// StoreURL is the store to upload to; "" uploads nothing.
+	StoreURL string
+	// CacheURI is sent as the build's cache_uri; "" sends none.
+	CacheURI string
+	// SendNarInfos says whether the build record carries the narinfos.
+	SendNarInfos bool
+	// NarInfosSourceURL is sent as narinfos_source_url with the narinfos.
+	NarInfosSourceURL string
+}
+
+// localNarInfos is the narinfos_source_url the Flox CLI sends when the
+// narinfos come from the machine that built rather than from a store.
+const localNarInfos = "daemon://"
+
+// Destination decides where store paths go, given the store-url input
+// ("" when not given). The catalog's store type decides what the catalog
+// gets; store-url is the user's own cache:
+//
+//   - nix-copy: the catalog's ingress_uri is the store. Without store-url
+//     the run uploads there. With store-url, both must name the same store
+//     (scheme, bucket or host, and path; query parameters such as region
+//     or endpoint may differ, since they say how to reach the store from
+//     this runner, not which store it is) and store-url is used for its
+//     access details. If they name different stores the run fails:
+//     uploading elsewhere would record a build whose paths the catalog's
+//     clients, who read from egress_uri, cannot download.
+//   - meta-only: the catalog takes metadata and narinfos only. The run
+//     uploads to store-url when given (its narinfos then name it as their
+//     source), and to nothing otherwise.
+//   - null: the catalog takes metadata only: no narinfos, no cache_uri,
+//     as the Flox CLI does. The run uploads to store-url when given.
+func (p Plan) Destination(storeURL string) (Destination, error) {
+	switch p.Store.Type {
+	case StoreNixCopy:
+		d := Destination{
+			StoreURL:          p.Store.IngressURI,
+			CacheURI:          p.Store.IngressURI,
+			SendNarInfos:      true,
+			NarInfosSourceURL: p.Store.EgressURI,
+		}
+		if storeURL == "" {
+			return d, nil
+		}
+		same, err := sameStore(storeURL, p.Store.IngressURI)
+		if err != nil {
+			return Destination{}, err
+		}
+		if !same {
+			return Destination{}, fmt.Errorf("store-url %s is not the catalog's store %s: the catalog's clients download from its store, so the store paths must go there; remove store-url, or make it name the same store", redact(storeURL), redact(p.Store.IngressURI))
+		}
+		d.StoreURL = storeURL
+		return d, nil
+	case StoreMetaOnly:
+		d := Destination{StoreURL: storeURL, SendNarInfos: true, NarInfosSourceURL: localNarInfos}
+		if storeURL != "" {
+			d.NarInfosSourceURL = redact(storeURL)
+		}
+		return d, nil
+	case StoreNull:
+		return Destination{StoreURL: storeURL}, nil
+	case "":
+		return Destination{}, errors.New("FloxHub has not said where the store paths go (Prepare was not called, or the build is already published)")
+	default:
+		return Destination{}, fmt.Errorf("the catalog's store type %q is not supported", p.Store.Type)
+	}
+}
+
+// sameStore reports whether two store URLs name the same store, ignoring
+// how to reach it (the query).
+func sameStore(a, b string) (bool, error) {
+	ua, err := url.Parse(a)
+	if err != nil {
+		return false, fmt.Errorf("store-url %s is not a URL", redact(a))
+	}
+	ub, err := url.Parse(b)
+	if err != nil {
+		return false, fmt.Errorf("the catalog's store %s is not a URL", redact(b))
+	}
+	clean := func(p string) string { return strings.TrimSuffix(path.Clean("/"+p), "/") }
+	return strings.EqualFold(ua.Scheme, ub.Scheme) &&
+		ua.Host == ub.Host &&
+		clean(ua.Path) == clean(ub.Path), nil
+}
+
+// redact hides a URL's password and its query, where a store URL may carry
+// keys.
+func redact(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(a URL that does not parse)"
+	}
+	u.RawQuery = ""
+	u.Fragment = ""
+	return u.Redacted()
+}
