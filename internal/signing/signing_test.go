@@ -1,0 +1,85 @@
+package signing
+
+import (
+	"encoding/base64"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/nix-community/go-nix/pkg/narinfo/signature"
+)
+
+func TestParse(t *testing.T) {
+	sec, pub, err := Generate("cache.example.org-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, secData, _ := strings.Cut(sec, ":")
+	raw, _ := base64.StdEncoding.DecodeString(secData)
+	corrupt := append([]byte(nil), raw...)
+	corrupt[40] ^= 0xff // the public half no longer matches the seed
+
+	for _, tc := range []struct {
+		name, in, wantErr string
+	}{
+		{"secret key", sec, ""},
+		{"with trailing newline", sec + "\n", ""},
+		{"public key", pub, "is a public key"},
+		{"no name", secData, "no NAME: prefix"},
+		{"not base64", "k:!!!", "not valid base64"},
+		{"wrong length", "k:" + base64.StdEncoding.EncodeToString([]byte("short")), "holds 5 bytes"},
+		{"corrupt", "k:" + base64.StdEncoding.EncodeToString(corrupt), "corrupt"},
+		{"empty", "", "malformed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			k, err := Parse(tc.in)
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if k.Name != "cache.example.org-1" || k.Public != pub {
+					t.Fatalf("key %s / %s", k.Name, k.Public)
+				}
+				sig, err := k.Sign("1;/nix/store/x;sha256:0;1;")
+				if err != nil {
+					t.Fatal(err)
+				}
+				pk, _ := signature.ParsePublicKey(pub)
+				if !pk.Verify("1;/nix/store/x;sha256:0;1;", sig) {
+					t.Fatal("signature does not verify")
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("err = %v, want %q", err, tc.wantErr)
+			}
+			// No error may echo the key, or any long part of it.
+			_, data, _ := strings.Cut(tc.in, ":")
+			for i := 0; i+12 <= len(data); i += 6 {
+				if strings.Contains(err.Error(), data[i:i+12]) {
+					t.Fatalf("error echoes the key: %v", err)
+				}
+			}
+		})
+	}
+}
+
+func TestLoad(t *testing.T) {
+	sec, _, _ := Generate("k-1")
+	file := filepath.Join(t.TempDir(), "key.sec")
+	os.WriteFile(file, []byte(sec+"\n"), 0o600)
+	if k, err := Load("", file); err != nil || k.Name != "k-1" {
+		t.Fatalf("Load(file) = %v, %v", k, err)
+	}
+	if k, err := Load("", ""); k != nil || err != nil {
+		t.Fatalf("Load() with nothing = %v, %v", k, err)
+	}
+	if _, err := Load("", filepath.Join(t.TempDir(), "missing")); err == nil || !strings.Contains(err.Error(), "signing-key-file") {
+		t.Fatalf("missing file: %v", err)
+	}
+	_, pub, _ := Generate("k-2")
+	if _, err := Load(pub, ""); err == nil || !strings.Contains(err.Error(), "input signing-key: the key named \"k-2\" is a public key") {
+		t.Fatalf("public key: %v", err)
+	}
+}
