@@ -1,0 +1,183 @@
+package catalog
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestStoreConfig(t *testing.T) {
+	t.Parallel()
+	str := func(s string) *string { return &s }
+	tests := []struct {
+		name    string
+		info    publishInfoResponse
+		want    StoreConfig
+		wantErr string
+		wantIs  error
+	}{
+		{
+			name: "nix-copy",
+			info: publishInfoResponse{CatalogStoreConfig: &catalogStoreConfig{StoreType: "nix-copy", IngressURI: nixCopyIn, EgressURI: nixCopyOut}},
+			want: StoreConfig{Type: StoreNixCopy, IngressURI: nixCopyIn, EgressURI: nixCopyOut},
+		},
+		{
+			name:    "nix-copy without egress",
+			info:    publishInfoResponse{CatalogStoreConfig: &catalogStoreConfig{StoreType: "nix-copy", IngressURI: nixCopyIn}},
+			wantErr: "no ingress_uri or egress_uri",
+		},
+		{
+			name: "meta-only",
+			info: publishInfoResponse{CatalogStoreConfig: &catalogStoreConfig{StoreType: "meta-only"}},
+			want: StoreConfig{Type: StoreMetaOnly},
+		},
+		{
+			name: "null",
+			info: publishInfoResponse{CatalogStoreConfig: &catalogStoreConfig{StoreType: "null"}},
+			want: StoreConfig{Type: StoreNull},
+		},
+		{
+			name:   "publisher",
+			info:   publishInfoResponse{IngressURI: str("https://publisher.flox.dev"), CatalogStoreConfig: &catalogStoreConfig{StoreType: "publisher"}},
+			wantIs: ErrPublisherStore,
+		},
+		{
+			name:    "a store type from the future",
+			info:    publishInfoResponse{CatalogStoreConfig: &catalogStoreConfig{StoreType: "quantum"}},
+			wantErr: `store type "quantum"`,
+		},
+		{
+			name:    "no store config",
+			info:    publishInfoResponse{},
+			wantErr: "no catalog_store_config",
+		},
+	}
+	for _, tt := range tests {
+		got, err := storeConfig("acme", tt.info)
+		switch {
+		case tt.wantIs != nil:
+			if !errors.Is(err, tt.wantIs) {
+				t.Errorf("%s: got %v, want %v", tt.name, err, tt.wantIs)
+			}
+		case tt.wantErr != "":
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("%s: got %v, want an error with %q", tt.name, err, tt.wantErr)
+			}
+		case err != nil || got != tt.want:
+			t.Errorf("%s: got %+v, %v; want %+v", tt.name, got, err, tt.want)
+		}
+	}
+}
+
+func TestSameStore(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		a, b string
+		want bool
+	}{
+		{"s3://bucket", "s3://bucket?region=us-east-1", true},
+		{"s3://bucket/", "s3://bucket", true},
+		{"s3://bucket/prefix/", "s3://bucket/prefix?endpoint=https://minio:9000", true},
+		{"S3://bucket", "s3://bucket", true},
+		{"s3://bucket/a", "s3://bucket/b", false},
+		{"s3://bucket", "s3://other", false},
+		{"file:///srv/cache", "file:///srv/cache/", true},
+		{"file:///srv/cache", "s3://srv/cache", false},
+	}
+	for _, tt := range tests {
+		if got, err := sameStore(tt.a, tt.b); err != nil || got != tt.want {
+			t.Errorf("sameStore(%q, %q) = %v, %v; want %v", tt.a, tt.b, got, err, tt.want)
+		}
+	}
+}
+
+func TestDestinationRedactsStoreURLs(t *testing.T) {
+	t.Parallel()
+	p := Plan{Store: StoreConfig{Type: StoreNixCopy, IngressURI: "s3://catalog-store?secret=hunter2", EgressURI: nixCopyOut}}
+	_, err := p.Destination("s3://mine?access-key=hunter2")
+	if err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("Destination: %v; want an error that names no query", err)
+	}
+	p.Store.Type = "quantum"
+	if _, err := p.Destination(""); err == nil {
+		t.Error("an unknown store type got a destination")
+	}
+}
+
+func TestDerivationFields(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name        string
+		build       Build
+		wantName    string
+		wantInstall []string
+		wantLicense string
+	}{
+		{
+			name:        "manifest build with an out output",
+			build:       Build{Target: Target{Package: "hello"}, Version: "1.0", License: []string{"MIT"}, Outputs: []Output{{Name: "log"}, {Name: "out"}}},
+			wantName:    "hello-1.0",
+			wantInstall: []string{"out"},
+			wantLicense: "[ MIT ]",
+		},
+		{
+			name:        "no out output, no version, no license",
+			build:       Build{Target: Target{Package: "tool"}, Outputs: []Output{{Name: "bin"}, {Name: "man"}}},
+			wantName:    "tool",
+			wantInstall: []string{"bin", "man"},
+		},
+		{
+			name:        "outputs to install given",
+			build:       Build{Target: Target{Package: "tool"}, Version: "2", OutputsToInstall: []string{"man"}, Outputs: []Output{{Name: "out"}, {Name: "man"}}},
+			wantName:    "tool-2",
+			wantInstall: []string{"man"},
+		},
+	}
+	for _, tt := range tests {
+		if got := tt.build.derivationName(); got != tt.wantName {
+			t.Errorf("%s: name %q, want %q", tt.name, got, tt.wantName)
+		}
+		if got := tt.build.outputsToInstall(); !slices.Equal(got, tt.wantInstall) {
+			t.Errorf("%s: outputs to install %q, want %q", tt.name, got, tt.wantInstall)
+		}
+		if got := catalogLicense(tt.build.License); got != tt.wantLicense {
+			t.Errorf("%s: license %q, want %q", tt.name, got, tt.wantLicense)
+		}
+	}
+}
+
+func TestNixpkgsRev(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"https://github.com/flox/nixpkgs?rev=" + nixpkgsRev: nixpkgsRev,
+		"https://github.com/flox/nixpkgs":                   "",
+		"":                                                  "",
+		"%zz":                                               "",
+	} {
+		if got := (Target{LockedBaseCatalogURL: in}).nixpkgsRev(); got != want {
+			t.Errorf("nixpkgsRev(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestSRIHash(t *testing.T) {
+	t.Parallel()
+	// Nix 2.8 printed these for one path: the .narinfo form and the
+	// `nix path-info --json` form.
+	tests := []struct{ in, want string }{
+		{"sha256:1jpg5v8rcf4d08rlpq51vnd1w800l64h34r0bw4vkb6z3qlk089k", "sha256-MyEwKR7frLkJXyCTAYmhACAemt2h4EszAo04ltEu78o="},
+		{"sha256:0w25jdlc0qnv8mizc64h30pzk9x3qyan3ahjgqq5yp0p1804mw26", "sha256-RvBKAAoXXF8wfhKqYZXHo6f5LxiQGPZjRdtiwGiTRXA="},
+		{"sha256-MyEwKR7frLkJXyCTAYmhACAemt2h4EszAo04ltEu78o=", "sha256-MyEwKR7frLkJXyCTAYmhACAemt2h4EszAo04ltEu78o="},
+		{"sha256:332130291edfacb9095f20930189a100201e9adda1e04b33028d3896d12eefca", "sha256-MyEwKR7frLkJXyCTAYmhACAemt2h4EszAo04ltEu78o="},
+		{"", ""},
+	}
+	for _, tt := range tests {
+		if got, err := sriHash(tt.in); err != nil || got != tt.want {
+			t.Errorf("sriHash(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+		}
+	}
+	if _, err := sriHash("md5:abc"); err == nil {
+		t.Error("a bad hash was accepted")
+	}
+}
