@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -446,6 +447,10 @@ func contentMD5(b []byte) string {
 // show names an object for messages.
 func (s *S3) show(k string) string { return "s3://" + s.loc.Bucket + "/" + k }
 
+// expectingRegion finds the bucket's region in an
+// AuthorizationHeaderMalformed message (AWS and MinIO both say it so).
+var expectingRegion = regexp.MustCompile(`expecting '([a-z0-9-]+)'`)
+
 // S3Error is an S3 request that failed, told once and plainly: which
 // bucket and key, what was being done, what the server (or the network)
 // said, and what to change.
@@ -508,13 +513,17 @@ func (s *S3) fail(op, k string, err error) error {
 	if s.principal != "" {
 		who = "the credentials of " + s.principal
 	}
+	// A credentials error may hold STS's answer: look for it before any
+	// HTTP response.
+	var ce credentialsError
+	if errors.As(err, &ce) {
+		e.Message = "no credentials: " + ce.Error()
+		return e
+	}
 	var re *smithyhttp.ResponseError
-	if !errors.As(err, &re) {
-		var ce credentialsError
-		var send *smithyhttp.RequestSendError
+	var send *smithyhttp.RequestSendError
+	if !errors.As(err, &re) || errors.As(err, &send) {
 		switch {
-		case errors.As(err, &ce):
-			e.Message = "no credentials: " + ce.Error()
 		case errors.As(err, &send):
 			e.Message = fmt.Sprintf("cannot reach %s: %s", where, describeFailure(err))
 			e.Hint = "Check endpoint= and scheme= in store-url"
@@ -538,8 +547,11 @@ func (s *S3) fail(op, k string, err error) error {
 		e.RequestID = are.ServiceRequestID()
 	}
 	region := ""
-	if re.Response != nil {
+	if re.Response != nil && re.Response.Response != nil {
 		region = re.Response.Header.Get("X-Amz-Bucket-Region")
+	}
+	if m := expectingRegion.FindStringSubmatch(e.Message); region == "" && m != nil {
+		region = m[1]
 	}
 	switch {
 	case e.Code == "NoSuchKey" || (e.Status == http.StatusNotFound && (e.Code == "NotFound" || e.Code == "")):
@@ -560,6 +572,9 @@ func (s *S3) fail(op, k string, err error) error {
 		e.Hint = fmt.Sprintf("%s did not accept %s: check the AWS credentials, and that endpoint= is the server that issued them", where, who)
 	case e.Code == "ExpiredToken" || e.Code == "TokenRefreshRequired":
 		e.Hint = fmt.Sprintf("The session credentials of %s expired", who)
+	case op == "check" && e.Status == http.StatusBadRequest:
+		// HEAD answers carry no body, so no reason either.
+		e.Hint = fmt.Sprintf("A HEAD answer gives no reason; the usual one is a region= that is not the bucket's (%s here)", s.loc.Region)
 	case e.Status == http.StatusForbidden:
 		e.Hint = fmt.Sprintf("The bucket %q refused %s by %s: allow %s on arn:aws:s3:::%s/%s in the IAM policy and the bucket policy",
 			s.loc.Bucket, opVerb(op), who, opAction(op), s.loc.Bucket, prefixPattern(s.loc.Prefix))

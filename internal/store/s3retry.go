@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"syscall"
@@ -72,32 +73,45 @@ func (p RetryPolicy) Retryer() aws.Retryer {
 
 // retryable reports whether trying err's request again may succeed.
 func retryable(err error) bool {
-	var re *smithyhttp.ResponseError
-	if errors.As(err, &re) {
-		status := re.HTTPStatusCode()
-		switch {
-		case status == http.StatusNotImplemented, status == http.StatusHTTPVersionNotSupported:
-			return false
-		case status >= 500, status == http.StatusTooManyRequests, status == http.StatusRequestTimeout:
-			return true
-		}
-		var api smithy.APIError
-		if errors.As(err, &api) {
-			switch api.ErrorCode() {
-			// S3 answers 400 RequestTimeout when it waited too long for
-			// the body: the connection stalled, not the request.
-			case "RequestTimeout", "SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded":
-				return true
-			}
-		}
+	// Fetching credentials retries on its own, with a fresh token.
+	var ce credentialsError
+	if errors.As(err, &ce) {
 		return false
 	}
+	// The SDK wraps a request that got no answer in a ResponseError with
+	// status 0: look for the send error first.
 	var send *smithyhttp.RequestSendError
-	if !errors.As(err, &send) {
+	if errors.As(err, &send) {
+		return retryableSend(err)
+	}
+	var re *smithyhttp.ResponseError
+	if !errors.As(err, &re) {
 		// Failures before sending (signing, credentials, a body that
 		// cannot be re-read) come out the same on a second try.
 		return false
 	}
+	status := re.HTTPStatusCode()
+	switch {
+	case status == http.StatusNotImplemented, status == http.StatusHTTPVersionNotSupported:
+		return false
+	case status >= 500, status == http.StatusTooManyRequests, status == http.StatusRequestTimeout:
+		return true
+	}
+	var api smithy.APIError
+	if errors.As(err, &api) {
+		switch api.ErrorCode() {
+		// S3 answers 400 RequestTimeout when it waited too long for the
+		// body: the connection stalled, not the request.
+		case "RequestTimeout", "SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded":
+			return true
+		}
+	}
+	return false
+}
+
+// retryableSend: resets and timeouts are worth another try; a refused
+// connection or an unknown host means a wrong endpoint.
+func retryableSend(err error) bool {
 	var dns *net.DNSError
 	if errors.As(err, &dns) && !dns.IsTimeout {
 		return false
@@ -167,6 +181,15 @@ func operation(err error) string {
 // describeFailure names a failure briefly: status and code, or the
 // network error, without the SDK's request ids.
 func describeFailure(err error) string {
+	var send *smithyhttp.RequestSendError
+	if errors.As(err, &send) && send.Err != nil {
+		// Drop url.Error's method and URL: the caller names the object.
+		var ue *url.Error
+		if errors.As(send.Err, &ue) {
+			return ue.Err.Error()
+		}
+		return send.Err.Error()
+	}
 	var re *smithyhttp.ResponseError
 	if errors.As(err, &re) {
 		s := "HTTP " + strconv.Itoa(re.HTTPStatusCode())
@@ -175,10 +198,6 @@ func describeFailure(err error) string {
 			s += " " + api.ErrorCode()
 		}
 		return s
-	}
-	var send *smithyhttp.RequestSendError
-	if errors.As(err, &send) && send.Err != nil {
-		return send.Err.Error()
 	}
 	return err.Error()
 }
