@@ -10,8 +10,11 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+
 	"github.com/flox-publish/publish-action/internal/build"
 	"github.com/flox-publish/publish-action/internal/cache"
+	"github.com/flox-publish/publish-action/internal/credentials"
 	"github.com/flox-publish/publish-action/internal/git"
 	"github.com/flox-publish/publish-action/internal/inputs"
 	"github.com/flox-publish/publish-action/internal/manifest"
@@ -33,7 +36,8 @@ type env struct {
 var errReported = errors.New("reported")
 
 // run is the whole pipeline: inputs → verify → build → sign and upload →
-// report. Each stage hands a typed result to the next.
+// report. Each stage hands a typed result to the next; any error stops the
+// run before the next stage, so nothing is written after a failure.
 func run(ctx context.Context, e env, args []string) error {
 	u := ui.New(e.getenv, e.stdout)
 	defer u.Flush()
@@ -55,107 +59,25 @@ func run(ctx context.Context, e env, args []string) error {
 		u.Notice("%s", mode.reason)
 	}
 
-	// Verify: the commit, then the manifest, before anything is built.
-	src, err := verify.Verify(ctx, verify.Options{EnvDir: cfg.Dir, DryRun: mode.dryRun, GitHub: gh})
+	src, plan, err := check(ctx, e, u, cfg, gh, mode)
 	if err != nil {
 		return fail(err)
 	}
-	for _, w := range src.Warnings {
-		u.Warning("%s", w)
-	}
-	envDir := filepath.Join(src.RepoRoot, filepath.FromSlash(src.EnvDir))
-	fenv, err := manifest.Load(envDir)
-	if err != nil {
-		return fail(locate(err))
-	}
-	if len(fenv.Lock.ToplevelPackages()) == 0 {
-		return fail(fmt.Errorf("%s: the environment has no installed packages; install at least one (flox install <package>) and commit .flox/env/manifest.lock, as flox publish requires", fenv.LockPath))
-	}
-	builds, err := fenv.Manifest.Select(cfg.Packages)
-	if err != nil {
-		return fail(locate(err))
-	}
-	if !mode.dryRun && cfg.StoreURL == "" {
-		return fail(&inputs.Error{Input: inputName(cfg, "store-url"), Msg: "is required to publish: give the binary cache to upload to (s3://BUCKET?region=… or file:///path), or run with dry-run: true"})
-	}
-	key, err := signing.Load(cfg.SigningKey, cfg.SigningKeyFile)
-	if err != nil {
-		return fail(err)
-	}
-	if key != nil {
-		u.Mask(key.String())
-		_, data, _ := strings.Cut(key.String(), ":")
-		u.Mask(data)
-	}
-	if key == nil && !mode.dryRun {
-		return fail(&inputs.Error{Input: inputName(cfg, "signing-key"), Msg: "no signing key: publishing needs the secret key that signs the store paths; pass signing-key: ${{ secrets.NIX_SIGNING_KEY }} (a key from `nix key generate-secret`) or signing-key-file"})
-	}
-	builder, err := build.Select(cfg.Builder)
-	if err != nil {
-		return fail(err)
-	}
-
-	// Build in a clean clone of the verified commit.
 	scratch, err := os.MkdirTemp("", "flox-publish-")
 	if err != nil {
 		return fail(err)
 	}
 	defer os.RemoveAll(scratch)
-	clone := filepath.Join(scratch, "src")
-	if err := git.Clone(ctx, src.RepoRoot, src.Rev, clone, git.TrustRepository()); err != nil {
-		return fail(fmt.Errorf("clone %s at %s for a clean build: %w", src.RepoRoot, src.Rev, err))
-	}
-	cloneEnv := filepath.Join(clone, filepath.FromSlash(src.EnvDir))
-	vars := fenv.Manifest.Vars()
-	versions := make([]string, len(builds))
-	for i, b := range builds {
-		if versions[i], err = build.ResolveVersion(ctx, cloneEnv, b, e.environ, vars); err != nil {
-			return fail(err)
-		}
-	}
-	if err := checkTagVersion(cfg, gh, builds, versions); err != nil {
+	results, err := buildAll(ctx, e, u, cfg, gh, src, plan, scratch)
+	if err != nil {
 		return fail(err)
 	}
-	var results []*build.Result
-	for i, b := range builds {
-		end := u.Group(fmt.Sprintf("Build %s %s (%s builder)", b.Name, versions[i], builder.Name()))
-		res, err := builder.Build(ctx, build.Request{
-			EnvDir: cloneEnv, Build: b, Version: versions[i], Vars: vars,
-			Scratch: scratch, Log: u.Writer(), Environ: e.environ,
-		})
-		end()
-		if err != nil {
-			return fail(fmt.Errorf("%w; nothing was uploaded", err))
-		}
-		results = append(results, res)
-	}
-
-	// Sign and upload: the store is opened only now, after the builds, so
-	// that no credential exists while repository code runs.
-	var st store.Store
-	if !mode.dryRun {
-		if st, err = store.Open(ctx, cfg.StoreURL, store.Options{Jobs: cfg.Jobs, Getenv: e.getenv}); err != nil {
-			return fail(err)
-		}
-	}
-	var closure []nixpathInfo
-	for _, r := range results {
-		closure = append(closure, r.Closure...)
-	}
-	end := u.Group("Sign and upload")
-	written, err := cache.Publish(ctx, cache.Options{
-		Store: st, Key: key, Compression: cfg.Compression, Jobs: cfg.Jobs, DryRun: mode.dryRun,
-		OnPath: func(r cache.PathResult) { u.Printf("%-12s %s (%s)", r.Status, r.StorePath, report.Size(r.NarSize)) },
-	}, closure)
-	if err == nil && st != nil {
-		err = cache.Verify(ctx, st, key.PublicKey(), written)
-	}
-	end()
+	st, written, err := upload(ctx, e, u, cfg, mode, plan, results)
 	if err != nil {
 		return fail(err)
 	}
 
-	rep := newReport(cfg, gh, src, mode, builder.Name(), key, st, results, written)
+	rep := newReport(cfg, gh, src, mode, plan.builder.Name(), plan.key, st, results, written)
 	outputs, err := rep.Outputs()
 	if err == nil {
 		err = u.SetOutputs(outputs)
@@ -167,9 +89,146 @@ func run(ctx context.Context, e env, args []string) error {
 		return fail(err)
 	}
 	if !u.InActions() {
-		fmt.Fprint(u.Writer(), "\n"+rep.Text())
+		fmt.Fprint(u.Writer(), rep.Text())
 	}
 	return nil
+}
+
+// plan is what the checks settled before anything is built.
+type plan struct {
+	env     *manifest.Environment
+	builds  []manifest.Build
+	key     *signing.Key
+	builder build.Builder
+	// creds is the OIDC → STS provider when aws-role-arn is set. It holds
+	// no credential yet: the first one is fetched at the first upload.
+	creds aws.CredentialsProvider
+}
+
+// check verifies the commit, the manifest and the inputs that only make
+// sense together, so that a bad release fails in seconds, before any
+// build.
+func check(ctx context.Context, e env, u *ui.UI, cfg inputs.Config, gh verify.GitHub, m mode) (*verify.Source, *plan, error) {
+	src, err := verify.Verify(ctx, verify.Options{EnvDir: cfg.Dir, DryRun: m.dryRun, GitHub: gh, Env: e.environ})
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, w := range src.Warnings {
+		u.Warning("%s", w)
+	}
+	p := &plan{}
+	if p.env, err = manifest.Load(filepath.Join(src.RepoRoot, filepath.FromSlash(src.EnvDir))); err != nil {
+		return nil, nil, locate(err)
+	}
+	if len(p.env.Lock.ToplevelPackages()) == 0 {
+		return nil, nil, fmt.Errorf("%s: the environment has no installed packages; install at least one (flox install <package>) and commit .flox/env/manifest.lock, as flox publish requires", p.env.LockPath)
+	}
+	if p.builds, err = p.env.Manifest.Select(cfg.Packages); err != nil {
+		return nil, nil, locate(err)
+	}
+	if !m.dryRun && cfg.StoreURL == "" {
+		return nil, nil, &inputs.Error{Input: inputName(cfg, "store-url"), Msg: "is required to publish: give the binary cache to upload to (s3://BUCKET?region=… or file:///path), or run with dry-run: true"}
+	}
+	// In a pull request the key is neither read nor needed: forks have no
+	// secrets, and a dry run must pass without them.
+	if !prEvents[gh.EventName] {
+		if p.key, err = signing.Load(cfg.SigningKey, cfg.SigningKeyFile); err != nil {
+			return nil, nil, err
+		}
+	}
+	if p.key != nil {
+		u.Mask(p.key.String())
+		_, data, _ := strings.Cut(p.key.String(), ":")
+		u.Mask(data)
+	}
+	if p.key == nil && !m.dryRun {
+		return nil, nil, &inputs.Error{Input: inputName(cfg, "signing-key"), Msg: "no signing key: publishing needs the secret key that signs the store paths; pass signing-key: ${{ secrets.NIX_SIGNING_KEY }} (a key from `nix key generate-secret`) or signing-key-file"}
+	}
+	if p.builder, err = build.Select(cfg.Builder); err != nil {
+		return nil, nil, err
+	}
+	if !m.dryRun && cfg.AWSRoleARN != "" {
+		// Built now so that a missing id-token permission fails before
+		// the builds; it asks for a token only at the first upload.
+		if p.creds, err = credentials.New(credentials.Config{
+			RoleARN: cfg.AWSRoleARN, SessionName: cfg.AWSRoleSessionName, Audience: cfg.OIDCAudience,
+			Region: cfg.AWSRegion, STSEndpoint: cfg.STSEndpoint, Getenv: e.getenv, Mask: u.Mask, Logf: u.Printf,
+		}); err != nil {
+			return nil, nil, err
+		}
+	}
+	return src, p, nil
+}
+
+// buildAll clones the verified commit and builds every selected package in
+// the clone. Versions are resolved (and checked against a version tag)
+// before the first build starts.
+func buildAll(ctx context.Context, e env, u *ui.UI, cfg inputs.Config, gh verify.GitHub, src *verify.Source, p *plan, scratch string) ([]*build.Result, error) {
+	clone := filepath.Join(scratch, "src")
+	if err := git.Clone(ctx, src.RepoRoot, src.Rev, clone, git.TrustRepository(), git.WithEnv(e.environ)); err != nil {
+		return nil, fmt.Errorf("clone %s at %s for a clean build: %w", src.RepoRoot, src.Rev, err)
+	}
+	envDir := filepath.Join(clone, filepath.FromSlash(src.EnvDir))
+	vars := p.env.Manifest.Vars()
+	versions := make([]string, len(p.builds))
+	for i, b := range p.builds {
+		var err error
+		if versions[i], err = build.ResolveVersion(ctx, envDir, b, e.environ, vars); err != nil {
+			return nil, err
+		}
+	}
+	if err := checkTagVersion(cfg, gh, p.builds, versions); err != nil {
+		return nil, err
+	}
+	var results []*build.Result
+	for i, b := range p.builds {
+		end := u.Group(fmt.Sprintf("Build %s %s (%s builder)", b.Name, versions[i], p.builder.Name()))
+		res, err := p.builder.Build(ctx, build.Request{
+			EnvDir: envDir, Build: b, Version: versions[i], Vars: vars,
+			Scratch: scratch, Log: u.Writer(), Environ: e.environ,
+		})
+		end()
+		if err != nil {
+			return nil, fmt.Errorf("%w; nothing was uploaded", err)
+		}
+		results = append(results, res)
+	}
+	return results, nil
+}
+
+// upload signs every path of every closure and writes them to the store,
+// then reads the narinfos back. The store is opened only now, after the
+// builds, so that no credential exists while repository code runs. A dry
+// run opens no store at all.
+func upload(ctx context.Context, e env, u *ui.UI, cfg inputs.Config, m mode, p *plan, results []*build.Result) (store.Store, []cache.PathResult, error) {
+	var st store.Store
+	if !m.dryRun {
+		opts := store.Options{Jobs: cfg.Jobs, Getenv: e.getenv, Region: cfg.AWSRegion, Credentials: p.creds, Logf: u.Printf}
+		if cfg.AWSRoleARN != "" {
+			opts.Principal = "role " + cfg.AWSRoleARN
+		}
+		var err error
+		if st, err = store.Open(ctx, cfg.StoreURL, opts); err != nil {
+			return nil, nil, err
+		}
+	}
+	var closure []nixpathInfo
+	for _, r := range results {
+		closure = append(closure, r.Closure...)
+	}
+	end := u.Group("Sign and upload")
+	defer end()
+	written, err := cache.Publish(ctx, cache.Options{
+		Store: st, Key: p.key, Compression: cfg.Compression, Jobs: cfg.Jobs, DryRun: m.dryRun,
+		OnPath: func(r cache.PathResult) { u.Printf("%-12s %s (%s)", r.Status, r.StorePath, report.Size(r.NarSize)) },
+	}, closure)
+	if err == nil && st != nil {
+		err = cache.Verify(ctx, st, p.key.PublicKey(), written)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return st, written, nil
 }
 
 // inputName names an input as the user gave it.
