@@ -15,16 +15,22 @@ import (
 	"testing"
 	"time"
 
+	awscreds "github.com/aws/aws-sdk-go-v2/credentials"
+
 	"github.com/flox-publish/publish-action/internal/store"
 )
 
 // indexChildEnv, when set, makes the test binary a publisher process for
-// TestIndexConcurrentProcesses: "<store dir> <rev>".
-const indexChildEnv = "CATALOG_INDEX_TEST_CHILD"
+// the concurrent-process tests: "<store URL> <rev>". An s3:// store is
+// reached with the credentials in indexChildCredsEnv ("<user> <password>").
+const (
+	indexChildEnv      = "CATALOG_INDEX_TEST_CHILD"
+	indexChildCredsEnv = "CATALOG_INDEX_TEST_CHILD_CREDENTIALS"
+)
 
 func TestMain(m *testing.M) {
 	if arg := os.Getenv(indexChildEnv); arg != "" {
-		if err := indexChild(arg); err != nil {
+		if err := indexChild(arg, os.Getenv(indexChildCredsEnv)); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
@@ -34,12 +40,16 @@ func TestMain(m *testing.M) {
 }
 
 // indexChild records one build, as one run of the action would.
-func indexChild(arg string) error {
-	dir, rev, ok := strings.Cut(arg, " ")
+func indexChild(arg, creds string) error {
+	storeURL, rev, ok := strings.Cut(arg, " ")
 	if !ok {
 		return fmt.Errorf("bad %s %q", indexChildEnv, arg)
 	}
-	s, err := store.OpenFile(&url.URL{Scheme: "file", Path: dir})
+	opts := store.Options{Getenv: func(string) string { return "" }}
+	if user, password, ok := strings.Cut(creds, " "); ok {
+		opts.Credentials = awscreds.NewStaticCredentialsProvider(user, password, "")
+	}
+	s, err := store.Open(context.Background(), storeURL, opts)
 	if err != nil {
 		return err
 	}
@@ -57,6 +67,33 @@ func indexChild(arg string) error {
 		return fmt.Errorf("rev %s was not added", rev)
 	}
 	return nil
+}
+
+// runPublishers runs one publisher process per rev against storeURL, all
+// at once, and waits for them.
+func runPublishers(t *testing.T, storeURL, creds string, revs []string) {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cmds []*exec.Cmd
+	var outs []*strings.Builder
+	for _, r := range revs {
+		cmd := exec.Command(exe)
+		cmd.Env = append(os.Environ(), indexChildEnv+"="+storeURL+" "+r, indexChildCredsEnv+"="+creds)
+		out := &strings.Builder{}
+		cmd.Stdout, cmd.Stderr = out, out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		cmds, outs = append(cmds, cmd), append(outs, out)
+	}
+	for i, cmd := range cmds {
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("publisher of %s: %v\n%s", revs[i], err, outs[i])
+		}
+	}
 }
 
 func openTestStore(t *testing.T, dir string) *store.File {
@@ -229,33 +266,13 @@ func TestIndexConcurrentRecords(t *testing.T) {
 	}
 }
 
-// TestIndexConcurrentProcesses has two runs, each its own process, record
-// builds of the same package at once; both must end up in the index.
+// TestIndexConcurrentProcesses has runs, each its own process, record
+// builds of the same package at once; all must end up in the index.
 func TestIndexConcurrentProcesses(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
 	revs := []string{rev(1), rev(2), rev(3), rev(4)}
-	var cmds []*exec.Cmd
-	var outs []*strings.Builder
-	for _, r := range revs {
-		cmd := exec.Command(exe)
-		cmd.Env = append(os.Environ(), indexChildEnv+"="+dir+" "+r)
-		out := &strings.Builder{}
-		cmd.Stdout, cmd.Stderr = out, out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		cmds, outs = append(cmds, cmd), append(outs, out)
-	}
-	for i, cmd := range cmds {
-		if err := cmd.Wait(); err != nil {
-			t.Errorf("publisher of %s: %v\n%s", revs[i], err, outs[i])
-		}
-	}
+	runPublishers(t, "file://"+dir, "", revs)
 	var got []string
 	for _, e := range readIndex(t, dir, "hello").Builds {
 		got = append(got, e.Rev)
