@@ -58,6 +58,9 @@ type Config struct {
 	// HTTPClient carries the token request and STS calls; default
 	// http.DefaultClient with a timeout per request.
 	HTTPClient *http.Client
+	// Retryer retries STS calls; nil means the AWS SDK's standard one.
+	// store.RetryPolicy's retries only what a retry can fix.
+	Retryer aws.Retryer
 	// Mask is called with each secret as it is obtained (the OIDC token,
 	// the access key, the secret key, the session token) before anything
 	// could print it; in Actions it emits ::add-mask::.
@@ -102,7 +105,7 @@ func New(cfg Config) (*aws.CredentialsCache, error) {
 	if err := checkTokenAccess(cfg); err != nil {
 		return nil, err
 	}
-	stsOpts := sts.Options{Region: cfg.Region, HTTPClient: cfg.HTTPClient}
+	stsOpts := sts.Options{Region: cfg.Region, HTTPClient: cfg.HTTPClient, Retryer: cfg.Retryer}
 	if cfg.STSEndpoint != "" {
 		stsOpts.BaseEndpoint = aws.String(cfg.STSEndpoint)
 	}
