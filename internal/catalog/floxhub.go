@@ -231,8 +231,11 @@ func (f *FloxHub) call(ctx context.Context, o op, path string, query url.Values,
 				return nil
 			}
 			apiErr := &APIError{Op: o.verb, Catalog: o.catalog, Status: resp.status, Detail: f.token.scrub(errorDetail(resp.body))}
-			if !retryableStatus(resp.status) || attempt >= f.retry.Attempts {
+			if !retryableStatus(resp.status) {
 				return apiErr
+			}
+			if attempt >= f.retry.Attempts {
+				return fmt.Errorf("%w (after %d tries)", apiErr, attempt)
 			}
 			err = apiErr
 			retryAfter = parseRetryAfter(resp.retryAfter, time.Now())

@@ -354,6 +354,9 @@ func TestAlreadyPublished(t *testing.T) {
 	if !plan.AlreadyPublished || !plan.Published.SourceRevDate.Equal(want.SourceRevDate) || !plan.Published.PublishedAt.Equal(want.PublishedAt) || plan.Published.SourceRev != want.SourceRev {
 		t.Errorf("re-run plan %+v, want already published as %+v", plan, want)
 	}
+	if got, want := plan.Published.String(), "already published on 2026-05-01 12:00 UTC from source revision "+testRev; got != want {
+		t.Errorf("Published.String() = %q, want %q", got, want)
+	}
 	if _, err := plan.Destination(""); err == nil {
 		t.Error("Destination of an already published build: want an error")
 	}
@@ -598,7 +601,7 @@ func TestRetries(t *testing.T) {
 				{step: "create", status: 500}, {step: "create", status: 500}, {step: "create", status: 500},
 				{step: "create", status: 500}, {step: "create", status: 500}, {step: "create", status: 500},
 			},
-			wantErr:   "500 Internal Server Error",
+			wantErr:   "500 Internal Server Error (after 5 tries)",
 			wantCalls: 5, wantWaits: 4,
 		},
 	}

@@ -47,6 +47,19 @@ type Published struct {
 	PublishedAt   time.Time // zero when the catalog did not say
 }
 
+// String says what the catalog knows of the earlier publish, as the Flox
+// CLI reports it.
+func (p Published) String() string {
+	s := "already published"
+	if !p.PublishedAt.IsZero() {
+		s += " on " + p.PublishedAt.UTC().Format("2006-01-02 15:04 UTC")
+	}
+	if p.SourceRev != "" {
+		s += " from source revision " + p.SourceRev
+	}
+	return s
+}
+
 // StoreConfig is the catalog's store.
 type StoreConfig struct {
 	Type       StoreType
