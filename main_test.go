@@ -113,15 +113,17 @@ func newActionsEnv(t *testing.T, r *testRepo, event, ref string) actionsEnv {
 	return actionsEnv{
 		"GITHUB_ACTIONS": "true", "CI": "true",
 		"GITHUB_EVENT_NAME": event, "GITHUB_REF": ref,
-		"GITHUB_SHA":          r.git(r.work, "rev-parse", "HEAD"),
-		"GITHUB_REPOSITORY":   "acme/widgets",
-		"GITHUB_SERVER_URL":   "https://github.com",
-		"GITHUB_WORKSPACE":    r.work,
-		"GITHUB_OUTPUT":       filepath.Join(dir, "output"),
-		"GITHUB_STEP_SUMMARY": filepath.Join(dir, "summary"),
-		"INPUT_DIR":           r.work,
-		"INPUT_DRY-RUN":       "auto",
-		"INPUT_BUILDER":       "local",
+		"GITHUB_SHA":              r.git(r.work, "rev-parse", "HEAD"),
+		"GITHUB_REPOSITORY":       "acme/widgets",
+		"GITHUB_REPOSITORY_OWNER": "acme",
+		"GITHUB_RUN_ID":           "4242",
+		"GITHUB_SERVER_URL":       "https://github.com",
+		"GITHUB_WORKSPACE":        r.work,
+		"GITHUB_OUTPUT":           filepath.Join(dir, "output"),
+		"GITHUB_STEP_SUMMARY":     filepath.Join(dir, "summary"),
+		"INPUT_DIR":               r.work,
+		"INPUT_DRY-RUN":           "auto",
+		"INPUT_BUILDER":           "local",
 	}
 }
 
@@ -210,6 +212,13 @@ func TestActionsPublishKeepsSecretsOutOfBuildsAndReports(t *testing.T) {
 	}
 	if len(narinfos(t, cacheDir)) != 1 {
 		t.Fatalf("cache holds %d narinfos, want 1", len(narinfos(t, cacheDir)))
+	}
+	index, err := os.ReadFile(filepath.Join(cacheDir, "catalog", "acme", "greeter.json"))
+	if err != nil || !strings.Contains(string(index), r.git(r.work, "rev-parse", "HEAD")) || !strings.Contains(string(index), "https://github.com/acme/widgets/actions/runs/4242") {
+		t.Fatalf("catalog index: %v\n%s", err, index)
+	}
+	if o["catalog-urls"] != "file://"+cacheDir+"/catalog/acme/greeter.json" || !strings.Contains(string(summary), "flox install acme/greeter") {
+		t.Fatalf("catalog-urls = %q; summary:\n%s", o["catalog-urls"], summary)
 	}
 
 	// A re-run uploads nothing and says so.

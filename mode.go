@@ -8,6 +8,7 @@ import (
 
 	"github.com/flox-publish/publish-action/internal/build"
 	"github.com/flox-publish/publish-action/internal/cache"
+	"github.com/flox-publish/publish-action/internal/catalog"
 	"github.com/flox-publish/publish-action/internal/inputs"
 	"github.com/flox-publish/publish-action/internal/manifest"
 	"github.com/flox-publish/publish-action/internal/nixpath"
@@ -119,14 +120,15 @@ func locate(err error) error {
 }
 
 func newReport(cfg inputs.Config, gh verify.GitHub, src *verify.Source, m mode, builder string,
-	key *signing.Key, st store.Store, results []*build.Result, written []cache.PathResult) *report.Report {
+	key *signing.Key, st store.Store, results []*build.Result, written []cache.PathResult,
+	links map[string]string, published map[string]catalog.Published) *report.Report {
 	status := map[string]cache.PathResult{}
 	for _, w := range written {
 		status[w.StorePath] = w
 	}
 	rep := &report.Report{
 		DryRun: m.dryRun, Mode: m.reason, Rev: src.Rev, Ref: src.Ref, RevCount: src.RevCount,
-		Builder: builder, Warnings: src.Warnings,
+		Builder: builder, Warnings: src.Warnings, Catalog: cfg.Catalog,
 	}
 	if gh.ServerURL != "" && gh.Repository != "" {
 		rep.RepoURL = strings.TrimSuffix(gh.ServerURL, "/") + "/" + gh.Repository
@@ -151,6 +153,10 @@ func newReport(cfg inputs.Config, gh verify.GitHub, src *verify.Source, m mode, 
 			case cache.Present:
 				p.PathsPresent++
 			}
+		}
+		p.CatalogURL = links[r.Name]
+		if pub, ok := published[r.Name]; ok {
+			p.Note = pub.String()
 		}
 		switch {
 		case m.dryRun:

@@ -72,12 +72,20 @@ func run(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return fail(err)
 	}
-	st, written, err := upload(ctx, e, u, cfg, mode, plan, results)
+	cat, err := prepareCatalog(ctx, u, cfg, src, plan, mode, results)
+	if err != nil {
+		return fail(err)
+	}
+	st, written, err := upload(ctx, e, u, cfg, mode, plan, cat, results)
+	if err != nil {
+		return fail(err)
+	}
+	links, err := recordCatalog(ctx, u, cfg, runURL(e.getenv), src, plan, cat, st, results, written)
 	if err != nil {
 		return fail(err)
 	}
 
-	rep := newReport(cfg, gh, src, mode, plan.builder.Name(), plan.key, st, results, written)
+	rep := newReport(cfg, gh, src, mode, plan.builder.Name(), plan.key, st, results, written, links, cat.published)
 	outputs, err := rep.Outputs()
 	if err == nil {
 		err = u.SetOutputs(outputs)
@@ -126,7 +134,7 @@ func check(ctx context.Context, e env, u *ui.UI, cfg inputs.Config, gh verify.Gi
 	if p.builds, err = p.env.Manifest.Select(cfg.Packages); err != nil {
 		return nil, nil, locate(err)
 	}
-	if !m.dryRun && cfg.StoreURL == "" {
+	if !m.dryRun && cfg.StoreURL == "" && cfg.FloxHubToken == "" {
 		return nil, nil, &inputs.Error{Input: inputName(cfg, "store-url"), Msg: "is required to publish: give the binary cache to upload to (s3://BUCKET?region=… or file:///path), or run with dry-run: true"}
 	}
 	// In a pull request the key is neither read nor needed: forks have no
@@ -200,21 +208,29 @@ func buildAll(ctx context.Context, e env, u *ui.UI, cfg inputs.Config, gh verify
 // then reads the narinfos back. The store is opened only now, after the
 // builds, so that no credential exists while repository code runs. A dry
 // run opens no store at all.
-func upload(ctx context.Context, e env, u *ui.UI, cfg inputs.Config, m mode, p *plan, results []*build.Result) (store.Store, []cache.PathResult, error) {
+func upload(ctx context.Context, e env, u *ui.UI, cfg inputs.Config, m mode, p *plan, cat *catalogPlan, results []*build.Result) (store.Store, []cache.PathResult, error) {
 	var st store.Store
+	storeURL := cat.storeURL(cfg)
+	if !m.dryRun && storeURL == "" {
+		// The catalog stores metadata only (meta-only or null) and no
+		// store-url was given: there is nothing to upload to.
+		return nil, nil, nil
+	}
 	if !m.dryRun {
 		opts := store.Options{Jobs: cfg.Jobs, Getenv: e.getenv, Region: cfg.AWSRegion, Credentials: p.creds, Logf: u.Printf}
 		if cfg.AWSRoleARN != "" {
 			opts.Principal = "role " + cfg.AWSRoleARN
 		}
 		var err error
-		if st, err = store.Open(ctx, cfg.StoreURL, opts); err != nil {
+		if st, err = store.Open(ctx, storeURL, opts); err != nil {
 			return nil, nil, err
 		}
 	}
 	var closure []nixpathInfo
 	for _, r := range results {
-		closure = append(closure, r.Closure...)
+		if _, done := cat.published[r.Name]; !done {
+			closure = append(closure, r.Closure...)
+		}
 	}
 	end := u.Group("Sign and upload")
 	defer end()
@@ -229,6 +245,15 @@ func upload(ctx context.Context, e env, u *ui.UI, cfg inputs.Config, m mode, p *
 		return nil, nil, err
 	}
 	return st, written, nil
+}
+
+// runURL is the web page of the workflow run, "" outside Actions.
+func runURL(getenv func(string) string) string {
+	server, repo, id := getenv("GITHUB_SERVER_URL"), getenv("GITHUB_REPOSITORY"), getenv("GITHUB_RUN_ID")
+	if server == "" || repo == "" || id == "" {
+		return ""
+	}
+	return strings.TrimSuffix(server, "/") + "/" + repo + "/actions/runs/" + id
 }
 
 // inputName names an input as the user gave it.

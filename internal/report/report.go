@@ -31,6 +31,11 @@ type Package struct {
 	// PathsUploaded and PathsPresent count the closure's paths.
 	PathsUploaded int `json:"paths_uploaded"`
 	PathsPresent  int `json:"paths_present"`
+	// CatalogURL is the package's catalog page (FloxHub) or its catalog
+	// index object in the store; in a dry run, the one it would have.
+	CatalogURL string `json:"catalog_url,omitempty"`
+	// Note says more about the status, e.g. when FloxHub already had it.
+	Note string `json:"note,omitempty"`
 }
 
 // Report is everything a run tells its reader.
@@ -45,6 +50,7 @@ type Report struct {
 	StoreURL  string
 	PublicKey string // "" when nothing was signed
 	Builder   string
+	Catalog   string
 	Packages  []Package
 	Warnings  []string
 }
@@ -64,8 +70,15 @@ func (r *Report) Outputs() ([][2]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode the packages output: %w", err)
 	}
+	var links []string
+	for _, p := range r.Packages {
+		if p.CatalogURL != "" {
+			links = append(links, p.CatalogURL)
+		}
+	}
 	return [][2]string{
 		{"store-paths", strings.Join(paths, "\n")},
+		{"catalog-urls", strings.Join(links, "\n")},
 		{"packages", string(js)},
 		{"dry-run", fmt.Sprint(r.DryRun)},
 	}, nil
@@ -93,6 +106,9 @@ func statusText(p Package) string {
 		}
 		return fmt.Sprintf("uploaded (%s)", plural(p.PathsUploaded, "path"))
 	case Present:
+		if p.Note != "" {
+			return p.Note
+		}
 		return "already present, nothing uploaded"
 	case WouldUpload:
 		return "dry run: would upload"
@@ -139,6 +155,9 @@ func (r *Report) Markdown() string {
 		}
 		b.WriteString("\n")
 	}
+	if cat := r.catalogLines(true); cat != "" {
+		b.WriteString(cat + "\n")
+	}
 	if r.PublicKey != "" {
 		b.WriteString("**Public key** (what users trust):\n\n```\n" + r.PublicKey + "\n```\n\n")
 	}
@@ -164,6 +183,34 @@ func (r *Report) install() (conf, fetch string) {
 	}
 	sort.Strings(paths)
 	return conf, "nix-store --realise " + strings.Join(paths, " ")
+}
+
+// catalogLines lists each package's catalog link and the command that
+// installs it with Flox; a dry run marks the links as not live yet.
+func (r *Report) catalogLines(markdown bool) string {
+	var b strings.Builder
+	for _, p := range r.Packages {
+		if p.CatalogURL == "" {
+			continue
+		}
+		live := ""
+		if r.DryRun {
+			live = " (not yet live: this run was a dry run)"
+		}
+		install := r.Catalog + "/" + p.Name
+		if markdown {
+			fmt.Fprintf(&b, "- **%s**: %s%s — `flox install %s`\n", mdCell(p.Name), p.CatalogURL, live, install)
+		} else {
+			fmt.Fprintf(&b, "%s: %s%s\n  flox install %s\n", p.Name, p.CatalogURL, live, install)
+		}
+	}
+	if b.Len() == 0 {
+		return ""
+	}
+	if markdown {
+		return "**Catalog**\n\n" + b.String()
+	}
+	return "Catalog:\n" + b.String()
 }
 
 func plural(n int, word string) string {
@@ -196,6 +243,9 @@ func (r *Report) Text() string {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, p.Version, p.System, strings.Join(p.StorePaths, " "), Size(p.NarSize), statusText(p))
 		}
 		tw.Flush()
+	}
+	if cat := r.catalogLines(false); cat != "" {
+		b.WriteString("\n" + cat)
 	}
 	if r.PublicKey != "" {
 		fmt.Fprintf(&b, "\nPublic key: %s\n", r.PublicKey)
