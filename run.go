@@ -161,6 +161,7 @@ func check(ctx context.Context, e env, u *ui.UI, cfg inputs.Config, gh verify.Gi
 		if p.creds, err = credentials.New(credentials.Config{
 			RoleARN: cfg.AWSRoleARN, SessionName: cfg.AWSRoleSessionName, Audience: cfg.OIDCAudience,
 			Region: cfg.AWSRegion, STSEndpoint: cfg.STSEndpoint, Getenv: e.getenv, Mask: u.Mask, Logf: u.Printf,
+			Retryer: store.RetryPolicy{}.Retryer(),
 		}); err != nil {
 			return nil, nil, err
 		}

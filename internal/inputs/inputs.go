@@ -222,7 +222,7 @@ var (
 	catalogRe     = regexp.MustCompile(`^[a-zA-Z0-9\-_]{3,63}$`)
 	packageRe     = regexp.MustCompile(`^[a-zA-Z0-9.\-_]{1,128}$`)
 	sessionNameRe = regexp.MustCompile(`^[\w+=,.@-]{2,64}$`)
-	roleARNRe     = regexp.MustCompile(`^arn:[a-z0-9-]+:iam::[0-9]*:role/[\w+=,.@/-]+$`)
+	roleARNRe     = regexp.MustCompile(`^arn:[a-z0-9-]+:iam:[a-z0-9-]*:[0-9]*:role/[\w+=,.@/-]+$`)
 	regionRe      = regexp.MustCompile(`^[a-z0-9-]{1,32}$`)
 	splitRe       = regexp.MustCompile(`[\s,]+`)
 )

@@ -74,6 +74,14 @@ func TestBadValues(t *testing.T) {
 	}
 }
 
+func TestRoleARNs(t *testing.T) {
+	for _, arn := range []string{"arn:aws:iam::123456789012:role/publish", "arn:aws-cn:iam::123456789012:role/path/publish", "arn:minio:iam:::role/dXNlcg", "arn:minio:iam:us-east-1::role/dXNlcg"} {
+		if _, err := Parse(actions("INPUT_AWS-ROLE-ARN", arn), nil); err != nil {
+			t.Errorf("%s: %v", arn, err)
+		}
+	}
+}
+
 func TestFlagErrorsNameFlags(t *testing.T) {
 	_, err := Parse(func(string) string { return "" }, []string{"--jobs", "0", "--dry-run", "x"})
 	if err == nil || !strings.Contains(err.Error(), "--jobs:") || !strings.Contains(err.Error(), "--dry-run:") {
