@@ -255,7 +255,8 @@ func TestPullRequestIsADryRun(t *testing.T) {
 		t.Fatalf("a dry run touched the store: %v", err)
 	}
 	summary, _ := os.ReadFile(a["GITHUB_STEP_SUMMARY"])
-	if !strings.HasPrefix(string(summary), "### Dry run: a pull_request event") || !strings.Contains(string(summary), "would upload") {
+	if !strings.HasPrefix(string(summary), "### Dry run: a pull_request event") || !strings.Contains(string(summary), "would upload") ||
+		!strings.Contains(string(summary), "/catalog/acme/greeter.json (not yet live: this run was a dry run)") {
 		t.Fatalf("summary:\n%s", summary)
 	}
 }
