@@ -3,40 +3,52 @@
 # The action's image: a static binary on a Debian runtime that has git (to
 # verify and clone the commit), and Flox with its bundled Nix (for the flox
 # builder). GitHub runs container actions as root with the workspace
-# mounted at /github/workspace: no USER and no WORKDIR here.
+# mounted at /github/workspace: no USER and no WORKDIR in the runtime stage.
 #
 # Not built on the machines this project is developed on (no Docker engine
-# there); the binary it runs is what the tests exercise.
+# there): action_test.go lints this file, and e2e_test.go runs the binary
+# this image runs, built the same way, as the runner starts it.
 
 # Pinned by version; pin by digest in your fork (docker buildx imagetools inspect).
 ARG GO_IMAGE=golang:1.26.8-bookworm
 ARG RUNTIME_IMAGE=debian:bookworm-20261110-slim
 
-FROM ${GO_IMAGE} AS build
+# The binary is cross-compiled on the build machine's platform: a
+# multi-platform build (release.yml) emulates only the runtime stage.
+FROM --platform=$BUILDPLATFORM ${GO_IMAGE} AS build
+# Set by BuildKit for the platform being built; the fallbacks in the
+# command are for builders that set none.
+ARG TARGETOS
+ARG TARGETARCH
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/flox-publish . \
- && /out/flox-publish --help >/dev/null
+RUN CGO_ENABLED=0 GOOS="${TARGETOS:-linux}" GOARCH="${TARGETARCH:-amd64}" GOFLAGS=-buildvcs=false \
+    go build -trimpath -ldflags="-s -w" -o /out/flox-publish .
 
 FROM ${RUNTIME_IMAGE}
 ARG FLOX_VERSION=1.13.0
-ARG TARGETARCH=amd64
+ARG TARGETARCH
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 # The Flox .deb carries its own Nix. Its checksum is checked against the
 # SHA256SUMS file Flox publishes for the release.
 RUN set -eux; \
     apt-get update; \
     apt-get install -y --no-install-recommends ca-certificates curl git xz-utils; \
-    case "$TARGETARCH" in amd64) arch=x86_64 ;; arm64) arch=aarch64 ;; *) echo "unsupported $TARGETARCH"; exit 1 ;; esac; \
+    case "${TARGETARCH:-amd64}" in amd64) arch=x86_64 ;; arm64) arch=aarch64 ;; *) echo "unsupported $TARGETARCH"; exit 1 ;; esac; \
     deb="flox-${FLOX_VERSION}.${arch}-linux.deb"; \
     curl -fsSLO "https://downloads.flox.dev/by-env/stable/deb/${deb}"; \
     curl -fsSL "https://downloads.flox.dev/by-env/stable/flox-${FLOX_VERSION}.SHA256SUMS" | grep " ${deb}\$" | sha256sum -c -; \
     apt-get install -y --no-install-recommends "./${deb}"; \
     rm -f "${deb}"; \
-    apt-get purge -y curl; apt-get autoremove -y; rm -rf /var/lib/apt/lists/*
-# The workspace belongs to the runner's user, not root: the binary itself
-# passes safe.directory to git through its environment for the repository
-# it verifies, without writing any git config file.
+    apt-get purge -y curl; apt-get autoremove -y; rm -rf /var/lib/apt/lists/*; \
+    git --version; flox --version
+# The workspace belongs to the runner's user, not root, and git refuses
+# such a repository ("dubious ownership"). The binary marks the repository
+# it verifies as a safe.directory itself, through the environment of each
+# git command it runs, without writing any git config file; e2e_test.go
+# runs it as root on a workspace owned by uid 1001, as on GitHub's runners.
 COPY --from=build /out/flox-publish /usr/local/bin/flox-publish
+RUN /usr/local/bin/flox-publish --help >/dev/null
 ENTRYPOINT ["/usr/local/bin/flox-publish"]
