@@ -58,7 +58,7 @@ func decideMode(cfg inputs.Config, gh verify.GitHub) mode {
 		return mode{true, why + "."}
 	case cfg.DryRun == inputs.DryRunTrue:
 		return mode{true, "Dry run: dry-run is true; everything is built and signed, nothing is uploaded."}
-	case gh.EventName != "" && strings.HasPrefix(gh.Ref, "refs/tags/"):
+	case gh.EventName == "push" && strings.HasPrefix(gh.Ref, "refs/tags/"):
 		return mode{false, "Publishing: tag " + strings.TrimPrefix(gh.Ref, "refs/tags/") + " was pushed."}
 	case gh.EventName == "push":
 		return mode{false, "Publishing: branch " + strings.TrimPrefix(gh.Ref, "refs/heads/") + " was pushed."}

@@ -124,6 +124,9 @@ func check(ctx context.Context, e env, u *ui.UI, cfg inputs.Config, gh verify.Gi
 	for _, w := range src.Warnings {
 		u.Warning("%s", w)
 	}
+	for _, n := range src.Notes {
+		u.Printf("%s", n)
+	}
 	p := &plan{}
 	if p.env, err = manifest.Load(filepath.Join(src.RepoRoot, filepath.FromSlash(src.EnvDir))); err != nil {
 		return nil, nil, locate(err)

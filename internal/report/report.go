@@ -170,7 +170,7 @@ func (r *Report) Markdown() string {
 // install returns the nix.conf lines users add and the command that then
 // fetches the packages; both "" when there is nothing to install from.
 func (r *Report) install() (conf, fetch string) {
-	if r.StoreURL == "" || len(r.Packages) == 0 {
+	if r.DryRun || r.StoreURL == "" || len(r.Packages) == 0 {
 		return "", ""
 	}
 	conf = fmt.Sprintf("extra-substituters = %s\n", r.StoreURL)

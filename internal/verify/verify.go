@@ -71,7 +71,8 @@ type Source struct {
 	Ref       string    // refs/tags/v1.2.3, refs/heads/main, refs/pull/7/merge; "" outside Actions when detached
 	Remote    string    // remote name used
 	RemoteURL string    // the remote's URL without password (and without user, except for ssh)
-	Warnings  []string  // dry-run downgrades, deepening notices
+	Warnings  []string  // dry-run downgrades: shown as warnings and in the summary
+	Notes     []string  // what verification did, such as deepening a shallow checkout
 }
 
 const lockFile = ".flox/env/manifest.lock"
@@ -397,7 +398,7 @@ func (v *verifier) deepen(ctx context.Context) error {
 	if strings.TrimSpace(out) != "false" {
 		return &ErrShallow{Remote: remote, Err: errors.New("the checkout is still shallow after fetching")}
 	}
-	v.src.Warnings = append(v.src.Warnings, fmt.Sprintf(
+	v.src.Notes = append(v.src.Notes, fmt.Sprintf(
 		"the checkout was shallow: fetched the commit history from remote %q in %s so the revision count is exact (actions/checkout with `fetch-depth: 0` avoids this step)",
 		remote, time.Since(start).Round(time.Millisecond)))
 	return nil

@@ -448,7 +448,7 @@ func TestShallowCheckoutIsDeepened(t *testing.T) {
 			if got := gittest.Git(t, r.env, shallow, "rev-parse", "--is-shallow-repository"); got != "false" {
 				t.Errorf("still shallow after Verify")
 			}
-			if !strings.Contains(strings.Join(src.Warnings, "\n"), "the checkout was shallow") {
+			if !strings.Contains(strings.Join(src.Notes, "\n"), "the checkout was shallow") {
 				t.Errorf("Warnings = %q, want a deepening notice", src.Warnings)
 			}
 			// In Actions only commits are fetched (a partial clone);
