@@ -97,7 +97,7 @@ func run(ctx context.Context, e env, args []string) error {
 		return fail(err)
 	}
 	if !u.InActions() {
-		fmt.Fprint(u.Writer(), rep.Text())
+		fmt.Fprint(u.Writer(), "\n"+rep.Text())
 	}
 	return nil
 }
