@@ -100,9 +100,20 @@ func (f *File) Put(ctx context.Context, key string, r io.Reader, contentType str
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return 0, fmt.Errorf("create %s: %w", dir, err)
 	}
-	tmp, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(p)+"-*")
+	n, err := writeAtomic(ctx, dir, p, r)
 	if err != nil {
 		return 0, fmt.Errorf("write %s: %w", p, err)
+	}
+	return n, nil
+}
+
+// writeAtomic copies r to a temporary file in dir, syncs it, renames it to
+// p and syncs dir, so that a reader sees the old object or the whole new
+// one, never a part, and after a return the new one is durable.
+func writeAtomic(ctx context.Context, dir, p string, r io.Reader) (int64, error) {
+	tmp, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(p)+"-*")
+	if err != nil {
+		return 0, err
 	}
 	defer os.Remove(tmp.Name()) // no-op after a successful rename
 	n, err := io.Copy(tmp, contextReader{ctx, r})
@@ -119,9 +130,14 @@ func (f *File) Put(ctx context.Context, key string, r io.Reader, contentType str
 		err = os.Rename(tmp.Name(), p)
 	}
 	if err != nil {
-		return 0, fmt.Errorf("write %s: %w", p, err)
+		return 0, err
 	}
-	return n, nil
+	d, err := os.Open(dir)
+	if err != nil {
+		return 0, err
+	}
+	defer d.Close()
+	return n, d.Sync()
 }
 
 // contextReader stops a long copy when the context is cancelled.

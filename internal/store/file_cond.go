@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -76,7 +77,7 @@ func (f *File) PutIf(ctx context.Context, key string, data []byte, contentType, 
 		return fmt.Errorf("%s: %w", p, ErrConflict)
 	}
 
-	if err := writeAtomic(dir, p, data); err != nil {
+	if _, err := writeAtomic(context.WithoutCancel(ctx), dir, p, bytes.NewReader(data)); err != nil {
 		return fmt.Errorf("write %s: %w", p, err)
 	}
 	return nil
@@ -118,37 +119,4 @@ func lockFile(ctx context.Context, path string) (unlock func(), err error) {
 		_ = syscall.Flock(int(lf.Fd()), syscall.LOCK_UN)
 		lf.Close()
 	}, nil
-}
-
-// writeAtomic writes data to a temporary file in dir, syncs it, renames it
-// to p and syncs dir, so that after a crash p holds either the old or the
-// new content, and after a return the new content is durable.
-func writeAtomic(dir, p string, data []byte) error {
-	tmp, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(p)+"-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // no-op after a successful rename
-	_, err = tmp.Write(data)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp.Name(), 0o644)
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), p)
-	}
-	if err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
