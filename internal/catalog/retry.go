@@ -3,13 +3,11 @@ package catalog
 import (
 	"context"
 	"errors"
-	"io"
-	"math/rand/v2"
 	"net"
-	"net/http"
-	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/flox-publish/publish-action/internal/retry"
 )
 
 // Retry is how FloxHub calls are retried. A call is retried when the
@@ -74,12 +72,7 @@ func sleep(ctx context.Context, d time.Duration) error {
 // backoff is the wait before try number attempt+1 (attempt counts from 1),
 // at least the server's Retry-After when it gave one.
 func (r Retry) backoff(attempt int, retryAfter time.Duration) time.Duration {
-	d := r.Base
-	for i := 1; i < attempt && d < r.Max; i++ {
-		d *= 2
-	}
-	d = min(d, r.Max)
-	d = d/2 + rand.N(d/2+1)
+	d := retry.Backoff(r.Base, r.Max, attempt)
 	if retryAfter > 0 {
 		d = max(d, min(retryAfter, r.MaxRetryAfter))
 	}
@@ -87,9 +80,7 @@ func (r Retry) backoff(attempt int, retryAfter time.Duration) time.Duration {
 }
 
 // retryableStatus reports whether an HTTP answer is worth asking again.
-func retryableStatus(code int) bool {
-	return code >= 500 || code == http.StatusTooManyRequests || code == http.StatusRequestTimeout
-}
+func retryableStatus(code int) bool { return retry.Status(code) }
 
 // retryableError reports whether a failure to get an answer is transient.
 // A try's own deadline passing is a timeout worth retrying; the caller's
@@ -98,16 +89,7 @@ func retryableError(callerCtx context.Context, err error) bool {
 	if callerCtx.Err() != nil {
 		return false
 	}
-	var netErr net.Error
-	switch {
-	case errors.Is(err, context.DeadlineExceeded),
-		errors.Is(err, syscall.ECONNRESET),
-		errors.Is(err, syscall.ECONNABORTED),
-		errors.Is(err, syscall.EPIPE),
-		errors.Is(err, io.ErrUnexpectedEOF),
-		errors.Is(err, io.EOF):
-		return true
-	case errors.As(err, &netErr) && netErr.Timeout():
+	if retry.Transient(err) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, syscall.ECONNABORTED) {
 		return true
 	}
 	var dnsErr *net.DNSError
@@ -116,14 +98,6 @@ func retryableError(callerCtx context.Context, err error) bool {
 
 // parseRetryAfter reads Retry-After as seconds or as an HTTP date.
 func parseRetryAfter(h string, now time.Time) time.Duration {
-	if h == "" {
-		return 0
-	}
-	if s, err := strconv.Atoi(h); err == nil && s >= 0 {
-		return time.Duration(s) * time.Second
-	}
-	if t, err := http.ParseTime(h); err == nil {
-		return max(t.Sub(now), 0)
-	}
-	return 0
+	d, _ := retry.After(h, now)
+	return d
 }

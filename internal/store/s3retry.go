@@ -2,8 +2,6 @@ package store
 
 import (
 	"errors"
-	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -14,9 +12,11 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awsretry "github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/flox-publish/publish-action/internal/retry"
 )
 
 // RetryPolicy says which failed S3 requests are tried again and when.
@@ -57,14 +57,14 @@ func (p RetryPolicy) withDefaults() RetryPolicy {
 // Retryer returns the policy as an SDK retryer.
 func (p RetryPolicy) Retryer() aws.Retryer {
 	p = p.withDefaults()
-	return retry.NewStandard(func(o *retry.StandardOptions) {
+	return awsretry.NewStandard(func(o *awsretry.StandardOptions) {
 		o.MaxAttempts = p.MaxAttempts
 		o.MaxBackoff = p.MaxDelay
-		o.Retryables = []retry.IsErrorRetryable{
-			retry.NoRetryCanceledError{},
-			retry.IsErrorRetryableFunc(func(err error) aws.Ternary { return aws.BoolTernary(retryable(err)) }),
+		o.Retryables = []awsretry.IsErrorRetryable{
+			awsretry.NoRetryCanceledError{},
+			awsretry.IsErrorRetryableFunc(func(err error) aws.Ternary { return aws.BoolTernary(retryable(err)) }),
 		}
-		o.Backoff = retry.BackoffDelayerFunc(p.delay)
+		o.Backoff = awsretry.BackoffDelayerFunc(p.delay)
 		// The SDK's retry quota would turn a burst of 503s across many
 		// parallel parts into failures; the per-request cap is enough.
 		o.RateLimiter = ratelimit.None
@@ -94,7 +94,7 @@ func retryable(err error) bool {
 	switch {
 	case status == http.StatusNotImplemented, status == http.StatusHTTPVersionNotSupported:
 		return false
-	case status >= 500, status == http.StatusTooManyRequests, status == http.StatusRequestTimeout:
+	case retry.Status(status):
 		return true
 	}
 	var api smithy.APIError
@@ -119,12 +119,7 @@ func retryableSend(err error) bool {
 	if errors.Is(err, syscall.ECONNREFUSED) {
 		return false
 	}
-	if errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
-		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-		return true
-	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
+	if retry.Transient(err) {
 		return true
 	}
 	msg := err.Error()
@@ -135,13 +130,7 @@ func retryableSend(err error) bool {
 // delay is capped exponential backoff with jitter, or the server's
 // Retry-After when it gives one (capped too).
 func (p RetryPolicy) delay(attempt int, err error) (time.Duration, error) {
-	d := p.BaseDelay << min(attempt-1, 20)
-	if d <= 0 || d > p.MaxDelay {
-		d = p.MaxDelay
-	}
-	// Half fixed, half random: parallel parts failing together do not
-	// come back together.
-	d = d/2 + rand.N(d/2+1)
+	d := retry.Backoff(p.BaseDelay, p.MaxDelay, attempt)
 	if ra, ok := retryAfter(err); ok {
 		d = min(ra, p.MaxRetryAfter)
 	}
@@ -157,17 +146,7 @@ func retryAfter(err error) (time.Duration, bool) {
 	if !errors.As(err, &re) || re.Response == nil {
 		return 0, false
 	}
-	v := strings.TrimSpace(re.Response.Header.Get("Retry-After"))
-	if v == "" {
-		return 0, false
-	}
-	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
-		return time.Duration(s) * time.Second, true
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(time.Until(t), 0), true
-	}
-	return 0, false
+	return retry.After(re.Response.Header.Get("Retry-After"), time.Now())
 }
 
 func operation(err error) string {
