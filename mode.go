@@ -11,15 +11,12 @@ import (
 	"github.com/flox-publish/publish-action/internal/catalog"
 	"github.com/flox-publish/publish-action/internal/inputs"
 	"github.com/flox-publish/publish-action/internal/manifest"
-	"github.com/flox-publish/publish-action/internal/nixpath"
 	"github.com/flox-publish/publish-action/internal/report"
 	"github.com/flox-publish/publish-action/internal/signing"
 	"github.com/flox-publish/publish-action/internal/store"
 	"github.com/flox-publish/publish-action/internal/ui"
 	"github.com/flox-publish/publish-action/internal/verify"
 )
-
-type nixpathInfo = nixpath.PathInfo
 
 // githubContext reads the workflow's context; zero outside Actions.
 func githubContext(getenv func(string) string, cfg inputs.Config) verify.GitHub {

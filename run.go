@@ -18,6 +18,7 @@ import (
 	"github.com/flox-publish/publish-action/internal/git"
 	"github.com/flox-publish/publish-action/internal/inputs"
 	"github.com/flox-publish/publish-action/internal/manifest"
+	"github.com/flox-publish/publish-action/internal/nixpath"
 	"github.com/flox-publish/publish-action/internal/report"
 	"github.com/flox-publish/publish-action/internal/signing"
 	"github.com/flox-publish/publish-action/internal/store"
@@ -230,7 +231,7 @@ func upload(ctx context.Context, e env, u *ui.UI, cfg inputs.Config, m mode, p *
 			return nil, nil, err
 		}
 	}
-	var closure []nixpathInfo
+	var closure []nixpath.PathInfo
 	for _, r := range results {
 		if _, done := cat.published[r.Name]; !done {
 			closure = append(closure, r.Closure...)

@@ -17,6 +17,7 @@
 package cache
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -133,7 +134,7 @@ func Publish(ctx context.Context, opts Options, paths []nixpath.PathInfo) ([]Pat
 			for _, dep := range n.deps {
 				<-dep.done
 				if dep.err != nil {
-					n.err = fmt.Errorf("%s: not written, because its reference %s failed", n.info.StorePath, dep.info.StorePath)
+					n.err = &skippedError{path: n.info.StorePath, ref: dep.info.StorePath}
 					return
 				}
 			}
@@ -177,11 +178,20 @@ func Publish(ctx context.Context, opts Options, paths []nixpath.PathInfo) ([]Pat
 
 func firstCause(errs []error) error {
 	for _, e := range errs {
-		if !errors.Is(e, context.Canceled) && !strings.Contains(e.Error(), "because its reference") {
+		var skipped *skippedError
+		if !errors.Is(e, context.Canceled) && !errors.As(e, &skipped) {
 			return e
 		}
 	}
 	return errs[0]
+}
+
+// skippedError is a path not written because a reference of it failed:
+// a consequence, never the cause.
+type skippedError struct{ path, ref string }
+
+func (e *skippedError) Error() string {
+	return fmt.Sprintf("%s: not written, because its reference %s failed", e.path, e.ref)
 }
 
 type node struct {
@@ -368,7 +378,7 @@ func streamNAR(ctx context.Context, p nixpath.PathInfo, compression string, sink
 		err := compress(io.MultiWriter(pw, fileHash), compression, func(w io.Writer) error {
 			return nixpath.DumpNAR(io.MultiWriter(w, narHash), p.Source)
 		})
-		if err == nil && !equalHash(narHash.Sum(), p.NarHash) {
+		if err == nil && !bytes.Equal(narHash.Sum(), p.NarHash) {
 			err = fmt.Errorf("the NAR of %s hashes to sha256:%s, but its recorded NAR hash is %s: the path changed after it was built; rebuild it (nix-store --verify --check-contents)",
 				p.Source, nixbase32.EncodeToString(narHash.Sum()), p.NarHashString())
 		}
@@ -396,18 +406,6 @@ func streamNAR(ctx context.Context, p nixpath.PathInfo, compression string, sink
 		return 0, nil, fmt.Errorf("the store took %d of %d bytes", n, fileHash.Size())
 	}
 	return n, fileHash.Sum(), nil
-}
-
-func equalHash(a, b []byte) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // compress runs write against a compressor for the given method, flushing
