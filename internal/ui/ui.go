@@ -16,6 +16,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -64,14 +65,16 @@ func (u *UI) InActions() bool { return u.inActions }
 func (u *UI) Mask(secret string) {
 	for _, s := range strings.Split(secret, "\n") {
 		s = strings.TrimSpace(s)
-		if len(s) < 4 { // masking tiny strings would blank out ordinary text
+		// Masking tiny strings would blank out ordinary text; a secret
+		// already masked (an input that is also the loaded key) needs no
+		// second command.
+		if len(s) < 4 || !u.out.add(s) {
 			continue
 		}
 		if u.inActions {
 			u.out.Flush()
 			u.masker.AddMask(s)
 		}
-		u.out.add(s)
 	}
 }
 
@@ -236,10 +239,15 @@ type redactor struct {
 	pending []byte
 }
 
-func (r *redactor) add(s string) {
+// add registers a secret; false when it was known already.
+func (r *redactor) add(s string) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if slices.Contains(r.secrets, s) {
+		return false
+	}
 	r.secrets = append(r.secrets, s)
+	return true
 }
 
 func (r *redactor) redact(s string) string {
