@@ -1,9 +1,7 @@
 package build
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -68,14 +66,19 @@ func (Local) Build(ctx context.Context, req Request) (*Result, error) {
 	} else if empty {
 		return nil, fmt.Errorf("build %q: the command did not write anything to $out; copy the build's results there (e.g. mkdir -p $out/bin && cp app $out/bin/)", b.Name)
 	}
-	if err := checkSelfContained(b.Name, out); err != nil {
+	if err := checkFileTypes(b.Name, out); err != nil {
 		return nil, err
 	}
-
+	// One read of the output: the NAR that names the path is also what is
+	// scanned for store references, as Nix scans it.
 	name := b.Name + "-" + req.Version
-	hash, size, err := nixpath.HashNAR(out, nil)
+	scan := &refScanner{}
+	hash, size, err := nixpath.HashNAR(out, scan)
 	if err != nil {
 		return nil, fmt.Errorf("build %q: %w", b.Name, err)
+	}
+	if scan.found != "" {
+		return nil, selfContainedError(b.Name, out, scan.found)
 	}
 	p := nixpath.PathInfo{
 		StorePath: nixpath.SourcePath(hash, name, nil),
@@ -107,38 +110,70 @@ func isEmpty(dir string) (bool, error) {
 
 var storeRefRe = regexp.MustCompile(`/nix/store/[0-9a-df-np-sv-z]{32}-[A-Za-z0-9+\-._?=]*`)
 
-// checkSelfContained refuses an output with a file or symlink that refers
-// to a Nix store path: the local builder publishes only the output itself,
-// so such a reference would dangle on every machine that installs it.
-func checkSelfContained(pkg, out string) error {
+// checkFileTypes refuses what a NAR cannot hold (devices, sockets, FIFOs)
+// with a message that names it. It reads metadata only.
+func checkFileTypes(pkg, out string) error {
 	return filepath.WalkDir(out, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
+		if t := d.Type(); t.IsRegular() || t.IsDir() || t&fs.ModeSymlink != 0 {
+			return nil
+		}
 		rel, _ := filepath.Rel(out, path)
-		var ref string
+		return fmt.Errorf("build %q: $out/%s is a %s; outputs may hold only files, directories and symlinks", pkg, rel, d.Type())
+	})
+}
+
+// refScanner finds the first store path in what is written to it, also
+// when the path spans two writes.
+type refScanner struct {
+	tail  []byte
+	found string
+}
+
+// overlap is longer than the part of a store path the pattern needs.
+const overlap = 256
+
+func (r *refScanner) Write(p []byte) (int, error) {
+	if r.found != "" {
+		return len(p), nil
+	}
+	buf := append(r.tail, p...)
+	if m := storeRefRe.Find(buf); m != nil {
+		r.found = string(m)
+		return len(p), nil
+	}
+	r.tail = append(r.tail[:0], buf[max(0, len(buf)-overlap):]...)
+	return len(p), nil
+}
+
+// selfContainedError explains a store reference found in the output of
+// pkg: the local builder publishes only the output itself, so the
+// reference would dangle on every machine that installs it. It names the
+// file holding the reference when one does (it may also be in a name).
+func selfContainedError(pkg, out, ref string) error {
+	where := "$out"
+	filepath.WalkDir(out, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		var found string
 		switch {
 		case d.Type()&fs.ModeSymlink != 0:
-			target, err := os.Readlink(path)
-			if err != nil {
-				return err
-			}
-			ref = storeRefRe.FindString(target)
+			target, _ := os.Readlink(path)
+			found = storeRefRe.FindString(target)
 		case d.Type().IsRegular():
-			ref, err = findStoreRef(path)
-			if err != nil {
-				return err
-			}
-		case d.IsDir():
-			return nil
-		default:
-			return fmt.Errorf("build %q: $out/%s is a %s; outputs may hold only files, directories and symlinks", pkg, rel, d.Type())
+			found, _ = findStoreRef(path)
 		}
-		if ref != "" {
-			return fmt.Errorf("build %q: $out/%s refers to %s, but the local builder publishes only the output itself, not what it refers to; use builder: flox so the whole closure is published, or make the output self-contained", pkg, rel, ref)
+		if found != "" {
+			rel, _ := filepath.Rel(out, path)
+			where, ref = "$out/"+filepath.ToSlash(rel), found
+			return filepath.SkipAll
 		}
 		return nil
 	})
+	return fmt.Errorf("build %q: %s refers to %s, but the local builder publishes only the output itself, not what it refers to; use builder: flox so the whole closure is published, or make the output self-contained", pkg, where, ref)
 }
 
 // findStoreRef scans a file for a store path, in bounded memory.
@@ -148,24 +183,9 @@ func findStoreRef(path string) (string, error) {
 		return "", err
 	}
 	defer f.Close()
-	const overlap = 256 // longer than any store path prefix the regexp needs
-	r := bufio.NewReaderSize(f, 1<<16)
-	buf := make([]byte, 0, 1<<16+overlap)
-	chunk := make([]byte, 1<<16)
-	for {
-		n, err := r.Read(chunk)
-		buf = append(buf, chunk[:n]...)
-		if m := storeRefRe.Find(buf); m != nil {
-			return string(m), nil
-		}
-		if len(buf) > overlap {
-			buf = append(buf[:0], buf[len(buf)-overlap:]...)
-		}
-		if errors.Is(err, io.EOF) {
-			return "", nil
-		}
-		if err != nil {
-			return "", err
-		}
+	scan := &refScanner{}
+	if _, err := io.Copy(scan, f); err != nil {
+		return "", err
 	}
+	return scan.found, nil
 }
