@@ -8,11 +8,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/nix-community/go-nix/pkg/narinfo"
 
@@ -45,32 +43,9 @@ func fileStore(t *testing.T) *store.File {
 	return s
 }
 
-// nixClosure builds, with real Nix, two raw derivations, the second of
-// which refers to the first, and returns the closure of the second as the
-// local store describes it. A random marker makes the paths new to the
-// store, so every test run publishes paths Nix has never copied.
-func nixClosure(t *testing.T) (top string, closure []nixpath.PathInfo) {
+func nixClosure(t *testing.T) (string, []nixpath.PathInfo) {
 	t.Helper()
-	testenv.RequireTool(t, "nix-build")
-	marker := strconv.FormatInt(time.Now().UnixNano(), 36)
-	expr := `let
-  lib = derivation { name = "lib-` + marker + `"; system = builtins.currentSystem; builder = "/bin/sh"; PATH = "/usr/bin:/bin";
-    args = [ "-c" "mkdir -p $out/lib; echo 'library ` + marker + `' > $out/lib/data; echo x > $out/lib/x" ]; };
-in derivation { name = "app-` + marker + `"; system = builtins.currentSystem; builder = "/bin/sh"; PATH = "/usr/bin:/bin";
-  args = [ "-c" "mkdir -p $out/bin; printf '#!/bin/sh\\ncat ${lib}/lib/data\\n' > $out/bin/app; echo ${lib} > $out/ref" ]; }`
-	file := filepath.Join(t.TempDir(), "closure.nix")
-	if err := os.WriteFile(file, []byte(expr), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	top = strings.TrimSpace(testenv.Nix(t, "nix-build", "--no-out-link", file))
-	closure, err := nixpath.QueryClosure(context.Background(), testenv.NixEnv(t), top)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(closure) != 2 {
-		t.Fatalf("closure of %s has %d paths, want 2", top, len(closure))
-	}
-	return top, closure
+	return testenv.NixClosure(t, "", "echo x > $out/lib/x")
 }
 
 // localPath is a path as the local builder makes it: content in a scratch

@@ -6,11 +6,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -35,29 +33,10 @@ func (c *countingStore) Put(ctx context.Context, key string, r io.Reader, ct str
 
 // buildClosure builds, with real Nix, a library holding 12 MB of random
 // bytes (a multipart NAR whatever the compression) and an app referring to
-// it, and returns the app and its closure. A marker makes the paths new.
+// it, and returns the app and its closure.
 func buildClosure(t *testing.T) (string, []nixpath.PathInfo) {
 	t.Helper()
-	testenv.RequireTool(t, "nix-build")
-	marker := strconv.FormatInt(time.Now().UnixNano(), 36)
-	expr := `let
-  lib = derivation { name = "s3lib-` + marker + `"; system = builtins.currentSystem; builder = "/bin/sh"; PATH = "/usr/bin:/bin";
-    args = [ "-c" "mkdir -p $out/lib; echo 'library ` + marker + `' > $out/lib/data; head -c 12000000 /dev/urandom > $out/lib/blob" ]; };
-in derivation { name = "s3app-` + marker + `"; system = builtins.currentSystem; builder = "/bin/sh"; PATH = "/usr/bin:/bin";
-  args = [ "-c" "mkdir -p $out/bin; printf '#!/bin/sh\\ncat ${lib}/lib/data\\n' > $out/bin/app; chmod +x $out/bin/app; echo ${lib} > $out/ref" ]; }`
-	file := filepath.Join(t.TempDir(), "closure.nix")
-	if err := os.WriteFile(file, []byte(expr), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	top := strings.TrimSpace(testenv.Nix(t, "nix-build", "--no-out-link", file))
-	closure, err := nixpath.QueryClosure(context.Background(), testenv.NixEnv(t), top)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(closure) != 2 {
-		t.Fatalf("closure of %s has %d paths, want 2", top, len(closure))
-	}
-	return top, closure
+	return testenv.NixClosure(t, "s3", "head -c 12000000 /dev/urandom > $out/lib/blob")
 }
 
 func TestPublishToMinIOInstallsWithRealNix(t *testing.T) {
