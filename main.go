@@ -16,6 +16,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/flox-publish/publish-action/internal/inputs"
 )
 
 func main() {
@@ -35,7 +37,7 @@ func realMain(ctx context.Context, getenv func(string) string, environ []string,
 		return 0
 	}
 	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
-		usage(stdout)
+		inputs.Usage(stdout)
 		return 0
 	}
 	if err := run(ctx, env{getenv: getenv, environ: environ, stdout: stdout}, args); err != nil {

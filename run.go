@@ -269,8 +269,6 @@ func inputName(cfg inputs.Config, name string) string {
 	return "--" + name
 }
 
-func usage(w io.Writer) { inputs.Usage(w) }
-
 // keygen writes a new signing key pair: PATH.sec (secret, mode 0600) and
 // PATH.pub, as `nix key generate-secret` and `nix key
 // convert-secret-to-public` would, for users without Nix.

@@ -55,6 +55,7 @@ func TestLocalBuilder(t *testing.T) {
 	for _, tc := range []struct {
 		name, manifest string
 		wantErr        string
+		version        string // the resolved version, when set
 		check          func(t *testing.T, res *build.Result, log string)
 	}{
 		{
@@ -91,29 +92,17 @@ echo "hello $WHO" > $out/bin/hello
 		{
 			name:     "version from a file",
 			manifest: "version = 1\n[build.v]\nversion.file = \"VERSION\"\ncommand = \"echo x > $out/f\"\n",
-			check: func(t *testing.T, res *build.Result, log string) {
-				if res.Version != "3.4.5" {
-					t.Fatalf("version %q", res.Version)
-				}
-			},
+			version:  "3.4.5",
 		},
 		{
 			name:     "version from a command without secrets",
 			manifest: "version = 1\n[build.v]\nversion.command = \"echo 1.0-${GITHUB_TOKEN:-clean}\"\ncommand = \"echo x > $out/f\"\n",
-			check: func(t *testing.T, res *build.Result, log string) {
-				if res.Version != "1.0-clean" {
-					t.Fatalf("version %q", res.Version)
-				}
-			},
+			version:  "1.0-clean",
 		},
 		{
 			name:     "default version",
 			manifest: "version = 1\n[build.v]\ncommand = \"echo x > $out/f\"\n",
-			check: func(t *testing.T, res *build.Result, log string) {
-				if res.Version != "0.0.0" {
-					t.Fatalf("version %q", res.Version)
-				}
-			},
+			version:  "0.0.0",
 		},
 		{
 			name:     "a single file output",
@@ -169,6 +158,9 @@ echo "hello $WHO" > $out/bin/hello
 			}
 			if err != nil {
 				t.Fatalf("%v\n%s", err, log.String())
+			}
+			if tc.version != "" && res.Version != tc.version {
+				t.Fatalf("version %q, want %q", res.Version, tc.version)
 			}
 			if tc.check != nil {
 				tc.check(t, res, log.String())
