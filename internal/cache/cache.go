@@ -55,6 +55,9 @@ type Options struct {
 	Key *signing.Key
 	// Compression of NAR objects: "zstd", "xz" or "none".
 	Compression string
+	// Level is the zstd compression level, counted as zstd's command line
+	// counts them (1–22); 0 means DefaultLevel.
+	Level int
 	// Jobs bounds the number of paths processed at once.
 	Jobs int
 	// DryRun does everything but write to the store.

@@ -1,0 +1,455 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/flox-publish/publish-action/internal/signing"
+	"github.com/flox-publish/publish-action/internal/testenv"
+)
+
+type benchConfig struct {
+	closure     closureSpec
+	many        closureSpec
+	jobs        int
+	compression string
+	level       int
+	minio       bool
+	fixedRuns   int
+	out         string
+	work        string
+}
+
+func benchCmd(ctx context.Context, args []string) error {
+	var c benchConfig
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.IntVar(&c.closure.Paths, "paths", 300, "store paths in the synthetic closure")
+	size := fs.String("size", "1GiB", "total NAR size of the synthetic closure (KiB, MiB, GiB)")
+	fs.IntVar(&c.many.Paths, "republish-paths", 1000, "store paths of the closure re-published unchanged to MinIO (0: skip)")
+	fs.IntVar(&c.jobs, "jobs", 4, "the action's jobs input")
+	fs.StringVar(&c.compression, "compression", "zstd", "the action's compression input")
+	fs.IntVar(&c.level, "level", 0, "the action's compression-level input (0: its default)")
+	fs.BoolVar(&c.minio, "minio", true, "also publish to a MinIO server")
+	fs.IntVar(&c.fixedRuns, "fixed-runs", 5, "runs of the action on the bundled example (0: skip)")
+	fs.StringVar(&c.out, "out", "", "also write the report to this file")
+	fs.StringVar(&c.work, "work", "", "scratch directory (default: a new temporary one, removed at the end)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	n, err := parseSize(*size)
+	if err != nil {
+		return fmt.Errorf("-size: %w", err)
+	}
+	c.closure.Size, c.closure.Tag = n, "main"
+	c.many.Size, c.many.Tag = int64(c.many.Paths)*48<<10, "many"
+
+	if c.work == "" {
+		if c.work, err = os.MkdirTemp("", "flox-publish-bench-"); err != nil {
+			return err
+		}
+		defer os.RemoveAll(c.work)
+	}
+	b := &bench{cfg: c, logf: func(f string, a ...any) { fmt.Fprintf(os.Stderr, "bench: "+f+"\n", a...) }}
+	return b.run(ctx)
+}
+
+type bench struct {
+	cfg    benchConfig
+	logf   func(string, ...any)
+	self   string
+	env    []string
+	key    string
+	report strings.Builder
+}
+
+// measurement is one timed child process.
+type measurement struct {
+	name     string
+	wall     time.Duration
+	cpu      time.Duration
+	rssKiB   int64
+	narBytes uint64
+	fileSize int64
+	uploaded int
+}
+
+func (b *bench) run(ctx context.Context) error {
+	var err error
+	if b.self, err = os.Executable(); err != nil {
+		return err
+	}
+	for _, tool := range []string{"nix", "nix-store", "go", "git"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return fmt.Errorf("%s is not on PATH: run scripts/test.sh once, which installs what the benchmark needs too", tool)
+		}
+	}
+	b.env = nixEnv(b.cfg.work)
+	secret, _, err := signing.Generate("bench-1")
+	if err != nil {
+		return err
+	}
+	b.key = filepath.Join(b.cfg.work, "bench.sec")
+	if err := os.WriteFile(b.key, []byte(secret), 0o600); err != nil {
+		return err
+	}
+
+	top, err := ensureClosure(ctx, b.env, b.cfg.closure, b.logf)
+	if err != nil {
+		return err
+	}
+	var minio *testenv.MinIO
+	if b.cfg.minio {
+		if minio, err = testenv.LaunchMinIO(testenv.MinIOOptions{}); err != nil {
+			return err
+		}
+		defer minio.Stop()
+	}
+
+	ours := "file://" + filepath.Join(b.cfg.work, "ours")
+	theirs := "file://" + filepath.Join(b.cfg.work, "nix")
+	profile := filepath.Join(b.cfg.work, "cpu.pprof")
+	var rounds [2][]measurement
+	for round := range 2 {
+		var ms []measurement
+		m, err := b.ours(ctx, "this project → file://", top, ours, nil, profileIf(round == 0, profile))
+		if err != nil {
+			return err
+		}
+		ms = append(ms, m)
+		m, err = b.nixCopy(ctx, top, theirs)
+		if err != nil {
+			return err
+		}
+		m.narBytes = ms[0].narBytes
+		ms = append(ms, m)
+		if minio != nil {
+			bucket, env, err := b.bucket(ctx, minio, "main")
+			if err != nil {
+				return err
+			}
+			m, err = b.ours(ctx, "this project → MinIO", top, bucket, env, "")
+			if err != nil {
+				return err
+			}
+			ms = append(ms, m)
+		}
+		rounds[round] = ms
+	}
+
+	b.header()
+	b.table("First publish", rounds[0])
+	b.table("Re-publish, nothing changed", rounds[1])
+	b.targets(rounds[0])
+	if b.cfg.many.Paths > 0 && minio != nil {
+		if err := b.republishMany(ctx, minio); err != nil {
+			return err
+		}
+	}
+	if b.cfg.fixedRuns > 0 {
+		if err := b.fixedCost(ctx); err != nil {
+			return err
+		}
+	}
+	if err := b.profileTop(ctx, profile); err != nil {
+		return err
+	}
+	fmt.Print(b.report.String())
+	if b.cfg.out != "" {
+		return os.WriteFile(b.cfg.out, []byte(b.report.String()), 0o644)
+	}
+	return nil
+}
+
+func profileIf(ok bool, p string) string {
+	if ok {
+		return p
+	}
+	return ""
+}
+
+// nixEnv is the environment Debian's Nix runs in here: as root, without
+// build users or a sandbox, and with no substituters to ask.
+func nixEnv(work string) []string {
+	conf := strings.Join([]string{
+		"experimental-features = nix-command",
+		"sandbox = false",
+		"build-users-group =",
+		"substituters =",
+	}, "\n")
+	return append(os.Environ(), "NIX_CONFIG="+conf, "XDG_CACHE_HOME="+filepath.Join(work, "xdg-cache"))
+}
+
+// bucket returns the s3:// URL of a MinIO bucket for name (created when
+// missing) and the environment with MinIO's credentials.
+func (b *bench) bucket(ctx context.Context, m *testenv.MinIO, name string) (string, []string, error) {
+	bucket := "bench-" + name
+	_, err := m.Client().CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)})
+	var owned interface{ ErrorCode() string }
+	if err != nil && !(errors.As(err, &owned) && owned.ErrorCode() == "BucketAlreadyOwnedByYou") {
+		return "", nil, fmt.Errorf("create bucket %s: %w", bucket, err)
+	}
+	host := strings.TrimPrefix(m.Endpoint, "http://")
+	env := []string{"AWS_ACCESS_KEY_ID=" + m.RootUser, "AWS_SECRET_ACCESS_KEY=" + m.RootPassword}
+	return "s3://" + bucket + "?region=us-east-1&scheme=http&endpoint=" + host, env, nil
+}
+
+// ours publishes the closure of top with this project in a child process.
+func (b *bench) ours(ctx context.Context, name, top, storeURL string, extraEnv []string, profile string) (measurement, error) {
+	result := filepath.Join(b.cfg.work, "result.json")
+	args := []string{"publish", "-root", top, "-store", storeURL, "-key", b.key,
+		"-compression", b.cfg.compression, "-level", strconv.Itoa(b.cfg.level), "-jobs", strconv.Itoa(b.cfg.jobs), "-result", result}
+	if profile != "" {
+		args = append(args, "-cpuprofile", profile)
+	}
+	cmd := exec.CommandContext(ctx, b.self, args...)
+	cmd.Env = append(append([]string(nil), b.env...), extraEnv...)
+	m, err := b.measure(name, cmd)
+	if err != nil {
+		return m, err
+	}
+	data, err := os.ReadFile(result)
+	if err != nil {
+		return m, err
+	}
+	var r publishResult
+	if err := json.Unmarshal(data, &r); err != nil {
+		return m, err
+	}
+	m.narBytes, m.fileSize, m.uploaded = r.NarBytes, r.FileBytes, r.Uploaded
+	if strings.HasPrefix(storeURL, "file://") {
+		m.fileSize = dirSize(filepath.Join(strings.TrimPrefix(storeURL, "file://"), "nar"))
+	}
+	return m, nil
+}
+
+// nixCopy publishes the closure of top with Nix itself, as flox publish does.
+func (b *bench) nixCopy(ctx context.Context, top, storeURL string) (measurement, error) {
+	dir := strings.TrimPrefix(storeURL, "file://")
+	before := countFiles(filepath.Join(dir, "nar"))
+	cmd := exec.CommandContext(ctx, "nix", "copy", "--to", storeURL+"?compression=zstd&secret-key="+b.key, top)
+	cmd.Env = b.env
+	m, err := b.measure("nix copy → file://", cmd)
+	if err != nil {
+		return m, err
+	}
+	m.fileSize = dirSize(filepath.Join(dir, "nar"))
+	m.uploaded = countFiles(filepath.Join(dir, "nar")) - before
+	return m, nil
+}
+
+func (b *bench) measure(name string, cmd *exec.Cmd) (measurement, error) {
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if cmd.Stdout == nil {
+		cmd.Stdout = io.Discard
+	}
+	b.logf("%s …", name)
+	start := time.Now()
+	err := cmd.Run()
+	m := measurement{name: name, wall: time.Since(start)}
+	if err != nil {
+		return m, fmt.Errorf("%s: %s: %w\n%s", name, strings.Join(cmd.Args, " "), err, stderr.String())
+	}
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		m.rssKiB = ru.Maxrss
+		m.cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	b.logf("%s: %.2f s", name, m.wall.Seconds())
+	return m, nil
+}
+
+func (b *bench) header() {
+	fmt.Fprintf(&b.report, "# Publish benchmark\n\n")
+	fmt.Fprintf(&b.report, "- Machine: %d cores (%s), %s, %s/%s\n", runtime.NumCPU(), cpuModel(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	fmt.Fprintf(&b.report, "- Nix: %s\n", strings.TrimSpace(output(b.env, "nix", "--version")))
+	fmt.Fprintf(&b.report, "- Closure: %d paths, %s of NAR (synthetic: small text files, large binaries, references)\n", b.cfg.closure.Paths, humanBytes(b.cfg.closure.Size))
+	level := "default"
+	if b.cfg.level > 0 {
+		level = strconv.Itoa(b.cfg.level)
+	}
+	fmt.Fprintf(&b.report, "- This project: compression %s, level %s, jobs %d; nix copy: compression=zstd (level 3), signed\n", b.cfg.compression, level, b.cfg.jobs)
+	fmt.Fprintf(&b.report, "- Run: %s\n\n", time.Now().UTC().Format(time.RFC3339))
+}
+
+func (b *bench) table(title string, ms []measurement) {
+	var nix measurement
+	for _, m := range ms {
+		if strings.HasPrefix(m.name, "nix copy") {
+			nix = m
+		}
+	}
+	fmt.Fprintf(&b.report, "## %s\n\n", title)
+	fmt.Fprintf(&b.report, "| | wall | NAR MB/s | CPU | peak RSS | compressed | uploaded | time vs nix copy | size vs nix copy |\n")
+	fmt.Fprintf(&b.report, "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, m := range ms {
+		fmt.Fprintf(&b.report, "| %s | %.2f s | %.0f | %.2f s | %.0f MiB | %s | %d | %.2f× | %.3f× |\n",
+			m.name, m.wall.Seconds(), float64(m.narBytes)/m.wall.Seconds()/1e6, m.cpu.Seconds(), float64(m.rssKiB)/1024,
+			humanBytes(m.fileSize), m.uploaded, m.wall.Seconds()/nix.wall.Seconds(), float64(m.fileSize)/float64(nix.fileSize))
+	}
+	fmt.Fprintln(&b.report)
+}
+
+func (b *bench) targets(ms []measurement) {
+	if len(ms) < 2 {
+		return
+	}
+	ours, nix := ms[0], ms[1]
+	fmt.Fprintf(&b.report, "Throughput to file://: %.2f× nix copy's (target ≥ 2×); compressed size %.3f× nix copy's (target ≤ 1.05×).\n",
+		nix.wall.Seconds()/ours.wall.Seconds(), float64(ours.fileSize)/float64(nix.fileSize))
+	if len(ms) > 2 {
+		fmt.Fprintf(&b.report, "MinIO time: %.2f× this project's file:// time (target ≤ 1.5×).\n", ms[2].wall.Seconds()/ours.wall.Seconds())
+		fmt.Fprintf(&b.report, "Peak RSS: %.0f MiB to file:// (target ≤ 64), %.0f MiB to MinIO (target ≤ 128).\n", float64(ours.rssKiB)/1024, float64(ms[2].rssKiB)/1024)
+	}
+	fmt.Fprintln(&b.report)
+}
+
+// republishMany publishes a closure of many small paths to MinIO, then
+// again unchanged, timing the second run.
+func (b *bench) republishMany(ctx context.Context, minio *testenv.MinIO) error {
+	top, err := ensureClosure(ctx, b.env, b.cfg.many, b.logf)
+	if err != nil {
+		return err
+	}
+	bucket, env, err := b.bucket(ctx, minio, "many")
+	if err != nil {
+		return err
+	}
+	first, err := b.ours(ctx, "first publish", top, bucket, env, "")
+	if err != nil {
+		return err
+	}
+	again, err := b.ours(ctx, "re-publish", top, bucket, env, "")
+	if err != nil {
+		return err
+	}
+	limit := time.Second + time.Duration(b.cfg.many.Paths)*time.Millisecond
+	fmt.Fprintf(&b.report, "## Re-publishing %d unchanged paths to MinIO\n\n", b.cfg.many.Paths)
+	fmt.Fprintf(&b.report, "First publish %.2f s (%d uploaded); re-publish %.2f s, %d uploaded, peak RSS %.0f MiB (target: nothing uploaded, under %.1f s).\n\n",
+		first.wall.Seconds(), first.uploaded, again.wall.Seconds(), again.uploaded, float64(again.rssKiB)/1024, limit.Seconds())
+	return nil
+}
+
+// fixedCost runs the action binary on the bundled example in a clean clone
+// of this project, as the README's first command does, and reports the
+// wall time of each run: the build there is a two-line script, so the
+// time is the action's own (start, verification, clean clone, report).
+func (b *bench) fixedCost(ctx context.Context) error {
+	root := strings.TrimSpace(output(nil, "git", "rev-parse", "--show-toplevel"))
+	if root == "" {
+		return errors.New("run the benchmark from the project's checkout")
+	}
+	bin := filepath.Join(b.cfg.work, "flox-publish")
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, ".")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build: %w\n%s", err, out)
+	}
+	src := filepath.Join(b.cfg.work, "src")
+	if out, err := exec.CommandContext(ctx, "git", "clone", "--quiet", root, src).CombinedOutput(); err != nil {
+		return fmt.Errorf("git clone: %w\n%s", err, out)
+	}
+	cacheURL := "file://" + filepath.Join(b.cfg.work, "example-cache")
+	var walls []time.Duration
+	for i := range b.cfg.fixedRuns {
+		cmd := exec.CommandContext(ctx, bin, "--dir", "examples/hello", "--store-url", cacheURL, "--signing-key-file", b.key, "--builder", "local")
+		cmd.Dir = src
+		m, err := b.measure(fmt.Sprintf("action on examples/hello, run %d", i+1), cmd)
+		if err != nil {
+			return err
+		}
+		walls = append(walls, m.wall)
+	}
+	first := walls[0]
+	rest := append([]time.Duration(nil), walls[1:]...)
+	sort.Slice(rest, func(i, j int) bool { return rest[i] < rest[j] })
+	fmt.Fprintf(&b.report, "## Fixed cost: the action on examples/hello\n\n")
+	fmt.Fprintf(&b.report, "First run (uploads) %.0f ms", ms(first))
+	if len(rest) > 0 {
+		fmt.Fprintf(&b.report, "; re-runs (already present) median %.0f ms, min %.0f ms, max %.0f ms", ms(rest[len(rest)/2]), ms(rest[0]), ms(rest[len(rest)-1]))
+	}
+	fmt.Fprintf(&b.report, " (target < 1000 ms).\n\n")
+	return nil
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// profileTop prints the top of the CPU profile of this project's first
+// publish to file://.
+func (b *bench) profileTop(ctx context.Context, profile string) error {
+	out, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-nodecount=20", b.self, profile).Output()
+	if err != nil {
+		return fmt.Errorf("go tool pprof: %w", err)
+	}
+	fmt.Fprintf(&b.report, "## CPU profile: this project → file://, first publish\n\n```\n%s```\n", out)
+	return nil
+}
+
+func output(env []string, name string, args ...string) string {
+	cmd := exec.Command(name, args...)
+	cmd.Env = env
+	out, _ := cmd.Output()
+	return string(out)
+}
+
+func cpuModel() string {
+	data, _ := os.ReadFile("/proc/cpuinfo")
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "model name"); ok {
+			return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
+		}
+	}
+	return "unknown CPU"
+}
+
+func dirSize(dir string) int64 {
+	var n int64
+	filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if fi, err := d.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
+		return nil
+	})
+	return n
+}
+
+func countFiles(dir string) int {
+	entries, _ := os.ReadDir(dir)
+	return len(entries)
+}
+
+func parseSize(s string) (int64, error) {
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"G", 1 << 30}, {"M", 1 << 20}, {"K", 1 << 10}, {"B", 1}}
+	for _, u := range units {
+		if v, ok := strings.CutSuffix(s, u.suffix); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil || f <= 0 {
+				return 0, fmt.Errorf("%q is not a size such as 1GiB or 512MiB", s)
+			}
+			return int64(f * float64(u.mult)), nil
+		}
+	}
+	return 0, fmt.Errorf("%q is not a size such as 1GiB or 512MiB", s)
+}
