@@ -15,7 +15,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/nix-community/go-nix/pkg/nar"
 	"github.com/nix-community/go-nix/pkg/nixbase32"
 	"github.com/nix-community/go-nix/pkg/nixhash"
 	"github.com/nix-community/go-nix/pkg/storepath"
@@ -147,15 +146,6 @@ func (w *HashingWriter) Sum() []byte { return w.h.Sum(nil) }
 
 // Size returns the number of bytes written.
 func (w *HashingWriter) Size() uint64 { return w.n }
-
-// DumpNAR serialises the file tree at dir as a NAR into w, as `nix-store
-// --dump` does.
-func DumpNAR(w io.Writer, dir string) error {
-	if err := nar.DumpPath(w, dir); err != nil {
-		return fmt.Errorf("serialise %s as a NAR: %w", dir, err)
-	}
-	return nil
-}
 
 // HashNAR serialises dir as a NAR and returns its sha256 and size, and
 // writes the stream to also, when not nil (e.g. a reference scanner).

@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/nix-community/go-nix/pkg/nar"
 
 	"github.com/flox-publish/publish-action/internal/nixpath"
 	"github.com/flox-publish/publish-action/internal/testenv"
@@ -92,6 +95,18 @@ func TestNARMatchesNix(t *testing.T) {
 		}
 		if !bytes.Equal(ours.Bytes(), theirs) {
 			t.Fatalf("%s: NAR differs from nix-store --dump (%d vs %d bytes)", path, ours.Len(), len(theirs))
+		}
+		// The same through a writer without ReadFrom, and go-nix's own
+		// serialisation, which DumpNAR replaces for speed.
+		var plain, goNix bytes.Buffer
+		if err := nixpath.DumpNAR(struct{ io.Writer }{&plain}, path); err != nil {
+			t.Fatal(err)
+		}
+		if err := nar.DumpPath(&goNix, path); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(plain.Bytes(), theirs) || !bytes.Equal(goNix.Bytes(), theirs) {
+			t.Fatalf("%s: NAR through a plain writer or go-nix differs from nix-store --dump", path)
 		}
 
 		hash, size, err := nixpath.HashNAR(path, nil)
