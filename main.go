@@ -17,12 +17,14 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/flox-publish/publish-action/internal/cache"
 	"github.com/flox-publish/publish-action/internal/inputs"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	cache.TuneGC(os.Getenv)
 	os.Exit(realMain(ctx, os.Getenv, os.Environ(), os.Args[1:], os.Stdout))
 }
 

@@ -34,6 +34,7 @@ type benchConfig struct {
 	level       int
 	minio       bool
 	fixedRuns   int
+	rounds      int
 	out         string
 	work        string
 }
@@ -48,6 +49,7 @@ func benchCmd(ctx context.Context, args []string) error {
 	fs.StringVar(&c.compression, "compression", "zstd", "the action's compression input")
 	fs.IntVar(&c.level, "level", 0, "the action's compression-level input (0: its default)")
 	fs.BoolVar(&c.minio, "minio", true, "also publish to a MinIO server")
+	fs.IntVar(&c.rounds, "rounds", 3, "rounds of the side-by-side comparison (the report shows medians)")
 	fs.IntVar(&c.fixedRuns, "fixed-runs", 5, "runs of the action on the bundled example (0: skip)")
 	fs.StringVar(&c.out, "out", "", "also write the report to this file")
 	fs.StringVar(&c.work, "work", "", "scratch directory (default: a new temporary one, removed at the end)")
@@ -123,41 +125,69 @@ func (b *bench) run(ctx context.Context) error {
 		defer minio.Stop()
 	}
 
-	ours := "file://" + filepath.Join(b.cfg.work, "ours")
-	theirs := "file://" + filepath.Join(b.cfg.work, "nix")
-	profile := filepath.Join(b.cfg.work, "cpu.pprof")
-	var rounds [2][]measurement
-	for round := range 2 {
-		var ms []measurement
-		m, err := b.ours(ctx, "this project → file://", top, ours, nil, profileIf(round == 0, profile))
-		if err != nil {
-			return err
+	// Rounds alternate the publishers, each into a fresh destination, so
+	// that a noisy neighbour on a shared machine slows all of them alike;
+	// the report shows each one's median round.
+	firsts := map[string][]measurement{}
+	agains := map[string][]measurement{}
+	var names []string
+	add := func(into map[string][]measurement, m measurement) {
+		if _, seen := firsts[m.name]; !seen {
+			names = append(names, m.name)
 		}
-		ms = append(ms, m)
-		m, err = b.nixCopy(ctx, top, theirs)
-		if err != nil {
-			return err
-		}
-		m.narBytes = ms[0].narBytes
-		ms = append(ms, m)
-		if minio != nil {
-			bucket, env, err := b.bucket(ctx, minio, "main")
+		into[m.name] = append(into[m.name], m)
+	}
+	for round := range b.cfg.rounds {
+		dir := filepath.Join(b.cfg.work, fmt.Sprintf("round%d", round))
+		ours := "file://" + filepath.Join(dir, "ours")
+		theirs := "file://" + filepath.Join(dir, "nix")
+		for again := range 2 {
+			into := firsts
+			if again == 1 {
+				into = agains
+			}
+			profile := ""
+			if round == 0 && again == 0 {
+				profile = filepath.Join(b.cfg.work, "cpu-file.pprof")
+			}
+			m, err := b.ours(ctx, "this project → file://", top, ours, nil, profile)
 			if err != nil {
 				return err
 			}
-			m, err = b.ours(ctx, "this project → MinIO", top, bucket, env, "")
+			add(into, m)
+			nm, err := b.nixCopy(ctx, top, theirs)
 			if err != nil {
 				return err
 			}
-			ms = append(ms, m)
+			nm.narBytes = m.narBytes
+			add(into, nm)
+			if minio != nil {
+				bucket, env, err := b.bucket(ctx, minio, fmt.Sprintf("main-%d", round))
+				if err != nil {
+					return err
+				}
+				if profile != "" {
+					profile = filepath.Join(b.cfg.work, "cpu-minio.pprof")
+				}
+				m, err = b.ours(ctx, "this project → MinIO", top, bucket, env, profile)
+				if err != nil {
+					return err
+				}
+				add(into, m)
+			}
 		}
-		rounds[round] = ms
+		os.RemoveAll(dir)
+	}
+	var first, again []measurement
+	for _, n := range names {
+		first = append(first, median(firsts[n]))
+		again = append(again, median(agains[n]))
 	}
 
 	b.header()
-	b.table("First publish", rounds[0])
-	b.table("Re-publish, nothing changed", rounds[1])
-	b.targets(rounds[0])
+	b.table("First publish", first)
+	b.table("Re-publish, nothing changed", again)
+	b.targets(first)
 	if b.cfg.many.Paths > 0 && minio != nil {
 		if err := b.republishMany(ctx, minio); err != nil {
 			return err
@@ -168,8 +198,16 @@ func (b *bench) run(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := b.profileTop(ctx, profile); err != nil {
-		return err
+	for _, p := range []struct{ title, file string }{
+		{"this project → file://", "cpu-file.pprof"},
+		{"this project → MinIO", "cpu-minio.pprof"},
+	} {
+		if _, err := os.Stat(filepath.Join(b.cfg.work, p.file)); err != nil {
+			continue
+		}
+		if err := b.profileTop(ctx, p.title, filepath.Join(b.cfg.work, p.file)); err != nil {
+			return err
+		}
 	}
 	fmt.Print(b.report.String())
 	if b.cfg.out != "" {
@@ -286,7 +324,7 @@ func (b *bench) header() {
 		level = strconv.Itoa(b.cfg.level)
 	}
 	fmt.Fprintf(&b.report, "- This project: compression %s, level %s, jobs %d; nix copy: compression=zstd (level 3), signed\n", b.cfg.compression, level, b.cfg.jobs)
-	fmt.Fprintf(&b.report, "- Run: %s\n\n", time.Now().UTC().Format(time.RFC3339))
+	fmt.Fprintf(&b.report, "- Run: %s; medians of %d alternating rounds, each into fresh destinations\n\n", time.Now().UTC().Format(time.RFC3339), b.cfg.rounds)
 }
 
 func (b *bench) table(title string, ms []measurement) {
@@ -391,15 +429,21 @@ func (b *bench) fixedCost(ctx context.Context) error {
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
-// profileTop prints the top of the CPU profile of this project's first
-// publish to file://.
-func (b *bench) profileTop(ctx context.Context, profile string) error {
+// profileTop prints the top of a CPU profile of this project's publish.
+func (b *bench) profileTop(ctx context.Context, title, profile string) error {
 	out, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-nodecount=20", b.self, profile).Output()
 	if err != nil {
 		return fmt.Errorf("go tool pprof: %w", err)
 	}
-	fmt.Fprintf(&b.report, "## CPU profile: this project → file://, first publish\n\n```\n%s```\n", out)
+	fmt.Fprintf(&b.report, "## CPU profile: %s, first publish, round 1\n\n```\n%s```\n\n", title, out)
 	return nil
+}
+
+// median returns the measurement with the median wall time.
+func median(ms []measurement) measurement {
+	s := append([]measurement(nil), ms...)
+	sort.Slice(s, func(i, j int) bool { return s[i].wall < s[j].wall })
+	return s[len(s)/2]
 }
 
 func output(env []string, name string, args ...string) string {

@@ -33,10 +33,12 @@ func publishCmd(ctx context.Context, args []string) error {
 	level := fs.Int("level", 0, "compression level (0: the default)")
 	jobs := fs.Int("jobs", 4, "paths in parallel")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile here")
+	memProfile := fs.String("memprofile", "", "write a heap profile here at the end")
 	resultFile := fs.String("result", "", "write the result as JSON here")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	cache.TuneGC(os.Getenv) // as the action's main does
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
@@ -68,6 +70,16 @@ func publishCmd(ctx context.Context, args []string) error {
 	}
 	if err := cache.Verify(ctx, st, key.PublicKey(), written); err != nil {
 		return err
+	}
+	if *memProfile != "" {
+		f, err := os.Create(*memProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+			return err
+		}
 	}
 	res := publishResult{Paths: len(written)}
 	for _, w := range written {

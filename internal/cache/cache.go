@@ -26,10 +26,8 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/klauspost/compress/zstd"
 	"github.com/nix-community/go-nix/pkg/narinfo"
 	"github.com/nix-community/go-nix/pkg/nixbase32"
-	"github.com/ulikunitz/xz"
 
 	"github.com/flox-publish/publish-action/internal/nixpath"
 	"github.com/flox-publish/publish-action/internal/signing"
@@ -92,9 +90,15 @@ const (
 // NarInfoKey is the object key of a store path's narinfo.
 func NarInfoKey(storePath string) string { return nixpath.HashPart(storePath) + ".narinfo" }
 
-// Publish writes every path of paths (a set of closures) to the store, a
-// path's references before the path itself, up to opts.Jobs at a time.
+// Publish writes every path of paths (a set of closures) to the store.
 // Results come back in the order of paths.
+//
+// It first asks the store which narinfos it has, many at a time: on a
+// re-publish that is all the work there is. NARs of the missing paths are
+// then streamed opts.Jobs at a time, largest first so that one big path
+// does not finish alone at the end, while a shared compressor keeps every
+// core busy inside each NAR. A path's narinfo is written once its NAR and
+// the narinfos of all its references are.
 func Publish(ctx context.Context, opts Options, paths []nixpath.PathInfo) ([]PathResult, error) {
 	if opts.Jobs < 1 {
 		opts.Jobs = 1
@@ -115,25 +119,89 @@ func Publish(ctx context.Context, opts Options, paths []nixpath.PathInfo) ([]Pat
 	if err != nil {
 		return nil, err
 	}
-
 	if !opts.DryRun {
 		if err := ensureCacheInfo(ctx, opts.Store); err != nil {
 			return nil, err
 		}
 	}
+	if opts.Store != nil {
+		if err := markPresent(ctx, opts.Store, nodes, order); err != nil {
+			return nil, err
+		}
+	}
+	method := opts.Compression
+	if method == "" {
+		method = "zstd"
+	}
+	comp, err := newCompressor(method, opts.Level, opts.Jobs)
+	if err != nil {
+		return nil, err
+	}
+	defer comp.close()
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	sem := make(chan struct{}, opts.Jobs)
+	var missing []*node
+	for _, p := range order {
+		if n := nodes[p]; n.result.Status != Present {
+			missing = append(missing, n)
+		}
+	}
+	// Largest first: the longest jobs start while the others fill the gaps.
+	bySize := append([]*node(nil), missing...)
+	sort.SliceStable(bySize, func(i, j int) bool { return bySize[i].info.NarSize > bySize[j].info.NarSize })
+	queue := make(chan *node)
+	go func() {
+		defer close(queue)
+		for _, n := range bySize {
+			select {
+			case queue <- n:
+			case <-ctx.Done():
+				n.err = context.Cause(ctx)
+				close(n.narDone)
+			}
+		}
+	}()
+
 	var (
 		wg       sync.WaitGroup
 		reportMu sync.Mutex
 	)
-	for _, n := range nodes {
+	report := func(r PathResult) {
+		if opts.OnPath != nil {
+			reportMu.Lock()
+			opts.OnPath(r)
+			reportMu.Unlock()
+		}
+	}
+	for _, p := range order {
+		if n := nodes[p]; n.result.Status == Present {
+			report(n.result)
+		}
+	}
+	for range min(opts.Jobs, len(missing)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := range queue {
+				n.nar, n.err = writeNAR(ctx, opts, comp, ext, n.info)
+				if n.err != nil {
+					cancel(n.err)
+				}
+				close(n.narDone)
+			}
+		}()
+	}
+	// Narinfos are small: they need no job slot, only their order.
+	for _, n := range missing {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer close(n.done)
+			<-n.narDone
+			if n.err != nil {
+				return
+			}
 			for _, dep := range n.deps {
 				<-dep.done
 				if dep.err != nil {
@@ -141,23 +209,12 @@ func Publish(ctx context.Context, opts Options, paths []nixpath.PathInfo) ([]Pat
 					return
 				}
 			}
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				n.err = context.Cause(ctx)
-				return
-			}
-			defer func() { <-sem }()
-			n.result, n.err = publishOne(ctx, opts, ext, n.info)
+			n.result, n.err = writeNarInfo(ctx, opts, n.info, n.nar)
 			if n.err != nil {
 				cancel(n.err)
 				return
 			}
-			if opts.OnPath != nil {
-				reportMu.Lock()
-				opts.OnPath(n.result)
-				reportMu.Unlock()
-			}
+			report(n.result)
 		}()
 	}
 	wg.Wait()
@@ -179,6 +236,54 @@ func Publish(ctx context.Context, opts Options, paths []nixpath.PathInfo) ([]Pat
 	return results, nil
 }
 
+// presenceJobs bounds the narinfo look-ups in flight: they are small
+// requests, and a re-publish of a large closure is nothing but them.
+const presenceJobs = 32
+
+// markPresent asks the store for every path's narinfo at once, up to
+// presenceJobs at a time, and marks the paths it has as done.
+func markPresent(ctx context.Context, s store.Store, nodes map[string]*node, order []string) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	sem := make(chan struct{}, presenceJobs)
+	var wg sync.WaitGroup
+	for _, p := range order {
+		n := nodes[p]
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			key := NarInfoKey(p)
+			ok, err := s.Exists(ctx, key)
+			if err != nil {
+				cancel(fmt.Errorf("%s: check %s: %w", p, key, err))
+				return
+			}
+			if ok {
+				n.result = PathResult{StorePath: p, NarSize: n.info.NarSize, Status: Present}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil {
+		return err
+	}
+	for _, n := range nodes {
+		if n.result.Status == Present {
+			close(n.narDone)
+			close(n.done)
+		}
+	}
+	return nil
+}
+
 func firstCause(errs []error) error {
 	for _, e := range errs {
 		var skipped *skippedError
@@ -198,11 +303,21 @@ func (e *skippedError) Error() string {
 }
 
 type node struct {
-	info   nixpath.PathInfo
-	deps   []*node
-	done   chan struct{}
-	result PathResult
-	err    error
+	info nixpath.PathInfo
+	deps []*node
+	// narDone is closed when the NAR is written (or failed, or skipped);
+	// done when the narinfo is.
+	narDone, done chan struct{}
+	nar           narObject
+	result        PathResult
+	err           error
+}
+
+// narObject is a NAR object as written.
+type narObject struct {
+	key  string
+	size int64
+	hash []byte
 }
 
 // graph indexes paths by store path and checks that every reference is in
@@ -217,7 +332,7 @@ func graph(paths []nixpath.PathInfo) (map[string]*node, []string, error) {
 		if _, dup := nodes[p.StorePath]; dup {
 			continue
 		}
-		nodes[p.StorePath] = &node{info: p, done: make(chan struct{})}
+		nodes[p.StorePath] = &node{info: p, narDone: make(chan struct{}), done: make(chan struct{})}
 		order = append(order, p.StorePath)
 	}
 	for _, n := range nodes {
@@ -315,41 +430,29 @@ func ensureCacheInfo(ctx context.Context, s store.Store) error {
 	return nil
 }
 
-// publishOne writes one path's NAR and narinfo.
-func publishOne(ctx context.Context, opts Options, ext string, p nixpath.PathInfo) (PathResult, error) {
-	res := PathResult{StorePath: p.StorePath, NarSize: p.NarSize}
-	key := NarInfoKey(p.StorePath)
-	if opts.Store != nil {
-		ok, err := opts.Store.Exists(ctx, key)
-		if err != nil {
-			return res, fmt.Errorf("%s: check %s: %w", p.StorePath, key, err)
-		}
-		if ok {
-			res.Status = Present
-			return res, nil
-		}
+// writeNAR streams p's NAR, compressed, to its object in the store (to
+// nowhere in a dry run, where only its size is wanted).
+func writeNAR(ctx context.Context, opts Options, comp *compressor, ext string, p nixpath.PathInfo) (narObject, error) {
+	obj := narObject{key: "nar/" + nixbase32.EncodeToString(p.NarHash) + ".nar" + ext}
+	if err := ctx.Err(); err != nil {
+		return obj, context.Cause(ctx)
 	}
-
-	narKey := "nar/" + nixbase32.EncodeToString(p.NarHash) + ".nar" + ext
-	var (
-		fileSize int64
-		fileHash []byte
-		err      error
-	)
-	if opts.DryRun {
-		fileSize, fileHash, err = streamNAR(ctx, p, opts.Compression, func(r io.Reader) (int64, error) {
-			return io.Copy(io.Discard, r)
-		})
-	} else {
-		fileSize, fileHash, err = streamNAR(ctx, p, opts.Compression, func(r io.Reader) (int64, error) {
-			return opts.Store.Put(ctx, narKey, r, ContentTypeNAR)
-		})
+	sink := func(r io.Reader) (int64, error) { return io.Copy(io.Discard, r) }
+	if !opts.DryRun {
+		sink = func(r io.Reader) (int64, error) { return opts.Store.Put(ctx, obj.key, r, ContentTypeNAR) }
 	}
+	var err error
+	obj.size, obj.hash, err = streamNAR(ctx, p, comp, sink)
 	if err != nil {
-		return res, fmt.Errorf("%s: write %s: %w", p.StorePath, narKey, err)
+		return obj, fmt.Errorf("%s: write %s: %w", p.StorePath, obj.key, err)
 	}
+	return obj, nil
+}
 
-	ni := newNarInfo(p, narKey, opts.Compression, fileHash, fileSize)
+// writeNarInfo signs and writes p's narinfo, pointing at nar.
+func writeNarInfo(ctx context.Context, opts Options, p nixpath.PathInfo, nar narObject) (PathResult, error) {
+	res := PathResult{StorePath: p.StorePath, NarSize: p.NarSize}
+	ni := newNarInfo(p, nar.key, opts.Compression, nar.hash, nar.size)
 	if opts.Key != nil {
 		sig, err := opts.Key.Sign(ni.Fingerprint())
 		if err != nil {
@@ -357,11 +460,12 @@ func publishOne(ctx context.Context, opts Options, ext string, p nixpath.PathInf
 		}
 		ni.Signatures = append(ni.Signatures, sig)
 	}
-	res.NarInfo, res.FileSize = ni, fileSize
+	res.NarInfo, res.FileSize = ni, nar.size
 	if opts.DryRun {
 		res.Status = WouldUpload
 		return res, nil
 	}
+	key := NarInfoKey(p.StorePath)
 	if _, err := opts.Store.Put(ctx, key, strings.NewReader(ni.String()), ContentTypeNarInfo); err != nil {
 		return res, fmt.Errorf("%s: write %s: %w", p.StorePath, key, err)
 	}
@@ -372,15 +476,17 @@ func publishOne(ctx context.Context, opts Options, ext string, p nixpath.PathInf
 // streamNAR serialises p, checks it against p's NAR hash and size, and
 // hands the compressed stream to sink. It returns the compressed size and
 // hash.
-func streamNAR(ctx context.Context, p nixpath.PathInfo, compression string, sink func(io.Reader) (int64, error)) (int64, []byte, error) {
+func streamNAR(ctx context.Context, p nixpath.PathInfo, comp *compressor, sink func(io.Reader) (int64, error)) (int64, []byte, error) {
 	pr, pw := io.Pipe()
 	narHash := nixpath.NewHashingWriter()
 	fileHash := nixpath.NewHashingWriter()
 	produced := make(chan error, 1)
 	go func() {
-		err := compress(io.MultiWriter(pw, fileHash), compression, func(w io.Writer) error {
-			return nixpath.DumpNAR(io.MultiWriter(w, narHash), p.Source)
-		})
+		cw := comp.newStream(ctx, io.MultiWriter(pw, fileHash), narHash)
+		err := nixpath.DumpNAR(cw, p.Source)
+		if cerr := cw.Close(); err == nil {
+			err = cerr
+		}
 		if err == nil && !bytes.Equal(narHash.Sum(), p.NarHash) {
 			err = fmt.Errorf("the NAR of %s hashes to sha256:%s, but its recorded NAR hash is %s: the path changed after it was built; rebuild it (nix-store --verify --check-contents)",
 				p.Source, nixbase32.EncodeToString(narHash.Sum()), p.NarHashString())
@@ -409,35 +515,4 @@ func streamNAR(ctx context.Context, p nixpath.PathInfo, compression string, sink
 		return 0, nil, fmt.Errorf("the store took %d of %d bytes", n, fileHash.Size())
 	}
 	return n, fileHash.Sum(), nil
-}
-
-// compress runs write against a compressor for the given method, flushing
-// it into w.
-func compress(w io.Writer, method string, write func(io.Writer) error) error {
-	switch method {
-	case "none":
-		return write(w)
-	case "xz":
-		xw, err := xz.NewWriter(w)
-		if err != nil {
-			return err
-		}
-		if err := write(xw); err != nil {
-			xw.Close()
-			return err
-		}
-		return xw.Close()
-	default:
-		// One goroutine per encoder: paths are already compressed in
-		// parallel, and per-encoder concurrency would multiply memory.
-		zw, err := zstd.NewWriter(w, zstd.WithEncoderConcurrency(1))
-		if err != nil {
-			return err
-		}
-		if err := write(zw); err != nil {
-			zw.Close()
-			return err
-		}
-		return zw.Close()
-	}
 }

@@ -3,6 +3,7 @@ package cache_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/url"
 	"os"
@@ -94,7 +95,12 @@ func (e *nixError) Error() string {
 }
 
 func TestPublishedClosureInstallsWithRealNix(t *testing.T) {
-	top, closure := nixClosure(t)
+	// The library's NAR spans several compression chunks, so real Nix
+	// reads a NAR made of several zstd frames.
+	top, closure := testenv.NixClosure(t, "big", "head -c 2500000 /dev/urandom > $out/lib/random; seq 1 400000 > $out/lib/seq")
+	if closure[0].NarSize < 3*cache.ChunkSize && closure[1].NarSize < 3*cache.ChunkSize {
+		t.Fatalf("the closure's NARs (%d, %d bytes) fit in fewer than 3 chunks", closure[0].NarSize, closure[1].NarSize)
+	}
 	for _, compression := range []string{"zstd", "xz", "none"} {
 		t.Run(compression, func(t *testing.T) {
 			s := fileStore(t)
@@ -239,6 +245,38 @@ func TestWriteOrder(t *testing.T) {
 			if ref != p.StorePath && pos[cache.NarInfoKey(ref)] > pos[ni] {
 				t.Errorf("%s written before the narinfo of its reference %s", ni, ref)
 			}
+		}
+	}
+}
+
+// TestLargestNARFirst: NARs start largest first, so that the biggest
+// path is not left to finish alone on one core at the end.
+func TestLargestNARFirst(t *testing.T) {
+	var paths []nixpath.PathInfo
+	for i, size := range []int{10 << 10, 3 << 20, 300 << 10} {
+		dir := filepath.Join(t.TempDir(), "out")
+		os.MkdirAll(dir, 0o755)
+		os.WriteFile(filepath.Join(dir, "data"), bytes.Repeat([]byte{byte(i)}, size), 0o644)
+		h, n, err := nixpath.HashNAR(dir, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, nixpath.PathInfo{StorePath: nixpath.SourcePath(h, fmt.Sprintf("p%d", i), nil), NarHash: h, NarSize: n, CA: nixpath.SourceCA(h), Source: dir})
+	}
+	rec := &recordingStore{Store: fileStore(t)}
+	if _, err := cache.Publish(context.Background(), cache.Options{Store: rec, Key: newKey(t, "k"), Compression: "zstd", Jobs: 1}, paths); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, k := range rec.puts {
+		if strings.HasPrefix(k, "nar/") {
+			got = append(got, k)
+		}
+	}
+	want := []nixpath.PathInfo{paths[1], paths[2], paths[0]}
+	for i, p := range want {
+		if i >= len(got) || !strings.Contains(got[i], nixpathNar(p)) {
+			t.Fatalf("NARs written in the order %v, want largest first", got)
 		}
 	}
 }

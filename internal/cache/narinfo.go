@@ -1,11 +1,11 @@
 package cache
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"sort"
+	"sync"
 
 	"github.com/nix-community/go-nix/pkg/narinfo"
 	"github.com/nix-community/go-nix/pkg/narinfo/signature"
@@ -42,43 +42,63 @@ func newNarInfo(p nixpath.PathInfo, url, compression string, fileHash []byte, fi
 	}
 }
 
-// Verify reads back the narinfos of the paths a publish wrote and checks
-// each against what was meant: it parses, it is signed by pub, it names
-// the same NAR, and the NAR object has the size the narinfo claims. A
+// Verify reads back the narinfos of the paths a publish wrote, many at a
+// time, and checks each against what was meant: byte for byte what was
+// written, signed by pub, and its NAR object of the size it claims. A
 // store that silently dropped or mangled an object fails the run here
 // rather than on a user's machine.
 func Verify(ctx context.Context, s store.Store, pub signature.PublicKey, written []PathResult) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	sem := make(chan struct{}, presenceJobs)
+	var wg sync.WaitGroup
 	for _, r := range written {
 		if r.Status != Uploaded || r.NarInfo == nil {
 			continue
 		}
-		key := NarInfoKey(r.StorePath)
-		rc, err := s.Get(ctx, key)
-		if err != nil {
-			return fmt.Errorf("read back %s: %w", key, err)
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
 		}
-		data, err := io.ReadAll(io.LimitReader(rc, 1<<20))
-		rc.Close()
-		if err != nil {
-			return fmt.Errorf("read back %s: %w", key, err)
+		if ctx.Err() != nil {
+			break
 		}
-		got, err := narinfo.Parse(bytes.NewReader(data))
-		if err != nil {
-			return fmt.Errorf("read back %s: it does not parse: %w", key, err)
-		}
-		if got.StorePath != r.StorePath || got.URL != r.NarInfo.URL || got.NarHash.String() != r.NarInfo.NarHash.String() {
-			return fmt.Errorf("read back %s: it differs from what was written (store path %s, URL %s)", key, got.StorePath, got.URL)
-		}
-		if !signature.VerifyFirst(got.Fingerprint(), got.Signatures, []signature.PublicKey{pub}) {
-			return fmt.Errorf("read back %s: no valid signature by %s", key, pub.Name)
-		}
-		size, err := s.Size(ctx, got.URL)
-		if err != nil {
-			return fmt.Errorf("read back %s: its NAR %s: %w", key, got.URL, err)
-		}
-		if uint64(size) != got.FileSize {
-			return fmt.Errorf("read back %s: its NAR %s is %d bytes, the narinfo says %d", key, got.URL, size, got.FileSize)
-		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if err := verifyOne(ctx, s, pub, r); err != nil {
+				cancel(err)
+			}
+		}()
+	}
+	wg.Wait()
+	return context.Cause(ctx)
+}
+
+func verifyOne(ctx context.Context, s store.Store, pub signature.PublicKey, r PathResult) error {
+	key := NarInfoKey(r.StorePath)
+	rc, err := s.Get(ctx, key)
+	if err != nil {
+		return fmt.Errorf("read back %s: %w", key, err)
+	}
+	data, err := io.ReadAll(io.LimitReader(rc, 1<<20))
+	rc.Close()
+	if err != nil {
+		return fmt.Errorf("read back %s: %w", key, err)
+	}
+	if string(data) != r.NarInfo.String() {
+		return fmt.Errorf("read back %s: it differs from what was written (%d bytes read, %d written)", key, len(data), len(r.NarInfo.String()))
+	}
+	if !signature.VerifyFirst(r.NarInfo.Fingerprint(), r.NarInfo.Signatures, []signature.PublicKey{pub}) {
+		return fmt.Errorf("read back %s: no valid signature by %s", key, pub.Name)
+	}
+	size, err := s.Size(ctx, r.NarInfo.URL)
+	if err != nil {
+		return fmt.Errorf("read back %s: its NAR %s: %w", key, r.NarInfo.URL, err)
+	}
+	if uint64(size) != r.NarInfo.FileSize {
+		return fmt.Errorf("read back %s: its NAR %s is %d bytes, the narinfo says %d", key, r.NarInfo.URL, size, r.NarInfo.FileSize)
 	}
 	return nil
 }

@@ -1,0 +1,289 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"runtime/debug"
+	"sync"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/ulikunitz/xz"
+)
+
+// DefaultLevel is the zstd level used when none is given: zstd's own
+// default, and the level Nix (and so `flox publish`) compresses with.
+const DefaultLevel = 3
+
+// ChunkSize is the size of the pieces a NAR is cut into for compression.
+// Each piece is compressed on its own, on any core, into one zstd frame;
+// a NAR object is its pieces' frames in order, which every zstd decoder
+// reads as one stream (RFC 8878, section 3.1: a zstd stream is a sequence
+// of frames). Matches cannot reach across pieces, which at 1 MiB costs
+// about 0.5% in size (zstd level 3 looks back 2 MiB at most anyway), and
+// keeps the buffers of every piece in flight within a few MiB.
+const ChunkSize = 1 << 20
+
+// TuneGC lowers the garbage collector's heap growth target, unless GOGC
+// is set. What Publish holds in memory is a fixed set of large buffers
+// (compression chunks, S3 parts) alive for the whole run, and little else;
+// Go's default target lets the heap grow to twice that before collecting,
+// which would double peak RSS for nothing. Collections stay cheap: those
+// buffers hold no pointers to scan.
+func TuneGC(getenv func(string) string) {
+	if getenv("GOGC") == "" {
+		debug.SetGCPercent(25)
+	}
+}
+
+// compressor compresses NAR streams on every core at once. It holds a fixed
+// set of chunk buffers shared by every stream, so memory stays the same
+// however big the NARs and however many are in flight.
+type compressor struct {
+	method string
+	enc    *zstd.Encoder // nil unless method is zstd
+	work   chan *chunk
+	free   chan *chunk
+	wg     sync.WaitGroup
+}
+
+// chunk is one piece of a NAR on its way through a compressor.
+type chunk struct {
+	in, out []byte
+	done    chan struct{} // closed when out holds in compressed
+}
+
+// newCompressor starts a compressor for method ("zstd", "xz" or "none")
+// at a zstd level (0: DefaultLevel), with room for streams concurrent
+// streams to make progress at once.
+func newCompressor(method string, level, streams int) (*compressor, error) {
+	c := &compressor{method: method}
+	if method == "xz" {
+		// xz streams are compressed one goroutine each: no chunks.
+		return c, nil
+	}
+	workers := runtime.GOMAXPROCS(0)
+	if method == "zstd" {
+		if level == 0 {
+			level = DefaultLevel
+		}
+		enc, err := zstd.NewWriter(nil,
+			zstd.WithEncoderLevel(zstd.EncoderLevelFromZstd(level)),
+			zstd.WithEncoderConcurrency(workers),
+			// A piece is a frame of its own: a longer window would only
+			// allocate history no match can use.
+			zstd.WithWindowSize(ChunkSize),
+			// Nix checks every NAR against the NAR hash in its signed
+			// narinfo; a frame checksum would only check the same bytes
+			// again, more weakly.
+			zstd.WithEncoderCRC(false))
+		if err != nil {
+			return nil, fmt.Errorf("zstd level %d: %w", level, err)
+		}
+		c.enc = enc
+		c.work = make(chan *chunk)
+		for range workers {
+			c.wg.Add(1)
+			go c.compressLoop()
+		}
+	}
+	// Every stream holds at most one chunk it is filling; the rest keep
+	// the workers busy while streams write out what is done.
+	n := streams + 2*workers
+	c.free = make(chan *chunk, n)
+	for range n {
+		c.free <- &chunk{}
+	}
+	return c, nil
+}
+
+func (c *compressor) compressLoop() {
+	defer c.wg.Done()
+	for ch := range c.work {
+		ch.out = c.enc.EncodeAll(ch.in, ch.out[:0])
+		close(ch.done)
+	}
+}
+
+// close stops the workers. Every stream must be closed first.
+func (c *compressor) close() {
+	if c.work != nil {
+		close(c.work)
+	}
+	c.wg.Wait()
+	if c.enc != nil {
+		c.enc.Close()
+	}
+}
+
+// newStream returns a writer that compresses what is written to it and
+// writes the result to w, in order, from another goroutine; it also
+// writes what it is given, uncompressed, to tee (a hash), a chunk at a
+// time. Close flushes it and returns the first error of either side.
+func (c *compressor) newStream(ctx context.Context, w, tee io.Writer) io.WriteCloser {
+	if c.method == "xz" {
+		return newXZStream(w, tee)
+	}
+	s := &stream{c: c, ctx: ctx, w: w, tee: tee, pending: make(chan *chunk, cap(c.free)), written: make(chan error, 1)}
+	go s.writeLoop()
+	return s
+}
+
+// stream is one NAR being compressed by a compressor.
+type stream struct {
+	c       *compressor
+	ctx     context.Context
+	w, tee  io.Writer
+	cur     *chunk
+	pending chan *chunk // chunks handed to workers, in stream order
+	written chan error  // writeLoop's result
+	err     error
+	closed  bool
+}
+
+func (s *stream) Write(p []byte) (int, error) {
+	n := 0
+	for len(p) > 0 {
+		if s.err != nil {
+			return n, s.err
+		}
+		if s.cur == nil {
+			if s.err = s.take(); s.err != nil {
+				return n, s.err
+			}
+		}
+		k := copy(s.cur.in[len(s.cur.in):cap(s.cur.in)], p)
+		s.cur.in = s.cur.in[:len(s.cur.in)+k]
+		n += k
+		p = p[k:]
+		if len(s.cur.in) == cap(s.cur.in) {
+			s.submit()
+		}
+	}
+	return n, nil
+}
+
+// ReadFrom reads r straight into chunk buffers, saving a copy.
+func (s *stream) ReadFrom(r io.Reader) (int64, error) {
+	var n int64
+	for {
+		if s.err != nil {
+			return n, s.err
+		}
+		if s.cur == nil {
+			if s.err = s.take(); s.err != nil {
+				return n, s.err
+			}
+		}
+		k, err := r.Read(s.cur.in[len(s.cur.in):cap(s.cur.in)])
+		s.cur.in = s.cur.in[:len(s.cur.in)+k]
+		n += int64(k)
+		if len(s.cur.in) == cap(s.cur.in) {
+			s.submit()
+		}
+		if errors.Is(err, io.EOF) {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+}
+
+// take waits for a free chunk buffer.
+func (s *stream) take() error {
+	select {
+	case ch := <-s.c.free:
+		if cap(ch.in) < ChunkSize {
+			ch.in = make([]byte, 0, ChunkSize)
+		}
+		ch.in = ch.in[:0]
+		s.cur = ch
+		return nil
+	case <-s.ctx.Done():
+		return context.Cause(s.ctx)
+	}
+}
+
+// submit hands the current chunk to the workers and queues it for writing.
+func (s *stream) submit() {
+	ch := s.cur
+	s.cur = nil
+	s.tee.Write(ch.in)
+	ch.done = make(chan struct{})
+	if s.c.enc == nil {
+		ch.out = ch.in
+		close(ch.done)
+	} else {
+		s.c.work <- ch
+	}
+	s.pending <- ch
+}
+
+// writeLoop writes compressed chunks in order and gives their buffers
+// back. After an error it keeps draining, so that buffers return to the
+// compressor for other streams.
+func (s *stream) writeLoop() {
+	var err error
+	for ch := range s.pending {
+		<-ch.done
+		if err == nil {
+			_, err = s.w.Write(ch.out)
+		}
+		if s.c.enc == nil {
+			ch.out = nil // it was the input buffer
+		}
+		s.c.free <- ch
+	}
+	s.written <- err
+}
+
+func (s *stream) Close() error {
+	if s.closed {
+		return errors.New("stream already closed")
+	}
+	s.closed = true
+	if s.cur != nil {
+		if len(s.cur.in) > 0 && s.err == nil {
+			s.submit()
+		} else {
+			s.c.free <- s.cur
+			s.cur = nil
+		}
+	}
+	close(s.pending)
+	werr := <-s.written
+	if s.err != nil {
+		return s.err
+	}
+	return werr
+}
+
+// xzStream compresses one stream on one goroutine.
+type xzStream struct {
+	xw  *xz.Writer
+	tee io.Writer
+	err error
+}
+
+func newXZStream(w, tee io.Writer) *xzStream {
+	xw, err := xz.NewWriter(w)
+	return &xzStream{xw: xw, tee: tee, err: err}
+}
+
+func (s *xzStream) Write(p []byte) (int, error) {
+	if s.err != nil {
+		return 0, s.err
+	}
+	s.tee.Write(p)
+	return s.xw.Write(p)
+}
+
+func (s *xzStream) Close() error {
+	if s.err != nil {
+		return s.err
+	}
+	return s.xw.Close()
+}
