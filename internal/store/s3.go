@@ -44,8 +44,11 @@ const (
 // when it completes, so a reader never sees part of an object. Parts are
 // read into buffers shared by the whole store: at most Jobs+1 are in use,
 // whatever the number of concurrent Puts, which bounds both memory and the
-// requests in flight. Every request body carries a Content-MD5 the server
-// checks.
+// requests in flight. Every request is signed with SigV4 over the SHA-256
+// of its body, which S3 and its look-alikes check before they store a byte
+// (XAmzContentSHA256Mismatch); a Content-MD5 on top would hash every
+// byte of every NAR a second time to check the same thing, so only the
+// small conditional writes of the catalog index carry one.
 type S3 struct {
 	loc       s3Location
 	client    *s3.Client
@@ -97,9 +100,10 @@ func OpenS3(ctx context.Context, u *url.URL, opts Options) (*S3, error) {
 		Credentials:  creds,
 		UsePathStyle: loc.PathStyle,
 		Retryer:      retry.Retryer(),
-		// Content-MD5 is the integrity check every S3-compatible server
-		// understands; the SDK's newer default checksums are rejected by
-		// some, and make it send unsigned aws-chunked bodies.
+		// The signed SHA-256 of each body is the integrity check every
+		// S3-compatible server understands; the SDK's newer default
+		// checksums are rejected by some, and make it send unsigned
+		// aws-chunked bodies.
 		RequestChecksumCalculation:                aws.RequestChecksumCalculationWhenRequired,
 		ResponseChecksumValidation:                aws.ResponseChecksumValidationWhenSupported,
 		DisableLogOutputChecksumValidationSkipped: true,
@@ -290,7 +294,6 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader, contentType strin
 			Body:          bytes.NewReader(buf[:n]),
 			ContentLength: aws.Int64(int64(n)),
 			ContentType:   &contentType,
-			ContentMD5:    aws.String(contentMD5(buf[:n])),
 		})
 		if err != nil {
 			return 0, s.fail("upload", k, err)
@@ -335,7 +338,6 @@ func (s *S3) putMultipart(ctx context.Context, k string, r io.Reader, first []by
 			PartNumber:    aws.Int32(num),
 			Body:          bytes.NewReader(buf[:n]),
 			ContentLength: aws.Int64(int64(n)),
-			ContentMD5:    aws.String(contentMD5(buf[:n])),
 		})
 		if err != nil {
 			cancel(s.fail("upload", fmt.Sprintf("%s (part %d)", k, num), err))
