@@ -240,7 +240,7 @@ func upload(ctx context.Context, e env, u *ui.UI, cfg inputs.Config, m mode, p *
 	end := u.Group("Sign and upload")
 	defer end()
 	written, err := cache.Publish(ctx, cache.Options{
-		Store: st, Key: p.key, Compression: cfg.Compression, Jobs: cfg.Jobs, DryRun: m.dryRun,
+		Store: st, Key: p.key, Compression: cfg.Compression, Level: cfg.Level, Jobs: cfg.Jobs, DryRun: m.dryRun,
 		OnPath: func(r cache.PathResult) { u.Printf("%-12s %s (%s)", r.Status, r.StorePath, report.Size(r.NarSize)) },
 	}, closure)
 	if err == nil && st != nil {

@@ -54,6 +54,8 @@ func TestBadValues(t *testing.T) {
 		{[]string{"INPUT_COMPRESSION", "gzip"}, `input compression: "gzip" is not one of zstd, xz, none`},
 		{[]string{"INPUT_JOBS", "0"}, `input jobs: "0" is not a number from 1 to 64`},
 		{[]string{"INPUT_JOBS", "many"}, `input jobs`},
+		{[]string{"INPUT_COMPRESSION-LEVEL", "20"}, `input compression-level: "20" is not a zstd level from 1 (fastest) to 19 (smallest)`},
+		{[]string{"INPUT_COMPRESSION-LEVEL", "fast"}, `input compression-level`},
 		{[]string{"INPUT_PACKAGES", "ok bad/name"}, `input packages: "bad/name" is not a package name`},
 		{[]string{"INPUT_CATALOG", "x"}, `input catalog: "x" is not a catalog name`},
 		{[]string{"INPUT_STORE-URL", "gs://bucket"}, `input store-url`},

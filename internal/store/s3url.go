@@ -40,7 +40,7 @@ var s3Params = []string{"region", "endpoint", "scheme", "profile", "addressing-s
 // publish something other than what the user asked for.
 var nixCacheParams = map[string]string{
 	"compression":          "use the action's `compression` input",
-	"compression-level":    "the action picks the level for its `compression` input",
+	"compression-level":    "use the action's `compression-level` input",
 	"secret-key":           "use the action's `signing-key` or `signing-key-file` input",
 	"secret-keys":          "use the action's `signing-key` or `signing-key-file` input",
 	"parallel-compression": "the action always compresses in parallel",
