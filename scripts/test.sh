@@ -6,19 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-need_apt=()
-command -v git >/dev/null || need_apt+=(git)
-command -v nix >/dev/null || need_apt+=(nix-bin)
-if [ ${#need_apt[@]} -gt 0 ]; then
-  echo "==> installing ${need_apt[*]} (apt-get)"
-  if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
-fi
-
-# MinIO is the real S3 and STS server of the store tests; built once from
-# the Go module proxy at a pinned version and cached.
-MINIO_BIN=$(bash scripts/install-minio.sh)
+MINIO_BIN=$(bash scripts/install-tools.sh)
 export MINIO_BIN
 
 echo "==> gofmt, go vet"

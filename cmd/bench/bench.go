@@ -35,6 +35,7 @@ type benchConfig struct {
 	minio       bool
 	fixedRuns   int
 	rounds      int
+	altLevel    int
 	out         string
 	work        string
 }
@@ -49,6 +50,7 @@ func benchCmd(ctx context.Context, args []string) error {
 	fs.StringVar(&c.compression, "compression", "zstd", "the action's compression input")
 	fs.IntVar(&c.level, "level", 0, "the action's compression-level input (0: its default)")
 	fs.BoolVar(&c.minio, "minio", true, "also publish to a MinIO server")
+	fs.IntVar(&c.altLevel, "alt-level", 1, "also publish to file:// at this compression level, to show the trade-off (0: skip)")
 	fs.IntVar(&c.rounds, "rounds", 3, "rounds of the side-by-side comparison (the report shows medians)")
 	fs.IntVar(&c.fixedRuns, "fixed-runs", 5, "runs of the action on the bundled example (0: skip)")
 	fs.StringVar(&c.out, "out", "", "also write the report to this file")
@@ -155,6 +157,14 @@ func (b *bench) run(ctx context.Context) error {
 				return err
 			}
 			add(into, m)
+			if b.cfg.altLevel > 0 {
+				alt := "file://" + filepath.Join(dir, "ours-alt")
+				m, err := b.oursAt(ctx, fmt.Sprintf("this project, level %d → file://", b.cfg.altLevel), top, alt, b.cfg.altLevel, nil, "")
+				if err != nil {
+					return err
+				}
+				add(into, m)
+			}
 			nm, err := b.nixCopy(ctx, top, theirs)
 			if err != nil {
 				return err
@@ -251,9 +261,14 @@ func (b *bench) bucket(ctx context.Context, m *testenv.MinIO, name string) (stri
 
 // ours publishes the closure of top with this project in a child process.
 func (b *bench) ours(ctx context.Context, name, top, storeURL string, extraEnv []string, profile string) (measurement, error) {
+	return b.oursAt(ctx, name, top, storeURL, b.cfg.level, extraEnv, profile)
+}
+
+// oursAt is ours at another compression level.
+func (b *bench) oursAt(ctx context.Context, name, top, storeURL string, level int, extraEnv []string, profile string) (measurement, error) {
 	result := filepath.Join(b.cfg.work, "result.json")
 	args := []string{"publish", "-root", top, "-store", storeURL, "-key", b.key,
-		"-compression", b.cfg.compression, "-level", strconv.Itoa(b.cfg.level), "-jobs", strconv.Itoa(b.cfg.jobs), "-result", result}
+		"-compression", b.cfg.compression, "-level", strconv.Itoa(level), "-jobs", strconv.Itoa(b.cfg.jobs), "-result", result}
 	if profile != "" {
 		args = append(args, "-cpuprofile", profile)
 	}
@@ -350,11 +365,22 @@ func (b *bench) targets(ms []measurement) {
 		return
 	}
 	ours, nix := ms[0], ms[1]
+	for _, m := range ms {
+		if strings.HasPrefix(m.name, "nix copy") {
+			nix = m
+		}
+	}
 	fmt.Fprintf(&b.report, "Throughput to file://: %.2f× nix copy's (target ≥ 2×); compressed size %.3f× nix copy's (target ≤ 1.05×).\n",
 		nix.wall.Seconds()/ours.wall.Seconds(), float64(ours.fileSize)/float64(nix.fileSize))
-	if len(ms) > 2 {
-		fmt.Fprintf(&b.report, "MinIO time: %.2f× this project's file:// time (target ≤ 1.5×).\n", ms[2].wall.Seconds()/ours.wall.Seconds())
-		fmt.Fprintf(&b.report, "Peak RSS: %.0f MiB to file:// (target ≤ 64), %.0f MiB to MinIO (target ≤ 128).\n", float64(ours.rssKiB)/1024, float64(ms[2].rssKiB)/1024)
+	for _, m := range ms {
+		switch {
+		case strings.Contains(m.name, "MinIO"):
+			fmt.Fprintf(&b.report, "MinIO time: %.2f× this project's file:// time (target ≤ 1.5×).\n", m.wall.Seconds()/ours.wall.Seconds())
+			fmt.Fprintf(&b.report, "Peak RSS: %.0f MiB to file:// (target ≤ 64), %.0f MiB to MinIO (target ≤ 128).\n", float64(ours.rssKiB)/1024, float64(m.rssKiB)/1024)
+		case strings.Contains(m.name, "level"):
+			fmt.Fprintf(&b.report, "At %s: throughput %.2f× nix copy's, compressed size %.3f× nix copy's.\n",
+				strings.TrimSuffix(strings.TrimPrefix(m.name, "this project, "), " → file://"), nix.wall.Seconds()/m.wall.Seconds(), float64(m.fileSize)/float64(nix.fileSize))
+		}
 	}
 	fmt.Fprintln(&b.report)
 }

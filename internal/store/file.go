@@ -116,7 +116,10 @@ func writeAtomic(ctx context.Context, dir, p string, r io.Reader) (int64, error)
 		return 0, err
 	}
 	defer os.Remove(tmp.Name()) // no-op after a successful rename
-	n, err := io.Copy(tmp, contextReader{ctx, r})
+	// A large buffer, not *os.File's ReadFrom (32 KiB at a time): a NAR
+	// arrives through a pipe, and every read of it is a hand-off between
+	// goroutines.
+	n, err := io.CopyBuffer(struct{ io.Writer }{tmp}, contextReader{ctx, r}, make([]byte, 256<<10))
 	if err == nil {
 		err = tmp.Sync()
 	}
