@@ -195,8 +195,8 @@ func (b *bench) run(ctx context.Context) error {
 	}
 
 	b.header()
-	b.table("First publish", first)
-	b.table("Re-publish, nothing changed", again)
+	b.table("First publish", first, true)
+	b.table("Re-publish, nothing changed", again, false)
 	b.targets(first)
 	if b.cfg.many.Paths > 0 && minio != nil {
 		if err := b.republishMany(ctx, minio); err != nil {
@@ -342,7 +342,9 @@ func (b *bench) header() {
 	fmt.Fprintf(&b.report, "- Run: %s; medians of %d alternating rounds, each into fresh destinations\n\n", time.Now().UTC().Format(time.RFC3339), b.cfg.rounds)
 }
 
-func (b *bench) table(title string, ms []measurement) {
+// table prints one row per publisher; sizes says whether the compressed
+// sizes are of this run's uploads (not on a re-publish, which uploads none).
+func (b *bench) table(title string, ms []measurement, sizes bool) {
 	var nix measurement
 	for _, m := range ms {
 		if strings.HasPrefix(m.name, "nix copy") {
@@ -353,9 +355,13 @@ func (b *bench) table(title string, ms []measurement) {
 	fmt.Fprintf(&b.report, "| | wall | NAR MB/s | CPU | peak RSS | compressed | uploaded | time vs nix copy | size vs nix copy |\n")
 	fmt.Fprintf(&b.report, "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, m := range ms {
-		fmt.Fprintf(&b.report, "| %s | %.2f s | %.0f | %.2f s | %.0f MiB | %s | %d | %.2f× | %.3f× |\n",
+		size, ratio := "–", "–"
+		if sizes {
+			size, ratio = humanBytes(m.fileSize), fmt.Sprintf("%.3f×", float64(m.fileSize)/float64(nix.fileSize))
+		}
+		fmt.Fprintf(&b.report, "| %s | %.2f s | %.0f | %.2f s | %.0f MiB | %s | %d | %.2f× | %s |\n",
 			m.name, m.wall.Seconds(), float64(m.narBytes)/m.wall.Seconds()/1e6, m.cpu.Seconds(), float64(m.rssKiB)/1024,
-			humanBytes(m.fileSize), m.uploaded, m.wall.Seconds()/nix.wall.Seconds(), float64(m.fileSize)/float64(nix.fileSize))
+			size, m.uploaded, m.wall.Seconds()/nix.wall.Seconds(), ratio)
 	}
 	fmt.Fprintln(&b.report)
 }

@@ -10,6 +10,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os/exec"
+	"slices"
 	"sort"
 	"strings"
 
@@ -70,22 +71,13 @@ func (s closureSpec) plan() []synthPath {
 		}
 		for k := 0; i > 0 && k < 1+rng.IntN(4); k++ {
 			j := rng.IntN(i)
-			if !containsInt(paths[i].refs, j) {
+			if !slices.Contains(paths[i].refs, j) {
 				paths[i].refs = append(paths[i].refs, j)
 				referenced[j] = true
 			}
 		}
 	}
 	return paths
-}
-
-func containsInt(s []int, v int) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // ensureClosure imports the closure into the local Nix store unless its top

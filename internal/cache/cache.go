@@ -243,12 +243,38 @@ const presenceJobs = 32
 // markPresent asks the store for every path's narinfo at once, up to
 // presenceJobs at a time, and marks the paths it has as done.
 func markPresent(ctx context.Context, s store.Store, nodes map[string]*node, order []string) error {
+	err := forEach(ctx, len(order), presenceJobs, func(ctx context.Context, i int) error {
+		p := order[i]
+		key := NarInfoKey(p)
+		ok, err := s.Exists(ctx, key)
+		if err != nil {
+			return fmt.Errorf("%s: check %s: %w", p, key, err)
+		}
+		if ok {
+			nodes[p].result = PathResult{StorePath: p, NarSize: nodes[p].info.NarSize, Status: Present}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, n := range nodes {
+		if n.result.Status == Present {
+			close(n.narDone)
+			close(n.done)
+		}
+	}
+	return nil
+}
+
+// forEach calls fn for every i from 0 to n-1, up to limit at a time, and
+// returns the first error; after it, no new call starts.
+func forEach(ctx context.Context, n, limit int, fn func(ctx context.Context, i int) error) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	sem := make(chan struct{}, presenceJobs)
+	sem := make(chan struct{}, limit)
 	var wg sync.WaitGroup
-	for _, p := range order {
-		n := nodes[p]
+	for i := 0; i < n; i++ {
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
@@ -260,28 +286,13 @@ func markPresent(ctx context.Context, s store.Store, nodes map[string]*node, ord
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			key := NarInfoKey(p)
-			ok, err := s.Exists(ctx, key)
-			if err != nil {
-				cancel(fmt.Errorf("%s: check %s: %w", p, key, err))
-				return
-			}
-			if ok {
-				n.result = PathResult{StorePath: p, NarSize: n.info.NarSize, Status: Present}
+			if err := fn(ctx, i); err != nil {
+				cancel(err)
 			}
 		}()
 	}
 	wg.Wait()
-	if err := context.Cause(ctx); err != nil {
-		return err
-	}
-	for _, n := range nodes {
-		if n.result.Status == Present {
-			close(n.narDone)
-			close(n.done)
-		}
-	}
-	return nil
+	return context.Cause(ctx)
 }
 
 func firstCause(errs []error) error {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"sort"
-	"sync"
 
 	"github.com/nix-community/go-nix/pkg/narinfo"
 	"github.com/nix-community/go-nix/pkg/narinfo/signature"
@@ -48,32 +47,15 @@ func newNarInfo(p nixpath.PathInfo, url, compression string, fileHash []byte, fi
 // store that silently dropped or mangled an object fails the run here
 // rather than on a user's machine.
 func Verify(ctx context.Context, s store.Store, pub signature.PublicKey, written []PathResult) error {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	sem := make(chan struct{}, presenceJobs)
-	var wg sync.WaitGroup
+	var uploaded []PathResult
 	for _, r := range written {
-		if r.Status != Uploaded || r.NarInfo == nil {
-			continue
+		if r.Status == Uploaded && r.NarInfo != nil {
+			uploaded = append(uploaded, r)
 		}
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-		}
-		if ctx.Err() != nil {
-			break
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			if err := verifyOne(ctx, s, pub, r); err != nil {
-				cancel(err)
-			}
-		}()
 	}
-	wg.Wait()
-	return context.Cause(ctx)
+	return forEach(ctx, len(uploaded), presenceJobs, func(ctx context.Context, i int) error {
+		return verifyOne(ctx, s, pub, uploaded[i])
+	})
 }
 
 func verifyOne(ctx context.Context, s store.Store, pub signature.PublicKey, r PathResult) error {
