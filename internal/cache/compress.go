@@ -22,7 +22,7 @@ const DefaultLevel = 3
 // a NAR object is its pieces' frames in order, which every zstd decoder
 // reads as one stream (RFC 8878, section 3.1: a zstd stream is a sequence
 // of frames). Matches cannot reach across pieces, which at 1 MiB costs
-// about 0.5% in size (zstd level 3 looks back 2 MiB at most anyway), and
+// about 1% in size (zstd level 3 looks back 2 MiB at most anyway), and
 // keeps the buffers of every piece in flight within a few MiB.
 const ChunkSize = 1 << 20
 
