@@ -484,6 +484,9 @@ func writeNarInfo(ctx context.Context, opts Options, p nixpath.PathInfo, nar nar
 	return res, nil
 }
 
+// errSinkStopped is what the compressor sees when the store stopped reading.
+var errSinkStopped = errors.New("the store stopped reading")
+
 // streamNAR serialises p, checks it against p's NAR hash and size, and
 // hands the compressed stream to sink. It returns the compressed size and
 // hash.
@@ -511,12 +514,16 @@ func streamNAR(ctx context.Context, p nixpath.PathInfo, comp *compressor, sink f
 		produced <- err
 	}()
 	n, err := sink(pr)
-	pr.CloseWithError(errors.New("sink stopped reading"))
+	pr.CloseWithError(errSinkStopped)
 	perr := <-produced
-	if perr != nil {
+	switch {
+	case err != nil && (errors.Is(perr, errWriteFailed) || errors.Is(perr, errSinkStopped)):
+		// The producer stopped because the store did: the store's error
+		// is the cause.
+		return 0, nil, err
+	case perr != nil:
 		return 0, nil, perr
-	}
-	if err != nil {
+	case err != nil:
 		return 0, nil, err
 	}
 	if err := ctx.Err(); err != nil {

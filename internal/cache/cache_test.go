@@ -3,6 +3,7 @@ package cache_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/url"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/nix-community/go-nix/pkg/narinfo"
 
@@ -348,4 +350,101 @@ func TestForeignStoreDirRefused(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "/gnu/store") {
 		t.Fatalf("err = %v", err)
 	}
+}
+
+// TestVerifyCatchesWhatTheStoreLost: the read-back fails, naming the
+// object, when the store lost or changed a narinfo or a NAR, or when the
+// narinfos are not signed by the key the run meant.
+func TestVerifyCatchesWhatTheStoreLost(t *testing.T) {
+	_, closure := nixClosure(t)
+	key := newKey(t, "test-cache-1")
+	for _, tc := range []struct {
+		name   string
+		damage func(s *store.File, r cache.PathResult)
+		pub    *signing.Key
+		want   string
+	}{
+		{"intact", func(*store.File, cache.PathResult) {}, nil, ""},
+		{"narinfo changed", func(s *store.File, r cache.PathResult) {
+			os.WriteFile(filepath.Join(s.Root(), cache.NarInfoKey(r.StorePath)), []byte(r.NarInfo.String()+"\n"), 0o644)
+		}, nil, "differs from what was written"},
+		{"narinfo lost", func(s *store.File, r cache.PathResult) {
+			os.Remove(filepath.Join(s.Root(), cache.NarInfoKey(r.StorePath)))
+		}, nil, "read back " + cache.NarInfoKey(closure[0].StorePath)},
+		{"NAR truncated", func(s *store.File, r cache.PathResult) {
+			os.Truncate(filepath.Join(s.Root(), r.NarInfo.URL), 10)
+		}, nil, "is 10 bytes, the narinfo says"},
+		{"another key", func(*store.File, cache.PathResult) {}, newKey(t, "test-cache-2"), "no valid signature by test-cache-2"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := fileStore(t)
+			res, err := cache.Publish(context.Background(), cache.Options{Store: s, Key: key, Compression: "zstd", Jobs: 2}, closure)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range res {
+				if r.StorePath == closure[0].StorePath {
+					tc.damage(s, r)
+				}
+			}
+			pub := key.PublicKey()
+			if tc.pub != nil {
+				pub = tc.pub.PublicKey()
+			}
+			err = cache.Verify(context.Background(), s, pub, res)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("Verify: %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("Verify: %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// failingStore fails every NAR upload after reading part of it, as a
+// store that drops the connection would.
+type failingStore struct{ store.Store }
+
+func (f failingStore) Put(ctx context.Context, key string, r io.Reader, ct string) (int64, error) {
+	if strings.HasPrefix(key, "nar/") {
+		io.CopyN(io.Discard, r, 100<<10)
+		return 0, errors.New("connection reset by peer")
+	}
+	return f.Store.Put(ctx, key, r, ct)
+}
+
+// TestPublishStoreFailsMidNAR: with many multi-piece NARs in flight, a
+// store failing mid-upload fails the publish with its error, promptly,
+// and leaves no narinfo behind.
+func TestPublishStoreFailsMidNAR(t *testing.T) {
+	var paths []nixpath.PathInfo
+	for i := range 12 {
+		dir := filepath.Join(t.TempDir(), "out")
+		os.MkdirAll(dir, 0o755)
+		os.WriteFile(filepath.Join(dir, "data"), sampleBytes(5*cache.ChunkSize/2, i), 0o644)
+		h, n, err := nixpath.HashNAR(dir, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, nixpath.PathInfo{StorePath: nixpath.SourcePath(h, fmt.Sprintf("p%d", i), nil), NarHash: h, NarSize: n, CA: nixpath.SourceCA(h), Source: dir})
+	}
+	s := fileStore(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err := cache.Publish(ctx, cache.Options{Store: failingStore{s}, Key: newKey(t, "k"), Compression: "zstd", Jobs: 3}, paths)
+	if err == nil || !strings.Contains(err.Error(), "connection reset by peer") || strings.Contains(err.Error(), "compressed stream") || ctx.Err() != nil {
+		t.Fatalf("err = %v (context: %v), want the store's error", err, ctx.Err())
+	}
+	if matches, _ := filepath.Glob(filepath.Join(s.Root(), "*.narinfo")); len(matches) != 0 {
+		t.Fatalf("a failed publish left narinfos: %v", matches)
+	}
+}
+
+func sampleBytes(n, seed int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte((i*seed + i/7) % 251)
+	}
+	return b
 }

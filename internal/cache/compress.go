@@ -126,7 +126,7 @@ func (c *compressor) newStream(ctx context.Context, w, tee io.Writer) io.WriteCl
 	if c.method == "xz" {
 		return newXZStream(w, tee)
 	}
-	s := &stream{c: c, ctx: ctx, w: w, tee: tee, pending: make(chan *chunk, cap(c.free)), written: make(chan error, 1)}
+	s := &stream{c: c, ctx: ctx, w: w, tee: tee, pending: make(chan *chunk, cap(c.free)), written: make(chan error, 1), failed: make(chan struct{})}
 	go s.writeLoop()
 	return s
 }
@@ -139,8 +139,11 @@ type stream struct {
 	cur     *chunk
 	pending chan *chunk // chunks handed to workers, in stream order
 	written chan error  // writeLoop's result
-	err     error
-	closed  bool
+	// failed is closed when writing fails, so that the writer stops
+	// reading and compressing a NAR nobody will store.
+	failed chan struct{}
+	err    error
+	closed bool
 }
 
 func (s *stream) Write(p []byte) (int, error) {
@@ -195,6 +198,11 @@ func (s *stream) ReadFrom(r io.Reader) (int64, error) {
 // take waits for a free chunk buffer.
 func (s *stream) take() error {
 	select {
+	case <-s.failed:
+		return errWriteFailed
+	default:
+	}
+	select {
 	case ch := <-s.c.free:
 		if cap(ch.in) < ChunkSize {
 			ch.in = make([]byte, 0, ChunkSize)
@@ -204,8 +212,14 @@ func (s *stream) take() error {
 		return nil
 	case <-s.ctx.Done():
 		return context.Cause(s.ctx)
+	case <-s.failed:
+		return errWriteFailed
 	}
 }
+
+// errWriteFailed stops a stream whose output could not be written; Close
+// returns the write's own error.
+var errWriteFailed = errors.New("writing the compressed stream failed")
 
 // submit hands the current chunk to the workers and queues it for writing.
 func (s *stream) submit() {
@@ -230,7 +244,9 @@ func (s *stream) writeLoop() {
 	for ch := range s.pending {
 		<-ch.done
 		if err == nil {
-			_, err = s.w.Write(ch.out)
+			if _, err = s.w.Write(ch.out); err != nil {
+				close(s.failed)
+			}
 		}
 		if s.c.enc == nil {
 			ch.out = nil // it was the input buffer
@@ -255,7 +271,7 @@ func (s *stream) Close() error {
 	}
 	close(s.pending)
 	werr := <-s.written
-	if s.err != nil {
+	if s.err != nil && !errors.Is(s.err, errWriteFailed) {
 		return s.err
 	}
 	return werr
