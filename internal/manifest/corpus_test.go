@@ -17,11 +17,21 @@ const refusedEnv = "floxrox__agentic-development-with-flox__claude-code-router"
 // locklessEnv was committed without its manifest.lock.
 const locklessEnv = "8BitTacoSupreme__floxybot2__support-bot-api"
 
+// corpusDir finds the corpus: $FLOX_ENV_CORPUS, else ../shared beside the
+// checkout, where CI always has it. Missing under CI=true fails; in a
+// clone elsewhere the tests say why they do not run (scripts/test.sh says
+// so too).
 func corpusDir(t *testing.T) string {
 	t.Helper()
-	dir := filepath.Join(testenv.SharedDir(t), "corpus", "flox-envs")
+	dir := os.Getenv("FLOX_ENV_CORPUS")
+	if dir == "" {
+		dir = filepath.Join(testenv.SharedDir(t), "corpus", "flox-envs")
+	}
 	if _, err := os.Stat(filepath.Join(dir, "SOURCES.md")); err != nil {
-		t.Fatalf("the Flox environment corpus is missing at %s: %v", dir, err)
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("the Flox environment corpus is missing at %s: %v", dir, err)
+		}
+		t.Skipf("the Flox environment corpus is not at %s (set FLOX_ENV_CORPUS to its folder; CI always has it): %v", dir, err)
 	}
 	return dir
 }
