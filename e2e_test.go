@@ -36,6 +36,7 @@ import (
 	"github.com/nix-community/go-nix/pkg/narinfo"
 	"github.com/nix-community/go-nix/pkg/narinfo/signature"
 
+	"github.com/flox-publish/publish-action/internal/git/gittest"
 	"github.com/flox-publish/publish-action/internal/testenv"
 )
 
@@ -94,19 +95,12 @@ func newE2EFixture(t *testing.T) *e2eFixture {
 	testenv.RequireTool(t, "bash")
 	f := &e2eFixture{bin: buildBinary(t), shas: map[string]string{}, token: "ghs_e2eRunnerToken0123456789abcdefXYZ", action: loadAction(t)}
 
-	dir := t.TempDir()
-	r := &testRepo{t: t, work: filepath.Join(dir, "work"), remote: filepath.Join(dir, "widgets.git")}
+	env := gittest.Env(t)
+	r := &testRepo{t: t, env: env, remote: gittest.Bare(t, env), work: gittest.Init(t, env)}
 	f.remote = r.remote
-	gitconfig := filepath.Join(dir, "gitconfig")
-	os.WriteFile(gitconfig, []byte("[init]\n\tdefaultBranch = main\n"), 0o644)
-	r.env = append(os.Environ(), "GIT_CONFIG_GLOBAL="+gitconfig, "GIT_CONFIG_NOSYSTEM=1",
-		"GIT_AUTHOR_NAME=Test", "GIT_AUTHOR_EMAIL=test@example.org",
-		"GIT_COMMITTER_NAME=Test", "GIT_COMMITTER_EMAIL=test@example.org")
-	r.git(dir, "init", "-q", "--bare", r.remote)
-	// As GitHub: fetching a commit by id and partial clones are allowed.
+	// As GitHub: fetching a commit by id is allowed (gittest.Bare already
+	// serves partial clones).
 	r.git(r.remote, "config", "uploadpack.allowAnySHA1InWant", "true")
-	r.git(r.remote, "config", "uploadpack.allowFilter", "true")
-	r.git(dir, "init", "-q", r.work)
 
 	example := filepath.Join(testenv.ProjectRoot(t), "examples", "hello")
 	err := filepath.WalkDir(example, func(p string, d fs.DirEntry, err error) error {

@@ -5,11 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/flox-publish/publish-action/internal/git/gittest"
 	"github.com/flox-publish/publish-action/internal/signing"
 	"github.com/flox-publish/publish-action/internal/testenv"
 )
@@ -43,16 +43,8 @@ command = '''
 
 func newTestRepo(t *testing.T, manifest string) *testRepo {
 	t.Helper()
-	testenv.RequireTool(t, "git")
-	dir := t.TempDir()
-	r := &testRepo{t: t, work: filepath.Join(dir, "work"), remote: filepath.Join(dir, "remote.git")}
-	gitconfig := filepath.Join(dir, "gitconfig")
-	os.WriteFile(gitconfig, []byte("[init]\n\tdefaultBranch = main\n"), 0o644)
-	r.env = append(os.Environ(), "GIT_CONFIG_GLOBAL="+gitconfig, "GIT_CONFIG_NOSYSTEM=1",
-		"GIT_AUTHOR_NAME=Test", "GIT_AUTHOR_EMAIL=test@example.org",
-		"GIT_COMMITTER_NAME=Test", "GIT_COMMITTER_EMAIL=test@example.org")
-	r.git(dir, "init", "-q", "--bare", r.remote)
-	r.git(dir, "init", "-q", r.work)
+	env := gittest.Env(t)
+	r := &testRepo{t: t, env: env, remote: gittest.Bare(t, env), work: gittest.Init(t, env)}
 	lock, err := os.ReadFile(filepath.Join(testenv.ProjectRoot(t), "examples", "hello", ".flox", "env", "manifest.lock"))
 	if err != nil {
 		t.Fatal(err)
@@ -66,23 +58,12 @@ func newTestRepo(t *testing.T, manifest string) *testRepo {
 
 func (r *testRepo) git(dir string, args ...string) string {
 	r.t.Helper()
-	cmd := exec.Command("git", args...)
-	cmd.Dir = dir
-	cmd.Env = r.env
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		r.t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return strings.TrimSpace(string(out))
+	return gittest.Git(r.t, r.env, dir, args...)
 }
 
 func (r *testRepo) write(rel, content string) {
 	r.t.Helper()
-	p := filepath.Join(r.work, rel)
-	os.MkdirAll(filepath.Dir(p), 0o755)
-	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-		r.t.Fatal(err)
-	}
+	gittest.WriteFile(r.t, r.work, rel, content)
 }
 
 func (r *testRepo) commitAndPush(msg string) string {

@@ -105,7 +105,7 @@ func (b *bench) run(ctx context.Context) error {
 			return fmt.Errorf("%s is not on PATH: run scripts/test.sh once, which installs what the benchmark needs too", tool)
 		}
 	}
-	b.env = nixEnv(b.cfg.work)
+	b.env = testenv.NixEnvIn(filepath.Join(b.cfg.work, "xdg-cache"))
 	secret, _, err := signing.Generate("bench-1")
 	if err != nil {
 		return err
@@ -231,18 +231,6 @@ func profileIf(ok bool, p string) string {
 		return p
 	}
 	return ""
-}
-
-// nixEnv is the environment Debian's Nix runs in here: as root, without
-// build users or a sandbox, and with no substituters to ask.
-func nixEnv(work string) []string {
-	conf := strings.Join([]string{
-		"experimental-features = nix-command",
-		"sandbox = false",
-		"build-users-group =",
-		"substituters =",
-	}, "\n")
-	return append(os.Environ(), "NIX_CONFIG="+conf, "XDG_CACHE_HOME="+filepath.Join(work, "xdg-cache"))
 }
 
 // bucket returns the s3:// URL of a MinIO bucket for name (created when

@@ -111,6 +111,9 @@ func Publish(ctx context.Context, opts Options, paths []nixpath.PathInfo) ([]Pat
 			return nil, errors.New("no signing key: publishing needs the secret key that signs the store paths (input signing-key or signing-key-file)")
 		}
 	}
+	if opts.Compression == "" {
+		opts.Compression = "zstd"
+	}
 	ext, err := extension(opts.Compression)
 	if err != nil {
 		return nil, err
@@ -129,24 +132,59 @@ func Publish(ctx context.Context, opts Options, paths []nixpath.PathInfo) ([]Pat
 			return nil, err
 		}
 	}
-	method := opts.Compression
-	if method == "" {
-		method = "zstd"
+
+	var reportMu sync.Mutex
+	report := func(r PathResult) {
+		if opts.OnPath != nil {
+			reportMu.Lock()
+			opts.OnPath(r)
+			reportMu.Unlock()
+		}
 	}
-	comp, err := newCompressor(method, opts.Level, opts.Jobs)
+	var missing []*node
+	for _, p := range order {
+		if n := nodes[p]; n.result.Status == Present {
+			report(n.result)
+		} else {
+			missing = append(missing, n)
+		}
+	}
+	if len(missing) > 0 {
+		if err := writeMissing(ctx, opts, ext, missing, report); err != nil {
+			return nil, err
+		}
+	}
+
+	results := make([]PathResult, 0, len(order))
+	var errs []error
+	for _, p := range order {
+		n := nodes[p]
+		if n.err != nil {
+			errs = append(errs, n.err)
+			continue
+		}
+		results = append(results, n.result)
+	}
+	if len(errs) > 0 {
+		// The first failure is the cause; the rest are its consequences.
+		return results, firstCause(errs)
+	}
+	return results, nil
+}
+
+// writeMissing writes the paths the store lacks: their NARs opts.Jobs at a
+// time, largest first, and each narinfo once its NAR and the narinfos of
+// its references are written. What fails is recorded in its node; the
+// first failure cancels the rest.
+func writeMissing(ctx context.Context, opts Options, ext string, missing []*node, report func(PathResult)) error {
+	comp, err := newCompressor(opts.Compression, opts.Level, opts.Jobs)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer comp.close()
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	var missing []*node
-	for _, p := range order {
-		if n := nodes[p]; n.result.Status != Present {
-			missing = append(missing, n)
-		}
-	}
 	// Largest first: the longest jobs start while the others fill the gaps.
 	bySize := append([]*node(nil), missing...)
 	sort.SliceStable(bySize, func(i, j int) bool { return bySize[i].info.NarSize > bySize[j].info.NarSize })
@@ -163,22 +201,7 @@ func Publish(ctx context.Context, opts Options, paths []nixpath.PathInfo) ([]Pat
 		}
 	}()
 
-	var (
-		wg       sync.WaitGroup
-		reportMu sync.Mutex
-	)
-	report := func(r PathResult) {
-		if opts.OnPath != nil {
-			reportMu.Lock()
-			opts.OnPath(r)
-			reportMu.Unlock()
-		}
-	}
-	for _, p := range order {
-		if n := nodes[p]; n.result.Status == Present {
-			report(n.result)
-		}
-	}
+	var wg sync.WaitGroup
 	for range min(opts.Jobs, len(missing)) {
 		wg.Add(1)
 		go func() {
@@ -218,22 +241,7 @@ func Publish(ctx context.Context, opts Options, paths []nixpath.PathInfo) ([]Pat
 		}()
 	}
 	wg.Wait()
-
-	results := make([]PathResult, 0, len(order))
-	var errs []error
-	for _, p := range order {
-		n := nodes[p]
-		if n.err != nil {
-			errs = append(errs, n.err)
-			continue
-		}
-		results = append(results, n.result)
-	}
-	if len(errs) > 0 {
-		// The first failure is the cause; the rest are its consequences.
-		return results, firstCause(errs)
-	}
-	return results, nil
+	return nil
 }
 
 // presenceJobs bounds the narinfo look-ups in flight: they are small
@@ -405,7 +413,7 @@ func findCycle(nodes map[string]*node) string {
 
 func extension(compression string) (string, error) {
 	switch compression {
-	case "zstd", "":
+	case "zstd":
 		return ".zst", nil
 	case "xz":
 		return ".xz", nil

@@ -149,21 +149,14 @@ type stream struct {
 func (s *stream) Write(p []byte) (int, error) {
 	n := 0
 	for len(p) > 0 {
-		if s.err != nil {
-			return n, s.err
+		free, err := s.space()
+		if err != nil {
+			return n, err
 		}
-		if s.cur == nil {
-			if s.err = s.take(); s.err != nil {
-				return n, s.err
-			}
-		}
-		k := copy(s.cur.in[len(s.cur.in):cap(s.cur.in)], p)
-		s.cur.in = s.cur.in[:len(s.cur.in)+k]
+		k := copy(free, p)
+		s.filled(k)
 		n += k
 		p = p[k:]
-		if len(s.cur.in) == cap(s.cur.in) {
-			s.submit()
-		}
 	}
 	return n, nil
 }
@@ -172,26 +165,42 @@ func (s *stream) Write(p []byte) (int, error) {
 func (s *stream) ReadFrom(r io.Reader) (int64, error) {
 	var n int64
 	for {
-		if s.err != nil {
-			return n, s.err
+		free, err := s.space()
+		if err != nil {
+			return n, err
 		}
-		if s.cur == nil {
-			if s.err = s.take(); s.err != nil {
-				return n, s.err
-			}
-		}
-		k, err := r.Read(s.cur.in[len(s.cur.in):cap(s.cur.in)])
-		s.cur.in = s.cur.in[:len(s.cur.in)+k]
+		k, err := r.Read(free)
+		s.filled(k)
 		n += int64(k)
-		if len(s.cur.in) == cap(s.cur.in) {
-			s.submit()
-		}
 		if errors.Is(err, io.EOF) {
 			return n, nil
 		}
 		if err != nil {
 			return n, err
 		}
+	}
+}
+
+// space returns the unfilled rest of the current chunk, taking a free
+// chunk first when there is none.
+func (s *stream) space() ([]byte, error) {
+	if s.err != nil {
+		return nil, s.err
+	}
+	if s.cur == nil {
+		if s.err = s.take(); s.err != nil {
+			return nil, s.err
+		}
+	}
+	return s.cur.in[len(s.cur.in):cap(s.cur.in)], nil
+}
+
+// filled records k more bytes in the current chunk, and submits it when
+// it is full.
+func (s *stream) filled(k int) {
+	s.cur.in = s.cur.in[:len(s.cur.in)+k]
+	if len(s.cur.in) == cap(s.cur.in) {
+		s.submit()
 	}
 }
 

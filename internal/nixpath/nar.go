@@ -91,7 +91,7 @@ func (d *narDumper) node(p string) error {
 		}
 	case mode.IsRegular():
 		d.str("regular")
-		if fi.Sys().(*syscall.Stat_t).Mode&syscall.S_IXUSR != 0 {
+		if mode&0o100 != 0 { // executable by its owner, as Nix tests it
 			d.str("executable")
 			d.str("")
 		}

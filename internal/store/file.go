@@ -10,11 +10,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 )
 
 // File is a binary cache in a local directory (file:///path).
 type File struct {
 	root string
+	// copyBufs holds the buffers streamed objects are copied through.
+	copyBufs sync.Pool
 }
 
 var _ Store = (*File)(nil)
@@ -100,7 +103,13 @@ func (f *File) Put(ctx context.Context, key string, r io.Reader, contentType str
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return 0, fmt.Errorf("create %s: %w", dir, err)
 	}
-	n, err := writeAtomic(ctx, dir, p, r)
+	buf, _ := f.copyBufs.Get().(*[]byte)
+	if buf == nil {
+		b := make([]byte, 256<<10)
+		buf = &b
+	}
+	defer f.copyBufs.Put(buf)
+	n, err := writeAtomic(ctx, dir, p, r, *buf)
 	if err != nil {
 		return 0, fmt.Errorf("write %s: %w", p, err)
 	}
@@ -110,16 +119,24 @@ func (f *File) Put(ctx context.Context, key string, r io.Reader, contentType str
 // writeAtomic copies r to a temporary file in dir, syncs it, renames it to
 // p and syncs dir, so that a reader sees the old object or the whole new
 // one, never a part, and after a return the new one is durable.
-func writeAtomic(ctx context.Context, dir, p string, r io.Reader) (int64, error) {
+//
+// buf is what a streamed r is copied through; data already in memory (an
+// io.WriterTo such as a narinfo's strings.Reader) is written directly.
+func writeAtomic(ctx context.Context, dir, p string, r io.Reader, buf []byte) (int64, error) {
 	tmp, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(p)+"-*")
 	if err != nil {
 		return 0, err
 	}
 	defer os.Remove(tmp.Name()) // no-op after a successful rename
-	// A large buffer, not *os.File's ReadFrom (32 KiB at a time): a NAR
-	// arrives through a pipe, and every read of it is a hand-off between
-	// goroutines.
-	n, err := io.CopyBuffer(struct{ io.Writer }{tmp}, contextReader{ctx, r}, make([]byte, 256<<10))
+	var n int64
+	if wt, ok := r.(io.WriterTo); ok {
+		n, err = wt.WriteTo(tmp)
+	} else {
+		// A large buffer, not *os.File's ReadFrom (32 KiB at a time): a
+		// NAR arrives through a pipe, and every read of it is a hand-off
+		// between goroutines.
+		n, err = io.CopyBuffer(struct{ io.Writer }{tmp}, contextReader{ctx, r}, buf)
+	}
 	if err == nil {
 		err = tmp.Sync()
 	}

@@ -32,13 +32,19 @@ func debianPackage(tool string) string {
 }
 
 // NixEnv returns the environment for running Debian's nix 2.8 as root in a
-// sandbox without user namespaces: experimental commands on, no build
-// users, no sandbox, and a cache directory of the test's own so narinfo
-// look-ups are never answered from another test's cache.
+// sandbox without user namespaces (see NixEnvIn), with a cache directory
+// of the test's own so narinfo look-ups are never answered from another
+// test's cache.
 func NixEnv(t testing.TB) []string {
 	t.Helper()
 	RequireTool(t, "nix")
-	cache := t.TempDir()
+	return NixEnvIn(t.TempDir())
+}
+
+// NixEnvIn is the process's environment with experimental commands on, no
+// build users, no sandbox, no substituters and no negative narinfo
+// caching, and with cache as Nix's cache directory.
+func NixEnvIn(cache string) []string {
 	conf := strings.Join([]string{
 		"experimental-features = nix-command",
 		"sandbox = false",
@@ -46,9 +52,7 @@ func NixEnv(t testing.TB) []string {
 		"narinfo-cache-negative-ttl = 0",
 		"substituters =",
 	}, "\n")
-	env := os.Environ()
-	env = append(env, "NIX_CONFIG="+conf, "XDG_CACHE_HOME="+cache)
-	return env
+	return append(os.Environ(), "NIX_CONFIG="+conf, "XDG_CACHE_HOME="+cache)
 }
 
 // Nix runs a nix command with NixEnv and returns its standard output.
