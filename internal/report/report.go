@@ -190,7 +190,7 @@ func (r *Report) unsignedNote() string {
 	if !r.DryRun || r.PublicKey != "" || len(r.Packages) == 0 {
 		return ""
 	}
-	return "Nothing was signed: no signing key was read (pull-request runs never read it). A publishing run signs every path."
+	return "Nothing was signed: this dry run had no signing key (pull-request runs never read one). A publishing run signs every path."
 }
 
 // installCommands returns the shell lines that fetch the published paths
@@ -254,12 +254,12 @@ func (r *Report) catalogLines(markdown bool) string {
 }
 
 // mdLink makes a web address a link; anything else (file://, s3://), which
-// a browser cannot open from the summary, is shown as code.
+// a browser cannot open from the summary, is plain text.
 func mdLink(u string) string {
 	if strings.HasPrefix(u, "https://") || strings.HasPrefix(u, "http://") {
 		return "[" + strings.NewReplacer("[", `\[`, "]", `\]`).Replace(u) + "](" + strings.NewReplacer("(", "%28", ")", "%29", " ", "%20").Replace(u) + ")"
 	}
-	return "`" + u + "`"
+	return strings.NewReplacer("\\", `\\`, "*", `\*`, "_", `\_`, "[", `\[`, "]", `\]`, "<", `\<`, "`", "\\`").Replace(u)
 }
 
 func plural(n int, word string) string {

@@ -103,7 +103,7 @@ func TestSummaryReadsWell(t *testing.T) {
 				r.Catalog = "acme"
 				r.Packages[0].CatalogURL = "file:///tmp/cache/catalog/acme/hello.json"
 			},
-			want:    []string{"- **hello**: `file:///tmp/cache/catalog/acme/hello.json` — `flox install acme/hello`"},
+			want:    []string{"- **hello**: file:///tmp/cache/catalog/acme/hello.json — `flox install acme/hello`"},
 			notWant: []string{"](file://"},
 		},
 		{
