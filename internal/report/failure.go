@@ -100,7 +100,7 @@ func (f *Failure) advice() string {
 	case "verify":
 		return "Fix what the error names, commit and push, then re-run on the new commit."
 	case "build":
-		return "The build's own output is in the log, in the group of the build that failed. Fix the build, commit and push, then re-run."
+		return "Fix what the error names (a failed build's own output is in the log, in that build's group), commit and push, then re-run on the new commit."
 	case "sign", "upload", "catalog":
 		return "If the error is a network, permission or quota problem, fix it and re-run the job: the paths already uploaded are reused."
 	}
@@ -145,7 +145,7 @@ func (f *Failure) Markdown() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "### %s\n\n", f.Headline())
 	if f.Mode != "" {
-		fmt.Fprintf(&b, "%s\n\n", f.Mode)
+		fmt.Fprintf(&b, "**Mode:** %s\n\n", f.Mode)
 	}
 	if msg := f.errorText(); msg != "" {
 		fence := "```"
@@ -193,4 +193,21 @@ func wasWere(n int) string {
 		return "1 store path was"
 	}
 	return fmt.Sprintf("%d store paths were", n)
+}
+
+// Emit tells the user about the failure through u: the error (an
+// annotation on its file and line in Actions), then the job summary in
+// Actions, or the text report in a terminal. Call it once, on every exit
+// that is not a success, cancellations included. An error writing the
+// summary is returned for the caller to log; the run has failed already.
+func (f *Failure) Emit(u *ui.UI) error {
+	if f.Err != nil {
+		u.Error(f.Err)
+	}
+	if !u.InActions() {
+		fmt.Fprint(u.Writer(), "\n"+f.Text())
+		u.Flush()
+		return nil
+	}
+	return u.AddSummary(f.Markdown())
 }

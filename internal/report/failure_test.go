@@ -1,9 +1,12 @@
 package report
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -44,7 +47,7 @@ func TestFailure(t *testing.T) {
 				RepoURL: "https://github.com/acme/widgets", Rev: rev,
 				Err: fmt.Errorf("load: %w", errors.Join(locErr{"/github/workspace/.flox/env/manifest.toml", 12, 3}))},
 			firstLine: "### Failed at the verify stage: nothing was published.",
-			want: []string{"Publishing: tag v1.0.0 was pushed.\n",
+			want: []string{"**Mode:** Publishing: tag v1.0.0 was pushed.\n",
 				"- [`.flox/env/manifest.toml:12:3`](https://github.com/acme/widgets/blob/" + rev + "/.flox/env/manifest.toml#L12)"},
 			text: []string{"at .flox/env/manifest.toml:12:3"},
 		},
@@ -114,5 +117,34 @@ func TestFailure(t *testing.T) {
 				t.Errorf("text repeats the error, which ui.Error printed already:\n%s", text)
 			}
 		})
+	}
+}
+
+func TestFailureEmit(t *testing.T) {
+	summary := filepath.Join(t.TempDir(), "summary")
+	env := map[string]string{"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": summary}
+	var log bytes.Buffer
+	u := ui.New(func(k string) string { return env[k] }, &log)
+	u.Mask("sekrit-token-value")
+	f := &Failure{Stage: "upload", Err: errors.New("PUT denied for sekrit-token-value"), StoreURL: "s3://c", Uploaded: []string{"/nix/store/a-a"}}
+	if err := f.Emit(u); err != nil {
+		t.Fatal(err)
+	}
+	u.Flush()
+	md, _ := os.ReadFile(summary)
+	if !strings.HasPrefix(string(md), "### Failed at the upload stage") || strings.Contains(string(md), "sekrit") {
+		t.Errorf("summary:\n%s", md)
+	}
+	if !strings.Contains(log.String(), "::error::PUT denied for ***") {
+		t.Errorf("log:\n%s", log.String())
+	}
+
+	log.Reset()
+	u = ui.New(func(string) string { return "" }, &log)
+	if err := (&Failure{Stage: "inputs", Err: errors.New("--jobs: bad")}).Emit(u); err != nil {
+		t.Fatal(err)
+	}
+	if want := "error: --jobs: bad\n\nFailed at the inputs stage: nothing was published.\n"; !strings.HasPrefix(log.String(), want) {
+		t.Errorf("terminal:\n%s\nwant it to start with:\n%s", log.String(), want)
 	}
 }
