@@ -15,6 +15,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"sort"
@@ -755,4 +756,79 @@ func TestDockerfile(t *testing.T) {
 			t.Errorf("the runtime stage does not install %s", want)
 		}
 	}
+}
+
+// TestPackagesOutputFieldsAreDocumented checks that every field of the
+// packages output's JSON objects (report.Package) is named in action.yml's
+// description of the output and in the README's Outputs table.
+func TestPackagesOutputFieldsAreDocumented(t *testing.T) {
+	meta := loadAction(t)
+	data, err := os.ReadFile(filepath.Join(testenv.ProjectRoot(t), "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var readmeRow string
+	for _, row := range readmeTable(t, string(data), "Outputs") {
+		if codeName(row[0]) == "packages" {
+			readmeRow = strings.Join(row[1:], "|")
+		}
+	}
+	if readmeRow == "" {
+		t.Fatal("README.md's Outputs table has no packages row")
+	}
+	typ := reflect.TypeOf(report.Package{})
+	for i := 0; i < typ.NumField(); i++ {
+		name, _, _ := strings.Cut(typ.Field(i).Tag.Get("json"), ",")
+		if name == "" || name == "-" {
+			continue
+		}
+		if !regexp.MustCompile(`\b` + name + `\b`).MatchString(meta.Outputs["packages"].Description) {
+			t.Errorf("action.yml's packages output does not list the field %s (report.Package.%s)", name, typ.Field(i).Name)
+		}
+		if !strings.Contains(readmeRow, "`"+name+"`") {
+			t.Errorf("README.md's packages output does not list the field `%s` (report.Package.%s)", name, typ.Field(i).Name)
+		}
+	}
+}
+
+// ruleRe finds the sentences that state when an input is required.
+var ruleRe = regexp.MustCompile(`(?i)[^.]*\brequired\b[^.]*\.`)
+
+// TestInputRulesAreWordedTheSame checks that the README states each
+// input's rule (when it is required) in the words of action.yml and
+// --help, which share inputs.All's description.
+func TestInputRulesAreWordedTheSame(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(testenv.ProjectRoot(t), "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string]string{}
+	for _, row := range readmeTable(t, string(data), "Inputs") {
+		if len(row) >= 3 {
+			rows[codeName(row[0])] = row[2]
+		}
+	}
+	rules := 0
+	for _, in := range inputs.All {
+		readme, ok := rows[in.Name]
+		if !ok {
+			continue // TestREADMEDocumentsEveryInputAndOutput reports it
+		}
+		code := trimAll(ruleRe.FindAllString(in.Description, -1))
+		doc := trimAll(ruleRe.FindAllString(readme, -1))
+		rules += len(code)
+		if !slices.Equal(code, doc) {
+			t.Errorf("input %s: the README states its rule as %q, action.yml and --help as %q: word them the same", in.Name, doc, code)
+		}
+	}
+	if rules == 0 {
+		t.Error("no input states when it is required: store-url should")
+	}
+}
+
+func trimAll(s []string) []string {
+	for i := range s {
+		s[i] = strings.TrimSpace(s[i])
+	}
+	return s
 }

@@ -24,6 +24,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/flox-publish/publish-action/internal/inputs"
 	"github.com/flox-publish/publish-action/internal/manifest"
 	"github.com/flox-publish/publish-action/internal/nixpath"
 )
@@ -97,6 +98,22 @@ func Select(name string) (Builder, error) {
 		return Local{}, nil
 	}
 	return nil, fmt.Errorf("input builder: %q is not one of auto, flox, local", name)
+}
+
+// SelectInput is Select for the builder input of c, with its errors
+// phrased for where c was read (see inputs.Error).
+func SelectInput(c inputs.Config) (Builder, error) {
+	b, err := Select(c.Builder)
+	if err == nil {
+		return b, nil
+	}
+	if c.Builder == "flox" {
+		return nil, c.Errorf("builder", inputs.Fix{
+			Workflow: "use the action's image, which has Flox, or set builder: local",
+			Terminal: "install Flox (https://flox.dev/docs/install-flox/) or pass --builder local",
+		}, "is flox, but flox is not on PATH")
+	}
+	return nil, c.Errorf("builder", inputs.Fix{}, "%q is not one of auto, flox, local", c.Builder)
 }
 
 // System returns this machine's Nix system double, such as x86_64-linux.

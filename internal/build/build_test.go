@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/flox-publish/publish-action/internal/build"
+	"github.com/flox-publish/publish-action/internal/inputs"
 	"github.com/flox-publish/publish-action/internal/manifest"
 	"github.com/flox-publish/publish-action/internal/nixpath"
 	"github.com/flox-publish/publish-action/internal/testenv"
@@ -228,6 +229,17 @@ func TestSelect(t *testing.T) {
 	}
 	if _, err := build.Select("flox"); err == nil || !strings.Contains(err.Error(), "flox is not on PATH") {
 		t.Fatalf("flox without flox: %v", err)
+	}
+	for _, tc := range []struct {
+		cfg  inputs.Config
+		want string
+	}{
+		{inputs.Config{Builder: "flox"}, "--builder: is flox, but flox is not on PATH; install Flox (https://flox.dev/docs/install-flox/) or pass --builder local"},
+		{inputs.Config{Builder: "flox", InActions: true}, "input builder: is flox, but flox is not on PATH; use the action's image, which has Flox, or set builder: local"},
+	} {
+		if _, err := build.SelectInput(tc.cfg); err == nil || err.Error() != tc.want {
+			t.Errorf("SelectInput(%+v) = %v, want %s", tc.cfg, err, tc.want)
+		}
 	}
 	t.Setenv("PATH", withFlox)
 	if b, err := build.Select("auto"); err != nil || b.Name() != "flox" {

@@ -102,7 +102,7 @@ var All = []Input{
 	{Name: "store-url", Description: "Binary cache to upload to: `s3://BUCKET[/PREFIX]?region=…&endpoint=…` or `file:///path`. Required unless the run is a dry run or the catalog names the store."},
 	{Name: "signing-key", Secret: true, Description: "Secret key that signs the store paths, in Nix's format (`nix key generate-secret`). Pass it from a secret."},
 	{Name: "signing-key-file", Description: "Path of a file holding the secret signing key, instead of `signing-key`."},
-	{Name: "dry-run", Default: string(DryRunAuto), Description: "`true` builds and signs but uploads nothing; `false` publishes; `auto` is a dry run on pull_request, pull_request_target and merge_group events. Pull-request events are always dry runs."},
+	{Name: "dry-run", Default: string(DryRunAuto), Description: "`true` builds (and signs, given a key) but uploads nothing; `false` publishes; `auto` is a dry run on pull_request, pull_request_target and merge_group events. Pull-request events are always dry runs."},
 	{Name: "builder", Default: "auto", Description: "`flox` runs `flox build`; `local` runs each build's command with bash and imports `$out` as a content-addressed store path; `auto` uses flox when it is on PATH."},
 	{Name: "compression", Default: "zstd", Description: "Compression of NAR files in the cache: `zstd`, `xz` or `none`."},
 	{Name: "compression-level", Default: "3", Description: "zstd level, counted as zstd counts them: 1–2 is fastest (files about 8% larger), 3–5 matches the size of `nix copy`'s files, 6–9 and 10–19 compress harder and slower. Only zstd has levels."},
@@ -176,15 +176,6 @@ type parser struct {
 	errs      []error
 }
 
-// label is how an input is named in messages: "input store-url" in Actions,
-// "--store-url" in a terminal.
-func (p *parser) label(name string) string {
-	if p.inActions {
-		return "input " + name
-	}
-	return "--" + name
-}
-
 func (p *parser) get(name string) string {
 	v := strings.TrimSpace(p.raw[name])
 	if v == "" {
@@ -198,7 +189,13 @@ func (p *parser) get(name string) string {
 }
 
 func (p *parser) fail(name, format string, a ...any) {
-	p.errs = append(p.errs, &Error{Input: p.label(name), Msg: fmt.Sprintf(format, a...)})
+	p.errs = append(p.errs, &Error{Input: name, Msg: fmt.Sprintf(format, a...), InActions: p.inActions})
+}
+
+// name is how another input is written in a message: as in `with:` in
+// Actions, as a flag in a terminal.
+func (p *parser) name(input string) string {
+	return Config{InActions: p.inActions}.Name(input)
 }
 
 func (p *parser) oneOf(name string, allowed ...string) string {
@@ -212,13 +209,90 @@ func (p *parser) oneOf(name string, allowed ...string) string {
 	return ""
 }
 
-// Error is a bad input value.
+// Error is a bad or missing input, phrased for where the run is: in
+// Actions it names the input ("input signing-key: …") and its fix is a
+// workflow snippet; in a terminal it names the flag ("--signing-key-file:
+// …") and its fix is a shell command. Both forms of the fix are written
+// where the error is made, so no message speaks workflow syntax in a
+// terminal or flags in a workflow.
 type Error struct {
+	// Input is the input's name as action.yml declares it ("store-url").
+	// A name already prefixed ("input store-url", "--store-url") is shown
+	// as given and decides the phrasing; such errors predate Fix.
 	Input string
-	Msg   string
+	// Msg says what is wrong, in words that fit both places.
+	Msg string
+	// Fix says what to do, in both forms.
+	Fix Fix
+	// InActions selects the phrasing; Config.Errorf sets it.
+	InActions bool
 }
 
-func (e *Error) Error() string { return e.Input + ": " + e.Msg }
+// Fix is what to do about an input error: Workflow in Actions (input
+// names, `with:` snippets), Terminal in a terminal (flags, shell commands).
+type Fix struct {
+	Workflow string
+	Terminal string
+}
+
+func (e *Error) Error() string {
+	name, actions := e.Input, e.InActions
+	if n, ok := strings.CutPrefix(name, "input "); ok {
+		name, actions = n, true
+	} else if n, ok := strings.CutPrefix(name, "--"); ok {
+		name, actions = n, false
+	}
+	s := "--" + name + ": " + e.Msg
+	fix := e.Fix.Terminal
+	if actions {
+		s = "input " + name + ": " + e.Msg
+		fix = e.Fix.Workflow
+	}
+	if fix != "" {
+		s += "; " + fix
+	}
+	return s
+}
+
+// Errorf returns an error about input name, phrased for where c was read.
+func (c Config) Errorf(name string, fix Fix, format string, a ...any) *Error {
+	return &Error{Input: name, Msg: fmt.Sprintf(format, a...), Fix: fix, InActions: c.InActions}
+}
+
+// Name is how an input is written where c was read: "signing-key" in
+// Actions (as in `with:`), "--signing-key" in a terminal.
+func (c Config) Name(input string) string {
+	if c.InActions {
+		return input
+	}
+	return "--" + input
+}
+
+// dryRunFix is the last resort of every "required to publish" error.
+var dryRunFix = Fix{Workflow: "or set dry-run: true to build without publishing", Terminal: "or pass --dry-run true to build without publishing"}
+
+// StoreURLRequired is the error of a publishing run that has nowhere to
+// upload to. Its rule is store-url's description's.
+func (c Config) StoreURLRequired() error {
+	return c.Errorf("store-url", Fix{
+		Workflow: "add store-url: s3://BUCKET?region=REGION (or file:///path) to the step's with:, " + dryRunFix.Workflow,
+		Terminal: "pass --store-url 's3://BUCKET?region=REGION' or --store-url file:///path, " + dryRunFix.Terminal,
+	}, "is required unless the run is a dry run or the catalog names the store")
+}
+
+// SigningKeyRequired is the error of a publishing run without a key.
+func (c Config) SigningKeyRequired() error {
+	name := "signing-key"
+	if !c.InActions {
+		// In a terminal the key is passed as a file: a flag's value is
+		// visible to every user of the machine.
+		name = "signing-key-file"
+	}
+	return c.Errorf(name, Fix{
+		Workflow: "add signing-key: ${{ secrets.NIX_SIGNING_KEY }} to the step's with:, the secret holding a key made by `nix --extra-experimental-features nix-command key generate-secret --key-name NAME`, " + dryRunFix.Workflow,
+		Terminal: "make a key with `go run . keygen --name NAME --out KEY` (or `nix --extra-experimental-features nix-command key generate-secret --key-name NAME > KEY.sec`) and pass --signing-key-file KEY.sec, " + dryRunFix.Terminal,
+	}, "no signing key: publishing signs every store path with your secret key")
+}
 
 var (
 	catalogRe     = regexp.MustCompile(`^[a-zA-Z0-9\-_]{3,63}$`)
@@ -264,7 +338,7 @@ func (p *parser) config(getenv func(string) string) (Config, error) {
 	c.SigningKey = strings.TrimSpace(p.raw["signing-key"])
 	c.SigningKeyFile = p.get("signing-key-file")
 	if c.SigningKey != "" && c.SigningKeyFile != "" {
-		p.fail("signing-key", "both signing-key and signing-key-file are set; give only one")
+		p.fail("signing-key", "%s is set too; give only one of the two", p.name("signing-key-file"))
 	}
 
 	c.DryRun = Mode(p.oneOf("dry-run", "auto", "true", "false"))

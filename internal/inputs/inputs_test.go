@@ -103,3 +103,66 @@ func TestSecrets(t *testing.T) {
 		t.Fatalf("secrets = %q", got)
 	}
 }
+
+// TestErrorsArePhrasedForWhereTheyRun checks that an error speaks flags
+// and shell commands in a terminal, input names and workflow snippets in
+// Actions, with one prefix style each.
+func TestErrorsArePhrasedForWhereTheyRun(t *testing.T) {
+	terminal, actionsCfg := Config{}, Config{InActions: true}
+	for _, tc := range []struct {
+		name             string
+		terminal, action error
+		wantT, wantA     []string
+	}{
+		{
+			name: "store-url", terminal: terminal.StoreURLRequired(), action: actionsCfg.StoreURLRequired(),
+			wantT: []string{"--store-url: is required unless the run is a dry run or the catalog names the store;", "--dry-run true"},
+			wantA: []string{"input store-url: is required unless the run is a dry run or the catalog names the store;", "store-url: s3://", "dry-run: true"},
+		},
+		{
+			name: "signing key", terminal: terminal.SigningKeyRequired(), action: actionsCfg.SigningKeyRequired(),
+			wantT: []string{"--signing-key-file: no signing key", "--signing-key-file KEY.sec", "--extra-experimental-features nix-command", "--dry-run true"},
+			wantA: []string{"input signing-key: no signing key", "signing-key: ${{ secrets.NIX_SIGNING_KEY }}", "dry-run: true"},
+		},
+		{
+			name:     "both keys",
+			terminal: firstErr(Parse(func(string) string { return "" }, []string{"--signing-key", "k:a", "--signing-key-file", "/k"})),
+			action:   firstErr(Parse(actions("INPUT_SIGNING-KEY", "k:a", "INPUT_SIGNING-KEY-FILE", "/k"), nil)),
+			wantT:    []string{"--signing-key: --signing-key-file is set too; give only one"},
+			wantA:    []string{"input signing-key: signing-key-file is set too; give only one"},
+		},
+		{
+			name:     "legacy prefixed name",
+			terminal: &Error{Input: "--catalog", Msg: "is required"},
+			action:   &Error{Input: "input catalog", Msg: "is required"},
+			wantT:    []string{"--catalog: is required"},
+			wantA:    []string{"input catalog: is required"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			term, act := tc.terminal.Error(), tc.action.Error()
+			for _, w := range tc.wantT {
+				if !strings.Contains(term, w) {
+					t.Errorf("terminal error lacks %q: %s", w, term)
+				}
+			}
+			for _, w := range tc.wantA {
+				if !strings.Contains(act, w) {
+					t.Errorf("Actions error lacks %q: %s", w, act)
+				}
+			}
+			for _, bad := range []string{"${{", "with:", "input ", ": true"} {
+				if strings.Contains(term, bad) {
+					t.Errorf("terminal error speaks workflow syntax (%q): %s", bad, term)
+				}
+			}
+			for _, in := range All {
+				if strings.Contains(act, "--"+in.Name) {
+					t.Errorf("Actions error names the flag --%s: %s", in.Name, act)
+				}
+			}
+		})
+	}
+}
+
+func firstErr(_ Config, err error) error { return err }

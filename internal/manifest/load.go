@@ -43,7 +43,7 @@ func Load(envDir string) (*Environment, error) {
 	data, err := os.ReadFile(env.ManifestPath)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("no Flox environment in %s: %s does not exist (the dir input must name the directory that holds .flox): %w", envDir, env.ManifestPath, err)
+			return nil, fmt.Errorf("no Flox environment in %s: %s does not exist (dir, --dir in a terminal, must name the directory that holds .flox/): %w", envDir, env.ManifestPath, err)
 		}
 		return nil, fmt.Errorf("read the manifest: %w", err)
 	}

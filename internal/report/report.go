@@ -5,6 +5,7 @@ package report
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -143,9 +144,16 @@ func (r *Report) Markdown() string {
 	if r.StoreURL != "" {
 		fmt.Fprintf(&b, "; store `%s`", r.StoreURL)
 	}
-	b.WriteString(".\n\n")
+	b.WriteString(".")
+	if r.RevCount > 0 {
+		b.WriteString(" " + revisionNote)
+	}
+	b.WriteString("\n\n")
 	for _, w := range r.Warnings {
 		fmt.Fprintf(&b, "> [!WARNING]\n> %s\n\n", strings.ReplaceAll(w, "\n", "\n> "))
+	}
+	if n := r.unsignedNote(); n != "" {
+		b.WriteString(n + "\n\n")
 	}
 	if len(r.Packages) > 0 {
 		b.WriteString("| Package | Version | System | Store path | Size | Result |\n|---|---|---|---|---|---|\n")
@@ -158,31 +166,63 @@ func (r *Report) Markdown() string {
 	if cat := r.catalogLines(true); cat != "" {
 		b.WriteString(cat + "\n")
 	}
-	if r.PublicKey != "" {
-		b.WriteString("**Public key** (what users trust):\n\n```\n" + r.PublicKey + "\n```\n\n")
-	}
-	if conf, fetch := r.install(); conf != "" {
-		b.WriteString("**Install** with Nix: add to `nix.conf` (on multi-user installs, the daemon's `/etc/nix/nix.conf`):\n\n```\n" + conf + "```\n\nthen fetch the packages:\n\n```\n" + fetch + "\n```\n")
+	// The public key is shown once: inside the install commands when there
+	// is something to install, else on its own.
+	if cmds := r.installCommands(); cmds != "" {
+		b.WriteString("**Install with Nix.** The first line is the public key users trust; the commands need no Nix configuration (root, a single-user Nix or a trusted user):\n\n```sh\n" + cmds + "```\n\n")
+		b.WriteString(multiUserNote + "\n")
+	} else if r.PublicKey != "" {
+		b.WriteString("**Public key** (what users trust): `" + r.PublicKey + "`\n")
 	}
 	return b.String()
 }
 
-// install returns the nix.conf lines users add and the command that then
-// fetches the packages; both "" when there is nothing to install from.
-func (r *Report) install() (conf, fetch string) {
-	if r.DryRun || r.StoreURL == "" || len(r.Packages) == 0 {
-		return "", ""
+// revisionNote explains the "revision N" shown beside the commit.
+const revisionNote = "The revision is the number of commits in the commit's history (`git rev-list --count`); the catalog orders builds of the same version by it."
+
+// multiUserNote says what the install commands need on a Nix whose daemon
+// does not trust the user: it ignores substituters and keys given on the
+// command line.
+const multiUserNote = "On a multi-user install whose daemon does not trust you, `--option` is ignored: add the store and the key to `/etc/nix/nix.conf` as `extra-substituters` and `extra-trusted-public-keys`, restart `nix-daemon`, then run `nix-store --realise` with the paths alone."
+
+// unsignedNote says that a dry run without a key signed nothing; "" otherwise.
+func (r *Report) unsignedNote() string {
+	if !r.DryRun || r.PublicKey != "" || len(r.Packages) == 0 {
+		return ""
 	}
-	conf = fmt.Sprintf("extra-substituters = %s\n", r.StoreURL)
-	if r.PublicKey != "" {
-		conf += fmt.Sprintf("extra-trusted-public-keys = %s\n", r.PublicKey)
+	return "Nothing was signed: this dry run had no signing key (pull-request runs never read one). A publishing run signs every path."
+}
+
+// installCommands returns the shell lines that fetch the published paths
+// into a default Nix installation: the public key in a variable, then
+// nix-store --realise with the store as the only substituter. "" when
+// there is nothing to install from.
+func (r *Report) installCommands() string {
+	if r.DryRun || r.StoreURL == "" || r.PublicKey == "" || len(r.Packages) == 0 {
+		return ""
 	}
 	var paths []string
 	for _, p := range r.Packages {
 		paths = append(paths, p.StorePaths...)
 	}
+	return "key=" + ShellQuote(r.PublicKey) + "\n" + InstallCommand(r.StoreURL, paths) + "\n"
+}
+
+// InstallCommand is the command that fetches paths from the binary cache
+// at storeURL, checking their signatures against the public key in the
+// shell variable $key. It needs no experimental feature and no nix.conf
+// change, so it runs on a default Nix; the README's "Try it" uses the same
+// command.
+func InstallCommand(storeURL string, paths []string) string {
+	paths = slices.Clone(paths)
 	sort.Strings(paths)
-	return conf, "nix-store --realise " + strings.Join(paths, " ")
+	return "nix-store --realise --option substituters " + ShellQuote(storeURL) +
+		` --option trusted-public-keys "$key" ` + strings.Join(paths, " ")
+}
+
+// ShellQuote quotes s for a POSIX shell.
+func ShellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // catalogLines lists each package's catalog link and the command that
@@ -199,7 +239,7 @@ func (r *Report) catalogLines(markdown bool) string {
 		}
 		install := r.Catalog + "/" + p.Name
 		if markdown {
-			fmt.Fprintf(&b, "- **%s**: %s%s — `flox install %s`\n", mdCell(p.Name), p.CatalogURL, live, install)
+			fmt.Fprintf(&b, "- **%s**: %s%s — `flox install %s`\n", mdCell(p.Name), mdLink(p.CatalogURL), live, install)
 		} else {
 			fmt.Fprintf(&b, "%s: %s%s\n  flox install %s\n", p.Name, p.CatalogURL, live, install)
 		}
@@ -211,6 +251,15 @@ func (r *Report) catalogLines(markdown bool) string {
 		return "**Catalog**\n\n" + b.String()
 	}
 	return "Catalog:\n" + b.String()
+}
+
+// mdLink makes a web address a link; anything else (file://, s3://), which
+// a browser cannot open from the summary, is plain text.
+func mdLink(u string) string {
+	if strings.HasPrefix(u, "https://") || strings.HasPrefix(u, "http://") {
+		return "[" + strings.NewReplacer("[", `\[`, "]", `\]`).Replace(u) + "](" + strings.NewReplacer("(", "%28", ")", "%29", " ", "%20").Replace(u) + ")"
+	}
+	return strings.NewReplacer("\\", `\\`, "*", `\*`, "_", `\_`, "[", `\[`, "]", `\]`, "<", `\<`, "`", "\\`").Replace(u)
 }
 
 func plural(n int, word string) string {
@@ -229,11 +278,17 @@ func (r *Report) Text() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s\n", r.Mode)
 	fmt.Fprintf(&b, "Built from %s with the %s builder.\n", r.commitText(), r.Builder)
+	if r.RevCount > 0 {
+		fmt.Fprintf(&b, "%s\n", strings.ReplaceAll(revisionNote, "`", ""))
+	}
 	if r.StoreURL != "" {
 		fmt.Fprintf(&b, "Store: %s\n", r.StoreURL)
 	}
 	for _, w := range r.Warnings {
 		fmt.Fprintf(&b, "warning: %s\n", w)
+	}
+	if n := r.unsignedNote(); n != "" {
+		fmt.Fprintf(&b, "%s\n", n)
 	}
 	if len(r.Packages) > 0 {
 		b.WriteString("\n")
@@ -247,15 +302,23 @@ func (r *Report) Text() string {
 	if cat := r.catalogLines(false); cat != "" {
 		b.WriteString("\n" + cat)
 	}
-	if r.PublicKey != "" {
+	if cmds := r.installCommands(); cmds != "" {
+		fmt.Fprintf(&b, "\nTo install with Nix (no configuration needed as root, on a single-user Nix or as a trusted user), run the\nfirst line, which holds the public key users trust, then the second:\n%s", indent(cmds))
+		fmt.Fprintf(&b, "On a multi-user install whose daemon does not trust you, --option is ignored: add to /etc/nix/nix.conf\n  extra-substituters = %s\n  extra-trusted-public-keys = %s\nrestart nix-daemon, then run nix-store --realise with the paths alone.\n", r.StoreURL, r.PublicKey)
+	} else if r.PublicKey != "" {
 		fmt.Fprintf(&b, "\nPublic key: %s\n", r.PublicKey)
-	}
-	if conf, fetch := r.install(); conf != "" {
-		fmt.Fprintf(&b, "\nTo install with Nix, add to nix.conf:\n%s\nthen run:\n  %s\n", indent(strings.TrimSuffix(conf, "\n")), fetch)
 	}
 	return b.String()
 }
 
+// indent indents every line of s by two spaces.
 func indent(s string) string {
-	return "  " + strings.ReplaceAll(s, "\n", "\n  ")
+	lines := strings.SplitAfter(s, "\n")
+	var b strings.Builder
+	for _, l := range lines {
+		if l != "" {
+			b.WriteString("  " + l)
+		}
+	}
+	return b.String()
 }

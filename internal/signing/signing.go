@@ -15,6 +15,8 @@ import (
 	"strings"
 
 	"github.com/nix-community/go-nix/pkg/narinfo/signature"
+
+	"github.com/flox-publish/publish-action/internal/inputs"
 )
 
 // Key is a loaded secret key.
@@ -42,9 +44,45 @@ func (k *Key) String() string { return k.secret.String() }
 // PublicKey returns the public half for verification.
 func (k *Key) PublicKey() signature.PublicKey { return k.secret.ToPublicKey() }
 
+// LoadInputs reads the key from the signing-key input, or when that is
+// empty from the file signing-key-file names, and phrases its errors for
+// where the inputs were read (an *inputs.Error: the input's name and a
+// workflow snippet in Actions, the flag and a shell command in a
+// terminal). It returns (nil, nil) when neither is given: whether that is
+// an error depends on the run (see inputs.Config.SigningKeyRequired).
+func LoadInputs(c inputs.Config) (*Key, error) {
+	if c.SigningKey == "" && c.SigningKeyFile == "" {
+		return nil, nil
+	}
+	regenerate := inputs.Fix{
+		Workflow: "store the whole .sec file made by `nix --extra-experimental-features nix-command key generate-secret --key-name NAME` (or this action's keygen) as the secret",
+		Terminal: "make a key with `go run . keygen --name NAME --out KEY` (or `nix --extra-experimental-features nix-command key generate-secret --key-name NAME > KEY.sec`) and pass --signing-key-file KEY.sec",
+	}
+	if c.SigningKey != "" {
+		k, err := Parse(c.SigningKey)
+		if err != nil {
+			return nil, c.Errorf("signing-key", regenerate, "%v", err)
+		}
+		return k, nil
+	}
+	data, err := os.ReadFile(c.SigningKeyFile)
+	if err != nil {
+		return nil, c.Errorf("signing-key-file", inputs.Fix{
+			Workflow: "give the path of a file the workflow wrote before this step, relative to the workspace, or pass the key itself as signing-key: ${{ secrets.NIX_SIGNING_KEY }}",
+			Terminal: "check the path, or " + regenerate.Terminal,
+		}, "cannot read the key: %v", err)
+	}
+	k, err := Parse(string(data))
+	if err != nil {
+		return nil, c.Errorf("signing-key-file", regenerate, "%s: %v", c.SigningKeyFile, err)
+	}
+	return k, nil
+}
+
 // Load reads the key from the value of the signing-key input, or when that
 // is empty from the file named by signing-key-file. It returns (nil, nil)
 // when neither is given: whether that is an error depends on the run.
+// LoadInputs does the same with errors phrased for where the run is.
 func Load(value, file string) (*Key, error) {
 	source := "input signing-key"
 	if value == "" {
@@ -68,7 +106,7 @@ func Load(value, file string) (*Key, error) {
 // Parse parses a secret key in Nix's format.
 func Parse(s string) (*Key, error) {
 	s = strings.TrimSpace(s)
-	const want = "expected a Nix secret key as printed by `nix key generate-secret --key-name NAME`: NAME:BASE64 of 64 bytes"
+	const want = "expected a Nix secret key, NAME:BASE64 of 64 bytes, as `nix key generate-secret` prints it"
 	name, data, ok := strings.Cut(s, ":")
 	if !ok || name == "" || strings.ContainsAny(name, " \t\n") {
 		return nil, fmt.Errorf("the key is malformed (%d characters, no NAME: prefix); %s", len(s), want)

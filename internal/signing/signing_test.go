@@ -2,12 +2,15 @@ package signing
 
 import (
 	"encoding/base64"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/nix-community/go-nix/pkg/narinfo/signature"
+
+	"github.com/flox-publish/publish-action/internal/inputs"
 )
 
 func TestParse(t *testing.T) {
@@ -81,5 +84,56 @@ func TestLoad(t *testing.T) {
 	_, pub, _ := Generate("k-2")
 	if _, err := Load(pub, ""); err == nil || !strings.Contains(err.Error(), "input signing-key: the key named \"k-2\" is a public key") {
 		t.Fatalf("public key: %v", err)
+	}
+}
+
+func TestLoadInputsPhrasing(t *testing.T) {
+	sec, pub, _ := Generate("k-1")
+	dir := t.TempDir()
+	good := filepath.Join(dir, "key.sec")
+	os.WriteFile(good, []byte(sec+"\n"), 0o600)
+	pubFile := filepath.Join(dir, "key.pub")
+	os.WriteFile(pubFile, []byte(pub+"\n"), 0o644)
+	missing := filepath.Join(dir, "missing")
+	for _, tc := range []struct {
+		name      string
+		cfg       inputs.Config
+		wantKey   bool
+		want      string
+		notWanted []string
+	}{
+		{name: "nothing", cfg: inputs.Config{}},
+		{name: "file", cfg: inputs.Config{SigningKeyFile: good}, wantKey: true},
+		{name: "value", cfg: inputs.Config{SigningKey: sec, InActions: true}, wantKey: true},
+		{name: "missing file, terminal", cfg: inputs.Config{SigningKeyFile: missing},
+			want: "--signing-key-file: cannot read the key", notWanted: []string{"${{", "input "}},
+		{name: "missing file, Actions", cfg: inputs.Config{SigningKeyFile: missing, InActions: true},
+			want: "input signing-key-file: cannot read the key", notWanted: []string{"--signing-key"}},
+		{name: "public key in a file, terminal", cfg: inputs.Config{SigningKeyFile: pubFile},
+			want: "--signing-key-file: " + pubFile + `: the key named "k-1" is a public key`, notWanted: []string{"${{", "input "}},
+		{name: "public key as the secret", cfg: inputs.Config{SigningKey: pub, InActions: true},
+			want: `input signing-key: the key named "k-1" is a public key`, notWanted: []string{"--signing-key"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			k, err := LoadInputs(tc.cfg)
+			if tc.want == "" {
+				if err != nil || (k != nil) != tc.wantKey {
+					t.Fatalf("key %v, err %v", k, err)
+				}
+				return
+			}
+			if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want it to start with %q", err, tc.want)
+			}
+			var ie *inputs.Error
+			if !errors.As(err, &ie) {
+				t.Errorf("%T is not an *inputs.Error", err)
+			}
+			for _, bad := range tc.notWanted {
+				if strings.Contains(err.Error(), bad) {
+					t.Errorf("err has %q: %v", bad, err)
+				}
+			}
+		})
 	}
 }

@@ -141,6 +141,18 @@ func (u *UI) Error(err error) {
 	}
 }
 
+// Locations returns the file positions err carries: those of every
+// Located error in its tree (wrapped or joined), in order.
+func Locations(err error) []Location {
+	var located []Located
+	collect(err, &located)
+	out := make([]Location, len(located))
+	for i, l := range located {
+		out[i] = l.Location()
+	}
+	return out
+}
+
 func collect(err error, out *[]Located) {
 	if err == nil {
 		return
