@@ -10,6 +10,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"strings"
@@ -38,6 +39,37 @@ func (k *Key) Sign(fingerprint string) (signature.Signature, error) {
 // String returns the secret key in Nix's format. It exists so the caller
 // can mask the key in logs; never print it.
 func (k *Key) String() string { return k.secret.String() }
+
+// MaskValues returns every form in which the secret key could be printed,
+// for a log to hide (see MaskValues).
+func (k *Key) MaskValues() []string { return MaskValues(k.String()) }
+
+// MaskValues returns every form in which a secret key, given as
+// "NAME:BASE64", could be printed: the whole key, its base64 part, and
+// when that decodes to the 64 bytes of a key, those bytes as hex, the seed
+// (the first half) as base64 and as hex, and the public part as hex. The
+// public part's base64 is left out on purpose: it is the public key users
+// must copy from the summary into trusted-public-keys. A value that is no
+// key at all is returned whole, with what follows its first colon.
+func MaskValues(secret string) []string {
+	secret = strings.TrimSpace(secret)
+	if secret == "" {
+		return nil
+	}
+	out := []string{secret}
+	_, data, ok := strings.Cut(secret, ":")
+	if !ok || data == "" {
+		return out
+	}
+	out = append(out, data)
+	raw, err := base64.StdEncoding.DecodeString(data)
+	if err != nil || len(raw) != ed25519.PrivateKeySize {
+		return out
+	}
+	seed, pub := raw[:ed25519.SeedSize], raw[ed25519.SeedSize:]
+	return append(out, hex.EncodeToString(raw),
+		base64.StdEncoding.EncodeToString(seed), hex.EncodeToString(seed), hex.EncodeToString(pub))
+}
 
 // PublicKey returns the public half for verification.
 func (k *Key) PublicKey() signature.PublicKey { return k.secret.ToPublicKey() }

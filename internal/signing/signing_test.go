@@ -2,8 +2,10 @@ package signing
 
 import (
 	"encoding/base64"
+	"encoding/hex"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -81,5 +83,33 @@ func TestLoad(t *testing.T) {
 	_, pub, _ := Generate("k-2")
 	if _, err := Load(pub, ""); err == nil || !strings.Contains(err.Error(), "input signing-key: the key named \"k-2\" is a public key") {
 		t.Fatalf("public key: %v", err)
+	}
+}
+
+func TestMaskValuesCoverEveryFormOfTheSecret(t *testing.T) {
+	sec, pub, err := Generate("mask-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := Parse(sec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, data, _ := strings.Cut(sec, ":")
+	raw, _ := base64.StdEncoding.DecodeString(data)
+	seed := raw[:32]
+	masks := k.MaskValues()
+	for name, want := range map[string]string{
+		"whole": sec, "base64": data, "hex": hex.EncodeToString(raw),
+		"seed base64": base64.StdEncoding.EncodeToString(seed), "seed hex": hex.EncodeToString(seed),
+		"public hex": hex.EncodeToString(raw[32:]),
+	} {
+		if !slices.Contains(masks, want) {
+			t.Errorf("MaskValues lacks the %s form", name)
+		}
+	}
+	_, pubData, _ := strings.Cut(pub, ":")
+	if slices.Contains(masks, pubData) {
+		t.Error("MaskValues hides the public key, which the summary must show")
 	}
 }
