@@ -690,7 +690,7 @@ func TestEndToEndAsTheRunnerStartsIt(t *testing.T) {
 			"dir":          "examples/hello",
 			"store-url":    "s3://my-nix-cache?region=eu-west-1&endpoint=" + s3.URL,
 			"sts-endpoint": s3.URL,
-			"aws-role-arn": "arn:aws:iam::123456789012:role/flox-publish",
+			"role-to-assume": "arn:aws:iam::123456789012:role/flox-publish",
 			"signing-key":  "",
 			"builder":      "local",
 		}})

@@ -33,7 +33,7 @@ func TestPublishToMinIOWithOIDC(t *testing.T) {
 		a := newActionsEnv(t, r, "push", "refs/tags/v1.0.0")
 		a["INPUT_STORE-URL"] = "s3://" + bucket + "/releases?endpoint=" + m.Endpoint + "&region=us-east-1"
 		a["INPUT_SIGNING-KEY"] = secret
-		a["INPUT_AWS-ROLE-ARN"] = m.RoleARN
+		a["INPUT_ROLE-TO-ASSUME"] = m.RoleARN
 		a["INPUT_STS-ENDPOINT"] = m.Endpoint
 		a["ACTIONS_ID_TOKEN_REQUEST_URL"] = ep.URL
 		a["ACTIONS_ID_TOKEN_REQUEST_TOKEN"] = ep.RequestToken

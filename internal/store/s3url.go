@@ -69,7 +69,7 @@ func parseS3URL(u *url.URL, defaultRegion string) (s3Location, error) {
 		return s3Location{}, bad("not an s3:// URL")
 	}
 	if u.User != nil {
-		return s3Location{}, bad("credentials do not belong in the URL: use aws-role-arn, or the AWS environment variables or profile")
+		return s3Location{}, bad("credentials do not belong in the URL: use role-to-assume, or the AWS environment variables or profile")
 	}
 	if u.Opaque != "" || u.Host == "" {
 		return s3Location{}, bad("no bucket: write s3://BUCKET[/PREFIX]")
