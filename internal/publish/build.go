@@ -14,13 +14,13 @@ import (
 	"github.com/flox-publish/publish-action/internal/manifest"
 )
 
-// versions clones the verified commit and resolves each build's version
+// versionStage clones the verified commit and resolves each build's version
 // (and checks it against a version tag) before the first build starts.
-type versions struct{}
+type versionStage struct{}
 
-func (versions) String() string { return "Clone the commit and resolve versions" }
+func (versionStage) String() string { return "Clone the commit and resolve versions" }
 
-func (versions) Run(ctx context.Context, r *Release) error {
+func (versionStage) Run(ctx context.Context, r *Release) error {
 	scratch, err := os.MkdirTemp("", "flox-publish-")
 	if err != nil {
 		return err
@@ -45,13 +45,13 @@ func (versions) Run(ctx context.Context, r *Release) error {
 	return checkTagVersion(tag, r.Builds, r.Versions)
 }
 
-// builds builds every selected package in the clone.
-type builds struct{}
+// buildStage builds every selected package in the clone.
+type buildStage struct{}
 
-func (builds) String() string { return "Build" }
-func (builds) groupsItself()  {}
+func (buildStage) String() string { return "Build" }
+func (buildStage) groupsItself()  {}
 
-func (builds) Run(ctx context.Context, r *Release) error {
+func (buildStage) Run(ctx context.Context, r *Release) error {
 	vars := r.Environment.Manifest.Vars()
 	for i, b := range r.Builds {
 		end := r.UI.Group(fmt.Sprintf("Build %s %s (%s builder)", b.Name, r.Versions[i], r.Builder.Name()))

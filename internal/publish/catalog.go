@@ -10,17 +10,17 @@ import (
 	"github.com/flox-publish/publish-action/internal/store"
 )
 
-// prepareCatalog runs FloxHub's first three steps for each package (create
+// prepareCatalogStage runs FloxHub's first three steps for each package (create
 // the package, check-build, publish/info): it learns where store paths go
 // and which packages FloxHub already has from this revision.
-type prepareCatalog struct{}
+type prepareCatalogStage struct{}
 
-func (prepareCatalog) String() string { return "Prepare the FloxHub catalog" }
+func (prepareCatalogStage) String() string { return "Prepare the FloxHub catalog" }
 
 // Skip: without a token there is no FloxHub; a dry run writes nothing to it.
-func (prepareCatalog) Skip(r *Release) bool { return r.Inputs.FloxHubToken == "" || r.Mode.DryRun }
+func (prepareCatalogStage) Skip(r *Release) bool { return r.Inputs.FloxHubToken == "" || r.Mode.DryRun }
 
-func (prepareCatalog) Run(ctx context.Context, r *Release) error {
+func (prepareCatalogStage) Run(ctx context.Context, r *Release) error {
 	cfg := r.Inputs
 	if cfg.Catalog == "" {
 		return &inputs.Error{Input: r.inputName("catalog"), Msg: "is required with floxhub-token: name the catalog to publish into"}
@@ -67,16 +67,16 @@ func (r *Release) catalogTarget(res *build.Result) (catalog.Target, error) {
 	}, nil
 }
 
-// recordCatalog records each published build in FloxHub (with a token) and
+// recordCatalogStage records each published build in FloxHub (with a token) and
 // in the store's own catalog index, and sets each package's catalog link.
-type recordCatalog struct{}
+type recordCatalogStage struct{}
 
-func (recordCatalog) String() string { return "Record in the catalog" }
+func (recordCatalogStage) String() string { return "Record in the catalog" }
 
 // Skip: without a catalog name there is nothing to record nor to link.
-func (recordCatalog) Skip(r *Release) bool { return r.Inputs.Catalog == "" }
+func (recordCatalogStage) Skip(r *Release) bool { return r.Inputs.Catalog == "" }
 
-func (recordCatalog) Run(ctx context.Context, r *Release) error {
+func (recordCatalogStage) Run(ctx context.Context, r *Release) error {
 	cfg := r.Inputs
 	narinfos := map[string]catalog.NarInfo{}
 	for _, w := range r.Written {
@@ -91,7 +91,7 @@ func (recordCatalog) Run(ctx context.Context, r *Release) error {
 			return err
 		}
 	}
-	run := runURL(r.Env.Getenv)
+	runPage := runURL(r.Env.Getenv)
 	for _, res := range r.Results {
 		switch {
 		case r.Hub != nil || cfg.FloxHubToken != "":
@@ -108,7 +108,7 @@ func (recordCatalog) Run(ctx context.Context, r *Release) error {
 		if err != nil {
 			return err
 		}
-		b := catalog.Build{Target: t, Version: res.Version, DotFloxDir: dotFlox(r.Source.EnvDir), RunURL: run}
+		b := catalog.Build{Target: t, Version: res.Version, DotFloxDir: dotFlox(r.Source.EnvDir), RunURL: runPage}
 		if mb, ok := r.Environment.Manifest.Build(res.Name); ok {
 			b.Description, b.License = mb.Description, mb.License
 		}

@@ -14,14 +14,14 @@ import (
 	"github.com/flox-publish/publish-action/internal/verify"
 )
 
-// check verifies the commit, the manifest and the inputs that only make
+// checkStage verifies the commit, the manifest and the inputs that only make
 // sense together, so that a bad release fails in seconds, before any
 // build.
-type check struct{}
+type checkStage struct{}
 
-func (check) String() string { return "Check the commit, the manifest and the inputs" }
+func (checkStage) String() string { return "Check the commit, the manifest and the inputs" }
 
-func (check) Run(ctx context.Context, r *Release) error {
+func (checkStage) Run(ctx context.Context, r *Release) error {
 	cfg := r.Inputs
 	src, err := verify.Verify(ctx, verify.Options{EnvDir: cfg.Dir, DryRun: r.Mode.DryRun, GitHub: r.GitHub, Env: r.Env.Environ})
 	if err != nil {

@@ -14,7 +14,7 @@ import (
 // (prepare) → sign and upload → catalog (record) → report. Any error stops
 // the run before the next stage, so nothing is written after a failure.
 func Stages() []Stage {
-	return []Stage{check{}, versions{}, builds{}, prepareCatalog{}, upload{}, recordCatalog{}, writeReport{}}
+	return []Stage{checkStage{}, versionStage{}, buildStage{}, prepareCatalogStage{}, uploadStage{}, recordCatalogStage{}, reportStage{}}
 }
 
 // environmentSecrets are the variables whose values must never show in the
@@ -52,12 +52,12 @@ func Run(ctx context.Context, env Env, args []string) (*Release, error) {
 	}
 	r.Published = map[string]catalog.Published{}
 	r.Links = map[string]string{}
-	return r, r.run(ctx, Stages())
+	return r, r.runStages(ctx, Stages())
 }
 
-// run runs stages in order, each in a log group, and stops at the first
+// runStages runs stages in order, each in a log group, and stops at the first
 // error.
-func (r *Release) run(ctx context.Context, stages []Stage) error {
+func (r *Release) runStages(ctx context.Context, stages []Stage) error {
 	for _, s := range stages {
 		if sk, ok := s.(Skipper); ok && sk.Skip(r) {
 			continue

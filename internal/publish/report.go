@@ -9,16 +9,16 @@ import (
 	"github.com/flox-publish/publish-action/internal/report"
 )
 
-// writeReport sets the step outputs and writes the job summary; in a
+// reportStage sets the step outputs and writes the job summary; in a
 // terminal it prints the same facts as text.
-type writeReport struct{}
+type reportStage struct{}
 
-func (writeReport) String() string { return "Report" }
+func (reportStage) String() string { return "Report" }
 
 // groupsItself: the report is the run's last word, not a section to fold.
-func (writeReport) groupsItself() {}
+func (reportStage) groupsItself() {}
 
-func (writeReport) Run(ctx context.Context, r *Release) error {
+func (reportStage) Run(ctx context.Context, r *Release) error {
 	r.Report = newReport(r)
 	outputs, err := r.Report.Outputs()
 	if err != nil {

@@ -9,21 +9,21 @@ import (
 	"github.com/flox-publish/publish-action/internal/store"
 )
 
-// upload signs every path of every closure and writes them to the store,
+// uploadStage signs every path of every closure and writes them to the store,
 // then reads the narinfos back. The store is opened only now, after the
 // builds, so that no credential is fetched while repository code runs. A
 // dry run opens no store at all: it signs and reports what it would upload.
-type upload struct{}
+type uploadStage struct{}
 
-func (upload) String() string { return "Sign and upload" }
+func (uploadStage) String() string { return "Sign and upload" }
 
 // Skip: the catalog stores metadata only (meta-only or null) and no
 // store-url was given: there is nothing to upload to.
-func (upload) Skip(r *Release) bool {
+func (uploadStage) Skip(r *Release) bool {
 	return !r.Mode.DryRun && r.Inputs.Store.IsZero() && r.Destination.StoreURL == ""
 }
 
-func (upload) Run(ctx context.Context, r *Release) error {
+func (uploadStage) Run(ctx context.Context, r *Release) error {
 	cfg := r.Inputs
 	if !r.Mode.DryRun {
 		loc, err := r.storeLocation()
