@@ -687,12 +687,12 @@ func TestEndToEndAsTheRunnerStartsIt(t *testing.T) {
 		// role, but the secret resolves to "" and there is no OIDC token.
 		s3 := newTripwire(t)
 		r := f.run(t, runnerStep{event: "pull_request", ref: "refs/pull/8/merge", sha: f.shas["pr8"], fork: true, with: map[string]string{
-			"dir":          "examples/hello",
-			"store-url":    "s3://my-nix-cache?region=eu-west-1&endpoint=" + s3.URL,
-			"sts-endpoint": s3.URL,
+			"dir":            "examples/hello",
+			"store-url":      "s3://my-nix-cache?region=eu-west-1&endpoint=" + s3.URL,
+			"sts-endpoint":   s3.URL,
 			"role-to-assume": "arn:aws:iam::123456789012:role/flox-publish",
-			"signing-key":  "",
-			"builder":      "local",
+			"signing-key":    "",
+			"builder":        "local",
 		}})
 		if r.code != 0 {
 			t.Fatalf("exit %d", r.code)

@@ -39,7 +39,7 @@ type Config struct {
 	Packages       []string // builds to publish; empty means all
 	Catalog        string
 	Store          store.Location // the zero Location when store-url is empty
-	SigningKey     string // secret: the key's contents
+	SigningKey     string         // secret: the key's contents
 	SigningKeyFile string
 	DryRun         Mode
 	Builder        string // auto, flox, local
