@@ -30,6 +30,12 @@ func (uploadStage) Run(ctx context.Context, r *Release) error {
 		if err != nil {
 			return err
 		}
+		if r.Credentials == nil && loc.IsS3() {
+			// The catalog's store, which the check stage did not know.
+			if r.Credentials, err = store.EnvironmentCredentials(ctx, loc, r.Env.Getenv); err != nil {
+				return err
+			}
+		}
 		opts := store.Options{Jobs: cfg.Jobs, Getenv: r.Env.Getenv, Region: cfg.AWSRegion, Credentials: r.Credentials, Logf: r.UI.Printf}
 		if cfg.RoleToAssume != "" {
 			opts.Principal = "role " + cfg.RoleToAssume
