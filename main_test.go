@@ -351,3 +351,43 @@ func TestLocalRunWithFlags(t *testing.T) {
 		t.Fatalf("bad flags: exit %d\n%s", code, out.String())
 	}
 }
+
+// TestNoAWSCredentialsFailBeforeAnyBuild: without role-to-assume and
+// without credentials in the environment, the run says so before it
+// builds, instead of failing at the first upload with an access error.
+func TestNoAWSCredentialsFailBeforeAnyBuild(t *testing.T) {
+	secret, _ := newSecretKey(t)
+	r := newTestRepo(t, greeterManifest)
+	a := newActionsEnv(t, r, "push", "refs/heads/main")
+	a["INPUT_STORE-URL"] = "s3://my-nix-cache?region=eu-west-1&endpoint=127.0.0.1:1"
+	a["INPUT_SIGNING-KEY"] = secret
+	a["HOME"] = t.TempDir()
+	var out bytes.Buffer
+	if code := realMain(context.Background(), a.getenv, a.environ(), nil, &out); code != 1 {
+		t.Fatalf("exit %d, want 1\n%s", code, out.String())
+	}
+	log := out.String()
+	for _, want := range []string{"::error", "no AWS credentials found for s3://my-nix-cache", "role-to-assume"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("the log lacks %q:\n%s", want, log)
+		}
+	}
+	if strings.Contains(log, "::group::Build greeter") {
+		t.Errorf("a build ran before the credentials were found missing:\n%s", log)
+	}
+}
+
+// TestDryRunLinksHaveNoQuery: a store URL with a query gives catalog links
+// under the bucket, not under its query string.
+func TestDryRunLinksHaveNoQuery(t *testing.T) {
+	r := newTestRepo(t, greeterManifest)
+	a := newActionsEnv(t, r, "pull_request", "refs/pull/7/merge")
+	a["INPUT_STORE-URL"] = "s3://my-nix-cache/nix?region=eu-west-1&endpoint=127.0.0.1:1"
+	var out bytes.Buffer
+	if code := realMain(context.Background(), a.getenv, a.environ(), nil, &out); code != 0 {
+		t.Fatalf("exit %d\n%s", code, out.String())
+	}
+	if got, want := outputs(t, a["GITHUB_OUTPUT"])["catalog-urls"], "s3://my-nix-cache/nix/catalog/acme/greeter.json"; got != want {
+		t.Errorf("catalog-urls = %q, want %q", got, want)
+	}
+}

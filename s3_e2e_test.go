@@ -57,6 +57,11 @@ func TestPublishToMinIOWithOIDC(t *testing.T) {
 		t.Fatalf("first run:\n%s", log)
 	}
 	path := strings.TrimSpace(o["store-paths"])
+	// The catalog link is the index object under the bucket's prefix, not
+	// under the store URL's query.
+	if got, want := o["catalog-urls"], "s3://"+bucket+"/releases/catalog/acme/greeter.json"; got != want {
+		t.Errorf("catalog-urls = %q, want %q", got, want)
+	}
 
 	// Real Nix installs it from the bucket, under the URL's prefix.
 	root := filepath.Join(t.TempDir(), "root")
