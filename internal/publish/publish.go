@@ -21,9 +21,14 @@ func Stages() []Stage {
 // log, whatever a build prints.
 var environmentSecrets = []string{"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "ACTIONS_ID_TOKEN_REQUEST_TOKEN", "ACTIONS_RUNTIME_TOKEN"}
 
+// InputsStage is the StageError.Stage of a run whose inputs are bad: they
+// are read before the stages run.
+const InputsStage = "Read the inputs"
+
 // Run reads the inputs and runs the stages. It reports any error itself
 // (an annotation in Actions) and returns it: a *StageError naming the stage
-// that failed; the stage is "Read the inputs" when the inputs are bad.
+// that failed (InputsStage when the inputs are bad). The Release is never
+// nil: it holds what the run got done.
 func Run(ctx context.Context, env Env, args []string) (*Release, error) {
 	u := ui.New(env.Getenv, env.Stdout)
 	defer u.Flush()
@@ -42,7 +47,7 @@ func Run(ctx context.Context, env Env, args []string) (*Release, error) {
 		u.Mask(s)
 	}
 	if err != nil {
-		return r, r.fail("Read the inputs", err)
+		return r, r.fail(InputsStage, err)
 	}
 	r.Inputs = cfg
 	r.GitHub = githubContext(env.Getenv, cfg)

@@ -106,7 +106,7 @@ func TestEnvironmentSecretsAreMasked(t *testing.T) {
 	// --jobs 0 fails at input time; the error quotes nothing secret, so
 	// print the secrets through the UI to see them masked.
 	r, err := Run(context.Background(), Env{Getenv: func(k string) string { return env[k] }, Stdout: &out}, []string{"--jobs", "0"})
-	if err == nil || r.Failed == nil || r.Failed.Stage != "Read the inputs" {
+	if err == nil || r.Failed == nil || r.Failed.Stage != InputsStage {
 		t.Fatalf("err %v, failed %+v", err, r.Failed)
 	}
 	r.UI.Printf("%s %s", env["AWS_SECRET_ACCESS_KEY"], env["ACTIONS_RUNTIME_TOKEN"])
