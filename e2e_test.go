@@ -622,6 +622,7 @@ func TestEndToEndAsTheRunnerStartsIt(t *testing.T) {
 		if strings.Contains(r.log, `build "motd"`) {
 			t.Error("the error names motd, which sets no version and takes the tag's")
 		}
+		checkFailureSummary(t, r.summary, "build", `build "greeter" has version 1.0.0`, "v2.0.0")
 		if strings.Contains(r.log, "::group::Build") {
 			t.Error("a build ran before the version check failed")
 		}
@@ -687,12 +688,12 @@ func TestEndToEndAsTheRunnerStartsIt(t *testing.T) {
 		// role, but the secret resolves to "" and there is no OIDC token.
 		s3 := newTripwire(t)
 		r := f.run(t, runnerStep{event: "pull_request", ref: "refs/pull/8/merge", sha: f.shas["pr8"], fork: true, with: map[string]string{
-			"dir":          "examples/hello",
-			"store-url":    "s3://my-nix-cache?region=eu-west-1&endpoint=" + s3.URL,
-			"sts-endpoint": s3.URL,
-			"aws-role-arn": "arn:aws:iam::123456789012:role/flox-publish",
-			"signing-key":  "",
-			"builder":      "local",
+			"dir":            "examples/hello",
+			"store-url":      "s3://my-nix-cache?region=eu-west-1&endpoint=" + s3.URL,
+			"sts-endpoint":   s3.URL,
+			"role-to-assume": "arn:aws:iam::123456789012:role/flox-publish",
+			"signing-key":    "",
+			"builder":        "local",
 		}})
 		if r.code != 0 {
 			t.Fatalf("exit %d", r.code)

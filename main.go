@@ -5,20 +5,26 @@
 // cache, then reports what it published.
 //
 // It runs as a GitHub container action (inputs from INPUT_* variables) or
-// from a terminal (the same inputs as --flags).
+// from a terminal (the same inputs as --flags). The release itself is
+// package publish; this command holds the process: signals, environment,
+// exit code, and the keygen and help subcommands.
 package main
 
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/flox-publish/publish-action/internal/cache"
 	"github.com/flox-publish/publish-action/internal/inputs"
+	"github.com/flox-publish/publish-action/internal/publish"
+	"github.com/flox-publish/publish-action/internal/signing"
 )
 
 func main() {
@@ -28,8 +34,7 @@ func main() {
 	os.Exit(realMain(ctx, os.Getenv, os.Environ(), os.Args[1:], os.Stdout))
 }
 
-// realMain dispatches the subcommand and turns errors into an exit code;
-// run holds the pipeline itself.
+// realMain dispatches the subcommand and turns errors into an exit code.
 func realMain(ctx context.Context, getenv func(string) string, environ []string, args []string, stdout io.Writer) int {
 	if len(args) > 0 && args[0] == "keygen" {
 		if err := keygen(args[1:], stdout); err != nil {
@@ -42,12 +47,45 @@ func realMain(ctx context.Context, getenv func(string) string, environ []string,
 		inputs.Usage(stdout)
 		return 0
 	}
-	if err := run(ctx, env{getenv: getenv, environ: environ, stdout: stdout}, args); err != nil {
-		if errors.Is(err, errReported) {
-			return 1
-		}
-		fmt.Fprintf(stdout, "error: %v\n", err)
+	// Run reports its errors itself.
+	if _, err := publish.Run(ctx, publish.Env{Getenv: getenv, Environ: environ, Stdout: stdout}, args); err != nil {
 		return 1
 	}
 	return 0
+}
+
+// keygen writes a new signing key pair: PATH.sec (secret, mode 0600) and
+// PATH.pub, as `nix key generate-secret` and `nix key
+// convert-secret-to-public` would, for users without Nix.
+func keygen(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("keygen", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	name := fs.String("name", "", "key name, e.g. cache.example.org-1")
+	out := fs.String("out", "", "path prefix of the key files: writes PREFIX.sec and PREFIX.pub")
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("keygen: %w (usage: keygen --name NAME --out PREFIX)", err)
+	}
+	if *name == "" || *out == "" {
+		return errors.New("keygen: --name and --out are required (usage: keygen --name NAME --out PREFIX)")
+	}
+	if _, err := os.Stat(*out + ".sec"); err == nil {
+		pub, err := os.ReadFile(*out + ".pub")
+		if err != nil {
+			return fmt.Errorf("keygen: %s.sec exists but %s.pub cannot be read: %w", *out, *out, err)
+		}
+		fmt.Fprintf(stdout, "Keeping the existing key %s.sec; public key: %s\n", *out, strings.TrimSpace(string(pub)))
+		return nil
+	}
+	sec, pub, err := signing.Generate(*name)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(*out+".sec", []byte(sec), 0o600); err != nil {
+		return fmt.Errorf("keygen: %w", err)
+	}
+	if err := os.WriteFile(*out+".pub", []byte(pub+"\n"), 0o644); err != nil {
+		return fmt.Errorf("keygen: %w", err)
+	}
+	fmt.Fprintf(stdout, "Wrote %s.sec (secret: store it as a repository secret) and %s.pub\nPublic key: %s\n", *out, *out, pub)
+	return nil
 }

@@ -250,25 +250,29 @@ func TestFailuresStopBeforeUpload(t *testing.T) {
 		prepare  func(r *testRepo)
 		ref      string
 		want     []string
-		built    bool // whether a build ran before the failure
+		built    bool   // whether a build ran before the failure
+		stage    string // the part of the release the summary says failed
 	}{
 		{
 			name:     "failing build names the package",
 			manifest: strings.Replace(greeterManifest, "  mkdir -p $out/bin\n", "  echo compiling; exit 3\n", 1),
 			want:     []string{`build "greeter" failed`, "nothing was uploaded"},
 			built:    true,
+			stage:    "build",
 		},
 		{
 			name:     "empty $out",
 			manifest: strings.Replace(greeterManifest, "  mkdir -p $out/bin\n", "  exit 0\n", 1),
 			want:     []string{"did not write anything to $out"},
 			built:    true,
+			stage:    "build",
 		},
 		{
 			name:     "dirty tree",
 			manifest: greeterManifest,
 			prepare:  func(r *testRepo) { r.write(".flox/env/manifest.toml", greeterManifest+"\n# edited\n") },
 			want:     []string{"manifest.toml"},
+			stage:    "verify",
 		},
 		{
 			name:     "tag version mismatch",
@@ -277,13 +281,15 @@ func TestFailuresStopBeforeUpload(t *testing.T) {
 				r.git(r.work, "tag", "v2.0.0")
 				r.git(r.work, "push", "-q", "origin", "v2.0.0")
 			},
-			ref:  "refs/tags/v2.0.0",
-			want: []string{`build "greeter" has version 1.0.0`, "v2.0.0"},
+			ref:   "refs/tags/v2.0.0",
+			want:  []string{`build "greeter" has version 1.0.0`, "v2.0.0"},
+			stage: "build",
 		},
 		{
 			name:     "unknown package",
 			manifest: greeterManifest,
 			want:     []string{"nope", "greeter"},
+			stage:    "verify",
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -322,6 +328,8 @@ func TestFailuresStopBeforeUpload(t *testing.T) {
 			if n := len(narinfos(t, cacheDir)); n != 0 {
 				t.Errorf("%d narinfos written", n)
 			}
+			summary, _ := os.ReadFile(a["GITHUB_STEP_SUMMARY"])
+			checkFailureSummary(t, string(summary), tc.stage, tc.want...)
 		})
 	}
 }
@@ -349,5 +357,45 @@ func TestLocalRunWithFlags(t *testing.T) {
 	code = realMain(context.Background(), func(k string) string { return env[k] }, nil, []string{"--jobs", "0", "--compression", "gzip"}, &out)
 	if code == 0 || !strings.Contains(out.String(), "--jobs") || !strings.Contains(out.String(), "--compression") {
 		t.Fatalf("bad flags: exit %d\n%s", code, out.String())
+	}
+}
+
+// TestNoAWSCredentialsFailBeforeAnyBuild: without role-to-assume and
+// without credentials in the environment, the run says so before it
+// builds, instead of failing at the first upload with an access error.
+func TestNoAWSCredentialsFailBeforeAnyBuild(t *testing.T) {
+	secret, _ := newSecretKey(t)
+	r := newTestRepo(t, greeterManifest)
+	a := newActionsEnv(t, r, "push", "refs/heads/main")
+	a["INPUT_STORE-URL"] = "s3://my-nix-cache?region=eu-west-1&endpoint=127.0.0.1:1"
+	a["INPUT_SIGNING-KEY"] = secret
+	a["HOME"] = t.TempDir()
+	var out bytes.Buffer
+	if code := realMain(context.Background(), a.getenv, a.environ(), nil, &out); code != 1 {
+		t.Fatalf("exit %d, want 1\n%s", code, out.String())
+	}
+	log := out.String()
+	for _, want := range []string{"::error", "no AWS credentials found for s3://my-nix-cache", "role-to-assume"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("the log lacks %q:\n%s", want, log)
+		}
+	}
+	if strings.Contains(log, "::group::Build greeter") {
+		t.Errorf("a build ran before the credentials were found missing:\n%s", log)
+	}
+}
+
+// TestDryRunLinksHaveNoQuery: a store URL with a query gives catalog links
+// under the bucket, not under its query string.
+func TestDryRunLinksHaveNoQuery(t *testing.T) {
+	r := newTestRepo(t, greeterManifest)
+	a := newActionsEnv(t, r, "pull_request", "refs/pull/7/merge")
+	a["INPUT_STORE-URL"] = "s3://my-nix-cache/nix?region=eu-west-1&endpoint=127.0.0.1:1"
+	var out bytes.Buffer
+	if code := realMain(context.Background(), a.getenv, a.environ(), nil, &out); code != 0 {
+		t.Fatalf("exit %d\n%s", code, out.String())
+	}
+	if got, want := outputs(t, a["GITHUB_OUTPUT"])["catalog-urls"], "s3://my-nix-cache/nix/catalog/acme/greeter.json"; got != want {
+		t.Errorf("catalog-urls = %q, want %q", got, want)
 	}
 }

@@ -33,7 +33,7 @@ func TestPublishToMinIOWithOIDC(t *testing.T) {
 		a := newActionsEnv(t, r, "push", "refs/tags/v1.0.0")
 		a["INPUT_STORE-URL"] = "s3://" + bucket + "/releases?endpoint=" + m.Endpoint + "&region=us-east-1"
 		a["INPUT_SIGNING-KEY"] = secret
-		a["INPUT_AWS-ROLE-ARN"] = m.RoleARN
+		a["INPUT_ROLE-TO-ASSUME"] = m.RoleARN
 		a["INPUT_STS-ENDPOINT"] = m.Endpoint
 		a["ACTIONS_ID_TOKEN_REQUEST_URL"] = ep.URL
 		a["ACTIONS_ID_TOKEN_REQUEST_TOKEN"] = ep.RequestToken
@@ -57,6 +57,11 @@ func TestPublishToMinIOWithOIDC(t *testing.T) {
 		t.Fatalf("first run:\n%s", log)
 	}
 	path := strings.TrimSpace(o["store-paths"])
+	// The catalog link is the index object under the bucket's prefix, not
+	// under the store URL's query.
+	if got, want := o["catalog-urls"], "s3://"+bucket+"/releases/catalog/acme/greeter.json"; got != want {
+		t.Errorf("catalog-urls = %q, want %q", got, want)
+	}
 
 	// Real Nix installs it from the bucket, under the URL's prefix.
 	root := filepath.Join(t.TempDir(), "root")

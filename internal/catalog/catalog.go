@@ -25,6 +25,7 @@ import (
 
 	"github.com/nix-community/go-nix/pkg/nixhash"
 
+	"github.com/flox-publish/publish-action/internal/git"
 	"github.com/flox-publish/publish-action/internal/nixpath"
 )
 
@@ -209,23 +210,16 @@ func PublicSourceURL(remote string) (string, error) {
 	case !strings.Contains(remote, "://"):
 		return scpRemote(remote)
 	}
-	u, err := url.Parse(remote)
+	clean := git.PublicURL(remote)
+	u, err := url.Parse(clean)
 	if err != nil {
-		// The parse error quotes the URL, password and all.
+		// The parse error quotes the URL.
 		return "", errors.New("the git remote URL does not parse")
 	}
 	if u.Host == "" && u.Scheme != "file" {
-		return "", fmt.Errorf("the git remote URL %q has no host", u.Redacted())
+		return "", fmt.Errorf("the git remote URL %q has no host", clean)
 	}
-	switch u.Scheme {
-	case "ssh", "git+ssh", "ssh+git":
-		if u.User != nil {
-			u.User = url.User(u.User.Username())
-		}
-	default:
-		u.User = nil
-	}
-	return u.String(), nil
+	return clean, nil
 }
 
 // scpRemote reads git's scp-like syntax, [user@]host:path.

@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/flox-publish/publish-action/internal/store"
 )
 
 // FloxHub is a client of the FloxHub catalog API, acting with one token.
@@ -41,13 +43,13 @@ type Options struct {
 func NewFloxHub(baseURL, token string, opts Options) (*FloxHub, error) {
 	u, err := url.Parse(baseURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("catalog-url %s is not an http(s) URL", redact(baseURL))
+		return nil, fmt.Errorf("catalog-url %s is not an http(s) URL", store.RedactURL(baseURL))
 	}
 	if u.User != nil {
-		return nil, fmt.Errorf("catalog-url %s carries credentials; FloxHub takes only the floxhub-token", redact(baseURL))
+		return nil, fmt.Errorf("catalog-url %s carries credentials; FloxHub takes only the floxhub-token", store.RedactURL(baseURL))
 	}
 	if u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("catalog-url %s: a base URL takes no query or fragment", redact(baseURL))
+		return nil, fmt.Errorf("catalog-url %s: a base URL takes no query or fragment", store.RedactURL(baseURL))
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/")
 	u.RawPath = ""

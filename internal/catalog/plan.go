@@ -3,10 +3,9 @@ package catalog
 import (
 	"errors"
 	"fmt"
-	"net/url"
-	"path"
-	"strings"
 	"time"
+
+	"github.com/flox-publish/publish-action/internal/store"
 )
 
 // StoreType is how a catalog takes store paths (catalog_store_config.store_type).
@@ -118,14 +117,14 @@ func (p Plan) Destination(storeURL string) (Destination, error) {
 			return Destination{}, err
 		}
 		if !same {
-			return Destination{}, fmt.Errorf("store-url %s is not the catalog's store %s: the catalog's clients download from its store, so the store paths must go there; remove store-url, or make it name the same store", redact(storeURL), redact(p.Store.IngressURI))
+			return Destination{}, fmt.Errorf("store-url %s is not the catalog's store %s: the catalog's clients download from its store, so the store paths must go there; remove store-url, or make it name the same store", store.RedactURL(storeURL), store.RedactURL(p.Store.IngressURI))
 		}
 		d.StoreURL = storeURL
 		return d, nil
 	case StoreMetaOnly:
 		d := Destination{StoreURL: storeURL, SendNarInfos: true, NarInfosSourceURL: localNarInfos}
 		if storeURL != "" {
-			d.NarInfosSourceURL = redact(storeURL)
+			d.NarInfosSourceURL = store.RedactURL(storeURL)
 		}
 		return d, nil
 	case StoreNull:
@@ -138,30 +137,15 @@ func (p Plan) Destination(storeURL string) (Destination, error) {
 }
 
 // sameStore reports whether two store URLs name the same store, ignoring
-// how to reach it (the query).
+// how to reach it (see store.Location.Same).
 func sameStore(a, b string) (bool, error) {
-	ua, err := url.Parse(a)
+	la, err := store.ParseLocation(a)
 	if err != nil {
-		return false, fmt.Errorf("store-url %s is not a URL", redact(a))
+		return false, fmt.Errorf("store-url: %w", err)
 	}
-	ub, err := url.Parse(b)
+	lb, err := store.ParseLocation(b)
 	if err != nil {
-		return false, fmt.Errorf("the catalog's store %s is not a URL", redact(b))
+		return false, fmt.Errorf("the catalog's store: %w", err)
 	}
-	clean := func(p string) string { return strings.TrimSuffix(path.Clean("/"+p), "/") }
-	return strings.EqualFold(ua.Scheme, ub.Scheme) &&
-		ua.Host == ub.Host &&
-		clean(ua.Path) == clean(ub.Path), nil
-}
-
-// redact hides a URL's password and its query, where a store URL may carry
-// keys.
-func redact(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		return "(a URL that does not parse)"
-	}
-	u.RawQuery = ""
-	u.Fragment = ""
-	return u.Redacted()
+	return la.Same(lb), nil
 }

@@ -31,12 +31,12 @@ import (
 // Config configures the GitHub OIDC → STS provider. RoleARN and Getenv are
 // required.
 type Config struct {
-	// RoleARN is the IAM role to assume (the aws-role-arn input).
+	// RoleARN is the IAM role to assume (the role-to-assume input).
 	RoleARN string
-	// SessionName names the role session (aws-role-session-name); default
-	// flox-publish.
+	// SessionName names the role session (role-session-name); default
+	// GitHubActions, as aws-actions/configure-aws-credentials names it.
 	SessionName string
-	// Audience is the token's aud (oidc-audience); default
+	// Audience is the token's aud (audience); default
 	// sts.amazonaws.com.
 	Audience string
 	// Region is STS's region (aws-region); default us-east-1.
@@ -82,7 +82,7 @@ func New(cfg Config) (*aws.CredentialsCache, error) {
 		return nil, errors.New("credentials: no Getenv")
 	}
 	if cfg.SessionName == "" {
-		cfg.SessionName = "flox-publish"
+		cfg.SessionName = "GitHubActions"
 	}
 	if cfg.Audience == "" {
 		cfg.Audience = "sts.amazonaws.com"
@@ -131,7 +131,7 @@ type MissingPermissionError struct {
 }
 
 func (e *MissingPermissionError) Error() string {
-	return fmt.Sprintf(`aws-role-arn is %s, but this job cannot get an OIDC token from GitHub (%s is not set).
+	return fmt.Sprintf(`role-to-assume is %s, but this job cannot get an OIDC token from GitHub (%s is not set).
 Let the job request one: add to the job (or the workflow)
 
     permissions:
@@ -197,7 +197,7 @@ func (e *RefusedError) Error() string {
 	if !e.Expires.IsZero() {
 		fmt.Fprintf(&b, ", expiring %s", e.Expires.UTC().Format(time.RFC3339))
 	}
-	b.WriteString(".\nThe role's trust policy must allow sts:AssumeRoleWithWebIdentity for this sub (token.actions.githubusercontent.com:sub, case-sensitive) and this aud (the oidc-audience input); check also that aws-role-arn names an existing role.")
+	b.WriteString(".\nThe role's trust policy must allow sts:AssumeRoleWithWebIdentity for this sub (token.actions.githubusercontent.com:sub, case-sensitive) and this aud (the audience input); check also that role-to-assume names an existing role.")
 	return b.String()
 }
 

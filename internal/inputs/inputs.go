@@ -15,9 +15,13 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/flox-publish/publish-action/internal/signing"
+	"github.com/flox-publish/publish-action/internal/store"
 )
 
 // Mode says whether a run writes to the store.
@@ -35,8 +39,8 @@ type Config struct {
 	Dir            string   // environment directory holding .flox/
 	Packages       []string // builds to publish; empty means all
 	Catalog        string
-	StoreURL       string
-	SigningKey     string // secret: the key's contents
+	Store          store.Location // the zero Location when store-url is empty
+	SigningKey     string         // secret: the key's contents
 	SigningKeyFile string
 	DryRun         Mode
 	Builder        string // auto, flox, local
@@ -45,12 +49,12 @@ type Config struct {
 	Jobs           int
 	GitHubToken    string // secret
 
-	// S3 and OIDC.
-	AWSRoleARN         string
-	AWSRegion          string
-	AWSRoleSessionName string
-	OIDCAudience       string
-	STSEndpoint        string
+	// S3 and OIDC, named as aws-actions/configure-aws-credentials names them.
+	RoleToAssume    string
+	AWSRegion       string // the input, else AWS_REGION, else AWS_DEFAULT_REGION, else us-east-1
+	RoleSessionName string
+	Audience        string
+	STSEndpoint     string
 
 	// Catalog.
 	FloxHubToken string // secret
@@ -72,10 +76,10 @@ func (c Config) Secrets() []string {
 			s = append(s, v)
 		}
 	}
-	// The key's base64 half is the secret; mask it on its own too, in case
-	// something prints it without its name.
-	if _, data, ok := strings.Cut(c.SigningKey, ":"); ok && data != "" {
-		s = append(s, data)
+	// The key in each form something could print it (the whole key is
+	// already in the list).
+	if masks := signing.MaskValues(c.SigningKey); len(masks) > 1 {
+		s = append(s, masks[1:]...)
 	}
 	return s
 }
@@ -108,10 +112,10 @@ var All = []Input{
 	{Name: "compression-level", Default: "3", Description: "zstd level, counted as zstd counts them: 1–2 is fastest (files about 8% larger), 3–5 matches the size of `nix copy`'s files, 6–9 and 10–19 compress harder and slower. Only zstd has levels."},
 	{Name: "jobs", Default: "4", Description: "Number of store paths processed in parallel."},
 	{Name: "github-token", Secret: true, Description: "Token used to check that the commit exists in the repository on GitHub.", ActionDefault: "${{ github.token }}"},
-	{Name: "aws-role-arn", Description: "IAM role to assume with the workflow's OIDC token (needs `permissions: id-token: write`). Without it, the AWS SDK's default credentials are used."},
-	{Name: "aws-region", Default: "us-east-1", Description: "AWS region of the STS endpoint and of the bucket when `store-url` names none."},
-	{Name: "aws-role-session-name", Default: "flox-publish", Description: "Session name for the assumed role (2–64 characters from letters, digits and `+=,.@_-`)."},
-	{Name: "oidc-audience", Default: "sts.amazonaws.com", Description: "Audience of the OIDC token exchanged for AWS credentials."},
+	{Name: "role-to-assume", Description: "IAM role to assume with the workflow's OIDC token (needs `permissions: id-token: write`), as in aws-actions/configure-aws-credentials. Without it, AWS credentials come from the environment: a preceding configure-aws-credentials step, or `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`."},
+	{Name: "aws-region", Description: "AWS region of the STS endpoint and of the bucket when `store-url` names none. Empty uses `AWS_REGION` or `AWS_DEFAULT_REGION` (which configure-aws-credentials sets), else us-east-1."},
+	{Name: "role-session-name", Default: "GitHubActions", Description: "Session name for the assumed role (2–64 characters from letters, digits and `+=,.@_-`)."},
+	{Name: "audience", Default: "sts.amazonaws.com", Description: "Audience of the OIDC token exchanged for AWS credentials."},
 	{Name: "sts-endpoint", Description: "STS endpoint URL, for S3-compatible services such as MinIO. Empty uses AWS's."},
 	{Name: "floxhub-token", Secret: true, Description: "FloxHub token; with it, each build is recorded in the FloxHub catalog."},
 	{Name: "catalog-url", Default: "https://api.flox.dev", Description: "Base URL of the FloxHub catalog API."},
@@ -326,12 +330,12 @@ func (p *parser) config(getenv func(string) string) (Config, error) {
 		p.fail("catalog", "%q is not a catalog name (3 to 63 letters, digits, - and _)", c.Catalog)
 	}
 
-	c.StoreURL = p.get("store-url")
-	if c.StoreURL != "" {
-		if u, err := url.Parse(c.StoreURL); err != nil || (u.Scheme != "s3" && u.Scheme != "file") {
-			p.fail("store-url", "%q is not a store URL; use s3://BUCKET[/PREFIX]?region=… or file:///absolute/path", redactURL(c.StoreURL))
-		} else if u.User != nil {
-			p.fail("store-url", "%q carries credentials; give them through aws-role-arn or the AWS environment instead", redactURL(c.StoreURL))
+	// The store URL is checked whole here, before anything is built.
+	if raw := p.get("store-url"); raw != "" {
+		if u, err := url.Parse(raw); err == nil && u.User != nil {
+			p.fail("store-url", "%q carries credentials; give them through role-to-assume or the AWS environment instead", store.RedactURL(raw))
+		} else if c.Store, err = store.ParseLocation(raw); err != nil {
+			p.fail("store-url", "%v", err)
 		}
 	}
 
@@ -357,19 +361,32 @@ func (p *parser) config(getenv func(string) string) (Config, error) {
 	}
 	c.GitHubToken = strings.TrimSpace(p.raw["github-token"])
 
-	c.AWSRoleARN = p.get("aws-role-arn")
-	if c.AWSRoleARN != "" && !roleARNRe.MatchString(c.AWSRoleARN) {
-		p.fail("aws-role-arn", "%q is not a role ARN such as arn:aws:iam::123456789012:role/flox-publish", c.AWSRoleARN)
+	c.RoleToAssume = p.get("role-to-assume")
+	if c.RoleToAssume != "" && !roleARNRe.MatchString(c.RoleToAssume) {
+		p.fail("role-to-assume", "%q is not a role ARN such as arn:aws:iam::123456789012:role/flox-publish", c.RoleToAssume)
 	}
 	c.AWSRegion = p.get("aws-region")
+	regionFrom := "aws-region"
+	for _, v := range []string{"AWS_REGION", "AWS_DEFAULT_REGION"} {
+		if c.AWSRegion == "" {
+			c.AWSRegion, regionFrom = strings.TrimSpace(getenv(v)), v
+		}
+	}
+	if c.AWSRegion == "" {
+		c.AWSRegion = "us-east-1"
+	}
 	if !regionRe.MatchString(c.AWSRegion) {
-		p.fail("aws-region", "%q is not a region name such as us-east-1", c.AWSRegion)
+		if regionFrom == "aws-region" {
+			p.fail("aws-region", "%q is not a region name such as us-east-1", c.AWSRegion)
+		} else {
+			p.fail("aws-region", "is empty, and %s=%q is not a region name such as us-east-1", regionFrom, c.AWSRegion)
+		}
 	}
-	c.AWSRoleSessionName = p.get("aws-role-session-name")
-	if !sessionNameRe.MatchString(c.AWSRoleSessionName) {
-		p.fail("aws-role-session-name", "%q must be 2 to 64 characters from letters, digits and +=,.@_-", c.AWSRoleSessionName)
+	c.RoleSessionName = p.get("role-session-name")
+	if !sessionNameRe.MatchString(c.RoleSessionName) {
+		p.fail("role-session-name", "%q must be 2 to 64 characters from letters, digits and +=,.@_-", c.RoleSessionName)
 	}
-	c.OIDCAudience = p.get("oidc-audience")
+	c.Audience = p.get("audience")
 	c.STSEndpoint = p.get("sts-endpoint")
 	if c.STSEndpoint != "" {
 		if u, err := url.Parse(c.STSEndpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -393,11 +410,37 @@ func (p *parser) config(getenv func(string) string) (Config, error) {
 	return c, errors.Join(p.errs...)
 }
 
-// redactURL hides a password in a URL for messages.
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		return "(unparsable URL)"
+// LoadSigningKey reads the key from the signing-key input, or when that is
+// empty from the file signing-key-file names, and phrases its errors for
+// where the inputs were read (an *Error: the input's name and a
+// workflow snippet in Actions, the flag and a shell command in a
+// terminal). It returns (nil, nil) when neither is given: whether that is
+// an error depends on the run (see SigningKeyRequired).
+func (c Config) LoadSigningKey() (*signing.Key, error) {
+	if c.SigningKey == "" && c.SigningKeyFile == "" {
+		return nil, nil
 	}
-	return u.Redacted()
+	regenerate := Fix{
+		Workflow: "store the whole .sec file made by `nix --extra-experimental-features nix-command key generate-secret --key-name NAME` (or this action's keygen) as the secret",
+		Terminal: "make a key with `go run . keygen --name NAME --out KEY` (or `nix --extra-experimental-features nix-command key generate-secret --key-name NAME > KEY.sec`) and pass --signing-key-file KEY.sec",
+	}
+	if c.SigningKey != "" {
+		k, err := signing.Parse(c.SigningKey)
+		if err != nil {
+			return nil, c.Errorf("signing-key", regenerate, "%v", err)
+		}
+		return k, nil
+	}
+	data, err := os.ReadFile(c.SigningKeyFile)
+	if err != nil {
+		return nil, c.Errorf("signing-key-file", Fix{
+			Workflow: "give the path of a file the workflow wrote before this step, relative to the workspace, or pass the key itself as signing-key: ${{ secrets.NIX_SIGNING_KEY }}",
+			Terminal: "check the path, or " + regenerate.Terminal,
+		}, "cannot read the key: %v", err)
+	}
+	k, err := signing.Parse(string(data))
+	if err != nil {
+		return nil, c.Errorf("signing-key-file", regenerate, "%s: %v", c.SigningKeyFile, err)
+	}
+	return k, nil
 }

@@ -1,9 +1,14 @@
 package inputs
 
 import (
+	"errors"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/flox-publish/publish-action/internal/signing"
 )
 
 func actions(kv ...string) func(string) string {
@@ -20,7 +25,7 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Dir != "." || c.DryRun != DryRunAuto || c.Builder != "auto" || c.Compression != "zstd" ||
-		c.Jobs != 4 || c.Catalog != "acme" || c.AWSRegion != "us-east-1" || c.OIDCAudience != "sts.amazonaws.com" ||
+		c.Jobs != 4 || c.Catalog != "acme" || c.AWSRegion != "us-east-1" || c.Audience != "sts.amazonaws.com" ||
 		!c.CheckVersion || !c.InActions {
 		t.Fatalf("defaults: %+v", c)
 	}
@@ -61,8 +66,8 @@ func TestBadValues(t *testing.T) {
 		{[]string{"INPUT_STORE-URL", "gs://bucket"}, `input store-url`},
 		{[]string{"INPUT_STORE-URL", "s3://user:hunter2@bucket"}, `carries credentials`},
 		{[]string{"INPUT_SIGNING-KEY", "k:abc", "INPUT_SIGNING-KEY-FILE", "/k"}, `give only one`},
-		{[]string{"INPUT_AWS-ROLE-ARN", "role/x"}, `input aws-role-arn`},
-		{[]string{"INPUT_AWS-ROLE-SESSION-NAME", "a"}, `input aws-role-session-name`},
+		{[]string{"INPUT_ROLE-TO-ASSUME", "role/x"}, `input role-to-assume`},
+		{[]string{"INPUT_ROLE-SESSION-NAME", "a"}, `input role-session-name`},
 		{[]string{"INPUT_STS-ENDPOINT", "localhost:9000"}, `input sts-endpoint`},
 		{[]string{"INPUT_CHECK-VERSION", "yes"}, `input check-version`},
 	} {
@@ -78,7 +83,7 @@ func TestBadValues(t *testing.T) {
 
 func TestRoleARNs(t *testing.T) {
 	for _, arn := range []string{"arn:aws:iam::123456789012:role/publish", "arn:aws-cn:iam::123456789012:role/path/publish", "arn:minio:iam:::role/dXNlcg", "arn:minio:iam:us-east-1::role/dXNlcg"} {
-		if _, err := Parse(actions("INPUT_AWS-ROLE-ARN", arn), nil); err != nil {
+		if _, err := Parse(actions("INPUT_ROLE-TO-ASSUME", arn), nil); err != nil {
 			t.Errorf("%s: %v", arn, err)
 		}
 	}
@@ -166,3 +171,104 @@ func TestErrorsArePhrasedForWhereTheyRun(t *testing.T) {
 }
 
 func firstErr(_ Config, err error) error { return err }
+
+func TestStoreURLIsCheckedWholeBeforeAnyBuild(t *testing.T) {
+	for _, tc := range []struct{ url, want string }{
+		{"s3://t1?unknown=1", "input store-url: s3://t1"},
+		{"s3://cache?unknown=1", `unknown parameter "unknown"`},
+		{"s3:///nobucket", "no bucket"},
+		{"file://relative", "input store-url"},
+		{"s3://cache?region=Nowhere!", "is not a region name"},
+		{"s3://cache?endpoint=ftp://x", "http or https"},
+		{"s3://cache?access-key=hunter2", "input store-url"},
+	} {
+		_, err := Parse(actions("INPUT_STORE-URL", tc.url), nil)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: err = %v, want %q", tc.url, err, tc.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("%s: the error shows a query value: %v", tc.url, err)
+		}
+	}
+	c, err := Parse(actions("INPUT_STORE-URL", "s3://cache/team?endpoint=localhost:9000"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := c.Store.Link("catalog/acme/hello.json"), "s3://cache/team/catalog/acme/hello.json"; got != want {
+		t.Errorf("Link = %q, want %q (no query in a link)", got, want)
+	}
+}
+
+func TestRegionComesFromTheEnvironmentWhenNotGiven(t *testing.T) {
+	for _, tc := range []struct {
+		env  []string
+		want string
+	}{
+		{nil, "us-east-1"},
+		{[]string{"AWS_DEFAULT_REGION", "eu-west-2"}, "eu-west-2"},
+		{[]string{"AWS_REGION", "eu-central-1", "AWS_DEFAULT_REGION", "eu-west-2"}, "eu-central-1"},
+		{[]string{"INPUT_AWS-REGION", "ap-south-1", "AWS_REGION", "eu-central-1"}, "ap-south-1"},
+	} {
+		c, err := Parse(actions(tc.env...), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.AWSRegion != tc.want {
+			t.Errorf("%v: region %q, want %q", tc.env, c.AWSRegion, tc.want)
+		}
+	}
+	if _, err := Parse(actions("AWS_REGION", "Mars 1"), nil); err == nil || !strings.Contains(err.Error(), "AWS_REGION") {
+		t.Errorf("a bad AWS_REGION: %v", err)
+	}
+}
+
+func TestLoadSigningKeyPhrasing(t *testing.T) {
+	sec, pub, _ := signing.Generate("k-1")
+	dir := t.TempDir()
+	good := filepath.Join(dir, "key.sec")
+	os.WriteFile(good, []byte(sec+"\n"), 0o600)
+	pubFile := filepath.Join(dir, "key.pub")
+	os.WriteFile(pubFile, []byte(pub+"\n"), 0o644)
+	missing := filepath.Join(dir, "missing")
+	for _, tc := range []struct {
+		name      string
+		cfg       Config
+		wantKey   bool
+		want      string
+		notWanted []string
+	}{
+		{name: "nothing", cfg: Config{}},
+		{name: "file", cfg: Config{SigningKeyFile: good}, wantKey: true},
+		{name: "value", cfg: Config{SigningKey: sec, InActions: true}, wantKey: true},
+		{name: "missing file, terminal", cfg: Config{SigningKeyFile: missing},
+			want: "--signing-key-file: cannot read the key", notWanted: []string{"${{", "input "}},
+		{name: "missing file, Actions", cfg: Config{SigningKeyFile: missing, InActions: true},
+			want: "input signing-key-file: cannot read the key", notWanted: []string{"--signing-key"}},
+		{name: "public key in a file, terminal", cfg: Config{SigningKeyFile: pubFile},
+			want: "--signing-key-file: " + pubFile + `: the key named "k-1" is a public key`, notWanted: []string{"${{", "input "}},
+		{name: "public key as the secret", cfg: Config{SigningKey: pub, InActions: true},
+			want: `input signing-key: the key named "k-1" is a public key`, notWanted: []string{"--signing-key"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			k, err := tc.cfg.LoadSigningKey()
+			if tc.want == "" {
+				if err != nil || (k != nil) != tc.wantKey {
+					t.Fatalf("key %v, err %v", k, err)
+				}
+				return
+			}
+			if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want it to start with %q", err, tc.want)
+			}
+			var ie *Error
+			if !errors.As(err, &ie) {
+				t.Errorf("%T is not an *inputs.Error", err)
+			}
+			for _, bad := range tc.notWanted {
+				if strings.Contains(err.Error(), bad) {
+					t.Errorf("err has %q: %v", bad, err)
+				}
+			}
+		})
+	}
+}

@@ -10,13 +10,12 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"strings"
 
 	"github.com/nix-community/go-nix/pkg/narinfo/signature"
-
-	"github.com/flox-publish/publish-action/internal/inputs"
 )
 
 // Key is a loaded secret key.
@@ -41,48 +40,45 @@ func (k *Key) Sign(fingerprint string) (signature.Signature, error) {
 // can mask the key in logs; never print it.
 func (k *Key) String() string { return k.secret.String() }
 
+// MaskValues returns every form in which the secret key could be printed,
+// for a log to hide (see MaskValues).
+func (k *Key) MaskValues() []string { return MaskValues(k.String()) }
+
+// MaskValues returns every form in which a secret key, given as
+// "NAME:BASE64", could be printed: the whole key, its base64 part, and
+// when that decodes to the 64 bytes of a key, those bytes as hex, the seed
+// (the first half) as base64 and as hex, and the public part as hex. The
+// public part's base64 is left out on purpose: it is the public key users
+// must copy from the summary into trusted-public-keys. A value that is no
+// key at all is returned whole, with what follows its first colon.
+func MaskValues(secret string) []string {
+	secret = strings.TrimSpace(secret)
+	if secret == "" {
+		return nil
+	}
+	out := []string{secret}
+	_, data, ok := strings.Cut(secret, ":")
+	if !ok || data == "" {
+		return out
+	}
+	out = append(out, data)
+	raw, err := base64.StdEncoding.DecodeString(data)
+	if err != nil || len(raw) != ed25519.PrivateKeySize {
+		return out
+	}
+	seed, pub := raw[:ed25519.SeedSize], raw[ed25519.SeedSize:]
+	return append(out, hex.EncodeToString(raw),
+		base64.StdEncoding.EncodeToString(seed), hex.EncodeToString(seed), hex.EncodeToString(pub))
+}
+
 // PublicKey returns the public half for verification.
 func (k *Key) PublicKey() signature.PublicKey { return k.secret.ToPublicKey() }
-
-// LoadInputs reads the key from the signing-key input, or when that is
-// empty from the file signing-key-file names, and phrases its errors for
-// where the inputs were read (an *inputs.Error: the input's name and a
-// workflow snippet in Actions, the flag and a shell command in a
-// terminal). It returns (nil, nil) when neither is given: whether that is
-// an error depends on the run (see inputs.Config.SigningKeyRequired).
-func LoadInputs(c inputs.Config) (*Key, error) {
-	if c.SigningKey == "" && c.SigningKeyFile == "" {
-		return nil, nil
-	}
-	regenerate := inputs.Fix{
-		Workflow: "store the whole .sec file made by `nix --extra-experimental-features nix-command key generate-secret --key-name NAME` (or this action's keygen) as the secret",
-		Terminal: "make a key with `go run . keygen --name NAME --out KEY` (or `nix --extra-experimental-features nix-command key generate-secret --key-name NAME > KEY.sec`) and pass --signing-key-file KEY.sec",
-	}
-	if c.SigningKey != "" {
-		k, err := Parse(c.SigningKey)
-		if err != nil {
-			return nil, c.Errorf("signing-key", regenerate, "%v", err)
-		}
-		return k, nil
-	}
-	data, err := os.ReadFile(c.SigningKeyFile)
-	if err != nil {
-		return nil, c.Errorf("signing-key-file", inputs.Fix{
-			Workflow: "give the path of a file the workflow wrote before this step, relative to the workspace, or pass the key itself as signing-key: ${{ secrets.NIX_SIGNING_KEY }}",
-			Terminal: "check the path, or " + regenerate.Terminal,
-		}, "cannot read the key: %v", err)
-	}
-	k, err := Parse(string(data))
-	if err != nil {
-		return nil, c.Errorf("signing-key-file", regenerate, "%s: %v", c.SigningKeyFile, err)
-	}
-	return k, nil
-}
 
 // Load reads the key from the value of the signing-key input, or when that
 // is empty from the file named by signing-key-file. It returns (nil, nil)
 // when neither is given: whether that is an error depends on the run.
-// LoadInputs does the same with errors phrased for where the run is.
+// inputs.Config.SigningKey does the same with errors phrased for where
+// the run is.
 func Load(value, file string) (*Key, error) {
 	source := "input signing-key"
 	if value == "" {

@@ -2,15 +2,14 @@ package signing
 
 import (
 	"encoding/base64"
-	"errors"
+	"encoding/hex"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/nix-community/go-nix/pkg/narinfo/signature"
-
-	"github.com/flox-publish/publish-action/internal/inputs"
 )
 
 func TestParse(t *testing.T) {
@@ -87,53 +86,30 @@ func TestLoad(t *testing.T) {
 	}
 }
 
-func TestLoadInputsPhrasing(t *testing.T) {
-	sec, pub, _ := Generate("k-1")
-	dir := t.TempDir()
-	good := filepath.Join(dir, "key.sec")
-	os.WriteFile(good, []byte(sec+"\n"), 0o600)
-	pubFile := filepath.Join(dir, "key.pub")
-	os.WriteFile(pubFile, []byte(pub+"\n"), 0o644)
-	missing := filepath.Join(dir, "missing")
-	for _, tc := range []struct {
-		name      string
-		cfg       inputs.Config
-		wantKey   bool
-		want      string
-		notWanted []string
-	}{
-		{name: "nothing", cfg: inputs.Config{}},
-		{name: "file", cfg: inputs.Config{SigningKeyFile: good}, wantKey: true},
-		{name: "value", cfg: inputs.Config{SigningKey: sec, InActions: true}, wantKey: true},
-		{name: "missing file, terminal", cfg: inputs.Config{SigningKeyFile: missing},
-			want: "--signing-key-file: cannot read the key", notWanted: []string{"${{", "input "}},
-		{name: "missing file, Actions", cfg: inputs.Config{SigningKeyFile: missing, InActions: true},
-			want: "input signing-key-file: cannot read the key", notWanted: []string{"--signing-key"}},
-		{name: "public key in a file, terminal", cfg: inputs.Config{SigningKeyFile: pubFile},
-			want: "--signing-key-file: " + pubFile + `: the key named "k-1" is a public key`, notWanted: []string{"${{", "input "}},
-		{name: "public key as the secret", cfg: inputs.Config{SigningKey: pub, InActions: true},
-			want: `input signing-key: the key named "k-1" is a public key`, notWanted: []string{"--signing-key"}},
+func TestMaskValuesCoverEveryFormOfTheSecret(t *testing.T) {
+	sec, pub, err := Generate("mask-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := Parse(sec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, data, _ := strings.Cut(sec, ":")
+	raw, _ := base64.StdEncoding.DecodeString(data)
+	seed := raw[:32]
+	masks := k.MaskValues()
+	for name, want := range map[string]string{
+		"whole": sec, "base64": data, "hex": hex.EncodeToString(raw),
+		"seed base64": base64.StdEncoding.EncodeToString(seed), "seed hex": hex.EncodeToString(seed),
+		"public hex": hex.EncodeToString(raw[32:]),
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			k, err := LoadInputs(tc.cfg)
-			if tc.want == "" {
-				if err != nil || (k != nil) != tc.wantKey {
-					t.Fatalf("key %v, err %v", k, err)
-				}
-				return
-			}
-			if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
-				t.Fatalf("err = %v, want it to start with %q", err, tc.want)
-			}
-			var ie *inputs.Error
-			if !errors.As(err, &ie) {
-				t.Errorf("%T is not an *inputs.Error", err)
-			}
-			for _, bad := range tc.notWanted {
-				if strings.Contains(err.Error(), bad) {
-					t.Errorf("err has %q: %v", bad, err)
-				}
-			}
-		})
+		if !slices.Contains(masks, want) {
+			t.Errorf("MaskValues lacks the %s form", name)
+		}
+	}
+	_, pubData, _ := strings.Cut(pub, ":")
+	if slices.Contains(masks, pubData) {
+		t.Error("MaskValues hides the public key, which the summary must show")
 	}
 }

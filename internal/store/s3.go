@@ -63,18 +63,19 @@ var (
 	_ Conditional = (*S3)(nil)
 )
 
-func openS3(ctx context.Context, u *url.URL, opts Options) (Store, error) {
-	return OpenS3(ctx, u, opts)
-}
-
 // OpenS3 opens the S3 store at u. It sends no request: credentials are
 // fetched on the first request, so a GitHub OIDC token is only asked for
 // once there is something to upload.
 func OpenS3(ctx context.Context, u *url.URL, opts Options) (*S3, error) {
 	loc, err := parseS3URL(u, opts.Region)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("store-url %w", err)
 	}
+	return openS3(ctx, loc, opts)
+}
+
+func openS3(ctx context.Context, loc s3Location, opts Options) (*S3, error) {
+	var err error
 	partSize := opts.PartSize
 	if partSize == 0 {
 		partSize = DefaultPartSize

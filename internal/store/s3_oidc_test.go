@@ -59,7 +59,7 @@ type oidcSetup struct {
 }
 
 // openOIDC opens bucket[/prefix] on m with credentials from the OIDC token
-// exchange, as the action does with aws-role-arn.
+// exchange, as the action does with role-to-assume.
 func openOIDC(t *testing.T, m *testenv.MinIO, issuer *testenv.OIDCIssuerStandIn, bucket, prefix string, tok testenv.TokenOptions, cfg credentials.Config) (*oidcSetup, error) {
 	t.Helper()
 	o := &oidcSetup{endpoint: issuer.Endpoint(tok), secrets: &secrets{}}
@@ -188,7 +188,7 @@ func TestOIDCRefusals(t *testing.T) {
 		want []string
 	}{
 		{"wrong audience", testenv.TokenOptions{Subject: sub, Audience: "https://github.com/acme"}, "",
-			[]string{`aud "https://github.com/acme"`, `sub "` + sub + `"`, "must match configured OpenID Client ID", "oidc-audience"}},
+			[]string{`aud "https://github.com/acme"`, `sub "` + sub + `"`, "must match configured OpenID Client ID", "audience input"}},
 		{"expired token", testenv.TokenOptions{Subject: sub, Expired: true}, "",
 			[]string{"Token is expired", `sub "` + sub + `"`, `aud "sts.amazonaws.com"`, "expiring "}},
 		{"unknown role", testenv.TokenOptions{Subject: sub}, "arn:minio:iam:::role/no-such-role",

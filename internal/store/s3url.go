@@ -60,15 +60,16 @@ var (
 // parseS3URL reads u, an s3:// store URL. defaultRegion applies when the URL
 // names no region (the aws-region input); "" means us-east-1.
 func parseS3URL(u *url.URL, defaultRegion string) (s3Location, error) {
-	shown := u.Redacted()
+	// The query is left out: an unknown parameter may be a key.
+	shown := RedactURL(u.String())
 	bad := func(format string, a ...any) error {
-		return fmt.Errorf("store-url %s: %s", shown, fmt.Sprintf(format, a...))
+		return fmt.Errorf("%s: %s", shown, fmt.Sprintf(format, a...))
 	}
 	if u.Scheme != "s3" {
 		return s3Location{}, bad("not an s3:// URL")
 	}
 	if u.User != nil {
-		return s3Location{}, bad("credentials do not belong in the URL: use aws-role-arn, or the AWS environment variables or profile")
+		return s3Location{}, bad("credentials do not belong in the URL: use role-to-assume, or the AWS environment variables or profile")
 	}
 	if u.Opaque != "" || u.Host == "" {
 		return s3Location{}, bad("no bucket: write s3://BUCKET[/PREFIX]")

@@ -84,18 +84,24 @@ type Options struct {
 
 // Open returns the Store for a store URL: file:///path or s3://bucket[/prefix]?….
 func Open(ctx context.Context, rawURL string, opts Options) (Store, error) {
-	u, err := url.Parse(rawURL)
+	loc, err := ParseLocation(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("store-url %q is not a URL: %w", rawURL, err)
+		return nil, fmt.Errorf("store-url %w", err)
 	}
-	switch u.Scheme {
-	case "file":
-		return OpenFile(u)
-	case "s3":
-		return openS3(ctx, u, opts)
-	case "":
-		return nil, fmt.Errorf("store-url %q has no scheme: use file:///absolute/path or s3://bucket", rawURL)
-	default:
-		return nil, fmt.Errorf("store-url %q: scheme %q is not supported: use file:///absolute/path or s3://bucket[/prefix]?region=…", rawURL, u.Scheme)
+	return OpenLocation(ctx, loc, opts)
+}
+
+// OpenLocation returns the Store at loc. It sends no request.
+func OpenLocation(ctx context.Context, loc Location, opts Options) (Store, error) {
+	switch {
+	case loc.s3 != nil:
+		s3loc, err := loc.s3At(opts.Region)
+		if err != nil {
+			return nil, fmt.Errorf("store-url %w", err)
+		}
+		return openS3(ctx, s3loc, opts)
+	case loc.dir != "":
+		return OpenFile(&url.URL{Scheme: "file", Path: loc.dir})
 	}
+	return nil, errors.New("no store-url")
 }

@@ -5,10 +5,10 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"net/url"
-	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/flox-publish/publish-action/internal/git"
 )
 
 // remote chooses the remote to check against: origin, else the only
@@ -138,27 +138,5 @@ func (v *verifier) deleteRefs(ctx context.Context, ns string) {
 	_, _ = v.git.RunInput(ctx, out, "update-ref", "--stdin")
 }
 
-var userInfo = regexp.MustCompile(`^([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@]*@`)
-
-// PublicURL returns a remote URL fit to publish: no password ever, and no
-// user name except for ssh, where the user (git@) is part of the address,
-// not a secret. scp-like addresses (git@host:path) and local paths are
-// returned as they are: they cannot hold a password.
-func PublicURL(raw string) string {
-	if !strings.Contains(raw, "://") {
-		return raw
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		return userInfo.ReplaceAllString(raw, "$1")
-	}
-	if u.User != nil {
-		switch strings.ToLower(u.Scheme) {
-		case "ssh", "git+ssh", "ssh+git":
-			u.User = url.User(u.User.Username())
-		default:
-			u.User = nil
-		}
-	}
-	return u.String()
-}
+// PublicURL returns a remote URL fit to publish (see git.PublicURL).
+func PublicURL(raw string) string { return git.PublicURL(raw) }

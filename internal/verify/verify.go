@@ -50,6 +50,14 @@ type GitHub struct {
 	Token      string // a token that can read the repository; "" skips the API check
 }
 
+// RepoURL is the repository's web page, "" outside Actions.
+func (g GitHub) RepoURL() string {
+	if g.ServerURL == "" || g.Repository == "" {
+		return ""
+	}
+	return strings.TrimSuffix(g.ServerURL, "/") + "/" + g.Repository
+}
+
 // Options configures Verify.
 type Options struct {
 	EnvDir     string // the environment directory (holds .flox/), as the user gave it

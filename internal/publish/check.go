@@ -1,0 +1,85 @@
+package publish
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+
+	"github.com/flox-publish/publish-action/internal/build"
+	"github.com/flox-publish/publish-action/internal/credentials"
+	"github.com/flox-publish/publish-action/internal/manifest"
+	"github.com/flox-publish/publish-action/internal/store"
+	"github.com/flox-publish/publish-action/internal/verify"
+)
+
+// checkStage verifies the commit, the manifest and the inputs that only make
+// sense together, so that a bad release fails in seconds, before any
+// build.
+type checkStage struct{}
+
+func (checkStage) String() string { return "Check the commit, the manifest and the inputs" }
+
+func (checkStage) Run(ctx context.Context, r *Release) error {
+	cfg := r.Inputs
+	src, err := verify.Verify(ctx, verify.Options{EnvDir: cfg.Dir, DryRun: r.Mode.DryRun, GitHub: r.GitHub, Env: r.Env.Environ})
+	if err != nil {
+		return err
+	}
+	r.Source = src
+	for _, w := range src.Warnings {
+		r.UI.Warning("%s", w)
+	}
+	for _, n := range src.Notes {
+		r.UI.Printf("%s", n)
+	}
+	if r.Environment, err = manifest.Load(filepath.Join(src.RepoRoot, filepath.FromSlash(src.EnvDir))); err != nil {
+		return locate(err)
+	}
+	if len(r.Environment.Lock.ToplevelPackages()) == 0 {
+		return fmt.Errorf("%s: the environment has no installed packages; install at least one (flox install <package>) and commit .flox/env/manifest.lock, as flox publish requires", r.Environment.LockPath)
+	}
+	if r.Builds, err = r.Environment.Manifest.Select(cfg.Packages); err != nil {
+		return locate(err)
+	}
+	if !r.Mode.DryRun && cfg.Store.IsZero() && cfg.FloxHubToken == "" {
+		return cfg.StoreURLRequired()
+	}
+	// In a pull request the key is neither read nor needed: forks have no
+	// secrets, and a dry run must pass without them.
+	if !prEvents[r.GitHub.EventName] {
+		if r.Key, err = cfg.LoadSigningKey(); err != nil {
+			return err
+		}
+	}
+	if r.Key != nil {
+		for _, s := range r.Key.MaskValues() {
+			r.UI.Mask(s)
+		}
+	}
+	if r.Key == nil && !r.Mode.DryRun {
+		return cfg.SigningKeyRequired()
+	}
+	if r.Builder, err = build.SelectInput(cfg); err != nil {
+		return err
+	}
+	if r.Mode.DryRun {
+		return nil
+	}
+	if cfg.RoleToAssume != "" {
+		// Built now so that a missing id-token permission fails before
+		// the builds; it asks for a token only at the first upload.
+		r.Credentials, err = credentials.New(credentials.Config{
+			RoleARN: cfg.RoleToAssume, SessionName: cfg.RoleSessionName, Audience: cfg.Audience,
+			Region: cfg.AWSRegion, STSEndpoint: cfg.STSEndpoint, Getenv: r.Env.Getenv, Mask: r.UI.Mask, Logf: r.UI.Printf,
+			Retryer: store.RetryPolicy{}.Retryer(),
+		})
+		return err
+	}
+	if loc := cfg.Store; loc.IsS3() {
+		// Found now, from the environment alone, so that a run without
+		// credentials fails before the builds and says so, rather than
+		// as an access error at the first upload.
+		r.Credentials, err = store.EnvironmentCredentials(ctx, loc, r.Env.Getenv)
+	}
+	return err
+}

@@ -1,0 +1,143 @@
+package publish
+
+import (
+	"context"
+	"os"
+	"time"
+
+	"github.com/flox-publish/publish-action/internal/catalog"
+	"github.com/flox-publish/publish-action/internal/inputs"
+	"github.com/flox-publish/publish-action/internal/report"
+	"github.com/flox-publish/publish-action/internal/ui"
+)
+
+// Stages is the release, in order: check → versions → build → catalog
+// (prepare) → sign and upload → catalog (record) → report. Any error stops
+// the run before the next stage, so nothing is written after a failure.
+func Stages() []Stage {
+	return []Stage{checkStage{}, versionStage{}, buildStage{}, prepareCatalogStage{}, uploadStage{}, recordCatalogStage{}, reportStage{}}
+}
+
+// environmentSecrets are the variables whose values must never show in the
+// log, whatever a build prints.
+var environmentSecrets = []string{"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "ACTIONS_ID_TOKEN_REQUEST_TOKEN", "ACTIONS_RUNTIME_TOKEN"}
+
+// InputsStage is the StageError.Stage of a run whose inputs are bad: they
+// are read before the stages run.
+const InputsStage = "Read the inputs"
+
+// Run reads the inputs and runs the stages. It reports any error itself
+// (an annotation in Actions) and returns it: a *StageError naming the stage
+// that failed (InputsStage when the inputs are bad). The Release is never
+// nil: it holds what the run got done.
+func Run(ctx context.Context, env Env, args []string) (*Release, error) {
+	u := ui.New(env.Getenv, env.Stdout)
+	defer u.Flush()
+	for _, name := range environmentSecrets {
+		u.Mask(env.Getenv(name))
+	}
+	r := &Release{Env: env, UI: u}
+	defer func() {
+		if r.Scratch != "" {
+			os.RemoveAll(r.Scratch)
+		}
+	}()
+
+	cfg, err := inputs.Parse(env.Getenv, args)
+	for _, s := range cfg.Secrets() {
+		u.Mask(s)
+	}
+	if err != nil {
+		return r, r.fail(ctx, nil, err)
+	}
+	r.Inputs = cfg
+	r.GitHub = githubContext(env.Getenv, cfg)
+	r.Mode = decideMode(cfg, r.GitHub)
+	if u.InActions() { // a terminal gets the mode in the report's first line
+		u.Notice("%s", r.Mode.Reason)
+	}
+	r.Published = map[string]catalog.Published{}
+	r.Links = map[string]string{}
+	return r, r.runStages(ctx, Stages())
+}
+
+// runStages runs stages in order, each in a log group, and stops at the first
+// error.
+func (r *Release) runStages(ctx context.Context, stages []Stage) error {
+	for _, s := range stages {
+		if sk, ok := s.(Skipper); ok && sk.Skip(r) {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return r.fail(ctx, s, context.Cause(ctx))
+		}
+		end := func(time.Duration) {}
+		if _, ok := s.(selfGrouped); !ok {
+			endGroup := r.UI.Group(s.String())
+			end = func(took time.Duration) {
+				r.UI.Printf("%s: %s", s, took.Round(time.Millisecond))
+				endGroup()
+			}
+		}
+		start := time.Now()
+		err := s.Run(ctx, r)
+		took := time.Since(start)
+		r.Timings = append(r.Timings, Timing{Stage: s.String(), Took: took})
+		end(took)
+		if err != nil {
+			return r.fail(ctx, s, err)
+		}
+	}
+	return nil
+}
+
+// fail records the error that stopped the release and reports it: as an
+// annotation, and as the job summary (in a terminal, a text report), so
+// that a failed run says where it stopped and what was published.
+// A nil stage is the reading of the inputs, before the stages.
+func (r *Release) fail(ctx context.Context, s Stage, err error) error {
+	name, part := InputsStage, "inputs"
+	if s != nil {
+		name, part = s.String(), partOf(s)
+	}
+	r.Failed = &StageError{Stage: name, Err: err}
+	f := &report.Failure{
+		Stage: part, Err: err, Cancelled: ctx.Err() != nil,
+		Mode: r.Mode.Reason, DryRun: r.Mode.DryRun, Uploaded: r.Uploaded,
+		RepoURL: r.GitHub.RepoURL(),
+	}
+	if r.Env.Getenv != nil {
+		f.Root = r.Env.Getenv("GITHUB_WORKSPACE")
+	}
+	if !r.StoreAt.IsZero() {
+		f.StoreURL = r.StoreAt.String()
+	}
+	if r.Source != nil {
+		f.Rev = r.Source.Rev
+		if f.Root == "" {
+			f.Root = r.Source.RepoRoot
+		}
+	}
+	if werr := f.Emit(r.UI); werr != nil {
+		r.UI.Warning("job summary: %v", werr)
+	}
+	return r.Failed
+}
+
+// partOf names the part of the release a stage belongs to, as the failure
+// summary names it and picks its advice by.
+func partOf(s Stage) string {
+	switch s.(type) {
+	case checkStage:
+		return "verify"
+	case versionStage, buildStage:
+		return "build"
+	case prepareCatalogStage, recordCatalogStage:
+		return "catalog"
+	case uploadStage:
+		return "upload"
+	case reportStage:
+		return "report"
+	}
+	return s.String()
+}

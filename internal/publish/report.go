@@ -1,0 +1,86 @@
+package publish
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/flox-publish/publish-action/internal/cache"
+	"github.com/flox-publish/publish-action/internal/report"
+)
+
+// reportStage sets the step outputs and writes the job summary; in a
+// terminal it prints the same facts as text.
+type reportStage struct{}
+
+func (reportStage) String() string { return "Report" }
+
+// groupsItself: the report is the run's last word, not a section to fold.
+func (reportStage) groupsItself() {}
+
+func (reportStage) Run(ctx context.Context, r *Release) error {
+	r.Report = newReport(r)
+	outputs, err := r.Report.Outputs()
+	if err != nil {
+		return err
+	}
+	if err := r.UI.SetOutputs(outputs); err != nil {
+		return err
+	}
+	if err := r.UI.AddSummary(r.Report.Markdown()); err != nil {
+		return err
+	}
+	if !r.UI.InActions() {
+		fmt.Fprint(r.UI.Writer(), "\n"+r.Report.Text())
+	}
+	return nil
+}
+
+// newReport says what the release did, from its state.
+func newReport(r *Release) *report.Report {
+	status := map[string]cache.PathResult{}
+	for _, w := range r.Written {
+		status[w.StorePath] = w
+	}
+	src := r.Source
+	rep := &report.Report{
+		DryRun: r.Mode.DryRun, Mode: r.Mode.Reason, Rev: src.Rev, Ref: src.Ref, RevCount: src.RevCount,
+		Builder: r.Builder.Name(), Warnings: src.Warnings, Catalog: r.Inputs.Catalog,
+	}
+	rep.RepoURL = r.GitHub.RepoURL()
+	if r.Key != nil {
+		rep.PublicKey = r.Key.Public
+	}
+	if r.Store != nil {
+		rep.StoreURL = r.Store.URL()
+	} else if !r.Inputs.Store.IsZero() {
+		rep.StoreURL = r.Inputs.Store.String()
+	}
+	for _, res := range r.Results {
+		p := report.Package{Name: res.Name, Version: res.Version, System: res.System, NarSize: res.NarSize()}
+		for _, o := range res.Outputs {
+			p.StorePaths = append(p.StorePaths, o.StorePath)
+		}
+		for _, c := range res.Closure {
+			switch status[c.StorePath].Status {
+			case cache.Uploaded:
+				p.PathsUploaded++
+			case cache.Present:
+				p.PathsPresent++
+			}
+		}
+		p.CatalogURL = r.Links[res.Name]
+		if pub, ok := r.Published[res.Name]; ok {
+			p.Note = pub.String()
+		}
+		switch {
+		case r.Mode.DryRun:
+			p.Status = report.WouldUpload
+		case p.PathsUploaded > 0:
+			p.Status = report.Uploaded
+		default:
+			p.Status = report.Present
+		}
+		rep.Packages = append(rep.Packages, p)
+	}
+	return rep
+}

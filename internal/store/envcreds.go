@@ -1,0 +1,92 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	awscreds "github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
+)
+
+// NoCredentialsError says that the environment holds no AWS credentials
+// for an s3:// store.
+type NoCredentialsError struct {
+	Store string // the store, without credentials
+}
+
+func (e *NoCredentialsError) Error() string {
+	return "no AWS credentials found for " + e.Store + ": set role-to-assume (with `permissions: id-token: write`) to assume a role with the workflow's OIDC token, " +
+		"run aws-actions/configure-aws-credentials before this step, or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) in the step's env"
+}
+
+// CredentialsError marks it as a credentials problem, as the S3 errors do.
+func (e *NoCredentialsError) CredentialsError() bool { return true }
+
+// EnvironmentCredentials finds the credentials for an s3:// store in the
+// environment, as Nix does (static keys, else a profile, web identity or
+// container credentials), without fetching anything, so a run can find out
+// before its builds that it has none. The EC2 instance metadata service is
+// asked only when AWS_EC2_METADATA_DISABLED=false says so: elsewhere its
+// refusal would read as the bucket refusing access.
+func EnvironmentCredentials(ctx context.Context, loc Location, getenv func(string) string) (aws.CredentialsProvider, error) {
+	if loc.s3 == nil {
+		return nil, fmt.Errorf("%s is not an s3:// store", loc)
+	}
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	profile := loc.s3.Profile
+	id, secret := getenv("AWS_ACCESS_KEY_ID"), getenv("AWS_SECRET_ACCESS_KEY")
+	if profile == "" && id != "" && secret != "" {
+		return awscreds.NewStaticCredentialsProvider(id, secret, getenv("AWS_SESSION_TOKEN")), nil
+	}
+	if profile == "" {
+		profile = getenv("AWS_PROFILE")
+	}
+	imdsOn := getenv("AWS_EC2_METADATA_DISABLED") == "false"
+	if profile == "" && !imdsOn && !hasCredentialSource(getenv) {
+		return nil, &NoCredentialsError{Store: loc.Base()}
+	}
+	lo := []func(*config.LoadOptions) error{config.WithRegion(loc.s3.Region)}
+	if !imdsOn {
+		lo = append(lo, config.WithEC2IMDSClientEnableState(imds.ClientDisabled))
+	}
+	if profile != "" {
+		lo = append(lo, config.WithSharedConfigProfile(profile))
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, lo...)
+	if err != nil {
+		if profile != "" {
+			return nil, fmt.Errorf("load the AWS profile %q: %w", profile, err)
+		}
+		return nil, fmt.Errorf("load the AWS configuration: %w", err)
+	}
+	return cfg.Credentials, nil
+}
+
+// hasCredentialSource reports whether the environment names a source of
+// credentials other than static keys and a named profile.
+func hasCredentialSource(getenv func(string) string) bool {
+	for _, v := range []string{"AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI"} {
+		if getenv(v) != "" {
+			return true
+		}
+	}
+	files := []string{getenv("AWS_SHARED_CREDENTIALS_FILE"), getenv("AWS_CONFIG_FILE")}
+	if home := getenv("HOME"); home != "" {
+		files = append(files, filepath.Join(home, ".aws", "credentials"), filepath.Join(home, ".aws", "config"))
+	}
+	for _, f := range files {
+		if f == "" {
+			continue
+		}
+		if _, err := os.Stat(f); err == nil {
+			return true
+		}
+	}
+	return false
+}
