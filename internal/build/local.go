@@ -208,7 +208,7 @@ func importOutput(pkg, out, name string) (nixpath.PathInfo, error) {
 	// once its own hash part is masked, as Nix hashes it.
 	zeroed := nixpath.StoreDir + "/" + strings.Repeat("\x00", 32) + "-" + name
 	scan := &refScanner{}
-	mod := newHashModulo(out, zeroed)
+	mod := newHashModulo(out, zeroed, len(nixpath.StoreDir)+1)
 	plain := nixpath.NewHashingWriter()
 	if err := nixpath.DumpNAR(io.MultiWriter(scan, mod, plain), out); err != nil {
 		return nixpath.PathInfo{}, fmt.Errorf("build %q: %w", pkg, err)
@@ -236,7 +236,7 @@ func importOutput(pkg, out, name string) (nixpath.PathInfo, error) {
 	}
 	// Hash the rewritten output, and check it as Nix will check it when
 	// installing: modulo the final path's hash part.
-	check := newHashModulo(nixpath.HashPart(final), strings.Repeat("\x00", 32))
+	check := newHashModulo(nixpath.HashPart(final), strings.Repeat("\x00", 32), 0)
 	narHash := nixpath.NewHashingWriter()
 	if err := nixpath.DumpNAR(io.MultiWriter(check, narHash), out); err != nil {
 		return nixpath.PathInfo{}, fmt.Errorf("build %q: %w", pkg, err)

@@ -64,14 +64,20 @@ func (r *rewriter) Flush() error {
 // many zero bytes, followed by "|<position>" for each occurrence. It is the
 // content hash of a content-addressed path that refers to itself, modulo
 // its own hash part.
+//
+// offset is where the hash part starts in from: the output is hashed
+// while it still refers to its build-time path, whose occurrences are
+// replaced by the final path with its hash part zeroed; Nix counts the
+// positions of the hash part.
 type hashModulo struct {
-	h hash.Hash
+	h      hash.Hash
+	offset int64
 	*rewriter
 }
 
-func newHashModulo(from, zeroed string) *hashModulo {
+func newHashModulo(from, zeroed string, offset int) *hashModulo {
 	h := sha256.New()
-	return &hashModulo{h: h, rewriter: newRewriter(h, from, zeroed)}
+	return &hashModulo{h: h, offset: int64(offset), rewriter: newRewriter(h, from, zeroed)}
 }
 
 func (m *hashModulo) Sum() ([]byte, error) {
@@ -79,7 +85,7 @@ func (m *hashModulo) Sum() ([]byte, error) {
 		return nil, err
 	}
 	for _, p := range m.matches {
-		fmt.Fprintf(m.h, "|%d", p)
+		fmt.Fprintf(m.h, "|%d", p+m.offset)
 	}
 	return m.h.Sum(nil), nil
 }
