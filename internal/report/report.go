@@ -3,6 +3,7 @@
 package report
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -15,6 +16,7 @@ const (
 	Uploaded    = "uploaded"
 	Present     = "present"
 	WouldUpload = "would-upload"
+	Upstream    = "upstream"
 )
 
 // Package is one published build.
@@ -31,6 +33,10 @@ type Package struct {
 	// PathsUploaded and PathsPresent count the closure's paths.
 	PathsUploaded int `json:"paths_uploaded"`
 	PathsPresent  int `json:"paths_present"`
+	// PathsUpstream counts the closure's paths an upstream cache serves,
+	// which were not uploaded; NarSizeUpstream is their NAR size.
+	PathsUpstream   int    `json:"paths_upstream"`
+	NarSizeUpstream uint64 `json:"nar_size_upstream"`
 	// CatalogURL is the package's catalog page (FloxHub) or its catalog
 	// index object in the store; in a dry run, the one it would have.
 	CatalogURL string `json:"catalog_url,omitempty"`
@@ -53,6 +59,56 @@ type Report struct {
 	Catalog   string
 	Packages  []Package
 	Warnings  []string
+	// RunURL is the workflow run that produced the paths.
+	RunURL string
+	// Upstream says what upstream caches served instead of the store.
+	Upstream UpstreamSummary
+	// Subjects are the NARs of the paths this publish put in its store,
+	// for the subject-checksums output.
+	Subjects []Subject
+}
+
+// UpstreamSummary is what upstream caches served.
+type UpstreamSummary struct {
+	Paths    int
+	NarBytes uint64
+	// Caches are the upstreams that serve at least one path: consumers
+	// need them as substituters, with Keys trusted.
+	Caches []string
+	Keys   []string
+}
+
+// Subject is one published NAR: Name is "<hash>-<name>.nar" (what
+// `nix-store --dump PATH > NAME` writes), SHA256 the NAR's sha256 (its
+// narinfo's NarHash).
+type Subject struct {
+	Name   string
+	SHA256 []byte
+}
+
+// DefaultSubstituter is in every Nix installation's substituters, with
+// its key trusted: consumers need no configuration for it.
+const (
+	DefaultSubstituter = "https://cache.nixos.org"
+	DefaultKey         = "cache.nixos.org-1:6NCHdD59X431o0gWypbMrAURkbJ16ZPMQFGspcDShjY="
+)
+
+// SubjectChecksums lists subjects as `actions/attest-build-provenance`
+// reads its subject-checksums input (sha256sum's format): one line per
+// subject, the lowercase hex digest, two spaces, the name. The action
+// rejects a digest with an algorithm prefix such as "sha256:".
+func SubjectChecksums(subjects []Subject) string {
+	lines := make([]string, 0, len(subjects))
+	seen := map[string]bool{}
+	for _, s := range subjects {
+		l := hex.EncodeToString(s.SHA256) + "  " + s.Name
+		if !seen[l] {
+			seen[l] = true
+			lines = append(lines, l)
+		}
+	}
+	sort.Strings(lines)
+	return strings.Join(lines, "\n")
 }
 
 // Outputs are the step outputs: store-paths (one per line), packages (a
@@ -81,6 +137,7 @@ func (r *Report) Outputs() ([][2]string, error) {
 		{"catalog-urls", strings.Join(links, "\n")},
 		{"packages", string(js)},
 		{"dry-run", fmt.Sprint(r.DryRun)},
+		{"subject-checksums", SubjectChecksums(r.Subjects)},
 	}, nil
 }
 
@@ -103,6 +160,9 @@ func statusText(p Package) string {
 	case Uploaded:
 		if p.PathsPresent > 0 {
 			return fmt.Sprintf("uploaded (%d new, %d already present)", p.PathsUploaded, p.PathsPresent)
+		}
+		if p.PathsUpstream > 0 {
+			return fmt.Sprintf("uploaded (%d new, %d from upstream)", p.PathsUploaded, p.PathsUpstream)
 		}
 		return fmt.Sprintf("uploaded (%s)", plural(p.PathsUploaded, "path"))
 	case Present:
@@ -144,6 +204,12 @@ func (r *Report) Markdown() string {
 		fmt.Fprintf(&b, "; store `%s`", r.StoreURL)
 	}
 	b.WriteString(".\n\n")
+	if r.RunURL != "" {
+		fmt.Fprintf(&b, "Produced by workflow run %s.\n\n", r.RunURL)
+	}
+	if u := r.upstreamLine(); u != "" {
+		b.WriteString(u + "\n\n")
+	}
 	for _, w := range r.Warnings {
 		fmt.Fprintf(&b, "> [!WARNING]\n> %s\n\n", strings.ReplaceAll(w, "\n", "\n> "))
 	}
@@ -173,9 +239,25 @@ func (r *Report) install() (conf, fetch string) {
 	if r.DryRun || r.StoreURL == "" || len(r.Packages) == 0 {
 		return "", ""
 	}
-	conf = fmt.Sprintf("extra-substituters = %s\n", r.StoreURL)
+	subs, keys := []string{r.StoreURL}, []string{}
 	if r.PublicKey != "" {
-		conf += fmt.Sprintf("extra-trusted-public-keys = %s\n", r.PublicKey)
+		keys = append(keys, r.PublicKey)
+	}
+	for _, c := range r.Upstream.Caches {
+		if c != DefaultSubstituter {
+			subs = append(subs, c)
+		}
+	}
+	if len(subs) > 1 {
+		for _, k := range r.Upstream.Keys {
+			if k != DefaultKey {
+				keys = append(keys, k)
+			}
+		}
+	}
+	conf = fmt.Sprintf("extra-substituters = %s\n", strings.Join(subs, " "))
+	if len(keys) > 0 {
+		conf += fmt.Sprintf("extra-trusted-public-keys = %s\n", strings.Join(keys, " "))
 	}
 	var paths []string
 	for _, p := range r.Packages {
@@ -213,6 +295,25 @@ func (r *Report) catalogLines(markdown bool) string {
 	return "Catalog:\n" + b.String()
 }
 
+// upstreamLine says what upstream caches served and that consumers need
+// them; "" when they served nothing.
+func (r *Report) upstreamLine() string {
+	u := r.Upstream
+	if u.Paths == 0 {
+		return ""
+	}
+	verb := "were not uploaded"
+	if r.DryRun {
+		verb = "would not be uploaded"
+	}
+	s := fmt.Sprintf("%s (%s) %s: upstream caches serve them signed. Consumers substitute them from %s",
+		plural(u.Paths, "path"), Size(u.NarBytes), verb, strings.Join(u.Caches, ", "))
+	if len(u.Caches) == 1 && u.Caches[0] == DefaultSubstituter {
+		s += ", which every Nix installation uses by default"
+	}
+	return s + "."
+}
+
 func plural(n int, word string) string {
 	if n == 1 {
 		return "1 " + word
@@ -231,6 +332,12 @@ func (r *Report) Text() string {
 	fmt.Fprintf(&b, "Built from %s with the %s builder.\n", r.commitText(), r.Builder)
 	if r.StoreURL != "" {
 		fmt.Fprintf(&b, "Store: %s\n", r.StoreURL)
+	}
+	if r.RunURL != "" {
+		fmt.Fprintf(&b, "Workflow run: %s\n", r.RunURL)
+	}
+	if u := r.upstreamLine(); u != "" {
+		b.WriteString(u + "\n")
 	}
 	for _, w := range r.Warnings {
 		fmt.Fprintf(&b, "warning: %s\n", w)
