@@ -262,3 +262,36 @@ func writable(dir string) error {
 	f.Close()
 	return os.Remove(f.Name())
 }
+
+// TestLocalBuildsTakeTurns starts two builds on one root at once: the
+// second waits for the first, and both give the same path.
+func TestLocalBuildsTakeTurns(t *testing.T) {
+	root := testRoot(t, "fp-test-turns")
+	commit := time.Unix(1700000000, 0)
+	results := make(chan string, 2)
+	for range 2 {
+		go func() {
+			var log bytes.Buffer
+			top, env := checkout(t)
+			m, err := manifest.ParseManifest(filepath.Join(env, ".flox", "env", "manifest.toml"), []byte(reproManifest))
+			if err != nil {
+				results <- err.Error()
+				return
+			}
+			b, _ := m.Build("wrapped")
+			res, err := build.Local{Root: root}.Build(context.Background(), build.Request{
+				EnvDir: env, SourceRoot: top, Build: b, Version: "2.0", Vars: m.Vars(),
+				Scratch: t.TempDir(), Log: &log, Environ: os.Environ(), CommitTime: commit,
+			})
+			if err != nil {
+				results <- err.Error()
+				return
+			}
+			results <- res.Outputs[0].StorePath
+		}()
+	}
+	a, b := <-results, <-results
+	if a != b || !strings.HasPrefix(a, nixpath.StoreDir) {
+		t.Errorf("two builds at once gave %q and %q", a, b)
+	}
+}
