@@ -14,7 +14,7 @@ import (
 func TestRewriter(t *testing.T) {
 	for _, tc := range []struct {
 		in, from, to, want string
-		matches           []int64
+		matches            []int64
 	}{
 		{"abcXYZdefXYZ", "XYZ", "123", "abc123def123", []int64{3, 9}},
 		{"XYZXYZ", "XYZ", "000", "000000", []int64{0, 3}},
