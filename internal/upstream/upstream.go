@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"sort"
@@ -29,6 +30,7 @@ import (
 	"github.com/nix-community/go-nix/pkg/narinfo/signature"
 
 	"github.com/flox-publish/publish-action/internal/nixpath"
+	"github.com/flox-publish/publish-action/internal/retry"
 )
 
 // DefaultCache and DefaultKey are Nix's own defaults: every Nix
@@ -217,7 +219,24 @@ func askCache(ctx context.Context, opts Options, base string, paths []nixpath.Pa
 // askPath returns the upstream's narinfo of p when it is trusted and
 // describes p's NAR; nil when the upstream has no such narinfo.
 func askPath(ctx context.Context, opts Options, base string, p nixpath.PathInfo) (*narinfo.NarInfo, error) {
-	body, status, err := get(ctx, opts, base+"/"+nixpath.HashPart(p.StorePath)+".narinfo")
+	var body []byte
+	var status int
+	var err error
+	// A 5xx or a reset connection may pass: a few tries, before the whole
+	// upstream is left out. A timeout is not tried again: an upstream
+	// that does not answer would only cost more time.
+	for attempt := 1; ; attempt++ {
+		body, status, err = get(ctx, opts, base+"/"+nixpath.HashPart(p.StorePath)+".narinfo")
+		again := err == nil && retry.Status(status) || err != nil && retry.Transient(err) && !isTimeout(err)
+		if !again || attempt == attempts {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return nil, context.Cause(ctx)
+		case <-time.After(retry.Backoff(200*time.Millisecond, 2*time.Second, attempt)):
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -263,6 +282,14 @@ func Trusted(ni *narinfo.NarInfo, keys []signature.PublicKey) bool {
 	c.References = append([]string(nil), ni.References...)
 	sort.Strings(c.References)
 	return signature.VerifyFirst(c.Fingerprint(), c.Signatures, keys)
+}
+
+// attempts bounds the tries of one narinfo.
+const attempts = 3
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
 }
 
 // maxBody bounds what is read of an answer: narinfos are a few KiB.

@@ -269,3 +269,33 @@ func TestUnreachableUpstreamUploadsEverything(t *testing.T) {
 		t.Errorf("with one upstream down: served %v, err %v; want the library from %s", served, err, up.url)
 	}
 }
+
+// TestFlakyUpstreamIsAskedAgain: a 503 that passes does not cost the
+// upstream's paths.
+func TestFlakyUpstreamIsAskedAgain(t *testing.T) {
+	top, closure := testenv.NixClosure(t, "upstream-flaky-", "")
+	_, lib := byName(closure, top)
+	up := newUpstream(t, nil, lib.StorePath)
+	files := http.FileServer(http.Dir(up.dir))
+	var mu sync.Mutex
+	failed := map[string]bool{}
+	flaky := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		first := !failed[r.URL.Path]
+		failed[r.URL.Path] = true
+		mu.Unlock()
+		if first && strings.HasSuffix(r.URL.Path, ".narinfo") {
+			http.Error(w, "try again", http.StatusServiceUnavailable)
+			return
+		}
+		files.ServeHTTP(w, r)
+	}))
+	defer flaky.Close()
+	served, err := upstream.Find(context.Background(), upstream.Options{
+		Caches: []string{flaky.URL}, Keys: keys(t, up.pub),
+		Warnf: func(f string, a ...any) { t.Errorf("unexpected warning: "+f, a...) },
+	}, closure)
+	if err != nil || len(served) != 1 {
+		t.Errorf("served %v, err %v; want the library", served, err)
+	}
+}
