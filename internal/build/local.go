@@ -38,7 +38,7 @@ import (
 // GITHUB_REF_NAME, TERM). Two runs on one machine take turns (a lock on
 // Root); each clears Root before and after.
 //
-// `$out` is Root/<pad>-<pname>-<version>, exactly as long as the final
+// `$out` is Root/out/<pad>-<pname>-<version>, exactly as long as the final
 // store path /nix/store/<hash>-<pname>-<version>. An output that refers to
 // its own `$out` is rewritten to refer to its final store path, as Nix
 // does for content-addressed outputs with self-references: the path is
@@ -58,7 +58,7 @@ type Local struct {
 const DefaultRoot = "/tmp/flox-publish-build"
 
 // MaxRootLen leaves room in `$out` for a distinctive padding.
-const MaxRootLen = 34
+const MaxRootLen = 32
 
 // defaultSourceDateEpoch is nixpkgs' default (1980-01-01), for a request
 // that names no commit time.
@@ -104,7 +104,9 @@ func (l Local) Build(ctx context.Context, req Request) (*Result, error) {
 	src := filepath.Join(root, "src")
 	home := filepath.Join(root, "home")
 	tmp := filepath.Join(root, "tmp")
-	for _, d := range []string{out, home, tmp} {
+	// $out has a directory of its own, so that a build may replace it with
+	// a file without writing to root itself.
+	for _, d := range []string{filepath.Dir(out), out, home, tmp} {
 		if err := os.Mkdir(d, 0o755); err != nil {
 			return nil, fmt.Errorf("build %q: %w", b.Name, err)
 		}
@@ -191,13 +193,14 @@ func (l Local) Build(ctx context.Context, req Request) (*Result, error) {
 }
 
 // scratchOut is the build-time `$out` of the output named name:
-// root/<pad>-<name>, as long as /nix/store/<hash>-<name>. The padding
+// root/out/<pad>-<name>, as long as /nix/store/<hash>-<name>. The padding
 // depends on the name only, so it is the same on every run.
 func scratchOut(root, name string) string {
-	n := len(nixpath.StoreDir) + 1 + 32 - len(root) - 1
+	dir := root + "/out/"
+	n := len(nixpath.StoreDir) + 1 + 32 - len(dir)
 	h := sha256.Sum256([]byte("flox-publish scratch output:" + name))
 	pad := nixbase32.EncodeToString(h[:])[:n]
-	return root + "/" + pad + "-" + name
+	return dir + pad + "-" + name
 }
 
 // importOutput names the output at out (built as `$out` = out): it scans

@@ -295,3 +295,68 @@ func TestLocalBuildsTakeTurns(t *testing.T) {
 		t.Errorf("two builds at once gave %q and %q", a, b)
 	}
 }
+
+func TestLocalRootIsChecked(t *testing.T) {
+	world := testRoot(t, "fp-test-world")
+	os.Mkdir(world, 0o777)
+	os.Chmod(world, 0o777)
+	for _, tc := range []struct{ root, want string }{
+		{"/tmp/" + strings.Repeat("r", 40), "at most 32 bytes"},
+		{"relative/root", "must be an absolute path"},
+		{world, "writable by other users"},
+	} {
+		_, _, err := buildOneAt(t, tc.root)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("root %s: err %v, want %q", tc.root, err, tc.want)
+		}
+	}
+}
+
+// TestLocalBuildWaitsWithinContext: a build waiting for the root's lock
+// gives up when its context ends.
+func TestLocalBuildWaitsWithinContext(t *testing.T) {
+	root := testRoot(t, "fp-test-wait")
+	os.Mkdir(root, 0o755)
+	// A build that holds the lock until it is told to finish.
+	release := filepath.Join(t.TempDir(), "release")
+	holder := make(chan error, 1)
+	go func() {
+		top, env := checkout(t)
+		b := manifest.Build{Name: "holder", Command: "while [ ! -e " + release + " ]; do sleep 0.05; done; echo x > $out/x"}
+		_, err := build.Local{Root: root}.Build(context.Background(), build.Request{
+			EnvDir: env, SourceRoot: top, Build: b, Version: "1", Scratch: t.TempDir(), Log: &bytes.Buffer{}, Environ: os.Environ(),
+		})
+		holder <- err
+	}()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if entries, _ := os.ReadDir(filepath.Join(root, "out")); len(entries) > 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	top, env := checkout(t)
+	var log bytes.Buffer
+	start := time.Now()
+	_, err := build.Local{Root: root}.Build(ctx, build.Request{
+		EnvDir: env, SourceRoot: top, Build: manifest.Build{Name: "waiter", Command: "echo x > $out/x"}, Version: "1",
+		Scratch: t.TempDir(), Log: &log, Environ: os.Environ(),
+	})
+	if err == nil || time.Since(start) > 5*time.Second || !strings.Contains(log.String(), "Waiting for another build") {
+		t.Errorf("err %v after %v, log %q; want a bounded wait that says so", err, time.Since(start), log.String())
+	}
+	os.WriteFile(release, nil, 0o644)
+	if err := <-holder; err != nil {
+		t.Errorf("the holding build: %v", err)
+	}
+}
+
+func buildOneAt(t *testing.T, root string) (*build.Result, string, error) {
+	top, env := checkout(t)
+	var log bytes.Buffer
+	res, err := build.Local{Root: root}.Build(context.Background(), build.Request{
+		EnvDir: env, SourceRoot: top, Build: manifest.Build{Name: "x", Command: "echo x > $out/x"}, Version: "1",
+		Scratch: t.TempDir(), Log: &log, Environ: os.Environ(),
+	})
+	return res, log.String(), err
+}
