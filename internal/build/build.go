@@ -23,6 +23,7 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/flox-publish/publish-action/internal/inputs"
 	"github.com/flox-publish/publish-action/internal/manifest"
@@ -43,6 +44,13 @@ type Request struct {
 	Scratch string
 	// Log receives the build's output.
 	Log io.Writer
+	// SourceRoot is the top directory of the clean clone, which EnvDir is
+	// inside. The local builder copies it to a fixed path so that builds
+	// work in the same directory on every run; "" copies EnvDir alone.
+	SourceRoot string
+	// CommitTime is the time of the commit built (verify.Source.RevDate):
+	// SOURCE_DATE_EPOCH of the local builder's builds.
+	CommitTime time.Time
 	// Environ is the environment the builder starts from; only allowlisted
 	// variables of it reach the build (see SafeEnv).
 	Environ []string

@@ -42,6 +42,7 @@ const (
 	Uploaded    Status = "uploaded"     // NAR and narinfo written
 	Present     Status = "present"      // the store already had its narinfo
 	WouldUpload Status = "would-upload" // dry run: everything but the write
+	Upstream    Status = "upstream"     // served by an upstream cache: not written
 )
 
 // Options configure Publish.
@@ -60,6 +61,11 @@ type Options struct {
 	Jobs int
 	// DryRun does everything but write to the store.
 	DryRun bool
+	// Upstream are paths that upstream caches already serve, with the
+	// upstream's narinfo (see package upstream). They are neither looked
+	// up nor written, and count as written for the paths that refer to
+	// them.
+	Upstream map[string]*narinfo.NarInfo
 	// OnPath, when set, is called as each path finishes (from any goroutine,
 	// one call at a time).
 	OnPath func(PathResult)
@@ -71,8 +77,9 @@ type PathResult struct {
 	NarSize   uint64
 	// FileSize is the size of the compressed NAR object (0 when present).
 	FileSize int64
-	// NarInfo is the narinfo as written (or as it would be written), nil
-	// for a path the store already had.
+	// NarInfo is the narinfo as written (or as it would be written), the
+	// upstream's for an upstream path, nil for a path the store already
+	// had.
 	NarInfo *narinfo.NarInfo
 	Status  Status
 }
@@ -127,8 +134,9 @@ func Publish(ctx context.Context, opts Options, paths []nixpath.PathInfo) ([]Pat
 			return nil, err
 		}
 	}
+	toCheck := markUpstream(opts.Upstream, nodes, order)
 	if opts.Store != nil {
-		if err := markPresent(ctx, opts.Store, nodes, order); err != nil {
+		if err := markPresent(ctx, opts.Store, nodes, toCheck); err != nil {
 			return nil, err
 		}
 	}
@@ -143,7 +151,7 @@ func Publish(ctx context.Context, opts Options, paths []nixpath.PathInfo) ([]Pat
 	}
 	var missing []*node
 	for _, p := range order {
-		if n := nodes[p]; n.result.Status == Present {
+		if n := nodes[p]; n.result.Status == Present || n.result.Status == Upstream {
 			report(n.result)
 		} else {
 			missing = append(missing, n)
@@ -242,6 +250,27 @@ func writeMissing(ctx context.Context, opts Options, ext string, missing []*node
 	}
 	wg.Wait()
 	return nil
+}
+
+// markUpstream marks the paths upstream serves as done and returns the
+// others, in order.
+func markUpstream(upstream map[string]*narinfo.NarInfo, nodes map[string]*node, order []string) []string {
+	if len(upstream) == 0 {
+		return order
+	}
+	rest := make([]string, 0, len(order))
+	for _, p := range order {
+		ni, ok := upstream[p]
+		if !ok {
+			rest = append(rest, p)
+			continue
+		}
+		n := nodes[p]
+		n.result = PathResult{StorePath: p, NarSize: n.info.NarSize, NarInfo: ni, Status: Upstream}
+		close(n.narDone)
+		close(n.done)
+	}
+	return rest
 }
 
 // presenceJobs bounds the narinfo look-ups in flight: they are small

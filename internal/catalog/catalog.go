@@ -73,9 +73,13 @@ type Build struct {
 	// NarInfos describe the published store paths (the outputs' closure).
 	NarInfos []NarInfo
 
-	RunURL      string    // the workflow run that published the build
-	KeyName     string    // name of the key that signed the store paths
-	PublishedAt time.Time // zero means now
+	RunURL string // the workflow run that published the build
+	// Substituters are the upstream caches that serve paths of the
+	// closure this publish did not upload; consumers need them besides
+	// the store.
+	Substituters []string
+	KeyName      string    // name of the key that signed the store paths
+	PublishedAt  time.Time // zero means now
 }
 
 // Output is one output of a build.

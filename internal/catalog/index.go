@@ -49,6 +49,7 @@ type Entry struct {
 	PublishedAt          time.Time `json:"published_at"`
 	RunURL               string    `json:"run_url,omitempty"`
 	KeyName              string    `json:"key_name,omitempty"`
+	Substituters         []string  `json:"substituters,omitempty"`
 }
 
 // indexSchema is the version of the index object's layout. A run refuses
@@ -193,5 +194,6 @@ func newEntry(b Build) (Entry, error) {
 		PublishedAt:          published.UTC().Truncate(time.Second),
 		RunURL:               b.RunURL,
 		KeyName:              b.KeyName,
+		Substituters:         b.Substituters,
 	}, nil
 }

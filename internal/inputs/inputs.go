@@ -20,6 +20,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/nix-community/go-nix/pkg/narinfo/signature"
+
 	"github.com/flox-publish/publish-action/internal/signing"
 	"github.com/flox-publish/publish-action/internal/store"
 )
@@ -59,6 +61,12 @@ type Config struct {
 	// Catalog.
 	FloxHubToken string // secret
 	CatalogURL   string
+
+	// UpstreamCaches are substituter URLs whose signed paths are not
+	// uploaded; empty disables the look-up. UpstreamKeys are the public
+	// keys (NAME:BASE64) trusted for them.
+	UpstreamCaches []string
+	UpstreamKeys   []string
 
 	// CheckVersion turns on the check that a version tag matches each
 	// build's version.
@@ -120,6 +128,8 @@ var All = []Input{
 	{Name: "floxhub-token", Secret: true, Description: "FloxHub token; with it, each build is recorded in the FloxHub catalog."},
 	{Name: "catalog-url", Default: "https://api.flox.dev", Description: "Base URL of the FloxHub catalog API."},
 	{Name: "check-version", Default: "true", Description: "On a version tag (`v1.2.3` or `1.2.3`), require every published build to have that version. `false` turns the check off."},
+	{Name: "upstream-caches", ActionDefault: "https://cache.nixos.org", Description: "Binary caches (http or https URLs, separated by spaces or newlines) whose paths are not uploaded again: a path one of them serves, signed by a key in `upstream-keys`, is skipped, and consumers substitute it from there. Empty uploads the whole closure."},
+	{Name: "upstream-keys", Default: "cache.nixos.org-1:6NCHdD59X431o0gWypbMrAURkbJ16ZPMQFGspcDShjY=", Description: "Public keys (`NAME:BASE64`, separated by spaces or newlines) trusted for the paths of `upstream-caches`, as in nix.conf's `trusted-public-keys`."},
 }
 
 // Parse reads the inputs: from INPUT_* variables when GITHUB_ACTIONS is
@@ -399,6 +409,24 @@ func (p *parser) config(getenv func(string) string) (Config, error) {
 	if u, err := url.Parse(c.CatalogURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		p.fail("catalog-url", "%q is not an http(s) URL", c.CatalogURL)
 	}
+	for _, u := range strings.Fields(p.get("upstream-caches")) {
+		if pu, err := url.Parse(u); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" || pu.User != nil {
+			p.fail("upstream-caches", "%q is not an http(s) URL of a binary cache, such as https://cache.nixos.org", store.RedactURL(u))
+			continue
+		}
+		c.UpstreamCaches = append(c.UpstreamCaches, strings.TrimSuffix(u, "/"))
+	}
+	for _, k := range strings.Fields(p.get("upstream-keys")) {
+		if _, err := signature.ParsePublicKey(k); err != nil {
+			p.fail("upstream-keys", "%q is not a public key NAME:BASE64 (as in nix.conf's trusted-public-keys): %v", k, err)
+			continue
+		}
+		c.UpstreamKeys = append(c.UpstreamKeys, k)
+	}
+	if len(c.UpstreamCaches) > 0 && len(c.UpstreamKeys) == 0 {
+		p.fail("upstream-keys", "is empty, so no path of upstream-caches can be trusted; give the caches' public keys, or set upstream-caches to empty")
+	}
+
 	switch strings.ToLower(p.get("check-version")) {
 	case "true":
 		c.CheckVersion = true

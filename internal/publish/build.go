@@ -58,6 +58,7 @@ func (buildStage) Run(ctx context.Context, r *Release) error {
 		res, err := r.Builder.Build(ctx, build.Request{
 			EnvDir: r.CloneDir, Build: b, Version: r.Versions[i], Vars: vars,
 			Scratch: r.Scratch, Log: r.UI.Writer(), Environ: r.Env.Environ,
+			SourceRoot: filepath.Join(r.Scratch, "src"), CommitTime: r.Source.RevDate,
 		})
 		end()
 		if err != nil {

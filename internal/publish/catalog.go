@@ -8,6 +8,7 @@ import (
 	"github.com/flox-publish/publish-action/internal/catalog"
 	"github.com/flox-publish/publish-action/internal/inputs"
 	"github.com/flox-publish/publish-action/internal/store"
+	"github.com/flox-publish/publish-action/internal/upstream"
 )
 
 // prepareCatalogStage runs FloxHub's first three steps for each package (create
@@ -123,6 +124,7 @@ func (recordCatalogStage) Run(ctx context.Context, r *Release) error {
 		if r.Key != nil {
 			b.KeyName = r.Key.Name
 		}
+		b.Substituters = upstream.Summarize(cfg.UpstreamCaches, r.Upstream).Caches
 		if r.Hub != nil {
 			if err := r.Hub.Record(ctx, r.Destination, b); err != nil {
 				return err

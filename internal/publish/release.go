@@ -22,6 +22,7 @@ import (
 	"github.com/flox-publish/publish-action/internal/signing"
 	"github.com/flox-publish/publish-action/internal/store"
 	"github.com/flox-publish/publish-action/internal/ui"
+	"github.com/flox-publish/publish-action/internal/upstream"
 	"github.com/flox-publish/publish-action/internal/verify"
 )
 
@@ -75,6 +76,9 @@ type Release struct {
 	Store   store.Store
 	StoreAt store.Location // where Store is
 	Written []cache.PathResult
+	// Upstream are the closure's paths that upstream caches serve signed,
+	// which are not uploaded.
+	Upstream map[string]upstream.Served
 	// Uploaded are the store paths written so far, as they are written:
 	// a failure summary lists them (harmless, reused by the next run).
 	Uploaded []string

@@ -5,7 +5,9 @@ import (
 	"fmt"
 
 	"github.com/flox-publish/publish-action/internal/cache"
+	"github.com/flox-publish/publish-action/internal/nixpath"
 	"github.com/flox-publish/publish-action/internal/report"
+	"github.com/flox-publish/publish-action/internal/upstream"
 )
 
 // reportStage sets the step outputs and writes the job summary; in a
@@ -47,6 +49,11 @@ func newReport(r *Release) *report.Report {
 		Builder: r.Builder.Name(), Warnings: src.Warnings, Catalog: r.Inputs.Catalog,
 	}
 	rep.RepoURL = r.GitHub.RepoURL()
+	rep.RunURL = runURL(r.Env.Getenv)
+	if sum := upstream.Summarize(r.Inputs.UpstreamCaches, r.Upstream); sum.Paths > 0 {
+		rep.Upstream = report.UpstreamSummary{Paths: sum.Paths, NarBytes: sum.NarBytes, Caches: sum.Caches, Keys: r.Inputs.UpstreamKeys}
+	}
+	stored := map[string]bool{} // paths already listed as subjects
 	if r.Key != nil {
 		rep.PublicKey = r.Key.Public
 	}
@@ -61,11 +68,19 @@ func newReport(r *Release) *report.Report {
 			p.StorePaths = append(p.StorePaths, o.StorePath)
 		}
 		for _, c := range res.Closure {
-			switch status[c.StorePath].Status {
+			st := status[c.StorePath].Status
+			switch st {
 			case cache.Uploaded:
 				p.PathsUploaded++
 			case cache.Present:
 				p.PathsPresent++
+			case cache.Upstream:
+				p.PathsUpstream++
+				p.NarSizeUpstream += c.NarSize
+			}
+			if (st == cache.Uploaded || st == cache.Present) && !stored[c.StorePath] {
+				stored[c.StorePath] = true
+				rep.Subjects = append(rep.Subjects, report.Subject{Name: nixpath.Base(c.StorePath) + ".nar", SHA256: c.NarHash})
 			}
 		}
 		p.CatalogURL = r.Links[res.Name]

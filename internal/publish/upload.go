@@ -2,11 +2,14 @@ package publish
 
 import (
 	"context"
+	"strings"
 
 	"github.com/flox-publish/publish-action/internal/cache"
 	"github.com/flox-publish/publish-action/internal/nixpath"
 	"github.com/flox-publish/publish-action/internal/report"
 	"github.com/flox-publish/publish-action/internal/store"
+	"github.com/flox-publish/publish-action/internal/upstream"
+	"github.com/nix-community/go-nix/pkg/narinfo"
 )
 
 // uploadStage signs every path of every closure and writes them to the store,
@@ -51,8 +54,16 @@ func (uploadStage) Run(ctx context.Context, r *Release) error {
 			closure = append(closure, res.Closure...)
 		}
 	}
+	if err := r.findUpstream(ctx, closure); err != nil {
+		return err
+	}
+	served := make(map[string]*narinfo.NarInfo, len(r.Upstream))
+	for p, s := range r.Upstream {
+		served[p] = s.NarInfo
+	}
 	written, err := cache.Publish(ctx, cache.Options{
 		Store: r.Store, Key: r.Key, Compression: cfg.Compression, Level: cfg.Level, Jobs: cfg.Jobs, DryRun: r.Mode.DryRun,
+		Upstream: served,
 		OnPath: func(p cache.PathResult) {
 			r.UI.Printf("%-12s %s (%s)", p.Status, p.StorePath, report.Size(p.NarSize))
 			if p.Status == cache.Uploaded {
@@ -68,4 +79,20 @@ func (uploadStage) Run(ctx context.Context, r *Release) error {
 	}
 	r.Written = written
 	return nil
+}
+
+// findUpstream asks the upstream caches which paths of the closure they
+// serve signed by a trusted key: those are not uploaded. An upstream that
+// cannot be asked is a warning, and everything is uploaded.
+func (r *Release) findUpstream(ctx context.Context, closure []nixpath.PathInfo) error {
+	cfg := r.Inputs
+	if len(cfg.UpstreamCaches) == 0 {
+		return nil
+	}
+	keys, err := upstream.ParseKeys(strings.Join(cfg.UpstreamKeys, " "))
+	if err != nil {
+		return err
+	}
+	r.Upstream, err = upstream.Find(ctx, upstream.Options{Caches: cfg.UpstreamCaches, Keys: keys, Warnf: r.UI.Warning}, closure)
+	return err
 }

@@ -3,6 +3,7 @@
 package report
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -16,6 +17,7 @@ const (
 	Uploaded    = "uploaded"
 	Present     = "present"
 	WouldUpload = "would-upload"
+	Upstream    = "upstream"
 )
 
 // Package is one published build.
@@ -32,6 +34,10 @@ type Package struct {
 	// PathsUploaded and PathsPresent count the closure's paths.
 	PathsUploaded int `json:"paths_uploaded"`
 	PathsPresent  int `json:"paths_present"`
+	// PathsUpstream counts the closure's paths an upstream cache serves,
+	// which were not uploaded; NarSizeUpstream is their NAR size.
+	PathsUpstream   int    `json:"paths_upstream"`
+	NarSizeUpstream uint64 `json:"nar_size_upstream"`
 	// CatalogURL is the package's catalog page (FloxHub) or its catalog
 	// index object in the store; in a dry run, the one it would have.
 	CatalogURL string `json:"catalog_url,omitempty"`
@@ -54,6 +60,56 @@ type Report struct {
 	Catalog   string
 	Packages  []Package
 	Warnings  []string
+	// RunURL is the workflow run that produced the paths.
+	RunURL string
+	// Upstream says what upstream caches served instead of the store.
+	Upstream UpstreamSummary
+	// Subjects are the NARs of the paths this publish put in its store,
+	// for the subject-checksums output.
+	Subjects []Subject
+}
+
+// UpstreamSummary is what upstream caches served.
+type UpstreamSummary struct {
+	Paths    int
+	NarBytes uint64
+	// Caches are the upstreams that serve at least one path: consumers
+	// need them as substituters, with Keys trusted.
+	Caches []string
+	Keys   []string
+}
+
+// Subject is one published NAR: Name is "<hash>-<name>.nar" (what
+// `nix-store --dump PATH > NAME` writes), SHA256 the NAR's sha256 (its
+// narinfo's NarHash).
+type Subject struct {
+	Name   string
+	SHA256 []byte
+}
+
+// DefaultSubstituter is in every Nix installation's substituters, with
+// its key trusted: consumers need no configuration for it.
+const (
+	DefaultSubstituter = "https://cache.nixos.org"
+	DefaultKey         = "cache.nixos.org-1:6NCHdD59X431o0gWypbMrAURkbJ16ZPMQFGspcDShjY="
+)
+
+// SubjectChecksums lists subjects as `actions/attest-build-provenance`
+// reads its subject-checksums input (sha256sum's format): one line per
+// subject, the lowercase hex digest, two spaces, the name. The action
+// rejects a digest with an algorithm prefix such as "sha256:".
+func SubjectChecksums(subjects []Subject) string {
+	lines := make([]string, 0, len(subjects))
+	seen := map[string]bool{}
+	for _, s := range subjects {
+		l := hex.EncodeToString(s.SHA256) + "  " + s.Name
+		if !seen[l] {
+			seen[l] = true
+			lines = append(lines, l)
+		}
+	}
+	sort.Strings(lines)
+	return strings.Join(lines, "\n")
 }
 
 // Outputs are the step outputs: store-paths (one per line), packages (a
@@ -82,6 +138,7 @@ func (r *Report) Outputs() ([][2]string, error) {
 		{"catalog-urls", strings.Join(links, "\n")},
 		{"packages", string(js)},
 		{"dry-run", fmt.Sprint(r.DryRun)},
+		{"subject-checksums", SubjectChecksums(r.Subjects)},
 	}, nil
 }
 
@@ -104,6 +161,9 @@ func statusText(p Package) string {
 	case Uploaded:
 		if p.PathsPresent > 0 {
 			return fmt.Sprintf("uploaded (%d new, %d already present)", p.PathsUploaded, p.PathsPresent)
+		}
+		if p.PathsUpstream > 0 {
+			return fmt.Sprintf("uploaded (%d new, %d from upstream)", p.PathsUploaded, p.PathsUpstream)
 		}
 		return fmt.Sprintf("uploaded (%s)", plural(p.PathsUploaded, "path"))
 	case Present:
@@ -149,6 +209,12 @@ func (r *Report) Markdown() string {
 		b.WriteString(" " + revisionNote)
 	}
 	b.WriteString("\n\n")
+	if r.RunURL != "" {
+		fmt.Fprintf(&b, "Produced by workflow run %s.\n\n", mdLink(r.RunURL))
+	}
+	if u := r.upstreamLine(); u != "" {
+		b.WriteString(u + "\n\n")
+	}
 	for _, w := range r.Warnings {
 		fmt.Fprintf(&b, "> [!WARNING]\n> %s\n\n", strings.ReplaceAll(w, "\n", "\n> "))
 	}
@@ -205,19 +271,34 @@ func (r *Report) installCommands() string {
 	for _, p := range r.Packages {
 		paths = append(paths, p.StorePaths...)
 	}
-	return "key=" + ShellQuote(r.PublicKey) + "\n" + InstallCommand(r.StoreURL, paths) + "\n"
+	subs, keys := r.substituters()
+	return "key=" + ShellQuote(r.PublicKey) + "\n" + InstallCommand(subs, keys, paths) + "\n"
 }
 
-// InstallCommand is the command that fetches paths from the binary cache
-// at storeURL, checking their signatures against the public key in the
-// shell variable $key. It needs no experimental feature and no nix.conf
+// substituters are the caches a consumer needs, the store first, and the
+// keys they are trusted by besides the store's own: the upstream caches
+// too when they served part of the closure, since --option substituters
+// replaces Nix's default list.
+func (r *Report) substituters() (subs, upstreamKeys []string) {
+	subs = []string{r.StoreURL}
+	if r.Upstream.Paths > 0 {
+		subs = append(subs, r.Upstream.Caches...)
+		upstreamKeys = r.Upstream.Keys
+	}
+	return subs, upstreamKeys
+}
+
+// InstallCommand is the command that fetches paths from the binary caches
+// (the store first), checking their signatures against the public key in
+// the shell variable $key and the upstream caches' keys. It needs no experimental feature and no nix.conf
 // change, so it runs on a default Nix; the README's "Try it" uses the same
 // command.
-func InstallCommand(storeURL string, paths []string) string {
+func InstallCommand(substituters, upstreamKeys, paths []string) string {
 	paths = slices.Clone(paths)
 	sort.Strings(paths)
-	return "nix-store --realise --option substituters " + ShellQuote(storeURL) +
-		` --option trusted-public-keys "$key" ` + strings.Join(paths, " ")
+	keys := strings.Join(append([]string{"$key"}, upstreamKeys...), " ")
+	return "nix-store --realise --option substituters " + ShellQuote(strings.Join(substituters, " ")) +
+		` --option trusted-public-keys "` + keys + `" ` + strings.Join(paths, " ")
 }
 
 // ShellQuote quotes s for a POSIX shell.
@@ -262,6 +343,25 @@ func mdLink(u string) string {
 	return strings.NewReplacer("\\", `\\`, "*", `\*`, "_", `\_`, "[", `\[`, "]", `\]`, "<", `\<`, "`", "\\`").Replace(u)
 }
 
+// upstreamLine says what upstream caches served and that consumers need
+// them; "" when they served nothing.
+func (r *Report) upstreamLine() string {
+	u := r.Upstream
+	if u.Paths == 0 {
+		return ""
+	}
+	verb := "were not uploaded"
+	if r.DryRun {
+		verb = "would not be uploaded"
+	}
+	s := fmt.Sprintf("%s (%s) %s: upstream caches serve them signed. Consumers substitute them from %s",
+		plural(u.Paths, "path"), Size(u.NarBytes), verb, strings.Join(u.Caches, ", "))
+	if len(u.Caches) == 1 && u.Caches[0] == DefaultSubstituter {
+		s += ", which every Nix installation uses by default"
+	}
+	return s + "."
+}
+
 func plural(n int, word string) string {
 	if n == 1 {
 		return "1 " + word
@@ -284,6 +384,12 @@ func (r *Report) Text() string {
 	if r.StoreURL != "" {
 		fmt.Fprintf(&b, "Store: %s\n", r.StoreURL)
 	}
+	if r.RunURL != "" {
+		fmt.Fprintf(&b, "Workflow run: %s\n", r.RunURL)
+	}
+	if u := r.upstreamLine(); u != "" {
+		b.WriteString(u + "\n")
+	}
 	for _, w := range r.Warnings {
 		fmt.Fprintf(&b, "warning: %s\n", w)
 	}
@@ -304,7 +410,9 @@ func (r *Report) Text() string {
 	}
 	if cmds := r.installCommands(); cmds != "" {
 		fmt.Fprintf(&b, "\nTo install with Nix (no configuration needed as root, on a single-user Nix or as a trusted user), run the\nfirst line, which holds the public key users trust, then the second:\n%s", indent(cmds))
-		fmt.Fprintf(&b, "On a multi-user install whose daemon does not trust you, --option is ignored: add to /etc/nix/nix.conf\n  extra-substituters = %s\n  extra-trusted-public-keys = %s\nrestart nix-daemon, then run nix-store --realise with the paths alone.\n", r.StoreURL, r.PublicKey)
+		subs, keys := r.substituters()
+		fmt.Fprintf(&b, "On a multi-user install whose daemon does not trust you, --option is ignored: add to /etc/nix/nix.conf\n  extra-substituters = %s\n  extra-trusted-public-keys = %s\nrestart nix-daemon, then run nix-store --realise with the paths alone.\n",
+			strings.Join(subs, " "), strings.Join(append([]string{r.PublicKey}, keys...), " "))
 	} else if r.PublicKey != "" {
 		fmt.Fprintf(&b, "\nPublic key: %s\n", r.PublicKey)
 	}
