@@ -57,7 +57,7 @@ func TestCorpus(t *testing.T) {
 			if err != nil {
 				t.Fatalf("read manifest: %v", err)
 			}
-			m, err := ParseManifest(mpath, data)
+			m, err := ParseManifest(t.Context(), mpath, data)
 			if name == refusedEnv {
 				checkRefused(t, mpath, data, err)
 			} else if err != nil {
@@ -74,7 +74,7 @@ func TestCorpus(t *testing.T) {
 			if err != nil {
 				t.Fatalf("read lock: %v", err)
 			}
-			l, err := ParseLock(lpath, ldata)
+			l, err := ParseLock(t.Context(), lpath, ldata)
 			if err != nil {
 				t.Fatalf("ParseLock: %v", err)
 			}
@@ -143,7 +143,7 @@ func TestCorpusDetails(t *testing.T) {
 		if err != nil {
 			t.Fatalf("read manifest: %v", err)
 		}
-		m, err := ParseManifest(filepath.Join(envDir, "manifest.toml"), data)
+		m, err := ParseManifest(t.Context(), filepath.Join(envDir, "manifest.toml"), data)
 		if err != nil {
 			t.Fatalf("ParseManifest: %v", err)
 		}
@@ -151,7 +151,7 @@ func TestCorpusDetails(t *testing.T) {
 		if err != nil {
 			t.Fatalf("read lock: %v", err)
 		}
-		l, err := ParseLock(filepath.Join(envDir, "manifest.lock"), data)
+		l, err := ParseLock(t.Context(), filepath.Join(envDir, "manifest.lock"), data)
 		if err != nil {
 			t.Fatalf("ParseLock: %v", err)
 		}
@@ -217,8 +217,8 @@ func TestCorpusDetails(t *testing.T) {
 			}
 		}},
 		{"flox__flox__test_data-generated-envs-composer_before_three_system_relock", func(t *testing.T, m *Manifest, l *Lock) {
-			if len(m.Include.Environments) != 1 || m.Include.Environments[0].Dir != "../included" {
-				t.Errorf("include %+v", m.Include)
+			if !m.includes {
+				t.Errorf("[include] not seen")
 			}
 			if l.Compose == nil || len(l.Compose.Include) != 1 || l.Compose.Include[0].Name != "included" ||
 				l.Compose.Include[0].Descriptor.Dir != "../included" {
@@ -230,8 +230,8 @@ func TestCorpusDetails(t *testing.T) {
 			if !ok || b.Sandbox != SandboxOff || b.Pos.Line != 1758 {
 				t.Errorf("grimoire-page %+v", b)
 			}
-			if len(m.Include.Environments) != 1 || m.Include.Environments[0].Remote != "flox/elder-library" {
-				t.Errorf("include %+v", m.Include)
+			if !m.includes {
+				t.Errorf("[include] not seen")
 			}
 			if l.Compose == nil {
 				t.Errorf("no compose section")
@@ -256,8 +256,7 @@ func TestCorpusDetails(t *testing.T) {
 			}
 		}},
 		{"flox__flox__test_data-generated-envs-kitchen_sink", func(t *testing.T, m *Manifest, l *Lock) {
-			if m.Vars()["VARS_SECTION_VAR"] != "vars_section_var" || !strings.Contains(m.Hook.OnActivate, "HOOK_SECTION_VAR") ||
-				!strings.Contains(m.Profile.Fish, "set -gx") {
+			if m.Vars()["VARS_SECTION_VAR"] != "vars_section_var" {
 				t.Errorf("manifest %+v", m)
 			}
 		}},

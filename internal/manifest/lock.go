@@ -1,6 +1,7 @@
 package manifest
 
 import (
+	"context"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -144,9 +145,30 @@ func (l *Lock) BaseCatalogURL() string {
 	return p.LockedURL
 }
 
-// ParseLock parses a manifest.lock.
-func ParseLock(path string, data []byte) (*Lock, error) {
+// CatalogPackages returns the catalog packages of the toplevel group, one
+// per install id (the first system the lock lists), in lock order. Flox
+// publishes only from an environment with at least one: the base catalog
+// of a build is taken from it (flake and store-path packages do not count).
+func (l *Lock) CatalogPackages() []LockedPackage {
+	var out []LockedPackage
+	for _, p := range l.ToplevelPackages() {
+		if p.Kind == KindCatalog {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// ParseLock parses a manifest.lock; a cancelled ctx stops it with ctx's
+// error.
+func ParseLock(ctx context.Context, path string, data []byte) (*Lock, error) {
+	if err := tooLarge(path, "lock", data, MaxLockBytes); err != nil {
+		return nil, err
+	}
 	src := newSource(path, data)
+	if off := jsonKeyOver(data, MaxLockKeys); off >= 0 {
+		return nil, src.errorf(off, "the lock has more than %d keys, the most this action reads (real ones have a few thousand): regenerate it with Flox", MaxLockKeys)
+	}
 	l := &Lock{Path: path}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	fail := func(err error) error { return jsonError(src, 0, err) }
@@ -177,7 +199,7 @@ func ParseLock(path string, data []byte) (*Lock, error) {
 			}
 		case "packages":
 			havePackages = true
-			if l.Packages, err = decodePackages(src, dec); err != nil {
+			if l.Packages, err = decodePackages(ctx, src, dec); err != nil {
 				return nil, err
 			}
 		case "compose":
@@ -211,6 +233,28 @@ func ParseLock(path string, data []byte) (*Lock, error) {
 		return nil, src.errorf(0, "the lock has no packages list: regenerate it with `flox lock`")
 	}
 	return l, nil
+}
+
+// jsonKeyOver returns the offset of key number max+1 of a JSON document, or
+// -1 when it has no more than max keys. A key is a string followed by ':'.
+func jsonKeyOver(data []byte, max int) int {
+	keys, inString, start := 0, false, 0
+	for i := 0; i < len(data); i++ {
+		switch c := data[i]; {
+		case inString && c == '\\':
+			i++
+		case c == '"':
+			if !inString {
+				start = i
+			}
+			inString = !inString
+		case !inString && c == ':':
+			if keys++; keys > max {
+				return start
+			}
+		}
+	}
+	return -1
 }
 
 func expectDelim(dec *json.Decoder, want json.Delim) error {
@@ -322,13 +366,16 @@ type lockedStorePath struct {
 // defaultPriority is Flox's priority for packages that set none.
 const defaultPriority = 5
 
-func decodePackages(src *source, dec *json.Decoder) ([]LockedPackage, error) {
+func decodePackages(ctx context.Context, src *source, dec *json.Decoder) ([]LockedPackage, error) {
 	fail := func(err error) error { return jsonError(src, 0, err) }
 	if err := expectDelim(dec, '['); err != nil {
 		return nil, fail(err)
 	}
 	var out []LockedPackage
 	for i := 0; dec.More(); i++ {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("parse %s: %w", src.file, err)
+		}
 		off := skipSpace(src.data, int(dec.InputOffset()))
 		var raw json.RawMessage
 		if err := dec.Decode(&raw); err != nil {

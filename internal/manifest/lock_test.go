@@ -45,7 +45,7 @@ func TestParseLock(t *testing.T) {
 		catalogPkg("nogroup", "x86_64-linux", ""),
 		flake, store,
 	)
-	l, err := ParseLock(lockFile, []byte(data))
+	l, err := ParseLock(t.Context(), lockFile, []byte(data))
 	if err != nil {
 		t.Fatalf("ParseLock: %v", err)
 	}
@@ -100,7 +100,7 @@ func TestParseLock(t *testing.T) {
 }
 
 func TestParseLockNoCatalog(t *testing.T) {
-	l, err := ParseLock(lockFile, []byte(lockJSON(catalogPkg("x", "x86_64-linux", "other"))))
+	l, err := ParseLock(t.Context(), lockFile, []byte(lockJSON(catalogPkg("x", "x86_64-linux", "other"))))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +115,7 @@ func TestParseLockCompose(t *testing.T) {
   "include": [{"manifest": {"version": 1}, "name": "pg", "descriptor": {"remote": "owner/pg", "name": "pg"}},
               {"manifest": {}, "name": "local", "descriptor": {"dir": "../local"}}],
   "warnings": [{"warning": {"Overriding": ["options", "systems"]}, "higher_priority_name": "pg"}]}}`
-	l, err := ParseLock(lockFile, []byte(data))
+	l, err := ParseLock(t.Context(), lockFile, []byte(data))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +146,7 @@ func TestLockErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := ParseLock(lockFile, []byte(tt.json))
+			_, err := ParseLock(t.Context(), lockFile, []byte(tt.json))
 			var perr *Error
 			if !errors.As(err, &perr) {
 				t.Fatalf("not an *Error: %v", err)
@@ -182,7 +182,7 @@ func writeEnv(t *testing.T, manifest, lock string) string {
 func TestLoad(t *testing.T) {
 	dir := writeEnv(t, "version = 1\n[install]\nhello.pkg-path = \"hello\"\n[build.hi]\ncommand = \"x\"\n",
 		lockJSON(catalogPkg("hello", "x86_64-linux", "toplevel")))
-	env, err := Load(dir)
+	env, err := Load(t.Context(), dir)
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
@@ -197,7 +197,7 @@ func TestLoad(t *testing.T) {
 
 func TestLoadErrors(t *testing.T) {
 	t.Run("no lock", func(t *testing.T) {
-		_, err := Load(writeEnv(t, "version = 1\n", ""))
+		_, err := Load(t.Context(), writeEnv(t, "version = 1\n", ""))
 		var perr *Error
 		if err == nil || errors.As(err, &perr) || !errors.Is(err, fs.ErrNotExist) ||
 			!strings.Contains(err.Error(), "run `flox lock` (or `flox install`) and commit .flox/env/manifest.lock") {
@@ -205,14 +205,14 @@ func TestLoadErrors(t *testing.T) {
 		}
 	})
 	t.Run("no manifest", func(t *testing.T) {
-		_, err := Load(t.TempDir())
+		_, err := Load(t.Context(), t.TempDir())
 		if err == nil || !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), "no Flox environment in") {
 			t.Errorf("error %v", err)
 		}
 	})
 	t.Run("bad manifest", func(t *testing.T) {
 		dir := writeEnv(t, "version = 1\n[vars]\nA = 1\n", lockJSON())
-		_, err := Load(dir)
+		_, err := Load(t.Context(), dir)
 		var perr *Error
 		if !errors.As(err, &perr) || perr.Pos.File != filepath.Join(dir, ".flox/env/manifest.toml") || perr.Pos.Line != 3 {
 			t.Errorf("error %v", err)
@@ -220,7 +220,7 @@ func TestLoadErrors(t *testing.T) {
 	})
 	t.Run("bad lock", func(t *testing.T) {
 		dir := writeEnv(t, "version = 1\n", "{")
-		_, err := Load(dir)
+		_, err := Load(t.Context(), dir)
 		var perr *Error
 		if !errors.As(err, &perr) || perr.Pos.File != filepath.Join(dir, ".flox/env/manifest.lock") {
 			t.Errorf("error %v", err)

@@ -1,6 +1,7 @@
 package manifest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -86,8 +87,16 @@ func (t *value) add(key string, keyOff int, v *value) *entry {
 	return e
 }
 
-// parseTOML checks data is valid TOML and returns its tree.
-func parseTOML(src *source) (*value, error) {
+// parseTOML checks data is valid TOML and returns its tree. The tree is
+// built first: that pass is linear, counts keys and sees ctx, so that the
+// decoder's check, which is quadratic in the number of keys, runs only on
+// data within MaxManifestKeys.
+func parseTOML(ctx context.Context, src *source) (*value, error) {
+	b := treeBuilder{src: src}
+	root, treeErr := b.build(ctx)
+	if b.keys > MaxManifestKeys || ctx.Err() != nil {
+		return nil, treeErr
+	}
 	var check map[string]any
 	if err := toml.Unmarshal(src.data, &check); err != nil {
 		var de *toml.DecodeError
@@ -100,13 +109,24 @@ func parseTOML(src *source) (*value, error) {
 		}
 		return nil, &Error{Pos: Position{File: src.file}, Msg: "invalid TOML: " + err.Error()}
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("parse %s: %w", src.file, err)
+	}
+	return root, treeErr
+}
 
-	b := treeBuilder{src: src}
+func (b *treeBuilder) build(ctx context.Context) (*value, error) {
+	src := b.src
 	root := newTable(0)
 	cur := root
 	p := unstable.Parser{}
 	p.Reset(src.data)
-	for p.NextExpression() {
+	for n := 0; p.NextExpression(); n++ {
+		if n%256 == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, fmt.Errorf("parse %s: %w", src.file, err)
+			}
+		}
 		expr := p.Expression()
 		var err error
 		switch expr.Kind {
@@ -122,7 +142,6 @@ func parseTOML(src *source) (*value, error) {
 		}
 	}
 	if err := p.Error(); err != nil {
-		// The decoder above accepted the document, so the parser should too.
 		var pe *unstable.ParserError
 		if errors.As(err, &pe) && len(pe.Highlight) > 0 {
 			return nil, src.errorf(int(p.Range(pe.Highlight).Offset), "invalid TOML: %s", pe.Message)
@@ -132,21 +151,35 @@ func parseTOML(src *source) (*value, error) {
 	return root, nil
 }
 
-type treeBuilder struct{ src *source }
+type treeBuilder struct {
+	src  *source
+	keys int
+}
+
+// counted counts a key written at off and refuses one too many.
+func (b *treeBuilder) counted(off int) error {
+	if b.keys++; b.keys > MaxManifestKeys {
+		return b.src.errorf(off, "the manifest has more than %d keys, the most this action reads (real ones have at most a few hundred): remove what is not needed to publish", MaxManifestKeys)
+	}
+	return nil
+}
 
 type keyPart struct {
 	name string
 	off  int
 }
 
-func keyParts(p *unstable.Parser, n *unstable.Node) []keyPart {
+func (b *treeBuilder) keyParts(n *unstable.Node) ([]keyPart, error) {
 	var parts []keyPart
 	it := n.Key()
 	for it.Next() {
 		k := it.Node()
+		if err := b.counted(int(k.Raw.Offset)); err != nil {
+			return nil, err
+		}
 		parts = append(parts, keyPart{name: string(k.Data), off: int(k.Raw.Offset)})
 	}
-	return parts
+	return parts, nil
 }
 
 // descend returns the table named by part inside t, creating it when absent.
@@ -166,7 +199,10 @@ func (b *treeBuilder) descend(t *value, part keyPart) (*value, error) {
 }
 
 func (b *treeBuilder) header(p *unstable.Parser, root *value, n *unstable.Node, array bool) (*value, error) {
-	parts := keyParts(p, n)
+	parts, err := b.keyParts(n)
+	if err != nil {
+		return nil, err
+	}
 	t := root
 	for _, part := range parts[:len(parts)-1] {
 		var err error
@@ -192,7 +228,10 @@ func (b *treeBuilder) header(p *unstable.Parser, root *value, n *unstable.Node, 
 }
 
 func (b *treeBuilder) keyValue(p *unstable.Parser, t *value, n *unstable.Node) error {
-	parts := keyParts(p, n)
+	parts, err := b.keyParts(n)
+	if err != nil {
+		return err
+	}
 	for _, part := range parts[:len(parts)-1] {
 		var err error
 		if t, err = b.descend(t, part); err != nil {
