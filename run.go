@@ -129,13 +129,13 @@ func check(ctx context.Context, e env, u *ui.UI, cfg inputs.Config, gh verify.Gi
 		u.Printf("%s", n)
 	}
 	p := &plan{}
-	if p.env, err = manifest.Load(filepath.Join(src.RepoRoot, filepath.FromSlash(src.EnvDir))); err != nil {
+	if p.env, err = manifest.Load(ctx, filepath.Join(src.RepoRoot, filepath.FromSlash(src.EnvDir))); err != nil {
 		return nil, nil, locate(err)
 	}
-	if len(p.env.Lock.ToplevelPackages()) == 0 {
-		return nil, nil, fmt.Errorf("%s: the environment has no installed packages; install at least one (flox install <package>) and commit .flox/env/manifest.lock, as flox publish requires", p.env.LockPath)
+	if len(p.env.Lock.CatalogPackages()) == 0 {
+		return nil, nil, fmt.Errorf("%s: the toplevel group has no catalog package; install one (flox install <package>) and commit .flox/env/manifest.lock: flox publish takes the base catalog of the builds from it (flake and store-path packages do not count)", p.env.LockPath)
 	}
-	if p.builds, err = p.env.Manifest.Select(cfg.Packages); err != nil {
+	if p.builds, err = p.env.Select(cfg.Packages); err != nil {
 		return nil, nil, locate(err)
 	}
 	if !m.dryRun && cfg.StoreURL == "" && cfg.FloxHubToken == "" {
