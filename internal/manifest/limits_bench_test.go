@@ -15,9 +15,13 @@ func manyVars(n int) []byte {
 	return []byte(b.String())
 }
 
-// BenchmarkManyVars parses manifests with many [vars] keys.
+// BenchmarkManyVars parses manifests with many [vars] keys: up to the key
+// limit (MaxManifestKeys counts "version" too), and past it, where they are
+// refused before the decoder's check, which is quadratic in keys, runs.
+// Before the limit (go-toml v2.4.3, 2 shared cores): 10k 0.24 s, 20k
+// 0.65 s, 40k 2.7 s.
 func BenchmarkManyVars(b *testing.B) {
-	for _, n := range []int{10000, 20000, 40000} {
+	for _, n := range []int{MaxManifestKeys - 2, 20000, 40000} {
 		data := manyVars(n)
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
 			for b.Loop() {
