@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"strconv"
 	"strings"
 
@@ -30,35 +29,19 @@ const (
 	kindDatetime
 )
 
-func (k kind) String() string {
-	switch k {
-	case kindTable:
-		return "a table"
-	case kindArray:
-		return "a list"
-	case kindString:
-		return "a string"
-	case kindInteger:
-		return "an integer"
-	case kindFloat:
-		return "a float"
-	case kindBool:
-		return "a boolean"
-	case kindDatetime:
-		return "a date/time"
-	}
-	return "a value"
-}
+var kindNames = [...]string{kindTable: "a table", kindArray: "a list", kindString: "a string", kindInteger: "an integer",
+	kindFloat: "a float", kindBool: "a boolean", kindDatetime: "a date/time"}
+
+func (k kind) String() string { return kindNames[k] }
 
 // value is a TOML value with the offset where it starts in the file.
 type value struct {
 	kind kind
 	off  int
 
-	str     string // a string, or the text of a date/time
+	str     string // a string, or the text of a float or a date/time
 	boolean bool
 	integer int64
-	float   float64
 
 	entries []*entry // tables, in the order their keys first appear
 	index   map[string]*entry
@@ -284,17 +267,15 @@ func (b *treeBuilder) value(p *unstable.Parser, n *unstable.Node, off int) (*val
 	case unstable.Bool:
 		return &value{kind: kindBool, off: off, boolean: text == "true"}, nil
 	case unstable.Integer:
-		i, err := parseInteger(text)
+		// go-toml checked the syntax, which Go's own integer syntax
+		// covers (0x, 0o, 0b, underscores); only the range is left.
+		i, err := strconv.ParseInt(text, 0, 64)
 		if err != nil {
-			return nil, b.src.errorf(off, "invalid TOML: %v", err)
+			return nil, b.src.errorf(off, "invalid TOML: integer %s is out of range", text)
 		}
 		return &value{kind: kindInteger, off: off, integer: i}, nil
 	case unstable.Float:
-		f, err := parseFloat(text)
-		if err != nil {
-			return nil, b.src.errorf(off, "invalid TOML: %v", err)
-		}
-		return &value{kind: kindFloat, off: off, float: f}, nil
+		return &value{kind: kindFloat, off: off, str: text}, nil
 	case unstable.LocalDate, unstable.LocalTime, unstable.LocalDateTime, unstable.DateTime:
 		return &value{kind: kindDatetime, off: off, str: text}, nil
 	case unstable.Array:
@@ -331,50 +312,8 @@ func (b *treeBuilder) value(p *unstable.Parser, n *unstable.Node, off int) (*val
 	return nil, b.src.errorf(off, "invalid TOML: unexpected %s", n.Kind)
 }
 
-func parseInteger(s string) (int64, error) {
-	clean := strings.ReplaceAll(s, "_", "")
-	base := 10
-	digits := clean
-	sign := ""
-	if strings.HasPrefix(digits, "+") || strings.HasPrefix(digits, "-") {
-		sign, digits = digits[:1], digits[1:]
-	}
-	if len(digits) > 2 && digits[0] == '0' {
-		switch digits[1] {
-		case 'x':
-			base, digits = 16, digits[2:]
-		case 'o':
-			base, digits = 8, digits[2:]
-		case 'b':
-			base, digits = 2, digits[2:]
-		}
-	}
-	i, err := strconv.ParseInt(sign+digits, base, 64)
-	if err != nil {
-		return 0, fmt.Errorf("integer %s is out of range", s)
-	}
-	return i, nil
-}
-
-func parseFloat(s string) (float64, error) {
-	switch strings.TrimLeft(s, "+-") {
-	case "inf":
-		if strings.HasPrefix(s, "-") {
-			return math.Inf(-1), nil
-		}
-		return math.Inf(1), nil
-	case "nan":
-		return math.NaN(), nil
-	}
-	f, err := strconv.ParseFloat(strings.ReplaceAll(s, "_", ""), 64)
-	if err != nil {
-		return 0, fmt.Errorf("float %s is out of range", s)
-	}
-	return f, nil
-}
-
-// plain converts a value to plain Go data (for [plugins], whose content
-// belongs to each plugin).
+// plain converts a value to plain Go data, to compare a build with the
+// lock's.
 func (v *value) plain() any {
 	switch v.kind {
 	case kindTable:
@@ -389,12 +328,10 @@ func (v *value) plain() any {
 			l[i] = e.plain()
 		}
 		return l
-	case kindString, kindDatetime:
+	case kindString, kindDatetime, kindFloat:
 		return v.str
 	case kindInteger:
 		return v.integer
-	case kindFloat:
-		return v.float
 	case kindBool:
 		return v.boolean
 	}

@@ -18,25 +18,15 @@ const (
 	LatestSchema = Schema1_15_0
 )
 
+var schemaNames = [...]string{SchemaV1: "1", Schema1_10_0: "1.10.0", Schema1_11_0: "1.11.0", Schema1_12_0: "1.12.0",
+	Schema1_13_0: "1.13.0", Schema1_14_0: "1.14.0", Schema1_15_0: "1.15.0"}
+
 // String returns "1" for `version = 1` and the schema-version string otherwise.
 func (s SchemaVersion) String() string {
-	switch s {
-	case SchemaV1:
-		return "1"
-	case Schema1_10_0:
-		return "1.10.0"
-	case Schema1_11_0:
-		return "1.11.0"
-	case Schema1_12_0:
-		return "1.12.0"
-	case Schema1_13_0:
-		return "1.13.0"
-	case Schema1_14_0:
-		return "1.14.0"
-	case Schema1_15_0:
-		return "1.15.0"
+	if s < SchemaV1 || s > LatestSchema {
+		return "unknown"
 	}
-	return "unknown"
+	return schemaNames[s]
 }
 
 // declaration renders the schema as it is written in a manifest.
