@@ -28,10 +28,7 @@ func corpusDir(t *testing.T) string {
 		dir = filepath.Join(testenv.SharedDir(t), "corpus", "flox-envs")
 	}
 	if _, err := os.Stat(filepath.Join(dir, "SOURCES.md")); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("the Flox environment corpus is missing at %s: %v", dir, err)
-		}
-		t.Skipf("the Flox environment corpus is not at %s (set FLOX_ENV_CORPUS to its folder; CI always has it): %v", dir, err)
+		testenv.Missing(t, "the Flox environment corpus is not at %s (set FLOX_ENV_CORPUS to its folder; CI always has it): %v", dir, err)
 	}
 	return dir
 }
