@@ -581,6 +581,7 @@ func checkStore(t *testing.T, dir, publicKey string, paths []string) {
 }
 
 func TestEndToEndAsTheRunnerStartsIt(t *testing.T) {
+	testenv.Slow(t)
 	f := newE2EFixture(t)
 	secret, public := newSecretKey(t)
 
