@@ -302,7 +302,9 @@ func (e *Environment) Select(names []string) ([]Build, error) {
 			stale(b.Pos, "build %q differs between manifest.toml and %s, which Flox publishes from", b.Name, e.Lock.Path)
 		}
 	}
-	if len(names) == 0 {
+	// With [include], the lock's manifest is the merged one, which may hold
+	// builds of the included environments.
+	if len(names) == 0 && !e.Manifest.includes {
 		for _, name := range slices.Sorted(maps.Keys(locked.Build)) {
 			if _, ok := e.Manifest.Build(name); !ok {
 				stale(Position{File: e.Lock.Path}, "build %q is in the lock but no longer in manifest.toml", name)

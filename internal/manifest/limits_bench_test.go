@@ -1,9 +1,12 @@
 package manifest
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 func manyVars(n int) []byte {
@@ -30,5 +33,21 @@ func BenchmarkManyVars(b *testing.B) {
 				_ = err
 			}
 		})
+	}
+}
+
+// BenchmarkCancelledMidParse measures how long the largest accepted
+// manifest takes to give up when its context is cancelled 10 ms into the
+// parse: the tree pass sees ctx every 256 expressions, go-toml's check does
+// not, so the answer is at most one go-toml check (see BenchmarkManyVars).
+func BenchmarkCancelledMidParse(b *testing.B) {
+	data := manyVars(MaxManifestKeys - 2)
+	for b.Loop() {
+		ctx, cancel := context.WithTimeout(b.Context(), 10*time.Millisecond)
+		_, err := ParseManifest(ctx, file, data)
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) {
+			b.Fatalf("not cancelled: %v", err)
+		}
 	}
 }
