@@ -119,6 +119,10 @@ func newE2EFixture(t *testing.T) *e2eFixture {
 		if rel == ".flox/env/manifest.toml" {
 			data = append(data, e2eMotd...)
 		}
+		if rel == ".flox/env/manifest.lock" { // the lock records motd too, as `flox build` would
+			m, _ := os.ReadFile(filepath.Join(example, ".flox", "env", "manifest.toml"))
+			data = []byte(testenv.LockFor(t, string(m)+e2eMotd, data))
+		}
 		r.write("examples/hello/"+rel, string(data))
 		return nil
 	})
@@ -577,6 +581,7 @@ func checkStore(t *testing.T, dir, publicKey string, paths []string) {
 }
 
 func TestEndToEndAsTheRunnerStartsIt(t *testing.T) {
+	testenv.Slow(t)
 	f := newE2EFixture(t)
 	secret, public := newSecretKey(t)
 

@@ -51,7 +51,7 @@ func newTestRepo(t *testing.T, manifest string) *testRepo {
 	}
 	r.write(".flox/env.json", `{"name":"test","version":1}`)
 	r.write(".flox/env/manifest.toml", manifest)
-	r.write(".flox/env/manifest.lock", string(lock))
+	r.write(".flox/env/manifest.lock", testenv.LockFor(t, manifest, lock))
 	r.commitAndPush("initial")
 	return r
 }

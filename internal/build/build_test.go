@@ -23,7 +23,7 @@ func envDir(t *testing.T, manifestTOML string) (string, *manifest.Manifest) {
 	os.MkdirAll(filepath.Join(dir, ".flox", "env"), 0o755)
 	path := filepath.Join(dir, ".flox", "env", "manifest.toml")
 	os.WriteFile(path, []byte(manifestTOML), 0o644)
-	m, err := manifest.ParseManifest(path, []byte(manifestTOML))
+	m, err := manifest.ParseManifest(t.Context(), path, []byte(manifestTOML))
 	if err != nil {
 		t.Fatal(err)
 	}

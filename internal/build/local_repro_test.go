@@ -68,7 +68,7 @@ func buildAllLocal(t *testing.T, root string, environ []string, commit time.Time
 	t.Helper()
 	top, env := checkout(t)
 	path := filepath.Join(env, ".flox", "env", "manifest.toml")
-	m, err := manifest.ParseManifest(path, []byte(reproManifest))
+	m, err := manifest.ParseManifest(t.Context(), path, []byte(reproManifest))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,7 +273,7 @@ func TestLocalBuildsTakeTurns(t *testing.T) {
 		go func() {
 			var log bytes.Buffer
 			top, env := checkout(t)
-			m, err := manifest.ParseManifest(filepath.Join(env, ".flox", "env", "manifest.toml"), []byte(reproManifest))
+			m, err := manifest.ParseManifest(t.Context(), filepath.Join(env, ".flox", "env", "manifest.toml"), []byte(reproManifest))
 			if err != nil {
 				results <- err.Error()
 				return

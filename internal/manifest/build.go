@@ -1,32 +1,54 @@
 package manifest
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"regexp"
+	"slices"
 	"strings"
 	"unicode"
 
 	"github.com/flox-publish/publish-action/internal/nixpath"
 )
 
-// buildName is the catalog's rule for package names.
-var buildName = regexp.MustCompile(`^[a-zA-Z0-9.\-_]{1,128}$`)
+// catalogName is FloxHub's rule for package names (the name pattern of the
+// catalog API, cli/catalog-api-v1/openapi.json in flox/flox). A build's name
+// becomes that package name, the pname of its store path, an argument of
+// `flox build` and a result-<name> file, so ValidateBuildName adds what those
+// refuse.
+var catalogName = regexp.MustCompile(`^[a-zA-Z0-9.\-_]{1,128}$`)
+
+// ValidateBuildName checks that name can name a published build.
+func ValidateBuildName(name string) error {
+	switch {
+	case !catalogName.MatchString(name):
+		return fmt.Errorf("build name %q is not a package name: use 1 to 128 letters, digits, '.', '-' or '_' (FloxHub's rule for package names)", name)
+	case strings.HasPrefix(name, "-"):
+		return fmt.Errorf("build name %q starts with '-', so flox build would read it as an option: start it with a letter or digit", name)
+	case name == "." || name == "..":
+		return fmt.Errorf("build name %q is not a name: Nix refuses it as a store path name; use letters or digits", name)
+	}
+	return nil
+}
 
 const versionForms = `a string, { file = "PATH" } or { command = "..." }`
 
-func (d *decoder) builds(e *entry, p path) []Build {
+func (d *decoder) builds(e *entry, p path) ([]Build, map[string]any) {
 	t := d.table(e, p)
 	if t == nil {
-		return nil
+		return nil, nil
 	}
 	var out []Build
+	data := map[string]any{}
 	for _, be := range t.entries {
 		if b, ok := d.build(be, p.child(be.key)); ok {
 			out = append(out, b)
+			data[b.Name] = be.val.plain()
 		}
 	}
-	return out
+	return out, data
 }
 
 func (d *decoder) build(e *entry, p path) (Build, bool) {
@@ -38,8 +60,8 @@ func (d *decoder) build(e *entry, p path) (Build, bool) {
 		return b, false
 	}
 	ok := true
-	if !buildName.MatchString(e.key) {
-		d.fail(e.keyOff, `%s: the name must be 1 to 128 letters, digits, '.', '-' or '_' (it becomes the catalog package name)`, where)
+	if err := ValidateBuildName(e.key); err != nil {
+		d.fail(e.keyOff, "%v", err)
 		ok = false
 	}
 
@@ -94,7 +116,7 @@ func (d *decoder) build(e *entry, p path) (Build, bool) {
 		d.fail(e.keyOff, `%s has no command: add command = "..." that writes the package to $out`, where)
 		ok = false
 	}
-	if ok && buildName.MatchString(b.Name) {
+	if ok {
 		if v, static := b.Version.Static(); static {
 			if err := ValidateVersion(b.Name, v); err != nil {
 				off := e.keyOff
@@ -170,7 +192,7 @@ func ValidateVersion(name, version string) error {
 // With [include], packages may come from included environments this parser
 // does not read, so the check is left to the build.
 func (d *decoder) checkRuntimePackages(m *Manifest, root *value) {
-	if len(m.Include.Environments) > 0 || len(m.builds) == 0 {
+	if m.includes || len(m.builds) == 0 {
 		return
 	}
 	ids := map[string]bool{}
@@ -244,6 +266,69 @@ func (m *Manifest) Select(names []string) ([]Build, error) {
 		return nil, fmt.Errorf("%s %s in %s; its builds are: %s", noun, strings.Join(missing, ", "), m.Path, strings.Join(have, ", "))
 	}
 	return out, nil
+}
+
+// Select returns the named builds (all when names is empty) as the lock
+// records them, which is what Flox publishes. They are returned with their
+// places in manifest.toml, after checking that manifest.toml says the same:
+// a build edited, added or removed since the environment was locked is an
+// error saying to re-lock it, rather than a publish of what the lock says
+// behind the user's back.
+func (e *Environment) Select(names []string) ([]Build, error) {
+	builds, err := e.Manifest.Select(names)
+	if err != nil {
+		return nil, err
+	}
+	var locked struct {
+		Build map[string]json.RawMessage `json:"build"`
+	}
+	if len(e.Lock.Manifest) > 0 {
+		if err := json.Unmarshal(e.Lock.Manifest, &locked); err != nil {
+			return nil, &Error{Pos: Position{File: e.Lock.Path}, Msg: fmt.Sprintf("the lock's manifest.build is not a table of builds (%v): the lock is damaged; %s", err, relock)}
+		}
+	}
+	var errs ErrorList
+	stale := func(pos Position, format string, args ...any) {
+		errs = append(errs, &Error{Pos: pos, Msg: fmt.Sprintf(format, args...) + "; the lock is stale: " + relock})
+	}
+	for _, b := range builds {
+		raw, ok := locked.Build[b.Name]
+		if !ok {
+			stale(b.Pos, "build %q is in manifest.toml but not in %s, which Flox publishes from", b.Name, e.Lock.Path)
+			continue
+		}
+		var lockedData any
+		if err := json.Unmarshal(raw, &lockedData); err != nil || !sameData(lockedData, e.Manifest.buildData[b.Name]) {
+			stale(b.Pos, "build %q differs between manifest.toml and %s, which Flox publishes from", b.Name, e.Lock.Path)
+		}
+	}
+	// With [include], the lock's manifest is the merged one, which may hold
+	// builds of the included environments.
+	if len(names) == 0 && !e.Manifest.includes {
+		for _, name := range slices.Sorted(maps.Keys(locked.Build)) {
+			if _, ok := e.Manifest.Build(name); !ok {
+				stale(Position{File: e.Lock.Path}, "build %q is in the lock but no longer in manifest.toml", name)
+			}
+		}
+	}
+	switch len(errs) {
+	case 0:
+		return builds, nil
+	case 1:
+		return nil, errs[0]
+	}
+	return nil, errs
+}
+
+const relock = "run `flox build` (or any flox command that edits the environment) where manifest.toml was edited, so that Flox locks it again, and commit .flox/env/manifest.lock"
+
+// sameData compares a build as the lock records it (decoded JSON) with the
+// same build read from manifest.toml (plain TOML data) by their JSON forms,
+// which map both kinds of numbers to the same text.
+func sameData(locked, manifest any) bool {
+	a, errA := json.Marshal(locked)
+	b, errB := json.Marshal(manifest)
+	return errA == nil && errB == nil && bytes.Equal(a, b)
 }
 
 // Vars returns a copy of [vars].

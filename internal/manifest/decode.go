@@ -246,15 +246,6 @@ func (d *decoder) optList(dst *[]string) func(*entry, path) {
 	return func(e *entry, p path) { *dst = d.strList(e, p) }
 }
 
-func (d *decoder) optU32(dst **uint32) func(*entry, path) {
-	return func(e *entry, p path) {
-		if n, ok := d.uint(e, p, math.MaxUint32); ok {
-			v := uint32(n)
-			*dst = &v
-		}
-	}
-}
-
 func (d *decoder) optEnum(dst *string, allowed ...string) func(*entry, path) {
 	return func(e *entry, p path) {
 		s, ok := d.str(e, p)
@@ -299,25 +290,32 @@ func decodeManifest(src *source, root *value) (*Manifest, error) {
 	} else {
 		fs = append(fs, field{name: "schema-version", set: func(*entry, path) {}})
 	}
+	// The tables publishing does not read are Flox's business: only their
+	// shape is checked, so that a typo'd top-level key is still caught.
+	table := func(e *entry, p path) { d.table(e, p) }
 	fs = append(fs,
-		field{name: "minimum-cli-version", since: Schema1_10_0, set: func(e *entry, p path) { m.MinimumCLIVersion = d.minimumCLIVersion(e, p) }},
+		field{name: "minimum-cli-version", since: Schema1_10_0, set: func(e *entry, p path) {
+			if e.val.kind != kindString && e.val.kind != kindTable {
+				d.wrongType(e.val, p, `a version string or { version = "X.Y.Z", reason = "..." }`)
+			}
+		}},
 		field{name: "install", set: func(e *entry, p path) { m.Install = d.install(e, p) }},
 		field{name: "vars", set: func(e *entry, p path) {
 			if v := d.strMap(e, p); v != nil {
 				m.vars = v
 			}
 		}},
-		field{name: "hook", set: func(e *entry, p path) { m.Hook = d.hook(e, p) }},
-		field{name: "profile", set: func(e *entry, p path) { m.Profile = d.profile(e, p) }},
+		field{name: "hook", set: table},
+		field{name: "profile", set: table},
 		field{name: "options", set: func(e *entry, p path) { m.Options = d.options(e, p) }},
-		field{name: "services", set: func(e *entry, p path) { m.Services = d.services(e, p) }},
+		field{name: "services", set: table},
 		field{name: "build", set: func(e *entry, p path) {
 			m.buildPos = d.src.pos(e.keyOff)
-			m.builds = d.builds(e, p)
+			m.builds, m.buildData = d.builds(e, p)
 		}},
-		field{name: "containerize", set: func(e *entry, p path) { m.Containerize = d.containerize(e, p) }},
-		field{name: "include", set: func(e *entry, p path) { m.Include = d.include(e, p) }},
-		field{name: "plugins", since: Schema1_14_0, set: func(e *entry, p path) { m.Plugins = d.plugins(e, p) }},
+		field{name: "containerize", set: table},
+		field{name: "include", set: func(e *entry, p path) { m.includes = d.include(e, p) }},
+		field{name: "plugins", since: Schema1_14_0, set: table},
 	)
 	d.fields(root, nil, fs)
 	d.checkRuntimePackages(m, root)
@@ -365,61 +363,6 @@ func (d *decoder) declaredSchema(root *value) bool {
 	}
 	d.fail(0, `the manifest declares no schema: add schema-version = %q (or version = 1) at the top`, LatestSchema.String())
 	return false
-}
-
-// semver is the grammar of semver.org, which Flox's semver crate follows.
-var semver = regexp.MustCompile(`^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$`)
-
-func (d *decoder) minimumCLIVersion(e *entry, p path) *MinimumCLIVersion {
-	mcv := &MinimumCLIVersion{Pos: d.src.pos(e.val.off)}
-	if d.schema == Schema1_10_0 {
-		// 1.10.0 took any string; the semver check came with 1.11.0.
-		s, ok := d.str(e, p)
-		if !ok {
-			return nil
-		}
-		mcv.Version = s
-		return mcv
-	}
-	checkSemver := func(e *entry, p path) (string, bool) {
-		s, ok := d.str(e, p)
-		if !ok {
-			return "", false
-		}
-		if !semver.MatchString(s) {
-			d.fail(e.val.off, `%s = %q is not a semantic version like "1.11.0"`, p, s)
-			return "", false
-		}
-		return s, true
-	}
-	switch e.val.kind {
-	case kindString:
-		s, ok := checkSemver(e, p)
-		if !ok {
-			return nil
-		}
-		mcv.Version = s
-		return mcv
-	case kindTable:
-		var hasVersion, hasReason bool
-		d.fields(e.val, p, []field{
-			{name: "version", set: func(e *entry, p path) {
-				mcv.Version, hasVersion = checkSemver(e, p)
-			}},
-			{name: "reason", set: func(e *entry, p path) {
-				mcv.Reason, hasReason = d.str(e, p)
-			}},
-		})
-		if !hasVersion || !hasReason {
-			if e.val.get("version") == nil || e.val.get("reason") == nil {
-				d.fail(e.keyOff, `%s must be a version string or { version = "X.Y.Z", reason = "..." } with both keys`, p)
-			}
-			return nil
-		}
-		return mcv
-	}
-	d.wrongType(e.val, p, `a version string or { version = "X.Y.Z", reason = "..." }`)
-	return nil
 }
 
 func (d *decoder) install(e *entry, p path) []Package {
@@ -499,45 +442,6 @@ func (d *decoder) outputs(e *entry, p path) *Outputs {
 	return nil
 }
 
-func (d *decoder) hook(e *entry, p path) *Hook {
-	t := d.table(e, p)
-	if t == nil {
-		return nil
-	}
-	h := &Hook{}
-	d.fields(t, p, []field{
-		{name: "on-activate", set: d.optStr(&h.OnActivate)},
-		{name: "on-deactivate", since: Schema1_15_0, set: d.optStr(&h.OnDeactivate)},
-	})
-	return h
-}
-
-func (d *decoder) shellScripts(s *ProfileScripts) []field {
-	return []field{
-		{name: "common", set: d.optStr(&s.Common)},
-		{name: "bash", set: d.optStr(&s.Bash)},
-		{name: "zsh", set: d.optStr(&s.Zsh)},
-		{name: "fish", set: d.optStr(&s.Fish)},
-		{name: "tcsh", set: d.optStr(&s.Tcsh)},
-	}
-}
-
-func (d *decoder) profile(e *entry, p path) *Profile {
-	t := d.table(e, p)
-	if t == nil {
-		return nil
-	}
-	pr := &Profile{}
-	fs := append(d.shellScripts(&pr.ProfileScripts), field{name: "deactivate", since: Schema1_13_0, set: func(e *entry, p path) {
-		if dt := d.table(e, p); dt != nil {
-			pr.Deactivate = &ProfileScripts{}
-			d.fields(dt, p, d.shellScripts(pr.Deactivate))
-		}
-	}})
-	d.fields(t, p, fs)
-	return pr
-}
-
 func (d *decoder) options(e *entry, p path) Options {
 	var o Options
 	t := d.table(e, p)
@@ -570,216 +474,18 @@ func (d *decoder) options(e *entry, p path) Options {
 	return o
 }
 
-func (d *decoder) services(e *entry, p path) Services {
-	var s Services
+// include checks that [include] holds only its list of environments, and
+// reports whether it names any.
+func (d *decoder) include(e *entry, p path) bool {
 	t := d.table(e, p)
 	if t == nil {
-		return s
-	}
-	for _, se := range t.entries {
-		sp := p.child(se.key)
-		// From 1.12.0 on, auto-start is a setting and cannot name a
-		// service; before, a boolean there is that setting used too early.
-		switch {
-		case se.key == "auto-start" && d.schema >= Schema1_12_0:
-			s.AutoStart = d.boolean(se, sp)
-			continue
-		case se.key == "auto-start" && se.val.kind == kindBool:
-			d.tooNew(se.keyOff, sp.String(), Schema1_12_0)
-			continue
-		}
-		if svc, ok := d.service(se, sp); ok {
-			s.Entries = append(s.Entries, svc)
-		}
-	}
-	return s
-}
-
-func (d *decoder) service(e *entry, p path) (Service, bool) {
-	svc := Service{Name: e.key, Pos: d.src.pos(e.keyOff)}
-	if e.val.kind != kindTable {
-		d.fail(e.val.off, `%s must be a service table such as { command = "..." }, not %s`, p, e.val.kind)
-		return svc, false
-	}
-	var hasCommand bool
-	var isDaemon *entry
-	d.fields(e.val, p, []field{
-		{name: "command", set: func(e *entry, p path) { svc.Command, hasCommand = d.str(e, p) }},
-		{name: "vars", set: func(e *entry, p path) { svc.Vars = d.strMap(e, p) }},
-		{name: "is-daemon", set: func(e *entry, p path) {
-			svc.IsDaemon = d.boolean(e, p)
-			isDaemon = e
-		}},
-		{name: "shutdown", set: func(e *entry, p path) {
-			st := d.table(e, p)
-			if st == nil {
-				return
-			}
-			sd := &ServiceShutdown{}
-			var ok bool
-			d.fields(st, p, []field{{name: "command", set: func(e *entry, p path) { sd.Command, ok = d.str(e, p) }}})
-			if st.get("command") == nil {
-				d.fail(e.keyOff, `%s needs a command`, p)
-			}
-			if ok {
-				svc.Shutdown = sd
-			}
-		}},
-		{name: "systemd", set: func(e *entry, p path) { svc.Systemd = d.systemd(e, p) }},
-		{name: "systems", set: d.optList(&svc.Systems)},
-	})
-	if e.val.get("command") == nil {
-		d.fail(e.keyOff, `%s needs a command = "..." that starts the service`, p)
-	}
-	if svc.IsDaemon != nil && *svc.IsDaemon && e.val.get("shutdown") == nil {
-		d.fail(isDaemon.keyOff, `%s: a service with is-daemon = true needs shutdown.command to stop it`, p)
-	}
-	return svc, hasCommand
-}
-
-func (d *decoder) systemd(e *entry, p path) *SystemdUnit {
-	t := d.table(e, p)
-	if t == nil {
-		return nil
-	}
-	u := &SystemdUnit{}
-	d.fields(t, p, []field{
-		{name: "unit", set: func(e *entry, p path) {
-			ut := d.table(e, p)
-			if ut == nil {
-				return
-			}
-			s := &SystemdUnitSection{}
-			d.fields(ut, p, []field{
-				{name: "description", set: d.optStr(&s.Description)},
-				{name: "documentation", set: d.optList(&s.Documentation)},
-				{name: "wants", set: d.optList(&s.Wants)},
-				{name: "requires", set: d.optList(&s.Requires)},
-				{name: "before", set: d.optList(&s.Before)},
-				{name: "after", set: d.optList(&s.After)},
-			})
-			u.Unit = s
-		}},
-		{name: "service", set: func(e *entry, p path) {
-			st := d.table(e, p)
-			if st == nil {
-				return
-			}
-			u.Service = d.systemdService(st, p)
-		}},
-	})
-	return u
-}
-
-func (d *decoder) systemdService(t *value, p path) *SystemdServiceSection {
-	s := &SystemdServiceSection{}
-	fs := []field{
-		{name: "type_", set: d.optEnum(&s.Type, "Simple", "Exec", "Forking", "Oneshot", "Dbus", "Notify", "Idle")},
-		{name: "exec_start", set: d.optStr(&s.ExecStart)},
-		{name: "exec_start_pre", set: d.optList(&s.ExecStartPre)},
-		{name: "exec_start_post", set: d.optList(&s.ExecStartPost)},
-		{name: "exec_stop", set: d.optStr(&s.ExecStop)},
-		{name: "restart", set: d.optEnum(&s.Restart, "No", "OnSuccess", "OnFailure", "OnAbnormal", "OnWatchdog", "OnAbort", "Always")},
-		{name: "restart_sec", set: d.optU32(&s.RestartSec)},
-		{name: "timeout_start_sec", set: d.optU32(&s.TimeoutStartSec)},
-		{name: "timeout_stop_sec", set: d.optU32(&s.TimeoutStopSec)},
-		{name: "cpu_quota", set: d.optStr(&s.CPUQuota)},
-		{name: "cpu_shares", set: d.optU32(&s.CPUShares)},
-		{name: "cpu_weight", set: d.optU32(&s.CPUWeight)},
-		{name: "memory_max", set: d.optStr(&s.MemoryMax)},
-		{name: "memory_high", set: d.optStr(&s.MemoryHigh)},
-		{name: "memory_low", set: d.optStr(&s.MemoryLow)},
-		{name: "tasks_max", set: d.optStr(&s.TasksMax)},
-		{name: "io_weight", set: d.optU32(&s.IOWeight)},
-	}
-	for _, l := range []string{"cpu", "fsize", "data", "stack", "core", "rss", "nofile", "as", "nproc",
-		"memlock", "locks", "sigpending", "msgqueue", "nice", "rtprio", "rttime"} {
-		name := "limit_" + l
-		fs = append(fs, field{name: name, set: func(e *entry, p path) {
-			if rl, ok := d.resourceLimit(e, p); ok {
-				if s.Limits == nil {
-					s.Limits = map[string]ResourceLimit{}
-				}
-				s.Limits[name] = rl
-			}
-		}})
-	}
-	fs = append(fs,
-		field{name: "private_tmp", set: d.optBool(&s.PrivateTmp)},
-		field{name: "protect_system", set: d.optEnum(&s.ProtectSystem, "No", "Yes", "Full", "Strict")},
-		field{name: "protect_home", set: d.optEnum(&s.ProtectHome, "No", "Yes", "ReadOnly", "Tmpfs")},
-		field{name: "no_new_privileges", set: d.optBool(&s.NoNewPrivileges)},
-		field{name: "environment", set: func(e *entry, p path) { s.Environment = d.strMap(e, p) }},
-		field{name: "environment_file", set: d.optList(&s.EnvironmentFile)},
-	)
-	d.fields(t, p, fs)
-	return s
-}
-
-func (d *decoder) resourceLimit(e *entry, p path) (ResourceLimit, bool) {
-	var rl ResourceLimit
-	const want = `{ Value = "N" } or { Range = { soft = "N", hard = "M" } }`
-	if e.val.kind != kindTable || len(e.val.entries) != 1 {
-		d.fail(e.val.off, "%s must be %s", p, want)
-		return rl, false
-	}
-	ok := false
-	d.fields(e.val, p, []field{
-		{name: "Value", set: func(e *entry, p path) { rl.Value, ok = d.str(e, p) }},
-		{name: "Range", set: func(e *entry, p path) {
-			rt := d.table(e, p)
-			if rt == nil {
-				return
-			}
-			var soft, hard bool
-			d.fields(rt, p, []field{
-				{name: "soft", set: func(e *entry, p path) { rl.Soft, soft = d.str(e, p) }},
-				{name: "hard", set: func(e *entry, p path) { rl.Hard, hard = d.str(e, p) }},
-			})
-			if rt.get("soft") == nil || rt.get("hard") == nil {
-				d.fail(e.keyOff, "%s needs both soft and hard", p)
-			}
-			ok = soft && hard
-		}},
-	})
-	return rl, ok
-}
-
-func (d *decoder) containerize(e *entry, p path) *Containerize {
-	t := d.table(e, p)
-	if t == nil {
-		return nil
-	}
-	c := &Containerize{}
-	d.fields(t, p, []field{{name: "config", set: func(e *entry, p path) {
-		ct := d.table(e, p)
-		if ct == nil {
-			return
-		}
-		cfg := &ContainerConfig{}
-		d.fields(ct, p, []field{
-			{name: "user", set: d.optStr(&cfg.User)},
-			{name: "exposed-ports", set: d.optList(&cfg.ExposedPorts)},
-			{name: "cmd", set: d.optList(&cfg.Cmd)},
-			{name: "volumes", set: d.optList(&cfg.Volumes)},
-			{name: "working-dir", set: d.optStr(&cfg.WorkingDir)},
-			{name: "labels", set: func(e *entry, p path) { cfg.Labels = d.strMap(e, p) }},
-			{name: "stop-signal", set: d.optStr(&cfg.StopSignal)},
-		})
-		c.Config = cfg
-	}}})
-	return c
-}
-
-func (d *decoder) include(e *entry, p path) Include {
-	var inc Include
-	t := d.table(e, p)
-	if t == nil {
-		return inc
+		return false
 	}
 	for _, ie := range t.entries {
 		if ie.key == "environments" {
-			inc.Environments = d.includeEnvironments(ie, p.child(ie.key))
+			if ie.val.kind != kindArray {
+				d.wrongType(ie.val, p.child(ie.key), `a list of { dir = "PATH" } or { remote = "owner/name" } tables`)
+			}
 			continue
 		}
 		msg := fmt.Sprintf("unknown key %q in %s (allowed: environments)", ie.key, p.table())
@@ -794,78 +500,6 @@ func (d *decoder) include(e *entry, p path) Include {
 		}
 		d.fail(ie.keyOff, "%s", msg)
 	}
-	return inc
-}
-
-func (d *decoder) includeEnvironments(e *entry, p path) []IncludeDescriptor {
-	const want = `a list of { dir = "PATH" } or { remote = "owner/name" } tables`
-	if e.val.kind != kindArray {
-		d.wrongType(e.val, p, want)
-		return nil
-	}
-	var out []IncludeDescriptor
-	for i, el := range e.val.elems {
-		ep := p.index(i)
-		if el.kind != kindTable {
-			d.wrongType(el, ep, `{ dir = "PATH" } or { remote = "owner/name" }`)
-			continue
-		}
-		desc := IncludeDescriptor{Pos: d.src.pos(el.off)}
-		dir, remote, ref := el.get("dir"), el.get("remote"), el.get("reference")
-		name := field{name: "name", set: d.optStr(&desc.Name)}
-		switch {
-		case dir != nil && (remote != nil || ref != nil):
-			other := remote
-			if other == nil {
-				other = ref
-			}
-			d.fail(other.keyOff, `%s sets both dir and %s: include either a local environment (dir) or a FloxHub one (remote)`, ep, other.key)
-			continue
-		case remote != nil && ref != nil:
-			d.fail(ref.keyOff, `%s sets both remote and reference (an old name for remote): keep only remote`, ep)
-			continue
-		case dir != nil:
-			d.fields(el, ep, []field{{name: "dir", set: d.optStr(&desc.Dir)}, name})
-		case remote != nil || ref != nil:
-			setRemote := func(e *entry, p path) {
-				s, ok := d.str(e, p)
-				if !ok {
-					return
-				}
-				owner, envName, found := strings.Cut(s, "/")
-				if !found || owner == "" || envName == "" || strings.ContainsAny(owner, " /") || strings.ContainsAny(envName, " /") {
-					d.fail(e.val.off, `%s = %q must be a FloxHub environment "owner/name"`, p, s)
-					return
-				}
-				desc.Remote = s
-			}
-			d.fields(el, ep, []field{
-				{name: "remote", set: setRemote},
-				{name: "reference", set: setRemote},
-				name,
-				{name: "generation", set: func(e *entry, p path) {
-					if n, ok := d.uint(e, p, math.MaxInt64); ok {
-						desc.Generation = &n
-					}
-				}},
-			})
-		default:
-			d.fail(el.off, `%s needs dir = "PATH" (a local environment) or remote = "owner/name" (a FloxHub environment)`, ep)
-			continue
-		}
-		out = append(out, desc)
-	}
-	return out
-}
-
-func (d *decoder) plugins(e *entry, p path) map[string]any {
-	t := d.table(e, p)
-	if t == nil {
-		return nil
-	}
-	out := make(map[string]any, len(t.entries))
-	for _, pe := range t.entries {
-		out[pe.key] = pe.val.plain()
-	}
-	return out
+	envs := t.get("environments")
+	return envs != nil && len(envs.val.elems) > 0
 }

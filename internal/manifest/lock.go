@@ -2,6 +2,7 @@ package manifest
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,39 +21,27 @@ type Lock struct {
 	Path    string
 	Version int // lockfile-version
 	// Manifest is the manifest as locked (for an environment with
-	// [include], the merged one), as Flox wrote it.
+	// [include], the merged one), as Flox wrote it: what Flox publishes.
 	Manifest json.RawMessage
 	Packages []LockedPackage
-	// Compose is present when the environment includes others.
-	Compose *Compose
 }
 
-// LockedPackage is one package of the lock, resolved for one system.
+// LockedPackage is one package of the lock, resolved for one system. Only
+// what publishing uses is kept.
 type LockedPackage struct {
 	Kind      PackageKind
 	InstallID string
 	System    string
 	// Group is the package group; "toplevel" when the lock has none (flake
 	// and store-path packages never do).
-	Group            string
-	LockedURL        string // catalog: https://github.com/flox/nixpkgs?rev=...; flake: the locked flake ref
-	Rev              string
-	RevCount         int64
-	RevDate          string // RFC 3339
-	Outputs          map[string]string
-	OutputsToInstall []string
-	Derivation       string
-	Name             string
-	Pname            string
-	Version          string
-	AttrPath         string // catalog attr_path, or a flake's locked attribute path
-	Description      string
-	Licenses         []string
-	Broken           *bool
-	Unfree           *bool
-	Priority         uint64
-	StorePath        string // store-path packages
-	Pos              Position
+	Group     string
+	LockedURL string // catalog: https://github.com/flox/nixpkgs?rev=...; flake: the locked flake ref
+	Rev       string
+	RevCount  int64
+	RevDate   string            // RFC 3339
+	Outputs   map[string]string // output name to store path
+	StorePath string            // store-path packages
+	Pos       Position
 }
 
 // RevTime parses RevDate.
@@ -62,28 +51,6 @@ func (p LockedPackage) RevTime() (time.Time, error) {
 		return time.Time{}, fmt.Errorf("rev_date of %q (%s): %w", p.InstallID, p.System, err)
 	}
 	return t, nil
-}
-
-// Compose records the environments an environment includes.
-type Compose struct {
-	Composer json.RawMessage   `json:"composer"`
-	Include  []LockedInclude   `json:"include"`
-	Warnings []json.RawMessage `json:"warnings"`
-}
-
-// LockedInclude is one included environment as locked.
-type LockedInclude struct {
-	Name       string           `json:"name"`
-	Descriptor LockedIncludeRef `json:"descriptor"`
-	Manifest   json.RawMessage  `json:"manifest"`
-}
-
-// LockedIncludeRef is the include descriptor as the lock records it.
-type LockedIncludeRef struct {
-	Dir        string  `json:"dir,omitempty"`
-	Remote     string  `json:"remote,omitempty"`
-	Name       string  `json:"name,omitempty"`
-	Generation *uint64 `json:"generation,omitempty"`
 }
 
 // ToplevelPackages returns the packages of the toplevel group, one per
@@ -97,30 +64,6 @@ func (l *Lock) ToplevelPackages() []LockedPackage {
 		}
 		seen[p.InstallID] = true
 		out = append(out, p)
-	}
-	return out
-}
-
-// PackagesFor returns every package locked for system, in lock order.
-func (l *Lock) PackagesFor(system string) []LockedPackage {
-	var out []LockedPackage
-	for _, p := range l.Packages {
-		if p.System == system {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
-// Systems returns the systems the lock resolves packages for, in lock order.
-func (l *Lock) Systems() []string {
-	var out []string
-	seen := map[string]bool{}
-	for _, p := range l.Packages {
-		if !seen[p.System] {
-			seen[p.System] = true
-			out = append(out, p.System)
-		}
 	}
 	return out
 }
@@ -144,9 +87,30 @@ func (l *Lock) BaseCatalogURL() string {
 	return p.LockedURL
 }
 
-// ParseLock parses a manifest.lock.
-func ParseLock(path string, data []byte) (*Lock, error) {
+// CatalogPackages returns the catalog packages of the toplevel group, one
+// per install id (the first system the lock lists), in lock order. Flox
+// publishes only from an environment with at least one: the base catalog
+// of a build is taken from it (flake and store-path packages do not count).
+func (l *Lock) CatalogPackages() []LockedPackage {
+	var out []LockedPackage
+	for _, p := range l.ToplevelPackages() {
+		if p.Kind == KindCatalog {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// ParseLock parses a manifest.lock; a cancelled ctx stops it with ctx's
+// error.
+func ParseLock(ctx context.Context, path string, data []byte) (*Lock, error) {
+	if err := tooLarge(path, "lock", data, MaxLockBytes); err != nil {
+		return nil, err
+	}
 	src := newSource(path, data)
+	if off := jsonKeyOver(data, MaxLockKeys); off >= 0 {
+		return nil, src.errorf(off, "the lock has more than %d keys, the most this action reads (real ones have a few thousand): regenerate it with Flox", MaxLockKeys)
+	}
 	l := &Lock{Path: path}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	fail := func(err error) error { return jsonError(src, 0, err) }
@@ -177,19 +141,8 @@ func ParseLock(path string, data []byte) (*Lock, error) {
 			}
 		case "packages":
 			havePackages = true
-			if l.Packages, err = decodePackages(src, dec); err != nil {
+			if l.Packages, err = decodePackages(ctx, src, dec); err != nil {
 				return nil, err
-			}
-		case "compose":
-			var raw json.RawMessage
-			if err := dec.Decode(&raw); err != nil {
-				return nil, fail(err)
-			}
-			if string(raw) != "null" {
-				l.Compose = &Compose{}
-				if err := json.Unmarshal(raw, l.Compose); err != nil {
-					return nil, jsonError(src, valOff, err)
-				}
 			}
 		default:
 			var skip json.RawMessage
@@ -211,6 +164,28 @@ func ParseLock(path string, data []byte) (*Lock, error) {
 		return nil, src.errorf(0, "the lock has no packages list: regenerate it with `flox lock`")
 	}
 	return l, nil
+}
+
+// jsonKeyOver returns the offset of key number max+1 of a JSON document, or
+// -1 when it has no more than max keys. A key is a string followed by ':'.
+func jsonKeyOver(data []byte, max int) int {
+	keys, inString, start := 0, false, 0
+	for i := 0; i < len(data); i++ {
+		switch c := data[i]; {
+		case inString && c == '\\':
+			i++
+		case c == '"':
+			if !inString {
+				start = i
+			}
+			inString = !inString
+		case !inString && c == ':':
+			if keys++; keys > max {
+				return start
+			}
+		}
+	}
+	return -1
 }
 
 func expectDelim(dec *json.Decoder, want json.Delim) error {
@@ -269,66 +244,32 @@ func valueStart(data []byte, base, end int, field string) int {
 	return off
 }
 
-// lockedCatalog is a catalog package as Flox writes it.
-type lockedCatalog struct {
-	InstallID        string            `json:"install_id"`
-	System           string            `json:"system"`
-	Group            string            `json:"group"`
-	LockedURL        string            `json:"locked_url"`
-	Rev              string            `json:"rev"`
-	RevCount         int64             `json:"rev_count"`
-	RevDate          string            `json:"rev_date"`
-	Outputs          map[string]string `json:"outputs"`
-	OutputsToInstall []string          `json:"outputs_to_install"`
-	Derivation       string            `json:"derivation"`
-	Name             string            `json:"name"`
-	Pname            string            `json:"pname"`
-	Version          string            `json:"version"`
-	AttrPath         string            `json:"attr_path"`
-	Description      string            `json:"description"`
-	License          *string           `json:"license"`
-	Broken           *bool             `json:"broken"`
-	Unfree           *bool             `json:"unfree"`
-	Priority         uint64            `json:"priority"`
+// lockedPackage is a package as Flox writes it, in any of its three forms;
+// flake packages keep the kebab-case of Flox's Nix plugin.
+type lockedPackage struct {
+	InstallID     string            `json:"install_id"`
+	System        string            `json:"system"`
+	Group         string            `json:"group"`
+	LockedURL     string            `json:"locked_url"`
+	Rev           string            `json:"rev"`
+	RevCount      int64             `json:"rev_count"`
+	RevDate       string            `json:"rev_date"`
+	Outputs       map[string]string `json:"outputs"`
+	FlakeURL      *string           `json:"locked-url"`
+	FlakeAttrPath *string           `json:"locked-flake-attr-path"`
+	StorePath     *string           `json:"store_path"`
 }
 
-// lockedFlake is a flake package: Flox keeps the kebab-case of its Nix
-// plugin for these.
-type lockedFlake struct {
-	InstallID           string            `json:"install_id"`
-	System              string            `json:"system"`
-	LockedURL           string            `json:"locked-url"`
-	LockedFlakeAttrPath string            `json:"locked-flake-attr-path"`
-	Derivation          string            `json:"derivation"`
-	Outputs             map[string]string `json:"outputs"`
-	OutputsToInstall    []string          `json:"outputs-to-install"`
-	Name                string            `json:"name"`
-	Pname               string            `json:"pname"`
-	Version             string            `json:"version"`
-	Description         string            `json:"description"`
-	Licenses            []string          `json:"licenses"`
-	Broken              *bool             `json:"broken"`
-	Unfree              *bool             `json:"unfree"`
-	Priority            *uint64           `json:"priority"`
-}
-
-type lockedStorePath struct {
-	InstallID string `json:"install_id"`
-	System    string `json:"system"`
-	StorePath string `json:"store_path"`
-	Priority  uint64 `json:"priority"`
-}
-
-// defaultPriority is Flox's priority for packages that set none.
-const defaultPriority = 5
-
-func decodePackages(src *source, dec *json.Decoder) ([]LockedPackage, error) {
+func decodePackages(ctx context.Context, src *source, dec *json.Decoder) ([]LockedPackage, error) {
 	fail := func(err error) error { return jsonError(src, 0, err) }
 	if err := expectDelim(dec, '['); err != nil {
 		return nil, fail(err)
 	}
 	var out []LockedPackage
 	for i := 0; dec.More(); i++ {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("parse %s: %w", src.file, err)
+		}
 		off := skipSpace(src.data, int(dec.InputOffset()))
 		var raw json.RawMessage
 		if err := dec.Decode(&raw); err != nil {
@@ -350,50 +291,26 @@ func decodePackages(src *source, dec *json.Decoder) ([]LockedPackage, error) {
 }
 
 func decodePackage(src *source, off int, raw json.RawMessage) (LockedPackage, error) {
-	var keys map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &keys); err != nil {
+	var lp lockedPackage
+	if err := json.Unmarshal(raw, &lp); err != nil {
 		return LockedPackage{}, jsonError(src, off, err)
 	}
-	p := LockedPackage{Pos: src.pos(off), Group: DefaultGroup}
+	p := LockedPackage{
+		Kind: KindCatalog, InstallID: lp.InstallID, System: lp.System, Group: DefaultGroup, LockedURL: lp.LockedURL,
+		Rev: lp.Rev, RevCount: lp.RevCount, RevDate: lp.RevDate, Outputs: lp.Outputs, Pos: src.pos(off),
+	}
 	switch {
-	case keys["store_path"] != nil:
-		var s lockedStorePath
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return p, jsonError(src, off, err)
-		}
-		p.Kind = KindStorePath
-		p.InstallID, p.System, p.StorePath, p.Priority = s.InstallID, s.System, s.StorePath, s.Priority
-	case keys["locked-url"] != nil || keys["locked-flake-attr-path"] != nil:
-		var f lockedFlake
-		if err := json.Unmarshal(raw, &f); err != nil {
-			return p, jsonError(src, off, err)
-		}
+	case lp.StorePath != nil:
+		p.Kind, p.StorePath = KindStorePath, *lp.StorePath
+	case lp.FlakeURL != nil || lp.FlakeAttrPath != nil:
 		p.Kind = KindFlake
-		p.InstallID, p.System, p.LockedURL, p.AttrPath = f.InstallID, f.System, f.LockedURL, f.LockedFlakeAttrPath
-		p.Derivation, p.Outputs, p.OutputsToInstall = f.Derivation, f.Outputs, f.OutputsToInstall
-		p.Name, p.Pname, p.Version, p.Description = f.Name, f.Pname, f.Version, f.Description
-		p.Licenses, p.Broken, p.Unfree = f.Licenses, f.Broken, f.Unfree
-		p.Priority = defaultPriority
-		if f.Priority != nil {
-			p.Priority = *f.Priority
+		if lp.FlakeURL != nil {
+			p.LockedURL = *lp.FlakeURL
 		}
 	default:
-		var c lockedCatalog
-		if err := json.Unmarshal(raw, &c); err != nil {
-			return p, jsonError(src, off, err)
+		if lp.Group != "" {
+			p.Group = lp.Group
 		}
-		p.Kind = KindCatalog
-		p.InstallID, p.System, p.LockedURL = c.InstallID, c.System, c.LockedURL
-		if c.Group != "" {
-			p.Group = c.Group
-		}
-		p.Rev, p.RevCount, p.RevDate = c.Rev, c.RevCount, c.RevDate
-		p.Outputs, p.OutputsToInstall, p.Derivation = c.Outputs, c.OutputsToInstall, c.Derivation
-		p.Name, p.Pname, p.Version, p.AttrPath, p.Description = c.Name, c.Pname, c.Version, c.AttrPath, c.Description
-		if c.License != nil {
-			p.Licenses = []string{*c.License}
-		}
-		p.Broken, p.Unfree, p.Priority = c.Broken, c.Unfree, c.Priority
 		if p.LockedURL == "" {
 			return p, src.errorf(off, "package %q (%s) has no locked_url: the lock is damaged; regenerate it with `flox lock`", p.InstallID, p.System)
 		}

@@ -1,9 +1,9 @@
 package manifest
 
 import (
+	"context"
 	"errors"
 	"fmt"
-	"math"
 	"strconv"
 	"strings"
 
@@ -29,35 +29,19 @@ const (
 	kindDatetime
 )
 
-func (k kind) String() string {
-	switch k {
-	case kindTable:
-		return "a table"
-	case kindArray:
-		return "a list"
-	case kindString:
-		return "a string"
-	case kindInteger:
-		return "an integer"
-	case kindFloat:
-		return "a float"
-	case kindBool:
-		return "a boolean"
-	case kindDatetime:
-		return "a date/time"
-	}
-	return "a value"
-}
+var kindNames = [...]string{kindTable: "a table", kindArray: "a list", kindString: "a string", kindInteger: "an integer",
+	kindFloat: "a float", kindBool: "a boolean", kindDatetime: "a date/time"}
+
+func (k kind) String() string { return kindNames[k] }
 
 // value is a TOML value with the offset where it starts in the file.
 type value struct {
 	kind kind
 	off  int
 
-	str     string // a string, or the text of a date/time
+	str     string // a string, or the text of a float or a date/time
 	boolean bool
 	integer int64
-	float   float64
 
 	entries []*entry // tables, in the order their keys first appear
 	index   map[string]*entry
@@ -86,8 +70,16 @@ func (t *value) add(key string, keyOff int, v *value) *entry {
 	return e
 }
 
-// parseTOML checks data is valid TOML and returns its tree.
-func parseTOML(src *source) (*value, error) {
+// parseTOML checks data is valid TOML and returns its tree. The tree is
+// built first: that pass is linear, counts keys and sees ctx, so that the
+// decoder's check, which is quadratic in the number of keys, runs only on
+// data within MaxManifestKeys.
+func parseTOML(ctx context.Context, src *source) (*value, error) {
+	b := treeBuilder{src: src}
+	root, treeErr := b.build(ctx)
+	if b.keys > MaxManifestKeys || ctx.Err() != nil {
+		return nil, treeErr
+	}
 	var check map[string]any
 	if err := toml.Unmarshal(src.data, &check); err != nil {
 		var de *toml.DecodeError
@@ -100,13 +92,24 @@ func parseTOML(src *source) (*value, error) {
 		}
 		return nil, &Error{Pos: Position{File: src.file}, Msg: "invalid TOML: " + err.Error()}
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("parse %s: %w", src.file, err)
+	}
+	return root, treeErr
+}
 
-	b := treeBuilder{src: src}
+func (b *treeBuilder) build(ctx context.Context) (*value, error) {
+	src := b.src
 	root := newTable(0)
 	cur := root
 	p := unstable.Parser{}
 	p.Reset(src.data)
-	for p.NextExpression() {
+	for n := 0; p.NextExpression(); n++ {
+		if n%256 == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, fmt.Errorf("parse %s: %w", src.file, err)
+			}
+		}
 		expr := p.Expression()
 		var err error
 		switch expr.Kind {
@@ -122,7 +125,6 @@ func parseTOML(src *source) (*value, error) {
 		}
 	}
 	if err := p.Error(); err != nil {
-		// The decoder above accepted the document, so the parser should too.
 		var pe *unstable.ParserError
 		if errors.As(err, &pe) && len(pe.Highlight) > 0 {
 			return nil, src.errorf(int(p.Range(pe.Highlight).Offset), "invalid TOML: %s", pe.Message)
@@ -132,21 +134,35 @@ func parseTOML(src *source) (*value, error) {
 	return root, nil
 }
 
-type treeBuilder struct{ src *source }
+type treeBuilder struct {
+	src  *source
+	keys int
+}
+
+// counted counts a key written at off and refuses one too many.
+func (b *treeBuilder) counted(off int) error {
+	if b.keys++; b.keys > MaxManifestKeys {
+		return b.src.errorf(off, "the manifest has more than %d keys, the most this action reads (real ones have at most a few hundred): remove what is not needed to publish", MaxManifestKeys)
+	}
+	return nil
+}
 
 type keyPart struct {
 	name string
 	off  int
 }
 
-func keyParts(p *unstable.Parser, n *unstable.Node) []keyPart {
+func (b *treeBuilder) keyParts(n *unstable.Node) ([]keyPart, error) {
 	var parts []keyPart
 	it := n.Key()
 	for it.Next() {
 		k := it.Node()
+		if err := b.counted(int(k.Raw.Offset)); err != nil {
+			return nil, err
+		}
 		parts = append(parts, keyPart{name: string(k.Data), off: int(k.Raw.Offset)})
 	}
-	return parts
+	return parts, nil
 }
 
 // descend returns the table named by part inside t, creating it when absent.
@@ -166,7 +182,10 @@ func (b *treeBuilder) descend(t *value, part keyPart) (*value, error) {
 }
 
 func (b *treeBuilder) header(p *unstable.Parser, root *value, n *unstable.Node, array bool) (*value, error) {
-	parts := keyParts(p, n)
+	parts, err := b.keyParts(n)
+	if err != nil {
+		return nil, err
+	}
 	t := root
 	for _, part := range parts[:len(parts)-1] {
 		var err error
@@ -192,7 +211,10 @@ func (b *treeBuilder) header(p *unstable.Parser, root *value, n *unstable.Node, 
 }
 
 func (b *treeBuilder) keyValue(p *unstable.Parser, t *value, n *unstable.Node) error {
-	parts := keyParts(p, n)
+	parts, err := b.keyParts(n)
+	if err != nil {
+		return err
+	}
 	for _, part := range parts[:len(parts)-1] {
 		var err error
 		if t, err = b.descend(t, part); err != nil {
@@ -245,17 +267,15 @@ func (b *treeBuilder) value(p *unstable.Parser, n *unstable.Node, off int) (*val
 	case unstable.Bool:
 		return &value{kind: kindBool, off: off, boolean: text == "true"}, nil
 	case unstable.Integer:
-		i, err := parseInteger(text)
+		// go-toml checked the syntax, which Go's own integer syntax
+		// covers (0x, 0o, 0b, underscores); only the range is left.
+		i, err := strconv.ParseInt(text, 0, 64)
 		if err != nil {
-			return nil, b.src.errorf(off, "invalid TOML: %v", err)
+			return nil, b.src.errorf(off, "invalid TOML: integer %s is out of range", text)
 		}
 		return &value{kind: kindInteger, off: off, integer: i}, nil
 	case unstable.Float:
-		f, err := parseFloat(text)
-		if err != nil {
-			return nil, b.src.errorf(off, "invalid TOML: %v", err)
-		}
-		return &value{kind: kindFloat, off: off, float: f}, nil
+		return &value{kind: kindFloat, off: off, str: text}, nil
 	case unstable.LocalDate, unstable.LocalTime, unstable.LocalDateTime, unstable.DateTime:
 		return &value{kind: kindDatetime, off: off, str: text}, nil
 	case unstable.Array:
@@ -292,50 +312,8 @@ func (b *treeBuilder) value(p *unstable.Parser, n *unstable.Node, off int) (*val
 	return nil, b.src.errorf(off, "invalid TOML: unexpected %s", n.Kind)
 }
 
-func parseInteger(s string) (int64, error) {
-	clean := strings.ReplaceAll(s, "_", "")
-	base := 10
-	digits := clean
-	sign := ""
-	if strings.HasPrefix(digits, "+") || strings.HasPrefix(digits, "-") {
-		sign, digits = digits[:1], digits[1:]
-	}
-	if len(digits) > 2 && digits[0] == '0' {
-		switch digits[1] {
-		case 'x':
-			base, digits = 16, digits[2:]
-		case 'o':
-			base, digits = 8, digits[2:]
-		case 'b':
-			base, digits = 2, digits[2:]
-		}
-	}
-	i, err := strconv.ParseInt(sign+digits, base, 64)
-	if err != nil {
-		return 0, fmt.Errorf("integer %s is out of range", s)
-	}
-	return i, nil
-}
-
-func parseFloat(s string) (float64, error) {
-	switch strings.TrimLeft(s, "+-") {
-	case "inf":
-		if strings.HasPrefix(s, "-") {
-			return math.Inf(-1), nil
-		}
-		return math.Inf(1), nil
-	case "nan":
-		return math.NaN(), nil
-	}
-	f, err := strconv.ParseFloat(strings.ReplaceAll(s, "_", ""), 64)
-	if err != nil {
-		return 0, fmt.Errorf("float %s is out of range", s)
-	}
-	return f, nil
-}
-
-// plain converts a value to plain Go data (for [plugins], whose content
-// belongs to each plugin).
+// plain converts a value to plain Go data, to compare a build with the
+// lock's.
 func (v *value) plain() any {
 	switch v.kind {
 	case kindTable:
@@ -350,12 +328,10 @@ func (v *value) plain() any {
 			l[i] = e.plain()
 		}
 		return l
-	case kindString, kindDatetime:
+	case kindString, kindDatetime, kindFloat:
 		return v.str
 	case kindInteger:
 		return v.integer
-	case kindFloat:
-		return v.float
 	case kindBool:
 		return v.boolean
 	}

@@ -18,25 +18,15 @@ const (
 	LatestSchema = Schema1_15_0
 )
 
+var schemaNames = [...]string{SchemaV1: "1", Schema1_10_0: "1.10.0", Schema1_11_0: "1.11.0", Schema1_12_0: "1.12.0",
+	Schema1_13_0: "1.13.0", Schema1_14_0: "1.14.0", Schema1_15_0: "1.15.0"}
+
 // String returns "1" for `version = 1` and the schema-version string otherwise.
 func (s SchemaVersion) String() string {
-	switch s {
-	case SchemaV1:
-		return "1"
-	case Schema1_10_0:
-		return "1.10.0"
-	case Schema1_11_0:
-		return "1.11.0"
-	case Schema1_12_0:
-		return "1.12.0"
-	case Schema1_13_0:
-		return "1.13.0"
-	case Schema1_14_0:
-		return "1.14.0"
-	case Schema1_15_0:
-		return "1.15.0"
+	if s < SchemaV1 || s > LatestSchema {
+		return "unknown"
 	}
-	return "unknown"
+	return schemaNames[s]
 }
 
 // declaration renders the schema as it is written in a manifest.
@@ -70,38 +60,27 @@ const (
 	SandboxPure    = "pure"
 )
 
-// Manifest is a parsed .flox/env/manifest.toml.
+// Manifest is a parsed .flox/env/manifest.toml. The tables publishing
+// reads ([install], [vars], [options], [build]) are typed and checked key by
+// key; the others are only checked to be tables, and left to Flox.
 type Manifest struct {
 	Path   string
 	Schema SchemaVersion
-	// MinimumCLIVersion is nil when the manifest does not set one.
-	MinimumCLIVersion *MinimumCLIVersion
 	// Install lists the [install] entries in file order.
-	Install      []Package
-	Hook         *Hook
-	Profile      *Profile
-	Options      Options
-	Services     Services
-	Containerize *Containerize
-	Include      Include
-	// Plugins holds each plugin's table as plain data (map[string]any,
-	// []any, string, int64, float64, bool): Flox leaves its shape to the
-	// plugin.
-	Plugins map[string]any
+	Install []Package
+	Options Options
 
 	vars   map[string]string
 	builds []Build
+	// buildData holds each build's table as plain data, to compare it with
+	// the one the lock records.
+	buildData map[string]any
 	// buildPos is where [build] is, or the start of the file without one:
 	// "no builds" is annotated there.
 	buildPos Position
-}
-
-// MinimumCLIVersion is `minimum-cli-version`, a semver string or
-// { version, reason }.
-type MinimumCLIVersion struct {
-	Version string
-	Reason  string
-	Pos     Position
+	// includes tells that [include] names other environments, whose
+	// packages this parser does not see.
+	includes bool
 }
 
 // PackageKind says which of the three [install] descriptor forms an entry uses.
@@ -155,23 +134,6 @@ type Outputs struct {
 	Names []string
 }
 
-// Hook is [hook].
-type Hook struct {
-	OnActivate   string
-	OnDeactivate string // schema 1.15.0
-}
-
-// ProfileScripts are per-shell scripts.
-type ProfileScripts struct {
-	Common, Bash, Zsh, Fish, Tcsh string
-}
-
-// Profile is [profile]; Deactivate is profile.deactivate (schema 1.13.0).
-type Profile struct {
-	ProfileScripts
-	Deactivate *ProfileScripts
-}
-
 // Options is [options].
 type Options struct {
 	Systems       []string
@@ -196,113 +158,6 @@ type Semver struct {
 // Activate is options.activate; Mode is "", "dev" or "run".
 type Activate struct {
 	Mode string
-}
-
-// Services is [services].
-type Services struct {
-	AutoStart *bool // schema 1.12.0
-	Entries   []Service
-}
-
-// Service is one [services.<name>] table.
-type Service struct {
-	Name     string
-	Command  string
-	Vars     map[string]string
-	IsDaemon *bool
-	Shutdown *ServiceShutdown
-	Systemd  *SystemdUnit
-	Systems  []string
-	Pos      Position
-}
-
-// ServiceShutdown is services.<name>.shutdown.
-type ServiceShutdown struct {
-	Command string
-}
-
-// SystemdUnit is services.<name>.systemd: overrides for the systemd unit
-// Flox generates for persistent services. Its keys are snake_case, as Flox
-// reads them.
-type SystemdUnit struct {
-	Unit    *SystemdUnitSection
-	Service *SystemdServiceSection
-}
-
-// SystemdUnitSection is the [Unit] part of a systemd unit.
-type SystemdUnitSection struct {
-	Description                                   string
-	Documentation, Wants, Requires, Before, After []string
-}
-
-// SystemdServiceSection is the [Service] part of a systemd unit. Enumerations
-// keep Flox's spelling (Type "Simple", Restart "OnFailure", ...).
-type SystemdServiceSection struct {
-	Type            string
-	ExecStart       string
-	ExecStartPre    []string
-	ExecStartPost   []string
-	ExecStop        string
-	Restart         string
-	RestartSec      *uint32
-	TimeoutStartSec *uint32
-	TimeoutStopSec  *uint32
-
-	CPUQuota   string
-	CPUShares  *uint32
-	CPUWeight  *uint32
-	MemoryMax  string
-	MemoryHigh string
-	MemoryLow  string
-	TasksMax   string
-	IOWeight   *uint32
-
-	// Limits maps each limit_* key (e.g. "limit_nofile") to its value.
-	Limits map[string]ResourceLimit
-
-	PrivateTmp      *bool
-	ProtectSystem   string
-	ProtectHome     string
-	NoNewPrivileges *bool
-
-	Environment     map[string]string
-	EnvironmentFile []string
-}
-
-// ResourceLimit is { Value = "N" } or { Range = { soft = "N", hard = "M" } }.
-type ResourceLimit struct {
-	Value      string
-	Soft, Hard string
-}
-
-// Containerize is [containerize].
-type Containerize struct {
-	Config *ContainerConfig
-}
-
-// ContainerConfig is containerize.config, a subset of the OCI image config.
-type ContainerConfig struct {
-	User         string
-	ExposedPorts []string
-	Cmd          []string
-	Volumes      []string
-	WorkingDir   string
-	Labels       map[string]string
-	StopSignal   string
-}
-
-// Include is [include].
-type Include struct {
-	Environments []IncludeDescriptor
-}
-
-// IncludeDescriptor is { dir, name } or { remote, name, generation }.
-type IncludeDescriptor struct {
-	Dir        string
-	Remote     string // owner/name on FloxHub
-	Name       string
-	Generation *uint64
-	Pos        Position
 }
 
 // Build is one [build.<name>] table.

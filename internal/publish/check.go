@@ -32,13 +32,13 @@ func (checkStage) Run(ctx context.Context, r *Release) error {
 	for _, n := range src.Notes {
 		r.UI.Printf("%s", n)
 	}
-	if r.Environment, err = manifest.Load(filepath.Join(src.RepoRoot, filepath.FromSlash(src.EnvDir))); err != nil {
+	if r.Environment, err = manifest.Load(ctx, filepath.Join(src.RepoRoot, filepath.FromSlash(src.EnvDir))); err != nil {
 		return locate(err)
 	}
-	if len(r.Environment.Lock.ToplevelPackages()) == 0 {
-		return fmt.Errorf("%s: the environment has no installed packages; install at least one (flox install <package>) and commit .flox/env/manifest.lock, as flox publish requires", r.Environment.LockPath)
+	if len(r.Environment.Lock.CatalogPackages()) == 0 {
+		return fmt.Errorf("%s: the toplevel group has no catalog package; install one (flox install <package>) and commit .flox/env/manifest.lock: flox publish takes the base catalog of the builds from it (flake and store-path packages do not count)", r.Environment.LockPath)
 	}
-	if r.Builds, err = r.Environment.Manifest.Select(cfg.Packages); err != nil {
+	if r.Builds, err = r.Environment.Select(cfg.Packages); err != nil {
 		return locate(err)
 	}
 	if !r.Mode.DryRun && cfg.Store.IsZero() && cfg.FloxHubToken == "" {

@@ -92,10 +92,21 @@ func MinIOBinary() (string, error) {
 	return p, nil
 }
 
+// requireMinIO skips or fails (see Missing) a test that needs MinIO where
+// there is none, and skips it with -short.
+func requireMinIO(t testing.TB) {
+	t.Helper()
+	Slow(t)
+	if _, err := MinIOBinary(); err != nil {
+		Missing(t, "%v", err)
+	}
+}
+
 // StartMinIO starts a MinIO server stopped when t ends. A missing binary
-// fails the test: it never skips.
+// fails the test under CI=true and skips it elsewhere; -short skips it.
 func StartMinIO(t testing.TB, opts MinIOOptions) *MinIO {
 	t.Helper()
+	requireMinIO(t)
 	m, err := LaunchMinIO(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -363,6 +374,7 @@ type SharedMinIO struct {
 // server that cannot start fails the test.
 func (s *SharedMinIO) Get(t testing.TB) (*MinIO, *OIDCIssuerStandIn) {
 	t.Helper()
+	requireMinIO(t)
 	s.once.Do(func() {
 		s.issuer, s.err = NewOIDCIssuerStandIn()
 		if s.err != nil {

@@ -1,10 +1,13 @@
 // Package testenv gives tests the real tools they run against: git with
-// real repositories and bare remotes, and Debian's Nix. The README's test
-// command installs the tools; a test that finds one missing fails with the
-// command that installs it, it never skips.
+// real repositories and bare remotes, Debian's Nix and MinIO. The README's
+// test command installs them. A test that finds one missing fails under
+// CI=true, with the command that installs it; elsewhere it skips with that
+// one-line reason, so that `go test ./...` on a bare machine tests what it
+// can. With -short, the tests that run Nix or MinIO skip as slow.
 package testenv
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,14 +16,40 @@ import (
 	"testing"
 )
 
-// RequireTool fails the test when name is not on PATH.
+// RequireTool returns the path of name on PATH. When it is missing, the
+// test fails under CI=true and skips elsewhere (see Missing). Nix's tools
+// are slow to run: with -short their tests skip.
 func RequireTool(t testing.TB, name string) string {
 	t.Helper()
+	if debianPackage(name) == "nix-bin" {
+		Slow(t)
+	}
 	p, err := exec.LookPath(name)
 	if err != nil {
-		t.Fatalf("%s is not on PATH: run the README's test command (bash .ci/run), which installs it (Debian: apt-get install -y %s)", name, debianPackage(name))
+		Missing(t, "%s is not on PATH: run the README's test command (bash .ci/run), which installs it (Debian: apt-get install -y %s)", name, debianPackage(name))
 	}
 	return p
+}
+
+// Missing ends a test that lacks a tool or data it runs against: under
+// CI=true it fails, since CI has everything; elsewhere it skips with the
+// one-line reason.
+func Missing(t testing.TB, format string, args ...any) {
+	t.Helper()
+	msg := fmt.Sprintf(format, args...)
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("%s (CI=true: nothing may be missing)", msg)
+	}
+	t.Skipf("skipped: %s (under CI=true this fails)", msg)
+}
+
+// Slow skips a test with -short: one that starts MinIO, runs Nix or
+// publishes end to end.
+func Slow(t testing.TB) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("skipped with -short: it starts MinIO, runs Nix or publishes end to end")
+	}
 }
 
 func debianPackage(tool string) string {
