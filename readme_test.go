@@ -47,21 +47,6 @@ func shBlocks(text string) []string {
 	return out
 }
 
-// lookTool finds a tool the test cannot run without: under CI=true its
-// absence fails the test, elsewhere the test skips and says why.
-func lookTool(t *testing.T, name, why string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err == nil {
-		return p
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s is not on PATH (%s): run bash scripts/test.sh, which installs it", name, why)
-	}
-	t.Skipf("skipped: %s is not on PATH (%s); bash scripts/test.sh installs it", name, why)
-	return ""
-}
-
 // defaultNixEnv is the environment of a fresh Nix with its default
 // settings: no nix.conf at all (NIX_CONF_DIR is an empty directory, and
 // no user configuration), no NIX_* variable, and a cache directory of the
@@ -155,9 +140,9 @@ func TestREADMETryIt(t *testing.T) {
 	if !strings.Contains(install, readmeGreeterPath+"/bin/greeter") {
 		t.Errorf(`README "Try it" does not end by running the published program (%s/bin/greeter)`, readmeGreeterPath)
 	}
-	lookTool(t, "go", "it runs go run .")
-	lookTool(t, "git", "the action verifies a git commit")
-	lookTool(t, "nix-store", `"Try it" installs with Debian's Nix (apt-get install nix-bin)`)
+	for _, tool := range []string{"go", "git", "nix-store"} {
+		testenv.RequireTool(t, tool)
+	}
 	nixEnv := defaultNixEnv(t)
 
 	// The Nix this test runs is a default one: the nix command is off.

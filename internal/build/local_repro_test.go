@@ -238,10 +238,7 @@ func TestLocalSelfReferenceWorksOnceInstalled(t *testing.T) {
 
 	// Into the machine's store, where the wrapper's path is real: run it.
 	if err := writable("/nix/store"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("cannot install into /nix/store to run the wrapper: %v", err)
-		}
-		t.Skipf("skipping the run of the installed wrapper: /nix/store is not writable (%v)", err)
+		testenv.Missing(t, "cannot install into /nix/store to run the wrapper: %v", err)
 	}
 	cmd = exec.Command("nix-store", append([]string{"--realise", p.StorePath}, nixOpts...)...)
 	cmd.Env = testenv.NixEnv(t)
