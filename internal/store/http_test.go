@@ -1,0 +1,150 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// httpCacheStandIn is an HTTP binary cache taking PUT, as the upload end
+// of FloxHub's https ingress stores does: it requires basic
+// authentication with the password "token" when want is set.
+type httpCacheStandIn struct {
+	mu      sync.Mutex
+	objects map[string][]byte
+	types   map[string]string
+	auths   []string // the Authorization header of each request
+	fail    int      // answer 503 to this many requests first
+}
+
+func (c *httpCacheStandIn) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.auths = append(c.auths, r.Header.Get("Authorization"))
+	if c.fail > 0 {
+		c.fail--
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return
+	}
+	if _, password, ok := r.BasicAuth(); !ok || password != "token" {
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
+	key := strings.TrimPrefix(r.URL.Path, "/cache/")
+	switch r.Method {
+	case http.MethodPut:
+		if r.ContentLength < 0 {
+			http.Error(w, "length required", http.StatusLengthRequired)
+			return
+		}
+		data, _ := io.ReadAll(r.Body)
+		c.objects[key], c.types[key] = data, r.Header.Get("Content-Type")
+	case http.MethodGet, http.MethodHead:
+		data, ok := c.objects[key]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+		if r.Method == http.MethodGet {
+			w.Write(data)
+		}
+	default:
+		w.WriteHeader(http.StatusMethodNotAllowed)
+	}
+}
+
+func TestHTTPStore(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cache := &httpCacheStandIn{objects: map[string][]byte{}, types: map[string]string{}, fail: 2}
+	srv := httptest.NewServer(cache)
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	u, _ := url.Parse(srv.URL + "/cache?want-mass-query=true&priority=30")
+	h, err := OpenHTTP(u, HTTPOptions{
+		BasicAuth: func(h string) (string, string, bool) { return "unused", "token", h == host },
+		Retry:     RetryPolicy{BaseDelay: time.Millisecond, MaxDelay: time.Millisecond},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.URL() != srv.URL+"/cache" {
+		t.Errorf("URL %s", h.URL())
+	}
+	if ok, err := h.Exists(ctx, "nix-cache-info"); err != nil || ok {
+		t.Errorf("Exists before the upload: %v, %v", ok, err)
+	}
+	big := bytes.Repeat([]byte("nar"), SpoolInMemory/3+1000) // spooled to a file
+	for key, data := range map[string][]byte{"nix-cache-info": []byte("StoreDir: /nix/store\n"), "nar/x.nar.zst": big} {
+		n, err := h.Put(ctx, key, io.MultiReader(bytes.NewReader(data)), "application/x-nix-nar")
+		if err != nil || n != int64(len(data)) {
+			t.Fatalf("Put %s: %d, %v", key, n, err)
+		}
+		r, err := h.Get(ctx, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(r)
+		r.Close()
+		if !bytes.Equal(got, data) {
+			t.Errorf("%s read back %d bytes, want %d", key, len(got), len(data))
+		}
+		if size, err := h.Size(ctx, key); err != nil || size != int64(len(data)) {
+			t.Errorf("Size %s: %d, %v", key, size, err)
+		}
+	}
+	if _, err := h.Get(ctx, "absent"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Get of an absent key: %v", err)
+	}
+	for _, a := range cache.auths {
+		if a == "" {
+			t.Fatal("a request went without the credentials")
+		}
+	}
+
+	// Another host gets no credentials, and the error says so.
+	other, _ := OpenHTTP(u, HTTPOptions{BasicAuth: func(string) (string, string, bool) { return "", "", false }})
+	cache.auths = nil
+	_, err = other.Put(ctx, "x", strings.NewReader("x"), "text/plain")
+	if err == nil || !strings.Contains(err.Error(), "No credentials were sent") {
+		t.Errorf("Put without credentials: %v", err)
+	}
+	if cache.auths[0] != "" {
+		t.Error("credentials were sent to a host BasicAuth did not name")
+	}
+}
+
+// TestHTTPStoreRedirectDropsCredentials: a redirect to another host does
+// not carry the token there.
+func TestHTTPStoreRedirectDropsCredentials(t *testing.T) {
+	t.Parallel()
+	var got string
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = r.Header.Get("Authorization")
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer elsewhere.Close()
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, elsewhere.URL+r.URL.Path, http.StatusFound)
+	}))
+	defer origin.Close()
+	host := strings.TrimPrefix(origin.URL, "http://")
+	u, _ := url.Parse(origin.URL)
+	h, _ := OpenHTTP(u, HTTPOptions{BasicAuth: func(h string) (string, string, bool) { return "unused", "token", h == host }})
+	if _, err := h.Exists(context.Background(), "x.narinfo"); err != nil {
+		t.Fatal(err)
+	}
+	if got != "" {
+		t.Errorf("the redirect target got Authorization %q", got)
+	}
+}
