@@ -18,11 +18,12 @@ type FloxHub struct {
 	base *url.URL
 	// token is behind a pointer so that printing a FloxHub, even with
 	// reflection on its fields, shows an address rather than the token.
-	token     *secret
-	client    *http.Client
-	retry     Retry
-	logf      func(format string, args ...any)
-	userAgent string
+	token      *secret
+	client     *http.Client
+	retry      Retry
+	logf       func(format string, args ...any)
+	userAgent  string
+	storeHosts []string
 }
 
 // Options configure a FloxHub client.
@@ -34,6 +35,9 @@ type Options struct {
 	Logf func(format string, args ...any)
 	// UserAgent is sent with each request; "" sends flox-publish-action.
 	UserAgent string
+	// StoreHosts are hosts (host or host:port) of https:// catalog stores
+	// that may get the token, besides FloxHub's own and catalog-url's.
+	StoreHosts []string
 }
 
 // NewFloxHub returns a client of the catalog API at baseURL (the
@@ -63,12 +67,13 @@ func NewFloxHub(baseURL, token string, opts Options) (*FloxHub, error) {
 		}
 	}
 	h := &FloxHub{
-		base:      u,
-		token:     &secret{value: token},
-		client:    opts.HTTPClient,
-		retry:     opts.Retry.withDefaults(),
-		logf:      opts.Logf,
-		userAgent: opts.UserAgent,
+		base:       u,
+		token:      &secret{value: token},
+		client:     opts.HTTPClient,
+		retry:      opts.Retry.withDefaults(),
+		logf:       opts.Logf,
+		userAgent:  opts.UserAgent,
+		storeHosts: opts.StoreHosts,
 	}
 	if h.client == nil {
 		h.client = &http.Client{}
@@ -185,6 +190,9 @@ func (f *FloxHub) PublishInfo(ctx context.Context, t Target) (StoreConfig, error
 // catalog API's host.
 func (f *FloxHub) storeAuth() *hubAuth {
 	hosts := append([]string{strings.ToLower(f.base.Host)}, floxHubStoreHosts...)
+	for _, h := range f.storeHosts {
+		hosts = append(hosts, strings.ToLower(h))
+	}
 	return &hubAuth{hosts: hosts, token: f.token}
 }
 

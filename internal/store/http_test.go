@@ -8,69 +8,20 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/flox-publish/publish-action/internal/testenv"
 )
-
-// httpCacheStandIn is an HTTP binary cache taking PUT, as the upload end
-// of FloxHub's https ingress stores does: it requires basic
-// authentication with the password "token" when want is set.
-type httpCacheStandIn struct {
-	mu      sync.Mutex
-	objects map[string][]byte
-	types   map[string]string
-	auths   []string // the Authorization header of each request
-	fail    int      // answer 503 to this many requests first
-}
-
-func (c *httpCacheStandIn) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.auths = append(c.auths, r.Header.Get("Authorization"))
-	if c.fail > 0 {
-		c.fail--
-		w.WriteHeader(http.StatusServiceUnavailable)
-		return
-	}
-	if _, password, ok := r.BasicAuth(); !ok || password != "token" {
-		w.WriteHeader(http.StatusUnauthorized)
-		return
-	}
-	key := strings.TrimPrefix(r.URL.Path, "/cache/")
-	switch r.Method {
-	case http.MethodPut:
-		if r.ContentLength < 0 {
-			http.Error(w, "length required", http.StatusLengthRequired)
-			return
-		}
-		data, _ := io.ReadAll(r.Body)
-		c.objects[key], c.types[key] = data, r.Header.Get("Content-Type")
-	case http.MethodGet, http.MethodHead:
-		data, ok := c.objects[key]
-		if !ok {
-			http.NotFound(w, r)
-			return
-		}
-		w.Header().Set("Content-Length", strconv.Itoa(len(data)))
-		if r.Method == http.MethodGet {
-			w.Write(data)
-		}
-	default:
-		w.WriteHeader(http.StatusMethodNotAllowed)
-	}
-}
 
 func TestHTTPStore(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	cache := &httpCacheStandIn{objects: map[string][]byte{}, types: map[string]string{}, fail: 2}
-	srv := httptest.NewServer(cache)
-	defer srv.Close()
-	host := strings.TrimPrefix(srv.URL, "http://")
-	u, _ := url.Parse(srv.URL + "/cache?want-mass-query=true&priority=30")
+	cache := testenv.StartHTTPCache(t, "token")
+	cache.FailNext(2)
+	host := cache.Host()
+	u, _ := url.Parse(cache.URL + "/cache?want-mass-query=true&priority=30")
 	h, err := OpenHTTP(u, HTTPOptions{
 		BasicAuth: func(h string) (string, string, bool) { return "unused", "token", h == host },
 		Retry:     RetryPolicy{BaseDelay: time.Millisecond, MaxDelay: time.Millisecond},
@@ -78,7 +29,7 @@ func TestHTTPStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if h.URL() != srv.URL+"/cache" {
+	if h.URL() != cache.URL+"/cache" {
 		t.Errorf("URL %s", h.URL())
 	}
 	if ok, err := h.Exists(ctx, "nix-cache-info"); err != nil || ok {
@@ -106,7 +57,7 @@ func TestHTTPStore(t *testing.T) {
 	if _, err := h.Get(ctx, "absent"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Get of an absent key: %v", err)
 	}
-	for _, a := range cache.auths {
+	for _, a := range cache.Authorizations() {
 		if a == "" {
 			t.Fatal("a request went without the credentials")
 		}
@@ -114,12 +65,12 @@ func TestHTTPStore(t *testing.T) {
 
 	// Another host gets no credentials, and the error says so.
 	other, _ := OpenHTTP(u, HTTPOptions{BasicAuth: func(string) (string, string, bool) { return "", "", false }})
-	cache.auths = nil
+	seen := len(cache.Authorizations())
 	_, err = other.Put(ctx, "x", strings.NewReader("x"), "text/plain")
 	if err == nil || !strings.Contains(err.Error(), "No credentials were sent") {
 		t.Errorf("Put without credentials: %v", err)
 	}
-	if cache.auths[0] != "" {
+	if cache.Authorizations()[seen] != "" {
 		t.Error("credentials were sent to a host BasicAuth did not name")
 	}
 }
