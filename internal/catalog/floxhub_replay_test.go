@@ -34,6 +34,7 @@ func replayRun(t *testing.T, hub *FloxHub, storeURL string, opts store.Options, 
 	t.Helper()
 	ctx := context.Background()
 	target := testTarget()
+	target.Source.Ref = "refs/heads/main" // as verify gives it; Flox sends "main"
 	plan, err := hub.Check(ctx, target)
 	if err != nil || plan.AlreadyPublished {
 		return Destination{}, nil, err
@@ -215,6 +216,9 @@ func TestReplayCLISequences(t *testing.T) {
 			}
 			if len(s.recordedBuilds()) != 1 {
 				t.Fatalf("%d builds recorded", len(s.recordedBuilds()))
+			}
+			if ref := s.recordedBuilds()[0].body["ref"]; ref != "main" {
+				t.Errorf("ref %v, want main as the Flox CLI sends it", ref)
 			}
 
 			// A re-run stops after check-build: nothing is built or sent again.

@@ -320,7 +320,10 @@ func (s *floxHubStandIn) serve(w http.ResponseWriter, r *http.Request) {
 		answer(w, http.StatusOK, map[string]any{"ingress_uri": c.ingressURI, "ingress_auth": c.ingressAuth, "catalog_store_config": c.store})
 	case "builds":
 		s.checkBuildSemantics(fields)
-		s.checkAsTheCLISends(c, fields)
+		if problems := s.checkAsTheCLISends(c, fields); len(problems) > 0 {
+			answer(w, http.StatusUnprocessableEntity, map[string]any{"detail": strings.Join(problems, "; ")})
+			return
+		}
 		system := fields["derivation"].(map[string]any)["system"].(string)
 		for _, b := range s.builds {
 			if b.catalog == catalog && b.pkg == pkg && b.system == system && b.body["rev"] == fields["rev"] {
@@ -360,10 +363,12 @@ func (s *floxHubStandIn) checkBuildSemantics(b map[string]any) {
 }
 
 // checkAsTheCLISends holds a builds body to what the Flox CLI sends for
-// the catalog's store type (see floxHubStandIn). Called with s.mu held.
-func (s *floxHubStandIn) checkAsTheCLISends(c *standInCatalog, b map[string]any) {
+// the catalog's store type (see floxHubStandIn), and refuses it (422) when
+// it differs. Called with s.mu held.
+func (s *floxHubStandIn) checkAsTheCLISends(c *standInCatalog, b map[string]any) (problems []string) {
 	fail := func(format string, args ...any) {
 		s.t.Errorf("FloxHub stand-in: builds: "+format, args...)
+		problems = append(problems, fmt.Sprintf(format, args...))
 	}
 	if u, _ := b["locked_base_catalog_url"].(string); u == "" {
 		fail("no locked_base_catalog_url; the Flox CLI always sends the lock's catalog package's locked_url")
@@ -424,6 +429,7 @@ func (s *floxHubStandIn) checkAsTheCLISends(c *standInCatalog, b map[string]any)
 			}
 		}
 	}
+	return problems
 }
 
 // storeStatus answers POST /api/v1/catalog/store/status: for each asked
