@@ -189,11 +189,11 @@ func (f *FloxHub) PublishInfo(ctx context.Context, t Target) (StoreConfig, error
 // storeAuth is the FloxHub token for FloxHub's own store hosts and the
 // catalog API's host.
 func (f *FloxHub) storeAuth() *hubAuth {
-	hosts := append([]string{strings.ToLower(f.base.Host)}, floxHubStoreHosts...)
+	named := []string{strings.ToLower(f.base.Host)}
 	for _, h := range f.storeHosts {
-		hosts = append(hosts, strings.ToLower(h))
+		named = append(named, strings.ToLower(h))
 	}
-	return &hubAuth{hosts: hosts, token: f.token}
+	return &hubAuth{hosts: floxHubStoreHosts, anyScheme: named, token: f.token}
 }
 
 func storeConfig(catalog string, pi publishInfoResponse) (StoreConfig, error) {

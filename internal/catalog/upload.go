@@ -31,18 +31,34 @@ var floxHubStoreHosts = []string{
 // hubAuth authenticates to FloxHub's own stores as nix_auth.rs's netrc
 // does: basic authentication, login "unused", the token as password.
 type hubAuth struct {
-	hosts []string // host or host:port
-	token *secret
+	// hosts get the token over https only (FloxHub's store hosts).
+	hosts []string
+	// anyScheme get it over http too: catalog-url's host, which gets the
+	// token over its own scheme anyway, and Options.StoreHosts.
+	anyScheme []string
+	token     *secret
 }
 
-// basicAuth is a store.HTTPOptions.BasicAuth.
-func (h *hubAuth) basicAuth(host string) (string, string, bool) {
+// basicAuth is a store.HTTPOptions.BasicAuth: host or host:port must be
+// one of FloxHub's, over https, or one the user named.
+func (h *hubAuth) basicAuth(u *url.URL) (string, string, bool) {
 	if h == nil {
 		return "", "", false
 	}
-	name := strings.ToLower(host)
+	name := strings.ToLower(u.Host)
+	match := func(allowed string) bool {
+		return name == allowed || !strings.Contains(allowed, ":") && hostOnly(name) == allowed && isDefaultPort(name)
+	}
+	for _, allowed := range h.anyScheme {
+		if match(allowed) {
+			return "unused", h.token.value, true
+		}
+	}
+	if u.Scheme != "https" {
+		return "", "", false
+	}
 	for _, allowed := range h.hosts {
-		if name == allowed || !strings.Contains(allowed, ":") && hostOnly(name) == allowed && isDefaultPort(name) {
+		if match(allowed) {
 			return "unused", h.token.value, true
 		}
 	}

@@ -3,6 +3,7 @@ package catalog
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -82,12 +83,15 @@ func TestTokenOnlyForFloxHubHosts(t *testing.T) {
 	}
 
 	auth := hub.storeAuth()
-	for host, want := range map[string]bool{
-		"publisher.flox.dev": true, "publisher.flox.dev:443": true, "PUBLISHER.flox.dev": true,
-		"publisher.flox.dev:8443": false, "publisher.flox.dev.evil.example": false, "localhost": false, "evil.example": false,
+	for raw, want := range map[string]bool{
+		"https://publisher.flox.dev/x": true, "https://publisher.flox.dev:443/x": true, "https://PUBLISHER.flox.dev": true,
+		"http://publisher.flox.dev/x": false, "https://publisher.flox.dev:8443": false, "https://publisher.flox.dev.evil.example": false,
+		"https://localhost": false, "https://evil.example": false, "http://" + cache.Host(): false,
+		s.URL() + "/x": true, // catalog-url's host, over its own scheme
 	} {
-		if _, _, ok := auth.basicAuth(host); ok != want {
-			t.Errorf("token for %s: %v, want %v", host, ok, want)
+		u, _ := url.Parse(raw)
+		if _, _, ok := auth.basicAuth(u); ok != want {
+			t.Errorf("token for %s: %v, want %v", raw, ok, want)
 		}
 	}
 	if shown := fmt.Sprintf("%v %+v %#v", auth, *auth, auth); strings.Contains(shown, testToken) {

@@ -28,7 +28,7 @@ import (
 type HTTP struct {
 	base   *url.URL
 	client *http.Client
-	auth   func(host string) (user, password string, ok bool)
+	auth   func(u *url.URL) (user, password string, ok bool)
 	retry  RetryPolicy
 	logf   func(string, ...any)
 }
@@ -37,10 +37,10 @@ type HTTP struct {
 type HTTPOptions struct {
 	// Client sends the requests; nil means a client of its own.
 	Client *http.Client
-	// BasicAuth returns the credentials for a host (host[:port]), if any.
-	// It is asked for every request, and a redirect to another host asks
-	// again, so credentials only go where BasicAuth says.
-	BasicAuth func(host string) (user, password string, ok bool)
+	// BasicAuth returns the credentials for a request's URL, if any. It is
+	// asked for every request, and again on a redirect, so credentials
+	// only go where (host and scheme) BasicAuth says.
+	BasicAuth func(u *url.URL) (user, password string, ok bool)
 	// Retry: the zero value is the default policy.
 	Retry RetryPolicy
 	Logf  func(format string, args ...any)
@@ -104,7 +104,7 @@ func (h *HTTP) authorize(req *http.Request) {
 	if h.auth == nil {
 		return
 	}
-	if user, password, ok := h.auth(req.URL.Host); ok {
+	if user, password, ok := h.auth(req.URL); ok {
 		req.SetBasicAuth(user, password)
 	}
 }
