@@ -9,6 +9,7 @@ set -euo pipefail
 need_apt=()
 command -v git >/dev/null || need_apt+=(git)
 command -v nix >/dev/null || need_apt+=(nix-bin)
+command -v npm >/dev/null || need_apt+=(npm) # s3rver
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "==> installing ${need_apt[*]} (apt-get)" >&2
   if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
