@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -52,8 +53,10 @@ type publishInfoRequest struct{}
 
 // publishInfoResponse is PublishInfoResponseCatalog.
 type publishInfoResponse struct {
-	IngressURI         *string             `json:"ingress_uri"`
-	CatalogStoreConfig *catalogStoreConfig `json:"catalog_store_config"`
+	IngressURI *string `json:"ingress_uri"`
+	// IngressAuth is kept raw: only aws-s3 is read (see parseIngressAuth).
+	IngressAuth        map[string]json.RawMessage `json:"ingress_auth"`
+	CatalogStoreConfig *catalogStoreConfig        `json:"catalog_store_config"`
 }
 
 // catalogStoreConfig is the CatalogStoreConfig union, told apart by
@@ -172,7 +175,7 @@ func buildRequest(b Build, d Destination) (packageBuildWithNarInfo, error) {
 		Rev:                  b.Source.Rev,
 		RevCount:             int64(b.Source.RevCount),
 		RevDate:              b.Source.RevDate.UTC(),
-		Ref:                  b.Source.Ref,
+		Ref:                  CatalogRef(b.Source.Ref),
 		LockedBaseCatalogURL: b.LockedBaseCatalogURL,
 		Derivation: packageDerivation{
 			DrvPath:          b.DrvPath,
@@ -220,4 +223,17 @@ func parseAPITime(s *string) time.Time {
 		}
 	}
 	return time.Time{}
+}
+
+// CatalogRef is the ref as the Flox CLI sends it: the branch's short name
+// (main), from `git rev-parse --abbrev-ref @{u}` with the remote cut off
+// (git.rs). A tag is sent by its short name likewise, which the CLI, which
+// needs a branch, never does. Other refs (refs/pull/…) are sent whole.
+func CatalogRef(ref string) string {
+	for _, prefix := range []string{"refs/heads/", "refs/tags/"} {
+		if short, ok := strings.CutPrefix(ref, prefix); ok {
+			return short
+		}
+	}
+	return ref
 }

@@ -4,15 +4,21 @@
 // build is already published.
 //
 // The FloxHub calls follow the catalog API of the Flox CLI
-// (catalog-api-v1/openapi.json) and the order the CLI makes them in:
+// (catalog-api-v1/openapi.json) and the order the CLI makes them in
+// (cli/flox/src/commands/publish.rs):
 //
 //  1. POST /api/v1/catalog/catalogs/{catalog}/packages?name={package}
-//  2. POST …/packages/{package}/check-build
-//  3. POST …/packages/{package}/publish/info
-//  4. (the store paths are uploaded)
-//  5. POST …/packages/{package}/builds
+//  2. POST …/packages/{package}/check-build; stop here when published
+//  3. (the build)
+//  4. POST …/packages/{package}/publish/info
+//  5. (the store paths are uploaded, as the store type says)
+//  6. POST …/packages/{package}/builds
+//  7. publisher stores only: POST /api/v1/catalog/store/status until
+//     FloxHub knows every output
 //
-// Steps 1–3 are Prepare, step 5 is Record.
+// Steps 1–2 are Check, 4 is PublishInfo (Plan.Destination and
+// Destination.OpenStore then say where and how to upload), 6 is Record,
+// 7 is WaitPublished. Prepare makes 1, 2 and 4 at once.
 package catalog
 
 import (

@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"encoding/json"
 	"errors"
 	"slices"
 	"strings"
@@ -20,7 +21,7 @@ func TestStoreConfig(t *testing.T) {
 		{
 			name: "nix-copy",
 			info: publishInfoResponse{CatalogStoreConfig: &catalogStoreConfig{StoreType: "nix-copy", IngressURI: nixCopyIn, EgressURI: nixCopyOut}},
-			want: StoreConfig{Type: StoreNixCopy, IngressURI: nixCopyIn, EgressURI: nixCopyOut},
+			want: StoreConfig{Type: StoreNixCopy, Catalog: "acme", IngressURI: nixCopyIn, EgressURI: nixCopyOut},
 		},
 		{
 			name:    "nix-copy without egress",
@@ -30,17 +31,28 @@ func TestStoreConfig(t *testing.T) {
 		{
 			name: "meta-only",
 			info: publishInfoResponse{CatalogStoreConfig: &catalogStoreConfig{StoreType: "meta-only"}},
-			want: StoreConfig{Type: StoreMetaOnly},
+			want: StoreConfig{Type: StoreMetaOnly, Catalog: "acme"},
 		},
 		{
 			name: "null",
 			info: publishInfoResponse{CatalogStoreConfig: &catalogStoreConfig{StoreType: "null"}},
-			want: StoreConfig{Type: StoreNull},
+			want: StoreConfig{Type: StoreNull, Catalog: "acme"},
 		},
 		{
-			name:   "publisher",
-			info:   publishInfoResponse{IngressURI: str("https://publisher.flox.dev"), CatalogStoreConfig: &catalogStoreConfig{StoreType: "publisher"}},
-			wantIs: ErrPublisherStore,
+			name: "publisher without credentials (a public store)",
+			info: publishInfoResponse{IngressURI: str("https://publisher.flox.dev"), CatalogStoreConfig: &catalogStoreConfig{StoreType: "publisher"}},
+			want: StoreConfig{Type: StorePublisher, Catalog: "acme", IngressURI: "https://publisher.flox.dev"},
+		},
+		{
+			name:    "publisher without ingress_uri",
+			info:    publishInfoResponse{CatalogStoreConfig: &catalogStoreConfig{StoreType: "publisher"}},
+			wantErr: "catalog acme (store type publisher): FloxHub's answer has no ingress_uri",
+		},
+		{
+			name: "publisher with credentials of an unknown kind",
+			info: publishInfoResponse{IngressURI: str("s3://flox-store"), IngressAuth: map[string]json.RawMessage{"gcs": json.RawMessage(`{}`)},
+				CatalogStoreConfig: &catalogStoreConfig{StoreType: "publisher"}},
+			wantErr: "no aws-s3 credentials (it has gcs)",
 		},
 		{
 			name:    "a store type from the future",

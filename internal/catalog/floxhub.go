@@ -20,11 +20,12 @@ type FloxHub struct {
 	base *url.URL
 	// token is behind a pointer so that printing a FloxHub, even with
 	// reflection on its fields, shows an address rather than the token.
-	token     *secret
-	client    *http.Client
-	retry     Retry
-	logf      func(format string, args ...any)
-	userAgent string
+	token      *secret
+	client     *http.Client
+	retry      Retry
+	logf       func(format string, args ...any)
+	userAgent  string
+	storeHosts []string
 }
 
 // Options configure a FloxHub client.
@@ -36,6 +37,9 @@ type Options struct {
 	Logf func(format string, args ...any)
 	// UserAgent is sent with each request; "" sends flox-publish-action.
 	UserAgent string
+	// StoreHosts are hosts (host or host:port) of https:// catalog stores
+	// that may get the token, besides FloxHub's own and catalog-url's.
+	StoreHosts []string
 }
 
 // NewFloxHub returns a client of the catalog API at baseURL (the
@@ -65,12 +69,13 @@ func NewFloxHub(baseURL, token string, opts Options) (*FloxHub, error) {
 		}
 	}
 	h := &FloxHub{
-		base:      u,
-		token:     &secret{value: token},
-		client:    opts.HTTPClient,
-		retry:     opts.Retry.withDefaults(),
-		logf:      opts.Logf,
-		userAgent: opts.UserAgent,
+		base:       u,
+		token:      &secret{value: token},
+		client:     opts.HTTPClient,
+		retry:      opts.Retry.withDefaults(),
+		logf:       opts.Logf,
+		userAgent:  opts.UserAgent,
+		storeHosts: opts.StoreHosts,
 	}
 	if h.client == nil {
 		h.client = &http.Client{}
@@ -90,11 +95,31 @@ func (f *FloxHub) String() string { return "FloxHub at " + f.base.String() }
 // GoString keeps %#v from printing the token's field.
 func (f *FloxHub) GoString() string { return "catalog.FloxHub{" + f.base.String() + "}" }
 
-// Prepare makes steps 1 to 3 of a publish: it creates the package in the
-// catalog (a no-op when it exists), asks whether this source revision is
-// already published for this system, and if not, asks where store paths go.
-// Names are checked against the API's patterns before any call.
+// Prepare makes steps 1 to 3 of a publish at once: Check, then, unless
+// the build is already published, PublishInfo. A run that builds should
+// call Check before the build and PublishInfo after it, as the Flox CLI
+// does: FloxHub's ingress credentials are then fetched only once the
+// build, which runs repository code, is over.
 func (f *FloxHub) Prepare(ctx context.Context, t Target) (Plan, error) {
+	plan, err := f.Check(ctx, t)
+	if err != nil || plan.AlreadyPublished {
+		return plan, err
+	}
+	plan.Store, err = f.PublishInfo(ctx, t)
+	if err != nil {
+		return Plan{}, err
+	}
+	return plan, nil
+}
+
+// Check makes steps 1 and 2 of a publish, before anything is built: it
+// creates the package in the catalog (a no-op when it exists; this is also
+// where a token that may not write the catalog is refused) and asks
+// whether this source revision is already published for this system.
+// Names are checked against the API's patterns before any call. A failed
+// already-published check does not stop the publish (Plan.CheckErr), as
+// in the Flox CLI.
+func (f *FloxHub) Check(ctx context.Context, t Target) (Plan, error) {
 	if err := t.validate(); err != nil {
 		return Plan{}, fmt.Errorf("publish %s/%s: %w", t.Catalog, t.Package, err)
 	}
@@ -129,7 +154,6 @@ func (f *FloxHub) Prepare(ctx context.Context, t Target) (Plan, error) {
 		if cb.SourceRev != nil {
 			plan.Published.SourceRev = *cb.SourceRev
 		}
-		return plan, nil
 	case errors.As(err, &apiErr) && (apiErr.Status == http.StatusUnauthorized || apiErr.Status == http.StatusForbidden):
 		return Plan{}, err
 	case err != nil && ctx.Err() != nil:
@@ -137,26 +161,42 @@ func (f *FloxHub) Prepare(ctx context.Context, t Target) (Plan, error) {
 	case err != nil:
 		plan.CheckErr = err
 	}
-
-	info := op{verb: "ask FloxHub where " + t.Catalog + "/" + t.Package + "'s store paths go", catalog: t.Catalog}
-	var pi publishInfoResponse
-	if err := f.call(ctx, info, pkgPath+"/publish/info", nil, publishInfoRequest{}, &pi); err != nil {
-		if errors.As(err, &apiErr) && apiErr.Status == http.StatusUnprocessableEntity {
-			apiErr.Hint = "the catalog may have no store configured; configure one for catalog " + t.Catalog + " in FloxHub"
-		}
-		return Plan{}, err
-	}
-	store, err := storeConfig(t.Catalog, pi)
-	if err != nil {
-		return Plan{}, err
-	}
-	plan.Store = store
 	return plan, nil
 }
 
-// ErrPublisherStore is returned by Prepare for a catalog whose store is a
-// Flox-run publisher service.
-var ErrPublisherStore = errors.New("the catalog's store is a Flox-run publisher service, which this action does not upload to")
+// PublishInfo makes step 3: it asks where the store paths go. For a
+// publisher store the answer carries short-lived upload credentials, so
+// call it after the build and right before the upload.
+func (f *FloxHub) PublishInfo(ctx context.Context, t Target) (StoreConfig, error) {
+	if err := t.validate(); err != nil {
+		return StoreConfig{}, fmt.Errorf("publish %s/%s: %w", t.Catalog, t.Package, err)
+	}
+	info := op{verb: "ask FloxHub where " + t.Catalog + "/" + t.Package + "'s store paths go", catalog: t.Catalog}
+	var pi publishInfoResponse
+	if err := f.call(ctx, info, f.packagePath(t)+"/publish/info", nil, publishInfoRequest{}, &pi); err != nil {
+		var apiErr *APIError
+		if errors.As(err, &apiErr) && apiErr.Status == http.StatusUnprocessableEntity {
+			apiErr.Hint = "the catalog may have no store configured; configure one for catalog " + t.Catalog + " in FloxHub"
+		}
+		return StoreConfig{}, err
+	}
+	store, err := storeConfig(t.Catalog, pi)
+	if err != nil {
+		return StoreConfig{}, err
+	}
+	store.hub = f.storeAuth()
+	return store, nil
+}
+
+// storeAuth is the FloxHub token for FloxHub's own store hosts and the
+// catalog API's host.
+func (f *FloxHub) storeAuth() *hubAuth {
+	named := []string{strings.ToLower(f.base.Host)}
+	for _, h := range f.storeHosts {
+		named = append(named, strings.ToLower(h))
+	}
+	return &hubAuth{hosts: floxHubStoreHosts, anyScheme: named, token: f.token}
+}
 
 func storeConfig(catalog string, pi publishInfoResponse) (StoreConfig, error) {
 	c := pi.CatalogStoreConfig
@@ -166,15 +206,24 @@ func storeConfig(catalog string, pi publishInfoResponse) (StoreConfig, error) {
 	switch t := StoreType(c.StoreType); t {
 	case StoreNixCopy:
 		if c.IngressURI == "" || c.EgressURI == "" {
-			return StoreConfig{}, fmt.Errorf("catalog %s: FloxHub's nix-copy store has no ingress_uri or egress_uri", catalog)
+			return StoreConfig{}, fmt.Errorf("catalog %s (store type nix-copy): FloxHub's answer has no ingress_uri or egress_uri", catalog)
 		}
-		return StoreConfig{Type: t, IngressURI: c.IngressURI, EgressURI: c.EgressURI}, nil
+		return StoreConfig{Type: t, Catalog: catalog, IngressURI: c.IngressURI, EgressURI: c.EgressURI}, nil
 	case StoreMetaOnly, StoreNull:
-		return StoreConfig{Type: t}, nil
+		return StoreConfig{Type: t, Catalog: catalog}, nil
 	case StorePublisher:
-		return StoreConfig{}, fmt.Errorf("catalog %s: %w; publish it with `flox publish`, or give the catalog a nix-copy store", catalog, ErrPublisherStore)
+		// The publisher's ingress is the answer's top-level ingress_uri,
+		// as the Flox CLI reads it (publish.rs).
+		if pi.IngressURI == nil || *pi.IngressURI == "" {
+			return StoreConfig{}, fmt.Errorf("catalog %s (store type publisher): FloxHub's answer has no ingress_uri to upload to", catalog)
+		}
+		auth, err := parseIngressAuth(pi.IngressAuth)
+		if err != nil {
+			return StoreConfig{}, fmt.Errorf("catalog %s (store type publisher): %w", catalog, err)
+		}
+		return StoreConfig{Type: t, Catalog: catalog, IngressURI: *pi.IngressURI, Auth: auth}, nil
 	default:
-		return StoreConfig{}, fmt.Errorf("catalog %s: FloxHub answered with store type %q, which this action does not know", catalog, c.StoreType)
+		return StoreConfig{}, fmt.Errorf("catalog %s: FloxHub answered with store type %q, which this action does not know; update the action", catalog, c.StoreType)
 	}
 }
 

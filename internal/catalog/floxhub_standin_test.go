@@ -30,7 +30,22 @@ import (
 // write, 404 for an unknown catalog, 200 or 201 (or 409, when set up so)
 // for a package, check-build from the builds recorded so far, 422 from
 // publish/info for a catalog without a store, and the configured
-// catalog_store_config for each store type.
+// catalog_store_config for each store type; for a publisher store also the
+// top-level ingress_uri and ingress_auth, and store/status, which knows a
+// recorded build's outputs once its publisher has ingested them (after
+// ingestPolls polls, and only if ingested says the upload is there).
+//
+// Beyond the schema, it holds the client to what the Flox CLI always sends
+// (publish.rs), failing the test otherwise: locked_inputs on check-build;
+// locked_base_catalog_url, a ref that is a branch's short name (not
+// refs/heads/…), a drv_path that is a .drv store path when given, cache_uri
+// equal to the ingress URI for nix-copy and publisher stores and absent
+// otherwise, narinfos with narinfos_source_url for nix-copy (the egress
+// URI) and meta-only stores and none for publisher and null stores; and,
+// when strictClosure is set, narinfos covering every output and every
+// reference of every narinfo (the whole closure, as `nix path-info
+// --recursive` gives it). A build recorded for a package no create call
+// made is 404, as on the service.
 type floxHubStandIn struct {
 	t   *testing.T
 	srv *httptest.Server
@@ -44,6 +59,15 @@ type floxHubStandIn struct {
 	calls     []string // "<step> <catalog>/<package>", in order
 	faults    []standInFault
 	builds    []standInBuild // accepted builds calls
+
+	// strictClosure requires the narinfos of the whole closure.
+	strictClosure bool
+	// ingestPolls is how many store/status polls a publisher store takes
+	// to ingest a recorded build; ingested, when set, must also say the
+	// path's narinfo is in the store.
+	ingestPolls int
+	ingested    func(storePath string) bool
+	polls       int
 }
 
 type standInBuild struct {
@@ -57,6 +81,10 @@ type standInCatalog struct {
 	packages map[string]map[string]any // package → original_url etc.
 	// conflictOnCreate answers 409 rather than 200 for an existing package.
 	conflictOnCreate bool
+	// ingressURI and ingressAuth are publish/info's top-level fields, which
+	// a publisher store has.
+	ingressURI  any
+	ingressAuth any
 }
 
 // standInFault is an answer given instead of the real one, once, to the
@@ -121,6 +149,7 @@ func (s *floxHubStandIn) recordedBuilds() []standInBuild {
 var (
 	standInPackagesPath = regexp.MustCompile(`^/api/v1/catalog/catalogs/([^/]+)/packages$`)
 	standInPackagePath  = regexp.MustCompile(`^/api/v1/catalog/catalogs/([^/]+)/packages/([^/]+)/(check-build|publish/info|builds)$`)
+	standInStatusPath   = "/api/v1/catalog/store/status"
 	standInCatalogName  = regexp.MustCompile(`^[a-zA-Z0-9\-_]{3,63}$`)
 	standInPackageName  = regexp.MustCompile(`^[a-zA-Z0-9.\-_]{1,128}$`)
 	standInBearer       = regexp.MustCompile(`^(?i:bearer) (\S+)$`)
@@ -138,6 +167,8 @@ func (s *floxHubStandIn) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	} else if m := standInPackagePath.FindStringSubmatch(r.URL.Path); m != nil {
 		catalog, pkg, step = m[1], m[2], m[3]
+	} else if r.URL.Path == standInStatusPath {
+		step = "store/status"
 	} else {
 		s.t.Errorf("FloxHub stand-in: %s %s is not an endpoint of the catalog API", r.Method, r.URL.Path)
 		answer(w, http.StatusNotFound, map[string]any{"detail": "Not Found"})
@@ -149,7 +180,11 @@ func (s *floxHubStandIn) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
-	s.calls = append(s.calls, step+" "+catalog+"/"+pkg)
+	if step == "store/status" {
+		s.calls = append(s.calls, step)
+	} else {
+		s.calls = append(s.calls, step+" "+catalog+"/"+pkg)
+	}
 	s.mu.Unlock()
 	// Reading the body first lets the server notice a client that hangs
 	// up, which ends a delayed answer.
@@ -190,6 +225,10 @@ func (s *floxHubStandIn) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	if step == "store/status" {
+		s.storeStatus(w, r, raw)
+		return
+	}
 	if !standInCatalogName.MatchString(catalog) {
 		s.violation(w, "path", "catalog_name", "String should match pattern '^[a-zA-Z0-9\\-_]{3,63}$'")
 		return
@@ -262,6 +301,9 @@ func (s *floxHubStandIn) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	switch step {
 	case "check-build":
+		if _, ok := fields["locked_inputs"]; !ok {
+			s.t.Errorf("FloxHub stand-in: check-build without locked_inputs, which the Flox CLI always sends ({} for a manifest build)")
+		}
 		for _, b := range s.builds {
 			if b.catalog == catalog && b.pkg == pkg && b.system == fields["system"] && b.body["url"] == fields["source_url"] && b.body["rev"] == fields["source_rev"] {
 				// Python's datetime without a zone, as the service may answer.
@@ -275,9 +317,13 @@ func (s *floxHubStandIn) serve(w http.ResponseWriter, r *http.Request) {
 			answer(w, http.StatusUnprocessableEntity, map[string]any{"detail": "No catalog store is configured for this catalog."})
 			return
 		}
-		answer(w, http.StatusOK, map[string]any{"ingress_uri": nil, "ingress_auth": nil, "catalog_store_config": c.store})
+		answer(w, http.StatusOK, map[string]any{"ingress_uri": c.ingressURI, "ingress_auth": c.ingressAuth, "catalog_store_config": c.store})
 	case "builds":
 		s.checkBuildSemantics(fields)
+		if problems := s.checkAsTheCLISends(c, fields); len(problems) > 0 {
+			answer(w, http.StatusUnprocessableEntity, map[string]any{"detail": strings.Join(problems, "; ")})
+			return
+		}
 		system := fields["derivation"].(map[string]any)["system"].(string)
 		for _, b := range s.builds {
 			if b.catalog == catalog && b.pkg == pkg && b.system == system && b.body["rev"] == fields["rev"] {
@@ -314,6 +360,114 @@ func (s *floxHubStandIn) checkBuildSemantics(b map[string]any) {
 			}
 		}
 	}
+}
+
+// checkAsTheCLISends holds a builds body to what the Flox CLI sends for
+// the catalog's store type (see floxHubStandIn), and refuses it (422) when
+// it differs. Called with s.mu held.
+func (s *floxHubStandIn) checkAsTheCLISends(c *standInCatalog, b map[string]any) (problems []string) {
+	fail := func(format string, args ...any) {
+		s.t.Errorf("FloxHub stand-in: builds: "+format, args...)
+		problems = append(problems, fmt.Sprintf(format, args...))
+	}
+	if u, _ := b["locked_base_catalog_url"].(string); u == "" {
+		fail("no locked_base_catalog_url; the Flox CLI always sends the lock's catalog package's locked_url")
+	}
+	if ref, ok := b["ref"].(string); ok && strings.HasPrefix(ref, "refs/") {
+		fail("ref %q: the Flox CLI sends the branch's short name (main), not a full ref", ref)
+	}
+	d := b["derivation"].(map[string]any)
+	if drv, _ := d["drv_path"].(string); drv != "" && (!strings.HasPrefix(drv, "/nix/store/") || !strings.HasSuffix(drv, ".drv")) {
+		fail("drv_path %q is not a derivation's store path", drv)
+	}
+	storeType, _ := c.store["store_type"].(string)
+	narinfos, hasNarInfos := b["narinfos"].(map[string]any)
+	cacheURI, hasCacheURI := b["cache_uri"].(string)
+	source, _ := b["narinfos_source_url"].(string)
+	switch storeType {
+	case "nix-copy", "publisher":
+		ingress := c.store["ingress_uri"]
+		if storeType == "publisher" {
+			ingress = c.ingressURI
+		}
+		if cacheURI != ingress {
+			fail("cache_uri %q, want the ingress URI %v, as the Flox CLI sends for a %s store", cacheURI, ingress, storeType)
+		}
+	default:
+		if hasCacheURI {
+			fail("cache_uri %q for a %s store, which the Flox CLI sends none for", cacheURI, storeType)
+		}
+	}
+	switch storeType {
+	case "nix-copy", "meta-only":
+		if !hasNarInfos || len(narinfos) == 0 {
+			fail("no narinfos for a %s store: the Flox CLI always sends the closure's", storeType)
+		}
+		if storeType == "nix-copy" && source != c.store["egress_uri"] {
+			fail("narinfos_source_url %q, want the egress URI %v", source, c.store["egress_uri"])
+		}
+		if source == "" {
+			fail("narinfos without narinfos_source_url")
+		}
+	default:
+		if hasNarInfos {
+			fail("narinfos for a %s store, which the Flox CLI sends none for", storeType)
+		}
+	}
+	if s.strictClosure && hasNarInfos {
+		for _, o := range d["outputs"].([]any) {
+			if p := o.(map[string]any)["store_path"].(string); narinfos[p] == nil {
+				fail("no narinfo for output %s", p)
+			}
+		}
+		for p, info := range narinfos {
+			refs, _ := info.(map[string]any)["references"].([]any)
+			for _, r := range refs {
+				if narinfos[r.(string)] == nil {
+					fail("the narinfos are not the whole closure: %s refers to %s, which has none", p, r)
+				}
+			}
+		}
+	}
+	return problems
+}
+
+// storeStatus answers POST /api/v1/catalog/store/status: for each asked
+// path that is an output of a recorded build, its catalog and package and
+// whether FloxHub knows its narinfo; nothing for other paths.
+func (s *floxHubStandIn) storeStatus(w http.ResponseWriter, r *http.Request, raw []byte) {
+	var body struct {
+		Outpaths []string `json:"outpaths"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&body); err != nil || body.Outpaths == nil {
+		s.violation(w, "body", "outpaths", "StoreInfoRequest needs outpaths, a list of store paths")
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.polls++
+	items := map[string]any{}
+	for _, p := range body.Outpaths {
+		var statuses []any
+		for _, b := range s.builds {
+			for _, o := range b.body["derivation"].(map[string]any)["outputs"].([]any) {
+				if o.(map[string]any)["store_path"] != p {
+					continue
+				}
+				known := true
+				if c := s.catalogs[b.catalog]; c != nil && c.store["store_type"] == "publisher" {
+					known = s.polls > s.ingestPolls && (s.ingested == nil || s.ingested(p))
+				}
+				statuses = append(statuses, map[string]any{"catalog": b.catalog, "package": b.pkg, "narinfo_known": known})
+			}
+		}
+		if statuses != nil {
+			items[p] = statuses
+		}
+	}
+	answer(w, http.StatusOK, map[string]any{"items": items})
 }
 
 func (s *floxHubStandIn) takeFault(step string) (standInFault, bool) {

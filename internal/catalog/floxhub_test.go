@@ -110,6 +110,8 @@ func TestPublishByStoreType(t *testing.T) {
 	tests := []struct {
 		name     string
 		store    map[string]any
+		ingress  any // publish/info's top-level ingress_uri and ingress_auth
+		auth     any
 		storeURL string
 		// want is the destination, and what the build record says of it.
 		want            Destination
@@ -169,9 +171,27 @@ func TestPublishByStoreType(t *testing.T) {
 			want:     Destination{StoreURL: "file:///srv/cache"},
 		},
 		{
-			name:           "publisher: not supported",
-			store:          map[string]any{"store_type": "publisher", "publisher_url": nil},
-			wantPrepareErr: ErrPublisherStore,
+			name:         "publisher: Flox's store, with FloxHub's credentials, no narinfos",
+			store:        map[string]any{"store_type": "publisher", "publisher_url": nil},
+			ingress:      "s3://flox-publisher-store?region=us-east-1&want-mass-query=true",
+			auth:         map[string]any{"aws-s3": map[string]any{"envs": map[string]any{"AWS_ACCESS_KEY_ID": "AKIAFLOX", "AWS_SECRET_ACCESS_KEY": "ingress-secret", "AWS_SESSION_TOKEN": "ingress-session"}}},
+			want:         Destination{StoreURL: "s3://flox-publisher-store?region=us-east-1", CacheURI: "s3://flox-publisher-store?region=us-east-1&want-mass-query=true", WaitForPublisher: true, Notes: []string{"want-mass-query= on the catalog's ingress URI is ignored: it tells Nix clients how to query the cache, not how to write it"}},
+			wantCacheURI: "s3://flox-publisher-store?region=us-east-1&want-mass-query=true",
+		},
+		{
+			name:        "publisher: store-url is refused, naming the catalog and store type",
+			store:       map[string]any{"store_type": "publisher", "publisher_url": nil},
+			ingress:     "s3://flox-publisher-store",
+			storeURL:    "s3://mine",
+			wantDestErr: "catalog acme (store type publisher): store-url s3://mine cannot be used",
+		},
+		{
+			name:            "nix-copy over https: no store parameter is passed on, each noted",
+			store:           map[string]any{"store_type": "nix-copy", "ingress_uri": "https://publisher.flox.dev/acme?priority=30&want-mass-query=true", "egress_uri": nixCopyOut},
+			want:            Destination{StoreURL: "https://publisher.flox.dev/acme", CacheURI: "https://publisher.flox.dev/acme?priority=30&want-mass-query=true", SendNarInfos: true, NarInfosSourceURL: nixCopyOut, Notes: []string{"priority= on the catalog's ingress URI is ignored: it orders substituters on Nix clients, not how to write the cache", "want-mass-query= on the catalog's ingress URI is ignored: it tells Nix clients how to query the cache, not how to write it"}},
+			wantNarInfos:    true,
+			wantCacheURI:    "https://publisher.flox.dev/acme?priority=30&want-mass-query=true",
+			wantNarInfosSrc: nixCopyOut,
 		},
 	}
 	for _, tt := range tests {
@@ -179,7 +199,8 @@ func TestPublishByStoreType(t *testing.T) {
 			t.Parallel()
 			s := newFloxHubStandIn(t)
 			s.addUser(testToken, "alice")
-			s.addCatalog(testCatalog, tt.store, "alice")
+			c := s.addCatalog(testCatalog, tt.store, "alice")
+			c.ingressURI, c.ingressAuth = tt.ingress, tt.auth
 			hub, _ := newTestHub(t, s, testToken, t.Logf)
 			ctx := context.Background()
 
@@ -207,10 +228,20 @@ func TestPublishByStoreType(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if d != tt.want {
-				t.Errorf("Destination:\n got %+v\nwant %+v", d, tt.want)
+			if d.Type != StoreType(tt.store["store_type"].(string)) || d.Catalog != testCatalog {
+				t.Errorf("Destination names catalog %q, store type %q", d.Catalog, d.Type)
 			}
-			if err := hub.Record(ctx, d, testBuild(testTarget())); err != nil {
+			if got := exportedDestination(d); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("Destination:\n got %+v\nwant %+v", got, tt.want)
+			}
+			if d.Type == StorePublisher && len(d.Secrets()) != 3 {
+				t.Errorf("secrets to mask: %d, want the key id, the secret key and the session token", len(d.Secrets()))
+			}
+			b := testBuild(testTarget())
+			if !d.SendNarInfos {
+				b.NarInfos = nil // what the pipeline gathers for no one
+			}
+			if err := hub.Record(ctx, d, b); err != nil {
 				t.Fatal(err)
 			}
 			if got, want := s.callLog(), append(wantCalls, "builds acme/hello"); !slices.Equal(got, want) {
@@ -232,6 +263,13 @@ func TestPublishByStoreType(t *testing.T) {
 			}
 		})
 	}
+}
+
+// exportedDestination is d without its credentials and its names, which
+// the tests check apart.
+func exportedDestination(d Destination) Destination {
+	d.auth, d.hub, d.Type, d.Catalog = nil, nil, "", ""
+	return d
 }
 
 // TestRecordBody checks every field of the build record against what the

@@ -3,7 +3,6 @@ package catalog
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -176,6 +175,7 @@ func TestIndexRecordAndLookup(t *testing.T) {
 		PublishedAt:          b.PublishedAt,
 		RunURL:               "https://github.com/acme/hello/actions/runs/1",
 		KeyName:              "acme-1",
+		Record:               "catalog/acme/hello/x86_64-linux/" + testRev + ".json",
 	}
 	if g, w := fmt.Sprintf("%+v", *e), fmt.Sprintf("%+v", want); g != w {
 		t.Errorf("entry\n got %s\nwant %s", g, w)
@@ -187,20 +187,34 @@ func TestIndexRecordAndLookup(t *testing.T) {
 		t.Errorf("Lookup of an unpublished system: %+v, %v; want nothing", e, err)
 	}
 
-	// The object is plain JSON a person can read, with every build.
-	raw, err := os.ReadFile(filepath.Join(s.Root(), "catalog", "acme", "hello.json"))
+	// Each build is a plain JSON object of its own, which a listing finds.
+	keys, err := s.List(ctx, "catalog/")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var obj indexObject
-	if err := json.Unmarshal(raw, &obj); err != nil {
-		t.Fatal(err)
+	wantKeys := []string{
+		"catalog/acme/hello.json",
+		"catalog/acme/hello/aarch64-darwin/" + testRev + ".json",
+		"catalog/acme/hello/x86_64-linux/" + rev(2) + ".json",
+		"catalog/acme/hello/x86_64-linux/" + testRev + ".json",
 	}
-	if obj.Schema != 1 || obj.Catalog != "acme" || obj.Package != "hello" || len(obj.Builds) != 3 {
-		t.Errorf("index object: schema %d, %s/%s, %d builds; want 1, acme/hello, 3", obj.Schema, obj.Catalog, obj.Package, len(obj.Builds))
+	if strings.Join(keys, "\n") != strings.Join(wantKeys, "\n") {
+		t.Errorf("keys\n%s\nwant\n%s", strings.Join(keys, "\n"), strings.Join(wantKeys, "\n"))
 	}
-	if strings.Contains(string(raw), "ghs_notforthecatalog") {
-		t.Error("the index holds the remote URL's credentials")
+	entries, err := idx.Entries(ctx, "acme", "hello")
+	if err != nil || len(entries) != 3 {
+		t.Errorf("Entries: %d, %v; want 3", len(entries), err)
+	}
+	// The summary is derived from them, for people.
+	sum := readSummary(t, s.Root(), "hello")
+	if sum.Schema != 2 || sum.Catalog != "acme" || sum.Package != "hello" || len(sum.Builds) != 3 || sum.Note == "" {
+		t.Errorf("summary: schema %d, %s/%s, %d builds, note %q; want 2, acme/hello, 3 and a note", sum.Schema, sum.Catalog, sum.Package, len(sum.Builds), sum.Note)
+	}
+	for _, k := range wantKeys {
+		raw, _ := os.ReadFile(filepath.Join(s.Root(), filepath.FromSlash(k)))
+		if strings.Contains(string(raw), "ghs_notforthecatalog") {
+			t.Errorf("%s holds the remote URL's credentials", k)
+		}
 	}
 }
 
@@ -209,60 +223,83 @@ func TestIndexRecordAndLookup(t *testing.T) {
 // publishing other packages, and several re-running one build.
 func TestIndexConcurrentRecords(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	dir := t.TempDir()
-	type run struct {
-		pkg string
-		rev string
-	}
-	var runs []run
-	for i := range 8 {
-		runs = append(runs, run{"hello", rev(100 + i)})
-	}
-	for i := range 4 {
-		runs = append(runs, run{fmt.Sprintf("other-%d", i), rev(200)})
-	}
-	for range 4 {
-		runs = append(runs, run{"rerun", rev(300)})
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	added := map[string]int{}
-	for _, r := range runs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			// Each run opens the store itself, as separate runs do.
-			idx := newTestIndex(t, openTestStore(t, dir))
-			b := testBuild(testTarget())
-			b.Package, b.Source.Rev = r.pkg, r.rev
-			ok, err := idx.Record(ctx, b)
-			if err != nil {
-				t.Errorf("%s at %s: %v", r.pkg, r.rev, err)
-				return
+	for _, tc := range []struct {
+		name string
+		open func(t *testing.T, dir string) store.Store
+	}{
+		{"conditional writes", func(t *testing.T, dir string) store.Store { return openTestStore(t, dir) }},
+		// What s3rver and some S3-compatibles do: accept If-None-Match and
+		// write anyway.
+		{"conditions ignored", func(t *testing.T, dir string) store.Store { return ignoringStore{openTestStore(t, dir)} }},
+		{"no conditional writes", func(t *testing.T, dir string) store.Store {
+			f := openTestStore(t, dir)
+			return listingStore{f, f}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			dir := t.TempDir()
+			type run struct {
+				pkg string
+				rev string
 			}
-			if ok {
-				mu.Lock()
-				added[r.pkg]++
-				mu.Unlock()
+			var runs []run
+			for i := range 8 {
+				runs = append(runs, run{"hello", rev(100 + i)})
 			}
-		}()
-	}
-	wg.Wait()
+			for i := range 4 {
+				runs = append(runs, run{fmt.Sprintf("other-%d", i), rev(200)})
+			}
+			for range 4 {
+				runs = append(runs, run{"rerun", rev(300)})
+			}
+			var wg sync.WaitGroup
+			var mu sync.Mutex
+			added := map[string]int{}
+			for _, r := range runs {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					// Each run opens the store itself, as separate runs do.
+					idx := newTestIndex(t, tc.open(t, dir))
+					b := testBuild(testTarget())
+					b.Package, b.Source.Rev = r.pkg, r.rev
+					ok, err := idx.Record(ctx, b)
+					if err != nil {
+						t.Errorf("%s at %s: %v", r.pkg, r.rev, err)
+						return
+					}
+					if ok {
+						mu.Lock()
+						added[r.pkg]++
+						mu.Unlock()
+					}
+				}()
+			}
+			wg.Wait()
 
-	idx := newTestIndex(t, openTestStore(t, dir))
-	for _, r := range runs {
-		target := testTarget()
-		target.Package, target.Source.Rev = r.pkg, r.rev
-		if e, err := idx.Lookup(ctx, target); err != nil || e == nil {
-			t.Errorf("%s at %s is not recorded: %v", r.pkg, r.rev, err)
-		}
-	}
-	if added["hello"] != 8 || added["rerun"] != 1 {
-		t.Errorf("added %v: want all 8 hello builds and the re-run build once", added)
-	}
-	if n := len(readIndex(t, dir, "rerun").Builds); n != 1 {
-		t.Errorf("the re-run build is recorded %d times", n)
+			idx := newTestIndex(t, tc.open(t, dir))
+			for _, r := range runs {
+				target := testTarget()
+				target.Package, target.Source.Rev = r.pkg, r.rev
+				if e, err := idx.Lookup(ctx, target); err != nil || e == nil {
+					t.Errorf("%s at %s is not recorded: %v", r.pkg, r.rev, err)
+				}
+			}
+			if added["hello"] != 8 || added["rerun"] < 1 {
+				t.Errorf("added %v: want all 8 hello builds and the re-run build at least once", added)
+			}
+			if tc.name == "conditional writes" && added["rerun"] != 1 {
+				t.Errorf("the re-run build was added %d times on a store that honours If-None-Match", added["rerun"])
+			}
+			if got := entryRevs(t, idx, "hello"); got != revList(100, 8) {
+				t.Errorf("hello's entries %s, want %s", got, revList(100, 8))
+			}
+			if n := len(mustEntries(t, idx, "rerun")); n != 1 {
+				t.Errorf("the re-run build is listed %d times", n)
+			}
+		})
 	}
 }
 
@@ -273,27 +310,104 @@ func TestIndexConcurrentProcesses(t *testing.T) {
 	dir := t.TempDir()
 	revs := []string{rev(1), rev(2), rev(3), rev(4)}
 	runPublishers(t, "file://"+dir, "", revs)
-	var got []string
-	for _, e := range readIndex(t, dir, "hello").Builds {
-		got = append(got, e.Rev)
-	}
-	sort.Strings(got)
-	if strings.Join(got, " ") != strings.Join(revs, " ") {
+	idx := newTestIndex(t, openTestStore(t, dir))
+	if got := entryRevs(t, idx, "hello"); got != strings.Join(revs, " ") {
 		t.Errorf("recorded revisions %q, want %q", got, revs)
 	}
 }
 
-func readIndex(t *testing.T, dir, pkg string) indexObject {
-	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(dir, "catalog", "acme", pkg+".json"))
+// TestIndexSummaryLosesNothing: the summary is a cache. Deleted, stale or
+// garbled, the index still has every build, and the next publish writes it
+// anew.
+func TestIndexSummaryLosesNothing(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	for _, damage := range []struct {
+		name string
+		do   func(path string) error
+	}{
+		{"deleted", os.Remove},
+		{"garbled", func(p string) error { return os.WriteFile(p, []byte("<html>"), 0o644) }},
+		{"stale", func(p string) error {
+			return os.WriteFile(p, []byte(`{"schema":2,"catalog":"acme","package":"hello","builds":[]}`), 0o644)
+		}},
+	} {
+		t.Run(damage.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			idx := newTestIndex(t, openTestStore(t, dir))
+			for n := range 3 {
+				b := testBuild(testTarget())
+				b.Source.Rev = rev(n + 1)
+				if _, err := idx.Record(ctx, b); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := damage.do(filepath.Join(dir, "catalog", "acme", "hello.json")); err != nil {
+				t.Fatal(err)
+			}
+			if got := entryRevs(t, idx, "hello"); got != revList(1, 3) {
+				t.Errorf("entries after the summary was %s: %s, want %s", damage.name, got, revList(1, 3))
+			}
+			target := testTarget()
+			target.Source.Rev = rev(2)
+			if e, err := idx.Lookup(ctx, target); err != nil || e == nil {
+				t.Errorf("Lookup after the summary was %s: %v, %v", damage.name, e, err)
+			}
+			b := testBuild(testTarget())
+			b.Source.Rev = rev(4)
+			if _, err := idx.Record(ctx, b); err != nil {
+				t.Fatal(err)
+			}
+			if n := len(readSummary(t, dir, "hello").Builds); n != 4 {
+				t.Errorf("the summary written anew has %d builds, want 4", n)
+			}
+		})
+	}
+}
+
+// TestIndexCarriesOverTheOneObjectIndex: builds recorded by earlier
+// versions in one object per package are found, and the next publish
+// writes them as records of their own.
+func TestIndexCarriesOverTheOneObjectIndex(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := t.TempDir()
+	old := testBuild(testTarget())
+	old.Source.Rev = rev(7)
+	e1, err := newEntry(old)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var obj indexObject
-	if err := json.Unmarshal(raw, &obj); err != nil {
+	e2 := e1
+	e2.System = "aarch64-linux"
+	data, _ := json.Marshal(summaryObject{Schema: 1, Catalog: "acme", Package: "hello", Builds: []Entry{e1, e2}})
+	p := filepath.Join(dir, "catalog", "acme", "hello.json")
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	return obj
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	idx := newTestIndex(t, openTestStore(t, dir))
+	if e, err := idx.Lookup(ctx, old.Target); err != nil || e == nil || e.Rev != rev(7) {
+		t.Fatalf("Lookup of a build in the one-object index: %+v, %v", e, err)
+	}
+	if added, err := idx.Record(ctx, old); err != nil || added {
+		t.Errorf("Record of a build the one-object index has: %v, %v; want not added", added, err)
+	}
+	for _, system := range []string{"x86_64-linux", "aarch64-linux"} {
+		if _, err := os.Stat(filepath.Join(dir, filepath.FromSlash(RecordKey("acme", "hello", system, rev(7))))); err != nil {
+			t.Errorf("the earlier index's %s entry was not carried over: %v", system, err)
+		}
+	}
+	if entries := mustEntries(t, idx, "hello"); len(entries) != 2 {
+		t.Errorf("%d entries, want 2", len(entries))
+	}
+	sum := readSummary(t, dir, "hello")
+	if sum.Schema != 2 || len(sum.Builds) != 2 || sum.Builds[0].Record == "" {
+		t.Errorf("summary after the carry-over: %+v", sum)
+	}
 }
 
 func TestIndexRefusesWhatItCannotRead(t *testing.T) {
@@ -303,15 +417,15 @@ func TestIndexRefusesWhatItCannotRead(t *testing.T) {
 		content string
 		wantIn  string
 	}{
-		{"not JSON", "<html>", "is not a catalog index"},
-		{"a newer layout", `{"schema": 2, "catalog": "acme", "package": "hello", "builds": []}`, "newer version of this action"},
-		{"another package's index", `{"schema": 1, "catalog": "acme", "package": "other", "builds": []}`, "index of acme/other"},
+		{"not JSON", "<html>", "is not a catalog record"},
+		{"a newer layout", `{"schema": 3, "catalog": "acme", "package": "hello", "system": "x86_64-linux", "rev": "` + testRev + `"}`, "newer version of this action"},
+		{"another package's record", `{"schema": 2, "catalog": "acme", "package": "other", "system": "x86_64-linux", "rev": "` + testRev + `"}`, "record of acme/other"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
-			p := filepath.Join(dir, "catalog", "acme", "hello.json")
+			p := filepath.Join(dir, filepath.FromSlash(RecordKey("acme", "hello", "x86_64-linux", testRev)))
 			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 				t.Fatal(err)
 			}
@@ -324,7 +438,11 @@ func TestIndexRefusesWhatItCannotRead(t *testing.T) {
 				t.Errorf("Record: got %v, want an error with %q", err, tt.wantIn)
 			}
 			if after, _ := os.ReadFile(p); string(after) != tt.content {
-				t.Errorf("the index was rewritten: %s", after)
+				t.Errorf("the record was rewritten: %s", after)
+			}
+			// A listing leaves it out and says so, rather than fail.
+			if entries := mustEntries(t, idx, "hello"); len(entries) != 0 {
+				t.Errorf("entries %+v, want none", entries)
 			}
 		})
 	}
@@ -349,21 +467,42 @@ func TestIndexValidation(t *testing.T) {
 			t.Errorf("Record(%+v) accepted", target)
 		}
 	}
+	if _, err := idx.Entries(context.Background(), "acme", ".."); err == nil {
+		t.Error("Entries of package .. accepted")
+	}
 }
 
-// plainStore is a store without conditional writes.
+// plainStore is a store that can neither list nor write conditionally.
 type plainStore struct{ store.Store }
 
-func TestNewIndexNeedsConditionalWrites(t *testing.T) {
+// listingStore lists but has no conditional writes.
+type listingStore struct {
+	store.Store
+	store.Lister
+}
+
+// ignoringStore takes conditional writes and ignores the condition, as
+// s3rver does.
+type ignoringStore struct{ *store.File }
+
+func (i ignoringStore) PutIf(ctx context.Context, key string, data []byte, contentType, _ string) error {
+	_, err := i.File.Put(ctx, key, strings.NewReader(string(data)), contentType)
+	return err
+}
+
+func TestNewIndexNeedsListing(t *testing.T) {
 	t.Parallel()
 	_, err := NewIndex(plainStore{openTestStore(t, t.TempDir())})
-	if err == nil || !strings.Contains(err.Error(), "conditionally") {
-		t.Errorf("NewIndex of a store without conditional writes: %v", err)
+	if err == nil || !strings.Contains(err.Error(), "cannot list") {
+		t.Errorf("NewIndex of a store that cannot list: %v", err)
+	}
+	if _, ok := any(listingStore{}).(store.Conditional); ok {
+		t.Fatal("listingStore is conditional")
 	}
 }
 
 // conflictingStore answers ErrConflict to every conditional write, as a
-// store would under endless contention.
+// store does when another run wrote the record first.
 type conflictingStore struct {
 	*store.File
 	puts int
@@ -374,16 +513,55 @@ func (c *conflictingStore) PutIf(ctx context.Context, key string, data []byte, c
 	return fmt.Errorf("%s: %w", key, store.ErrConflict)
 }
 
-func TestIndexGivesUpOnEndlessConflicts(t *testing.T) {
+func TestIndexConflictMeansRecordedFirst(t *testing.T) {
 	t.Parallel()
 	s := &conflictingStore{File: openTestStore(t, t.TempDir())}
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-	defer cancel()
-	_, err := newTestIndex(t, s).Record(ctx, testBuild(testTarget()))
-	if !errors.Is(err, store.ErrConflict) && !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("Record under endless conflicts: %v", err)
+	added, err := newTestIndex(t, s).Record(context.Background(), testBuild(testTarget()))
+	if err != nil || added {
+		t.Errorf("Record on a conflict: %v, %v; want not added, no error", added, err)
 	}
-	if s.puts < 2 {
-		t.Errorf("%d conditional writes: a conflict must be retried", s.puts)
+	if s.puts != 1 {
+		t.Errorf("%d conditional writes: a record is written once, never retried over another", s.puts)
 	}
+}
+
+func readSummary(t *testing.T, dir, pkg string) summaryObject {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(dir, "catalog", "acme", pkg+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var obj summaryObject
+	if err := json.Unmarshal(raw, &obj); err != nil {
+		t.Fatal(err)
+	}
+	return obj
+}
+
+func mustEntries(t *testing.T, idx *Index, pkg string) []Entry {
+	t.Helper()
+	entries, err := idx.Entries(context.Background(), "acme", pkg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return entries
+}
+
+// entryRevs lists the index's revisions of pkg, sorted.
+func entryRevs(t *testing.T, idx *Index, pkg string) string {
+	t.Helper()
+	var revs []string
+	for _, e := range mustEntries(t, idx, pkg) {
+		revs = append(revs, e.Rev)
+	}
+	sort.Strings(revs)
+	return strings.Join(revs, " ")
+}
+
+func revList(from, n int) string {
+	var revs []string
+	for k := range n {
+		revs = append(revs, rev(from+k))
+	}
+	return strings.Join(revs, " ")
 }

@@ -20,7 +20,10 @@ const (
 	StoreMetaOnly StoreType = "meta-only"
 	// StoreNull: the catalog takes metadata only.
 	StoreNull StoreType = "null"
-	// StorePublisher: a Flox-run service uploads; not supported here.
+	// StorePublisher: Flox's own store. Store paths are uploaded to the
+	// ingress URI with the credentials FloxHub hands out for it, the build
+	// record carries no narinfos, and FloxHub's publisher service ingests
+	// the paths afterwards (see FloxHub.WaitPublished).
 	StorePublisher StoreType = "publisher"
 )
 
@@ -62,8 +65,14 @@ func (p Published) String() string {
 // StoreConfig is the catalog's store.
 type StoreConfig struct {
 	Type       StoreType
-	IngressURI string // nix-copy: where store paths are uploaded
+	IngressURI string // nix-copy, publisher: where store paths are uploaded
 	EgressURI  string // nix-copy: where clients download them from
+	// Auth is what the upload to a publisher store authenticates with.
+	Auth *IngressAuth
+	// Catalog names the catalog in messages.
+	Catalog string
+
+	hub *hubAuth // the FloxHub token, for FloxHub's own https stores
 }
 
 // Destination says where a run uploads store paths and what the build
@@ -77,6 +86,20 @@ type Destination struct {
 	SendNarInfos bool
 	// NarInfosSourceURL is sent as narinfos_source_url with the narinfos.
 	NarInfosSourceURL string
+
+	// Type and Catalog name the catalog's store in messages.
+	Type    StoreType
+	Catalog string
+	// Notes say which Nix store parameters of the ingress URI were left
+	// out, and why (see UploadTarget); the run prints them.
+	Notes []string
+	// WaitForPublisher: after the build is recorded, FloxHub's publisher
+	// ingests the paths; the run waits with FloxHub.WaitPublished before
+	// it reports them installable.
+	WaitForPublisher bool
+
+	auth *IngressAuth // publisher: FloxHub's credentials for the upload
+	hub  *hubAuth
 }
 
 // localNarInfos is the narinfos_source_url the Flox CLI sends when the
@@ -100,15 +123,27 @@ const localNarInfos = "daemon://"
 //     source), and to nothing otherwise.
 //   - null: the catalog takes metadata only: no narinfos, no cache_uri,
 //     as the Flox CLI does. The run uploads to store-url when given.
+//   - publisher: Flox's store: the run uploads to the ingress URI with
+//     FloxHub's credentials (Destination.OpenStore), sends the ingress URI
+//     as cache_uri and no narinfos, as the Flox CLI does, and then waits
+//     for FloxHub (WaitForPublisher). store-url cannot name that store,
+//     so giving it is an error.
+//
+// The ingress URI's Nix store parameters are kept where the store layer
+// honours them and otherwise left out with a note (see UploadTarget).
 func (p Plan) Destination(storeURL string) (Destination, error) {
+	base := Destination{Type: p.Store.Type, Catalog: p.Store.Catalog, hub: p.Store.hub}
+	fail := func(format string, args ...any) error {
+		return fmt.Errorf("catalog %s (store type %s): %s", p.Store.Catalog, p.Store.Type, fmt.Sprintf(format, args...))
+	}
 	switch p.Store.Type {
 	case StoreNixCopy:
-		d := Destination{
-			StoreURL:          p.Store.IngressURI,
-			CacheURI:          p.Store.IngressURI,
-			SendNarInfos:      true,
-			NarInfosSourceURL: p.Store.EgressURI,
+		upload, notes, err := UploadTarget(p.Store.IngressURI)
+		if err != nil {
+			return Destination{}, fail("%v", err)
 		}
+		d := base
+		d.StoreURL, d.CacheURI, d.SendNarInfos, d.NarInfosSourceURL, d.Notes = upload, p.Store.IngressURI, true, p.Store.EgressURI, notes
 		if storeURL == "" {
 			return d, nil
 		}
@@ -117,22 +152,36 @@ func (p Plan) Destination(storeURL string) (Destination, error) {
 			return Destination{}, err
 		}
 		if !same {
-			return Destination{}, fmt.Errorf("store-url %s is not the catalog's store %s: the catalog's clients download from its store, so the store paths must go there; remove store-url, or make it name the same store", store.RedactURL(storeURL), store.RedactURL(p.Store.IngressURI))
+			return Destination{}, fail("store-url %s is not the catalog's store %s: the catalog's clients download from its store, so the store paths must go there; remove store-url, or make it name the same store", store.RedactURL(storeURL), store.RedactURL(p.Store.IngressURI))
 		}
-		d.StoreURL = storeURL
+		d.StoreURL, d.Notes = storeURL, nil
+		return d, nil
+	case StorePublisher:
+		if storeURL != "" {
+			return Destination{}, fail("store-url %s cannot be used: the catalog's store is Flox's own, uploaded to with credentials FloxHub hands out; remove store-url to publish there, or give the catalog a nix-copy store of yours in FloxHub", store.RedactURL(storeURL))
+		}
+		upload, notes, err := UploadTarget(p.Store.IngressURI)
+		if err != nil {
+			return Destination{}, fail("%v", err)
+		}
+		d := base
+		d.StoreURL, d.CacheURI, d.Notes, d.WaitForPublisher, d.auth = upload, p.Store.IngressURI, notes, true, p.Store.Auth
 		return d, nil
 	case StoreMetaOnly:
-		d := Destination{StoreURL: storeURL, SendNarInfos: true, NarInfosSourceURL: localNarInfos}
+		d := base
+		d.StoreURL, d.SendNarInfos, d.NarInfosSourceURL = storeURL, true, localNarInfos
 		if storeURL != "" {
 			d.NarInfosSourceURL = store.RedactURL(storeURL)
 		}
 		return d, nil
 	case StoreNull:
-		return Destination{StoreURL: storeURL}, nil
+		d := base
+		d.StoreURL = storeURL
+		return d, nil
 	case "":
-		return Destination{}, errors.New("FloxHub has not said where the store paths go (Prepare was not called, or the build is already published)")
+		return Destination{}, errors.New("FloxHub has not said where the store paths go (PublishInfo was not called, or the build is already published)")
 	default:
-		return Destination{}, fmt.Errorf("the catalog's store type %q is not supported", p.Store.Type)
+		return Destination{}, fail("this store type is not supported")
 	}
 }
 

@@ -589,6 +589,8 @@ func opVerb(op string) string {
 	switch op {
 	case "upload", "write":
 		return "the write"
+	case "list":
+		return "the listing"
 	}
 	return "the read"
 }
@@ -597,6 +599,8 @@ func opAction(op string) string {
 	switch op {
 	case "upload", "write":
 		return "s3:PutObject"
+	case "list":
+		return "s3:ListBucket"
 	}
 	return "s3:GetObject"
 }

@@ -1,0 +1,127 @@
+package catalog
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/flox-publish/publish-action/internal/nixpath"
+	"github.com/flox-publish/publish-action/internal/store"
+)
+
+// Install says how a published package is installed, for the report:
+// `flox install <catalog>/<package>` only works once FloxHub has recorded
+// the build; otherwise the paths can still be copied from the store they
+// were uploaded to, by anyone who trusts the signing key.
+type Install struct {
+	// Flox is "flox install <catalog>/<package>", or "" when FloxHub has
+	// no record of the build (no token, a dry run, a failed record).
+	Flox string
+	// Substituter is the binary cache clients read the paths from, "" when
+	// there is none they can read (nothing uploaded, or Flox's own store,
+	// which only flox install reaches).
+	Substituter string
+	PublicKey   string   // the key the paths are signed with, "name:base64"
+	StorePaths  []string // the outputs to install
+	// Why says why there is no Flox line, when there is none.
+	Why string
+}
+
+// InstallAdvice makes the Install of a package. recorded is true when
+// FloxHub accepted the build record, or said it was already published;
+// why says otherwise why not ("no floxhub-token was given", "this was a
+// dry run").
+func InstallAdvice(recorded bool, why, catalog, pkg, substituter, publicKey string, outputs []string) Install {
+	in := Install{Substituter: substituter, PublicKey: publicKey, StorePaths: outputs}
+	if recorded {
+		in.Flox = "flox install " + catalog + "/" + pkg
+	} else {
+		in.Why = why
+	}
+	return in
+}
+
+// Lines are the advice in words, one instruction a line.
+func (in Install) Lines() []string {
+	var lines []string
+	trust := ""
+	if in.PublicKey != "" {
+		trust = "extra-trusted-public-keys = " + in.PublicKey
+	}
+	switch {
+	case in.Flox != "":
+		lines = append(lines, in.Flox)
+		if trust != "" && in.Substituter != "" {
+			lines = append(lines, "Clients must trust the signing key: add `"+trust+"` to nix.conf")
+		}
+	case in.Substituter != "" && len(in.StorePaths) > 0:
+		if in.Why != "" {
+			lines = append(lines, "Not in FloxHub ("+in.Why+"), so `flox install` cannot find it; install from the binary cache:")
+		}
+		for _, p := range in.StorePaths {
+			lines = append(lines, fmt.Sprintf("nix copy --from '%s' %s", in.Substituter, p))
+		}
+		if trust != "" {
+			lines = append(lines, "after adding `"+trust+"` to nix.conf (or `extra-substituters = "+in.Substituter+"` too, to let Nix fetch it by itself)")
+		}
+	default:
+		why := in.Why
+		if why == "" {
+			why = "FloxHub has no record of it"
+		}
+		lines = append(lines, "Not installable from elsewhere: "+why+", and no binary cache clients can read holds it")
+	}
+	return lines
+}
+
+// Substituter is the binary cache clients read d's paths from: the
+// catalog's egress URI for nix-copy, none for Flox's publisher store
+// (flox install reaches it), and the store uploaded to otherwise
+// (storeURL, as the store shows itself: without credentials).
+func (d Destination) Substituter(storeURL string) string {
+	switch d.Type {
+	case StoreNixCopy:
+		return d.NarInfosSourceURL
+	case StorePublisher:
+		return ""
+	}
+	return storeURL
+}
+
+// IndexURL is the address of a package's index summary in the store at
+// storeURL: the key goes into the URL's path, before its query, so that
+// s3://bucket/pfx?endpoint=… gives s3://bucket/pfx/catalog/…json?endpoint=….
+func IndexURL(storeURL, catalog, pkg string) (string, error) {
+	u, err := url.Parse(storeURL)
+	if err != nil {
+		return "", fmt.Errorf("store %s is not a URL", store.RedactURL(storeURL))
+	}
+	u.User = nil
+	u.Fragment = ""
+	u.Path = strings.TrimSuffix(u.Path, "/") + "/" + IndexKey(catalog, pkg)
+	u.RawPath = ""
+	return u.String(), nil
+}
+
+// DrvPath is the derivation that built outputs, as the local store (or
+// the narinfos) name it: the deriver the outputs share. It is "" when they
+// have none (a build Nix did not make, such as the local builder's) or
+// when they disagree, which a single derivation's outputs never do.
+func DrvPath(outputs []Output, closure []nixpath.PathInfo) string {
+	deriver := map[string]string{}
+	for _, p := range closure {
+		deriver[p.StorePath] = p.Deriver
+	}
+	drv := ""
+	for k, o := range outputs {
+		d := deriver[o.StorePath]
+		if d == "" || k > 0 && d != drv {
+			return ""
+		}
+		drv = d
+	}
+	if !strings.HasSuffix(drv, ".drv") {
+		return ""
+	}
+	return drv
+}

@@ -1,0 +1,83 @@
+package catalog
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/flox-publish/publish-action/internal/nixpath"
+)
+
+func TestInstallAdvice(t *testing.T) {
+	t.Parallel()
+	key := "acme-1:c2lnbmF0dXJl"
+	tests := []struct {
+		name string
+		in   Install
+		want []string
+	}{
+		{"recorded in FloxHub", InstallAdvice(true, "", "acme", "hello", "https://cache.acme.example", key, []string{helloOut}),
+			[]string{"flox install acme/hello", "Clients must trust the signing key: add `extra-trusted-public-keys = " + key + "` to nix.conf"}},
+		{"recorded, Flox's own store", InstallAdvice(true, "", "acme", "hello", "", key, []string{helloOut}),
+			[]string{"flox install acme/hello"}},
+		{"no token: from the store", InstallAdvice(false, "no floxhub-token was given", "acme", "hello", "s3://bucket?region=eu-west-1", key, []string{helloOut}),
+			[]string{"Not in FloxHub (no floxhub-token was given), so `flox install` cannot find it; install from the binary cache:",
+				"nix copy --from 's3://bucket?region=eu-west-1' " + helloOut,
+				"after adding `extra-trusted-public-keys = " + key + "` to nix.conf (or `extra-substituters = s3://bucket?region=eu-west-1` too, to let Nix fetch it by itself)"}},
+		{"nothing anywhere", InstallAdvice(false, "this was a dry run", "acme", "hello", "", key, []string{helloOut}),
+			[]string{"Not installable from elsewhere: this was a dry run, and no binary cache clients can read holds it"}},
+	}
+	for _, tt := range tests {
+		if got := tt.in.Lines(); !slices.Equal(got, tt.want) {
+			t.Errorf("%s:\n%s\nwant\n%s", tt.name, strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
+		}
+		if tt.in.Flox != "" && !strings.HasPrefix(tt.name, "recorded") {
+			t.Errorf("%s: a flox install line for a package FloxHub did not record", tt.name)
+		}
+	}
+}
+
+func TestSubstituter(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		d    Destination
+		want string
+	}{
+		{Destination{Type: StoreNixCopy, NarInfosSourceURL: nixCopyOut}, nixCopyOut},
+		{Destination{Type: StorePublisher, StoreURL: "s3://flox"}, ""},
+		{Destination{Type: StoreMetaOnly}, "file:///srv/cache"},
+		{Destination{}, "file:///srv/cache"},
+	} {
+		if got := tt.d.Substituter("file:///srv/cache"); got != tt.want {
+			t.Errorf("%s: %q, want %q", tt.d.Type, got, tt.want)
+		}
+	}
+}
+
+func TestIndexURL(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"s3://bucket?endpoint=http://127.0.0.1:9000":    "s3://bucket/catalog/acme/hello.json?endpoint=http://127.0.0.1:9000",
+		"s3://bucket/pfx/?region=eu-west-1":             "s3://bucket/pfx/catalog/acme/hello.json?region=eu-west-1",
+		"file:///srv/cache":                             "file:///srv/cache/catalog/acme/hello.json",
+		"https://user:pw@cache.example/c?priority=30#x": "https://cache.example/c/catalog/acme/hello.json?priority=30",
+	} {
+		if got, err := IndexURL(in, "acme", "hello"); err != nil || got != want {
+			t.Errorf("IndexURL(%s) = %s, %v; want %s", in, got, err, want)
+		}
+	}
+}
+
+func TestDrvPath(t *testing.T) {
+	t.Parallel()
+	drv := "/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-hello-1.2.3.drv"
+	outs := []Output{{Name: "out", StorePath: helloOut}, {Name: "log", StorePath: helloLog}}
+	closure := []nixpath.PathInfo{{StorePath: helloOut, Deriver: drv}, {StorePath: helloLog, Deriver: drv}, {StorePath: helloDep, Deriver: "/nix/store/b-dep.drv"}}
+	if got := DrvPath(outs, closure); got != drv {
+		t.Errorf("DrvPath = %q, want %q", got, drv)
+	}
+	closure[1].Deriver = ""
+	if got := DrvPath(outs, closure); got != "" {
+		t.Errorf("DrvPath of outputs without a shared deriver = %q", got)
+	}
+}

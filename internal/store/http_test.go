@@ -1,0 +1,101 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flox-publish/publish-action/internal/testenv"
+)
+
+func TestHTTPStore(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cache := testenv.StartHTTPCache(t, "token")
+	cache.FailNext(2)
+	host := cache.Host()
+	u, _ := url.Parse(cache.URL + "/cache?want-mass-query=true&priority=30")
+	h, err := OpenHTTP(u, HTTPOptions{
+		BasicAuth: func(u *url.URL) (string, string, bool) { return "unused", "token", u.Host == host },
+		Retry:     RetryPolicy{BaseDelay: time.Millisecond, MaxDelay: time.Millisecond},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.URL() != cache.URL+"/cache" {
+		t.Errorf("URL %s", h.URL())
+	}
+	if ok, err := h.Exists(ctx, "nix-cache-info"); err != nil || ok {
+		t.Errorf("Exists before the upload: %v, %v", ok, err)
+	}
+	big := bytes.Repeat([]byte("nar"), SpoolInMemory/3+1000) // spooled to a file
+	for key, data := range map[string][]byte{"nix-cache-info": []byte("StoreDir: /nix/store\n"), "nar/x.nar.zst": big} {
+		n, err := h.Put(ctx, key, io.MultiReader(bytes.NewReader(data)), "application/x-nix-nar")
+		if err != nil || n != int64(len(data)) {
+			t.Fatalf("Put %s: %d, %v", key, n, err)
+		}
+		r, err := h.Get(ctx, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(r)
+		r.Close()
+		if !bytes.Equal(got, data) {
+			t.Errorf("%s read back %d bytes, want %d", key, len(got), len(data))
+		}
+		if size, err := h.Size(ctx, key); err != nil || size != int64(len(data)) {
+			t.Errorf("Size %s: %d, %v", key, size, err)
+		}
+	}
+	if _, err := h.Get(ctx, "absent"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Get of an absent key: %v", err)
+	}
+	for _, a := range cache.Authorizations() {
+		if a == "" {
+			t.Fatal("a request went without the credentials")
+		}
+	}
+
+	// Another host gets no credentials, and the error says so.
+	other, _ := OpenHTTP(u, HTTPOptions{BasicAuth: func(*url.URL) (string, string, bool) { return "", "", false }})
+	seen := len(cache.Authorizations())
+	_, err = other.Put(ctx, "x", strings.NewReader("x"), "text/plain")
+	if err == nil || !strings.Contains(err.Error(), "No credentials were sent") {
+		t.Errorf("Put without credentials: %v", err)
+	}
+	if cache.Authorizations()[seen] != "" {
+		t.Error("credentials were sent to a host BasicAuth did not name")
+	}
+}
+
+// TestHTTPStoreRedirectDropsCredentials: a redirect to another host does
+// not carry the token there.
+func TestHTTPStoreRedirectDropsCredentials(t *testing.T) {
+	t.Parallel()
+	var got string
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = r.Header.Get("Authorization")
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer elsewhere.Close()
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, elsewhere.URL+r.URL.Path, http.StatusFound)
+	}))
+	defer origin.Close()
+	host := strings.TrimPrefix(origin.URL, "http://")
+	u, _ := url.Parse(origin.URL)
+	h, _ := OpenHTTP(u, HTTPOptions{BasicAuth: func(u *url.URL) (string, string, bool) { return "unused", "token", u.Host == host }})
+	if _, err := h.Exists(context.Background(), "x.narinfo"); err != nil {
+		t.Fatal(err)
+	}
+	if got != "" {
+		t.Errorf("the redirect target got Authorization %q", got)
+	}
+}
