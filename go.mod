@@ -29,5 +29,6 @@ require (
 	github.com/pelletier/go-toml/v2 v2.4.3 // indirect
 	github.com/sethvargo/go-githubactions v1.3.0 // indirect
 	github.com/ulikunitz/xz v0.5.17 // indirect
+	golang.org/x/sync v0.22.0 // indirect
 	gopkg.in/yaml.v3 v3.0.1 // indirect
 )

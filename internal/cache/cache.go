@@ -28,6 +28,7 @@ import (
 
 	"github.com/nix-community/go-nix/pkg/narinfo"
 	"github.com/nix-community/go-nix/pkg/nixbase32"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/flox-publish/publish-action/internal/nixpath"
 	"github.com/flox-publish/publish-action/internal/signing"
@@ -251,19 +252,22 @@ const presenceJobs = 32
 // markPresent asks the store for every path's narinfo at once, up to
 // presenceJobs at a time, and marks the paths it has as done.
 func markPresent(ctx context.Context, s store.Store, nodes map[string]*node, order []string) error {
-	err := forEach(ctx, len(order), presenceJobs, func(ctx context.Context, i int) error {
-		p := order[i]
-		key := NarInfoKey(p)
-		ok, err := s.Exists(ctx, key)
-		if err != nil {
-			return fmt.Errorf("%s: check %s: %w", p, key, err)
-		}
-		if ok {
-			nodes[p].result = PathResult{StorePath: p, NarSize: nodes[p].info.NarSize, Status: Present}
-		}
-		return nil
-	})
-	if err != nil {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(presenceJobs)
+	for _, p := range order {
+		g.Go(func() error {
+			key := NarInfoKey(p)
+			ok, err := s.Exists(gctx, key)
+			if err != nil {
+				return fmt.Errorf("%s: check %s: %w", p, key, err)
+			}
+			if ok {
+				nodes[p].result = PathResult{StorePath: p, NarSize: nodes[p].info.NarSize, Status: Present}
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
 		return err
 	}
 	for _, n := range nodes {
@@ -273,34 +277,6 @@ func markPresent(ctx context.Context, s store.Store, nodes map[string]*node, ord
 		}
 	}
 	return nil
-}
-
-// forEach calls fn for every i from 0 to n-1, up to limit at a time, and
-// returns the first error; after it, no new call starts.
-func forEach(ctx context.Context, n, limit int, fn func(ctx context.Context, i int) error) error {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	sem := make(chan struct{}, limit)
-	var wg sync.WaitGroup
-	for i := 0; i < n; i++ {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-		}
-		if ctx.Err() != nil {
-			break
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			if err := fn(ctx, i); err != nil {
-				cancel(err)
-			}
-		}()
-	}
-	wg.Wait()
-	return context.Cause(ctx)
 }
 
 func firstCause(errs []error) error {
