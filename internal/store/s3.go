@@ -17,16 +17,20 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
+	"golang.org/x/sync/semaphore"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
 
-// DefaultPartSize is the size of the parts a large object is uploaded in.
-// S3 allows 10,000 parts, so the largest NAR it can take is about 78 GiB.
+// DefaultPartSize is the size of the parts a large object is uploaded in,
+// unless its PutOptions.MaxSize needs more than 10,000 of them.
 const DefaultPartSize = 8 << 20
 
 const (
 	minPartSize = 5 << 20 // S3's minimum for every part but the last
+	maxPartSize = 5 << 30 // and its maximum
 	maxParts    = 10000
+	// MaxObjectSize is the largest object S3 stores.
+	MaxObjectSize = 5 << 40
 )
 
 // S3 is a binary cache in an S3 bucket, on AWS or an S3-compatible server
@@ -35,9 +39,10 @@ const (
 // Objects smaller than a part are written with one PutObject; larger ones
 // are streamed as a multipart upload, which S3 makes visible all at once
 // when it completes, so a reader never sees part of an object. Parts are
-// read into buffers shared by the whole store: at most Jobs+1 are in use,
-// whatever the number of concurrent Puts, which bounds both memory and the
-// requests in flight. Every request is signed with SigV4 over the SHA-256
+// read into buffers shared by the whole store: at most (Jobs+1)×PartSize
+// bytes are in use, whatever the number of concurrent Puts, which bounds
+// both memory and the requests in flight (see partSizeFor for larger
+// parts). Every request is signed with SigV4 over the SHA-256
 // of its body, which S3 and its look-alikes check before they store a byte
 // (XAmzContentSHA256Mismatch); a Content-MD5 on top would hash every
 // byte of every NAR a second time to check the same thing, so only the
@@ -46,7 +51,10 @@ type S3 struct {
 	loc       s3Location
 	client    *s3.Client
 	partSize  int
-	bufs      chan []byte
+	bufs      chan []byte // free buffers of partSize bytes
+	budget    *semaphore.Weighted
+	capacity  int64 // of budget, in bytes
+	timeouts  Timeouts
 	principal string
 	logf      func(string, ...any)
 }
@@ -54,6 +62,8 @@ type S3 struct {
 var (
 	_ Store       = (*S3)(nil)
 	_ Conditional = (*S3)(nil)
+	_ DigestStore = (*S3)(nil)
+	_ Cleaner     = (*S3)(nil)
 )
 
 func openS3(ctx context.Context, u *url.URL, opts Options) (Store, error) {
@@ -105,6 +115,8 @@ func OpenS3(ctx context.Context, u *url.URL, opts Options) (*S3, error) {
 	if s3opts.HTTPClient == nil {
 		s3opts.HTTPClient = awshttp.NewBuildableClient()
 	}
+	timeouts := opts.Timeouts.withDefaults()
+	s3opts.HTTPClient = stallClient{next: s3opts.HTTPClient, stall: timeouts.Stall}
 	if loc.Endpoint != "" {
 		s3opts.BaseEndpoint = aws.String(loc.Endpoint)
 	}
@@ -113,11 +125,11 @@ func OpenS3(ctx context.Context, u *url.URL, opts Options) (*S3, error) {
 		client:    s3.New(s3opts),
 		partSize:  int(partSize),
 		bufs:      make(chan []byte, jobs+1),
+		budget:    semaphore.NewWeighted(int64(jobs+1) * partSize),
+		capacity:  int64(jobs+1) * partSize,
+		timeouts:  timeouts,
 		principal: opts.Principal,
 		logf:      opts.Logf,
-	}
-	for range jobs + 1 {
-		s.bufs <- nil // allocated on first use
 	}
 	return s, nil
 }
@@ -204,7 +216,7 @@ func (s *S3) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, s.fail("read", k, err)
 	}
-	return out.Body, nil
+	return &resumingBody{s: s, ctx: ctx, key: k, etag: aws.ToString(out.ETag), body: out.Body}, nil
 }
 
 // GetVersion reads a small object and its ETag.
@@ -217,8 +229,9 @@ func (s *S3) GetVersion(ctx context.Context, key string) ([]byte, string, error)
 	if err != nil {
 		return nil, "", s.fail("read", k, err)
 	}
-	defer out.Body.Close()
-	data, err := io.ReadAll(out.Body)
+	body := &resumingBody{s: s, ctx: ctx, key: k, etag: aws.ToString(out.ETag), body: out.Body}
+	defer body.Close()
+	data, err := io.ReadAll(body)
 	if err != nil {
 		return nil, "", fmt.Errorf("read %s: %w", s.show(k), err)
 	}

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 
+	awsretry "github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 
 	"github.com/aws/smithy-go"
@@ -93,6 +94,10 @@ func (s *S3) fail(op, k string, err error) error {
 	var send *smithyhttp.RequestSendError
 	if !errors.As(err, &re) || errors.As(err, &send) {
 		switch {
+		case errors.As(err, &send) && retryableSend(err):
+			// It was reached before, or might be: the network failed
+			// this request every time, and the last cause says how.
+			e.Message = fmt.Sprintf("no answer from %s%s: %s", where, afterAttempts(err), describeFailure(err))
 		case errors.As(err, &send):
 			e.Message = fmt.Sprintf("cannot reach %s: %s", where, describeFailure(err))
 			e.Hint = "Check endpoint= and scheme= in store-url"
@@ -110,6 +115,12 @@ func (s *S3) fail(op, k string, err error) error {
 	var api smithy.APIError
 	if errors.As(err, &api) {
 		e.Code, e.Message = api.ErrorCode(), api.ErrorMessage()
+	}
+	// An answer whose body was cut or unreadable has a status but no
+	// error code: its cause is the read's, keep it.
+	var de *smithy.DeserializationError
+	if e.Code == "" && e.Message == "" && errors.As(err, &de) {
+		e.Message = fmt.Sprintf("its answer could not be read%s: %v", afterAttempts(err), de.Err)
 	}
 	var are *awshttp.ResponseError
 	if errors.As(err, &are) {
@@ -151,17 +162,26 @@ func (s *S3) fail(op, k string, err error) error {
 	return e
 }
 
+// afterAttempts says how many tries a request took, when it was retried.
+func afterAttempts(err error) string {
+	var me *awsretry.MaxAttemptsError
+	if errors.As(err, &me) {
+		return fmt.Sprintf(" after %d attempts", me.Attempt)
+	}
+	return ""
+}
+
+func isWrite(op string) bool { return op == "write" || strings.Contains(op, "upload") }
+
 func opVerb(op string) string {
-	switch op {
-	case "upload", "write":
+	if isWrite(op) {
 		return "the write"
 	}
 	return "the read"
 }
 
 func opAction(op string) string {
-	switch op {
-	case "upload", "write":
+	if isWrite(op) {
 		return "s3:PutObject"
 	}
 	return "s3:GetObject"
