@@ -17,8 +17,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
-	"golang.org/x/sync/semaphore"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+	"golang.org/x/sync/semaphore"
 )
 
 // DefaultPartSize is the size of the parts a large object is uploaded in,

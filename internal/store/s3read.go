@@ -131,4 +131,3 @@ func (s *S3) CleanStale(ctx context.Context, olderThan time.Duration) (int, erro
 		in.KeyMarker, in.UploadIdMarker = out.NextKeyMarker, out.NextUploadIdMarker
 	}
 }
-
