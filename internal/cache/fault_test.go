@@ -352,3 +352,63 @@ func TestCancelAbortsMultipartUploads(t *testing.T) {
 		t.Error(l)
 	}
 }
+
+// TestConcurrentPublishersUploadSharedPathsAboutOnce runs three publishers
+// at once on closures of 60 paths that share 40, against MinIO, and counts
+// the NAR uploads: 100 distinct paths should cost about 100 uploads, not
+// the 180 three independent publishers would make.
+func TestConcurrentPublishersUploadSharedPathsAboutOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs MinIO; skipped with -short")
+	}
+	m := testenv.StartMinIO(t, testenv.MinIOOptions{})
+	bucket := m.CreateBucket(t)
+	key := newKey(t, "concurrent")
+	shared := faultClosure(t, 500, 40)
+	var closures [3][]nixpath.PathInfo
+	for i := range closures {
+		own := faultClosure(t, uint64(600+i), 20)
+		closures[i] = append(append([]nixpath.PathInfo(nil), shared...), own...)
+	}
+	u, _ := url.Parse("s3://" + bucket + "?endpoint=" + m.Endpoint)
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		uploads int
+		reused  int
+	)
+	for i := range closures {
+		s, err := store.OpenS3(context.Background(), u, store.Options{Jobs: 4, Credentials: m.RootCredentials()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := cache.Publish(context.Background(), cache.Options{Store: s, Key: key, Jobs: 4}, closures[i])
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for _, r := range res {
+				switch {
+				case r.Status == cache.Uploaded && r.Reused:
+					reused++
+				case r.Status == cache.Uploaded:
+					uploads++
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	t.Logf("3 publishers, 60 paths each, 100 distinct: %d NAR uploads, %d NARs reused", uploads, reused)
+	if uploads > 130 {
+		t.Errorf("%d NAR uploads for 100 distinct paths, want about 100", uploads)
+	}
+	v, l := invariants(t, m.Client(), bucket)
+	for _, x := range append(v, l...) {
+		t.Error(x)
+	}
+}
