@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -108,7 +109,9 @@ func (s *S3) CleanStale(ctx context.Context, olderThan time.Duration) (int, erro
 	}
 	prefix = prefix[:len(prefix)-1]
 	cutoff := time.Now().Add(-olderThan)
-	in := &s3.ListMultipartUploadsInput{Bucket: &s.loc.Bucket, Prefix: &prefix}
+	// No Prefix in the request: MinIO lists only the uploads of the one
+	// key a prefix names exactly, so the uploads are filtered here.
+	in := &s3.ListMultipartUploadsInput{Bucket: &s.loc.Bucket}
 	removed := 0
 	for {
 		out, err := s.client.ListMultipartUploads(ctx, in)
@@ -116,7 +119,7 @@ func (s *S3) CleanStale(ctx context.Context, olderThan time.Duration) (int, erro
 			return removed, s.fail("list the unfinished uploads under", prefix, err)
 		}
 		for _, up := range out.Uploads {
-			if !aws.ToTime(up.Initiated).Before(cutoff) {
+			if !strings.HasPrefix(aws.ToString(up.Key), prefix) || !aws.ToTime(up.Initiated).Before(cutoff) {
 				continue
 			}
 			_, err := s.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: &s.loc.Bucket, Key: up.Key, UploadId: up.UploadId})

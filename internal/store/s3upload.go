@@ -327,6 +327,7 @@ func (s *S3) abortOrphans(ctx context.Context, k, keep string, from, to time.Tim
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.timeouts.Abort)
 	defer cancel()
 	out, err := s.client.ListMultipartUploads(actx, &s3.ListMultipartUploadsInput{Bucket: &s.loc.Bucket, Prefix: &k})
+	// (With a prefix that is exactly the key, MinIO lists its uploads.)
 	if err != nil {
 		return
 	}
