@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -18,7 +19,7 @@ import (
 	awsretry "github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
-	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"github.com/aws/smithy-go/middleware"
 	"golang.org/x/sync/errgroup"
 )
@@ -296,8 +297,10 @@ func (u *upload) complete(ctx context.Context, uploadID string, parts []types.Co
 	if err == nil {
 		return nil
 	}
-	var api smithy.APIError
-	if errors.As(err, &api) && api.ErrorCode() == "NoSuchUpload" {
+	// NoSuchUpload is a 404; MinIO's answer to a repeated Complete does
+	// not always carry the code, so any 404 is checked the same way.
+	var re *smithyhttp.ResponseError
+	if errors.As(err, &re) && re.HTTPStatusCode() == http.StatusNotFound {
 		out, herr := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.loc.Bucket, Key: &k})
 		if herr == nil && aws.ToInt64(out.ContentLength) == total {
 			return nil
