@@ -19,8 +19,8 @@ import (
 	awsretry "github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
-	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"github.com/aws/smithy-go/middleware"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -150,7 +150,16 @@ func (u *upload) release(b []byte) {
 	u.s.budget.Release(u.weight())
 }
 
-// multipart uploads first (a full part) and the rest of r. Parts are
+// multipart uploads first (a full part) and the rest of r.
+//
+// This uploader, not aws-sdk-go-v2's feature/s3/transfermanager (v0.4.1),
+// because it is as fast and holds a quarter of the memory: its budget of
+// buffers is shared by all the uploads of a run, where the transfer
+// manager takes Concurrency+1 parts per upload. BenchmarkUploader, same
+// run, same MinIO, 4 unseekable 48 MiB streams at once, 8 MiB parts, 4 in
+// flight, 2 cores: this store 241 and 282 MB/s at 60 and 61 MiB peak RSS;
+// the transfer manager 242 and 167 MB/s at 288 and 296 MiB. It also has
+// no hook for the digest and size bound a NAR needs here. Parts are
 // uploaded while the next ones are read; acquire blocks while the budget
 // is in use, which is what keeps memory bounded.
 func (u *upload) multipart(ctx context.Context, r io.Reader, first []byte) (int64, error) {
