@@ -97,7 +97,7 @@ func (r *faultRig) open(t *testing.T, bucket string, logs *strings.Builder) *sto
 	var mu sync.Mutex
 	s, err := store.OpenS3(context.Background(), u, store.Options{
 		Jobs: 2, PartSize: 5 << 20, Credentials: r.m.RootCredentials(),
-		Timeouts: store.Timeouts{Stall: time.Second, Abort: 5 * time.Second},
+		Timeouts: store.Timeouts{Stall: time.Second, Drain: 200 * time.Millisecond, Abort: 5 * time.Second},
 		Retry:    store.RetryPolicy{MaxAttempts: 6, BaseDelay: 20 * time.Millisecond, MaxDelay: 300 * time.Millisecond, MaxRetryAfter: time.Second},
 		Logf: func(f string, a ...any) {
 			mu.Lock()
@@ -410,5 +410,38 @@ func TestConcurrentPublishersUploadSharedPathsAboutOnce(t *testing.T) {
 	v, l := invariants(t, m.Client(), bucket)
 	for _, x := range append(v, l...) {
 		t.Error(x)
+	}
+}
+
+// TestRerunReusesCompleteNARs: a run killed after its NARs but before
+// their narinfos (the narinfos are deleted here) leaves complete NARs; the
+// next run writes the narinfos without uploading them again, to file://
+// (digest computed from the file) as to S3 (digest kept with the object;
+// TestPublishUnderInjectedFaults).
+func TestRerunReusesCompleteNARs(t *testing.T) {
+	s := fileStore(t)
+	key := newKey(t, "rerun")
+	paths := faultClosure(t, 77, 5, 1<<20)
+	first, err := cache.Publish(context.Background(), cache.Options{Store: s, Key: key, Jobs: 2}, paths)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range paths {
+		os.Remove(filepath.Join(s.Root(), cache.NarInfoKey(p.StorePath)))
+	}
+	again, err := cache.Publish(context.Background(), cache.Options{Store: s, Key: key, Jobs: 2}, paths)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range again {
+		if !r.Reused || r.Status != cache.Uploaded {
+			t.Errorf("%s: status %s, reused %v; want its NAR reused", r.StorePath, r.Status, r.Reused)
+		}
+		if r.NarInfo.String() != first[i].NarInfo.String() {
+			t.Errorf("%s: the narinfo differs from the first run's:\n%s\nvs\n%s", r.StorePath, r.NarInfo, first[i].NarInfo)
+		}
+	}
+	if err := cache.Verify(context.Background(), s, key.PublicKey(), again); err != nil {
+		t.Error(err)
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"os"
 
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awscreds "github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -113,10 +112,10 @@ func OpenS3(ctx context.Context, u *url.URL, opts Options) (*S3, error) {
 		HTTPClient: opts.HTTPClient,
 	}
 	if s3opts.HTTPClient == nil {
-		s3opts.HTTPClient = awshttp.NewBuildableClient()
+		s3opts.HTTPClient = newHTTPClient()
 	}
 	timeouts := opts.Timeouts.withDefaults()
-	s3opts.HTTPClient = stallClient{next: s3opts.HTTPClient, stall: timeouts.Stall}
+	s3opts.HTTPClient = stallClient{next: s3opts.HTTPClient, stall: timeouts.Stall, drain: timeouts.Drain}
 	if loc.Endpoint != "" {
 		s3opts.BaseEndpoint = aws.String(loc.Endpoint)
 	}

@@ -4,12 +4,24 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 )
+
+// notSentLimit bounds the unsent bytes the kernel holds per connection
+// (see limitUnsent).
+const notSentLimit = 128 << 10
+
+// newHTTPClient is the SDK's HTTP client with limitUnsent on every
+// connection.
+func newHTTPClient() aws.HTTPClient {
+	return awshttp.NewBuildableClient().WithDialerOptions(func(d *net.Dialer) { d.Control = limitUnsent })
+}
 
 // errStalled is a request that moved no byte for Timeouts.Stall. It is a
 // timeout (net.Error), so the retry policy tries the request again.
@@ -33,11 +45,12 @@ func (stalledError) Temporary() bool { return true }
 type stallClient struct {
 	next  aws.HTTPClient
 	stall time.Duration
+	drain time.Duration // Timeouts.Drain
 }
 
 func (c stallClient) Do(req *http.Request) (*http.Response, error) {
 	ctx, cancel := context.WithCancelCause(req.Context())
-	w := &watchdog{stall: c.stall, cancel: cancel}
+	w := &watchdog{stall: c.stall, cancel: cancel, grace: c.drain}
 	w.timer = time.AfterFunc(c.stall, w.fire)
 	req = req.WithContext(ctx)
 	if req.Body != nil && req.Body != http.NoBody {
@@ -67,6 +80,8 @@ func (c stallClient) Do(req *http.Request) (*http.Response, error) {
 
 type watchdog struct {
 	stall  time.Duration
+	grace  time.Duration // added once the body is all read (Timeouts.Drain)
+	sent   bool
 	cancel context.CancelCauseFunc
 	mu     sync.Mutex
 	timer  *time.Timer
@@ -77,7 +92,20 @@ func (w *watchdog) fire() { w.cancel(errStalled) }
 // kick restarts the clock: something moved.
 func (w *watchdog) kick() {
 	w.mu.Lock()
-	w.timer.Reset(w.stall)
+	d := w.stall
+	if w.sent {
+		d += w.grace
+	}
+	w.timer.Reset(d)
+	w.mu.Unlock()
+}
+
+// allSent restarts the clock with the drain grace: the last bytes of the
+// body may still be on their way.
+func (w *watchdog) allSent() {
+	w.mu.Lock()
+	w.sent = true
+	w.timer.Reset(w.stall + w.grace)
 	w.mu.Unlock()
 }
 
@@ -94,7 +122,11 @@ type sendBody struct {
 
 func (b *sendBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
-	b.w.kick()
+	if err == io.EOF {
+		b.w.allSent()
+	} else {
+		b.w.kick()
+	}
 	return n, err
 }
 

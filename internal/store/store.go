@@ -103,12 +103,23 @@ type Cleaner interface {
 // progress-less wait a live run allows (Timeouts.Stall).
 const StaleAfter = time.Hour
 
-// Timeouts bound the waits of S3 requests.
+// Timeouts bound the waits of S3 requests. With the retry policy they
+// bound the time a failing request can cost: MaxAttempts tries that each
+// stall for at most Stall+Drain, with backoffs of at most MaxDelay between
+// them (8 × (30s+8s) + 7 × 20s ≈ 7.5 minutes at the defaults, for a
+// connection that accepts requests and never answers; a refused
+// connection or a 4xx fails at once). A transfer that keeps moving is
+// never cut, whatever its length.
 type Timeouts struct {
 	// Stall is how long a request may go without sending or receiving a
 	// byte (the answer included) before it is abandoned and tried again;
 	// a slow transfer that moves is never cut. Default 30s.
 	Stall time.Duration
+	// Drain is added to Stall once a request's whole body is handed to
+	// the network: its last bytes (up to 128 KiB unsent, plus what is in
+	// flight) may still be on their way, and on a slow link take longer
+	// than Stall. Default 8s (128 KiB at 16 KiB/s).
+	Drain time.Duration
 	// Abort bounds the AbortMultipartUpload sent after a failure or a
 	// cancellation; it runs on a fresh context. Default 10s.
 	Abort time.Duration
@@ -117,6 +128,9 @@ type Timeouts struct {
 func (t Timeouts) withDefaults() Timeouts {
 	if t.Stall <= 0 {
 		t.Stall = 30 * time.Second
+	}
+	if t.Drain <= 0 {
+		t.Drain = 8 * time.Second
 	}
 	if t.Abort <= 0 {
 		t.Abort = 10 * time.Second
