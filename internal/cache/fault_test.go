@@ -228,6 +228,8 @@ func TestPublishUnderInjectedFaults(t *testing.T) {
 		{name: "UploadPart held open", policy: testenv.FirstOf("UploadPart", 1, testenv.HoldOpen), held: true},
 		{name: "HeadObject held open", policy: testenv.FirstOf("HeadObject", 2, testenv.HoldOpen), held: true},
 		{name: "CompleteMultipartUpload held open", policy: testenv.FirstOf("CompleteMultipartUpload", 1, testenv.HoldOpen), held: true},
+		{name: "narinfo writes always 500 (NARs left complete)", policy: testenv.OnSuffix("PutObject", ".narinfo", testenv.Status500),
+			fail: []string{"upload s3://", ".narinfo", "InternalError", "HTTP 500"}},
 		{name: "PutObject always 500", policy: testenv.RandomFaults(5, 1, []testenv.Fault{testenv.Status500}, "PutObject"),
 			fail: []string{"upload s3://", "InternalError", "HTTP 500"}},
 		{name: "UploadPart always held open", policy: testenv.RandomFaults(6, 1, []testenv.Fault{testenv.HoldOpen}, "UploadPart"), held: true,

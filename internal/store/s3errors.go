@@ -34,7 +34,9 @@ type S3Error struct {
 	Message   string
 	RequestID string
 	Hint      string
-	Err       error
+	// Attempts counts the tries when the request was retried.
+	Attempts int
+	Err      error
 }
 
 func (e *S3Error) Error() string {
@@ -49,6 +51,9 @@ func (e *S3Error) Error() string {
 		fmt.Fprintf(&b, "(HTTP %d", e.Status)
 		if e.RequestID != "" {
 			b.WriteString(", request id " + e.RequestID)
+		}
+		if e.Attempts > 1 {
+			fmt.Fprintf(&b, ", the last of %d attempts", e.Attempts)
 		}
 		b.WriteString(")")
 		if e.Message != "" {
@@ -112,6 +117,10 @@ func (s *S3) fail(op, k string, err error) error {
 		return e
 	}
 	e.Status = re.HTTPStatusCode()
+	var me *awsretry.MaxAttemptsError
+	if errors.As(err, &me) {
+		e.Attempts = me.Attempt
+	}
 	var api smithy.APIError
 	if errors.As(err, &api) {
 		e.Code, e.Message = api.ErrorCode(), api.ErrorMessage()

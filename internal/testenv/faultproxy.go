@@ -76,8 +76,9 @@ type FaultProxy struct {
 }
 
 // Policy picks the fault for a request: op is the S3 operation it is
-// (see Operation), seq counts requests from 0.
-type Policy func(op string, seq int) Fault
+// (see Operation), path its URL path (/bucket/key with path-style
+// requests), seq counts requests from 0.
+type Policy func(op, path string, seq int) Fault
 
 // StartFaultProxy starts a proxy to target (such as a MinIO endpoint)
 // that injects nothing until SetPolicy.
@@ -147,7 +148,7 @@ func (p *FaultProxy) Requests() int {
 func RandomFaults(seed uint64, rate float64, faults []Fault, ops ...string) Policy {
 	var mu sync.Mutex
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
-	return func(op string, _ int) Fault {
+	return func(op, _ string, _ int) Fault {
 		if len(ops) > 0 && !contains(ops, op) {
 			return NoFault
 		}
@@ -164,7 +165,7 @@ func RandomFaults(seed uint64, rate float64, faults []Fault, ops ...string) Poli
 func FirstOf(op string, n int, fault Fault) Policy {
 	var mu sync.Mutex
 	seen := 0
-	return func(o string, _ int) Fault {
+	return func(o, _ string, _ int) Fault {
 		if o != op {
 			return NoFault
 		}
@@ -172,6 +173,17 @@ func FirstOf(op string, n int, fault Fault) Policy {
 		defer mu.Unlock()
 		seen++
 		if seen <= n {
+			return fault
+		}
+		return NoFault
+	}
+}
+
+// OnSuffix injects fault into every request of operation op whose path
+// ends in suffix, such as every PutObject of a ".narinfo".
+func OnSuffix(op, suffix string, fault Fault) Policy {
+	return func(o, path string, _ int) Fault {
+		if o == op && strings.HasSuffix(path, suffix) {
 			return fault
 		}
 		return NoFault
@@ -227,7 +239,7 @@ func (p *FaultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.requests++
 	fault := NoFault
 	if p.policy != nil {
-		fault = p.policy(op, p.seq)
+		fault = p.policy(op, r.URL.Path, p.seq)
 		p.seq++
 	}
 	if fault != NoFault {
