@@ -447,3 +447,33 @@ func TestRerunReusesCompleteNARs(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestPublishRemovesStaleTemporaryFiles: a publish to file:// starts by
+// removing the temporary files killed runs left (older than an hour), and
+// leaves a younger one, which may be a concurrent run's.
+func TestPublishRemovesStaleTemporaryFiles(t *testing.T) {
+	s := fileStore(t)
+	os.MkdirAll(filepath.Join(s.Root(), "nar"), 0o755)
+	stale := filepath.Join(s.Root(), "nar", ".tmp-x.nar.zst-1")
+	young := filepath.Join(s.Root(), "nar", ".tmp-y.nar.zst-2")
+	for _, p := range []string{stale, young} {
+		os.WriteFile(p, []byte("partial"), 0o644)
+	}
+	old := time.Now().Add(-2 * time.Hour)
+	os.Chtimes(stale, old, old)
+	var notes []string
+	_, err := cache.Publish(context.Background(), cache.Options{Store: s, Key: newKey(t, "stale"), Jobs: 1,
+		Logf: func(f string, a ...any) { notes = append(notes, fmt.Sprintf(f, a...)) }}, faultClosure(t, 88, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the stale temporary file is still there (%v)", err)
+	}
+	if _, err := os.Stat(young); err != nil {
+		t.Errorf("the young temporary file was removed: %v", err)
+	}
+	if len(notes) != 1 || !strings.Contains(notes[0], "removed 1 leftovers") {
+		t.Errorf("notes %q, want one saying what was removed", notes)
+	}
+}
