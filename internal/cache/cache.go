@@ -22,12 +22,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/bits"
+	"math/rand/v2"
 	"sort"
 	"strings"
 	"sync"
 
 	"github.com/nix-community/go-nix/pkg/narinfo"
 	"github.com/nix-community/go-nix/pkg/nixbase32"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/flox-publish/publish-action/internal/nixpath"
 	"github.com/flox-publish/publish-action/internal/signing"
@@ -69,6 +72,9 @@ type Options struct {
 	// OnPath, when set, is called as each path finishes (from any goroutine,
 	// one call at a time).
 	OnPath func(PathResult)
+	// Logf, when set, receives notes that are not failures, such as what
+	// the clean-up of a killed run's leftovers removed.
+	Logf func(format string, args ...any)
 }
 
 // PathResult is the outcome for one store path.
@@ -82,6 +88,10 @@ type PathResult struct {
 	// had.
 	NarInfo *narinfo.NarInfo
 	Status  Status
+	// Reused is set when the NAR object was already complete in the store
+	// (left by a killed run, or written by a concurrent publisher) and
+	// only the narinfo was written.
+	Reused bool
 }
 
 // CacheInfo is the content of nix-cache-info this action writes.
@@ -130,6 +140,7 @@ func Publish(ctx context.Context, opts Options, paths []nixpath.PathInfo) ([]Pat
 		return nil, err
 	}
 	if !opts.DryRun {
+		cleanStale(ctx, opts)
 		if err := ensureCacheInfo(ctx, opts.Store); err != nil {
 			return nil, err
 		}
@@ -194,8 +205,26 @@ func writeMissing(ctx context.Context, opts Options, ext string, missing []*node
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	// Largest first: the longest jobs start while the others fill the gaps.
+	// Sizes are compared by power of two, and paths of one class go in an
+	// order drawn for this run: publishers of overlapping closures running
+	// at once then take the shared paths in different orders, and each
+	// finds most of them already written by another when it checks just
+	// before streaming (writeNAR). Measured with 3 publishers of 60-path
+	// closures sharing 40 on MinIO: 119 NAR uploads for 100 paths with
+	// sizes in strict order, 101-103 in three runs with this order (180
+	// before the check).
+	rank := make(map[*node]uint64, len(missing))
+	for _, n := range missing {
+		rank[n] = rand.Uint64()
+	}
 	bySize := append([]*node(nil), missing...)
-	sort.SliceStable(bySize, func(i, j int) bool { return bySize[i].info.NarSize > bySize[j].info.NarSize })
+	sort.SliceStable(bySize, func(i, j int) bool {
+		ci, cj := bits.Len64(bySize[i].info.NarSize), bits.Len64(bySize[j].info.NarSize)
+		if ci != cj {
+			return ci > cj
+		}
+		return rank[bySize[i]] < rank[bySize[j]]
+	})
 	queue := make(chan *node)
 	go func() {
 		defer close(queue)
@@ -215,7 +244,7 @@ func writeMissing(ctx context.Context, opts Options, ext string, missing []*node
 		go func() {
 			defer wg.Done()
 			for n := range queue {
-				n.nar, n.err = writeNAR(ctx, opts, comp, ext, n.info)
+				n.nar, n.reused, n.err = writeNAR(ctx, opts, comp, ext, n.info)
 				if n.err != nil {
 					cancel(n.err)
 				}
@@ -241,6 +270,7 @@ func writeMissing(ctx context.Context, opts Options, ext string, missing []*node
 				}
 			}
 			n.result, n.err = writeNarInfo(ctx, opts, n.info, n.nar)
+			n.result.Reused = n.reused
 			if n.err != nil {
 				cancel(n.err)
 				return
@@ -273,6 +303,26 @@ func markUpstream(upstream map[string]*narinfo.NarInfo, nodes map[string]*node, 
 	return rest
 }
 
+// cleanStale removes what killed runs left in the store (temporary files,
+// unfinished multipart uploads) older than store.StaleAfter. It is best
+// effort: a policy that does not allow listing multipart uploads must not
+// stop a publish, so a failure is only noted.
+func cleanStale(ctx context.Context, opts Options) {
+	c, ok := opts.Store.(store.Cleaner)
+	if !ok {
+		return
+	}
+	n, err := c.CleanStale(ctx, store.StaleAfter)
+	if opts.Logf == nil {
+		return
+	}
+	if err != nil {
+		opts.Logf("could not remove what earlier runs left in %s: %v", opts.Store.URL(), err)
+	} else if n > 0 {
+		opts.Logf("removed %d leftovers of interrupted runs from %s", n, opts.Store.URL())
+	}
+}
+
 // presenceJobs bounds the narinfo look-ups in flight: they are small
 // requests, and a re-publish of a large closure is nothing but them.
 const presenceJobs = 32
@@ -280,19 +330,22 @@ const presenceJobs = 32
 // markPresent asks the store for every path's narinfo at once, up to
 // presenceJobs at a time, and marks the paths it has as done.
 func markPresent(ctx context.Context, s store.Store, nodes map[string]*node, order []string) error {
-	err := forEach(ctx, len(order), presenceJobs, func(ctx context.Context, i int) error {
-		p := order[i]
-		key := NarInfoKey(p)
-		ok, err := s.Exists(ctx, key)
-		if err != nil {
-			return fmt.Errorf("%s: check %s: %w", p, key, err)
-		}
-		if ok {
-			nodes[p].result = PathResult{StorePath: p, NarSize: nodes[p].info.NarSize, Status: Present}
-		}
-		return nil
-	})
-	if err != nil {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(presenceJobs)
+	for _, p := range order {
+		g.Go(func() error {
+			key := NarInfoKey(p)
+			ok, err := s.Exists(gctx, key)
+			if err != nil {
+				return fmt.Errorf("%s: check %s: %w", p, key, err)
+			}
+			if ok {
+				nodes[p].result = PathResult{StorePath: p, NarSize: nodes[p].info.NarSize, Status: Present}
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
 		return err
 	}
 	for _, n := range nodes {
@@ -302,34 +355,6 @@ func markPresent(ctx context.Context, s store.Store, nodes map[string]*node, ord
 		}
 	}
 	return nil
-}
-
-// forEach calls fn for every i from 0 to n-1, up to limit at a time, and
-// returns the first error; after it, no new call starts.
-func forEach(ctx context.Context, n, limit int, fn func(ctx context.Context, i int) error) error {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	sem := make(chan struct{}, limit)
-	var wg sync.WaitGroup
-	for i := 0; i < n; i++ {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-		}
-		if ctx.Err() != nil {
-			break
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			if err := fn(ctx, i); err != nil {
-				cancel(err)
-			}
-		}()
-	}
-	wg.Wait()
-	return context.Cause(ctx)
 }
 
 func firstCause(errs []error) error {
@@ -357,6 +382,7 @@ type node struct {
 	// done when the narinfo is.
 	narDone, done chan struct{}
 	nar           narObject
+	reused        bool
 	result        PathResult
 	err           error
 }
@@ -480,21 +506,59 @@ func ensureCacheInfo(ctx context.Context, s store.Store) error {
 
 // writeNAR streams p's NAR, compressed, to its object in the store (to
 // nowhere in a dry run, where only its size is wanted).
-func writeNAR(ctx context.Context, opts Options, comp *compressor, ext string, p nixpath.PathInfo) (narObject, error) {
+//
+// A NAR object already complete in the store, with the SHA-256 the store
+// kept with it, is reused rather than uploaded again: a killed run or a
+// concurrent publisher wrote it. The object is named by the NAR hash, so
+// it holds this path's NAR; the narinfo takes its size and digest as they
+// are. The check runs just before streaming, not with the narinfo checks
+// at the start, so that a publisher running beside this one has had all
+// the time until then to finish the shared paths.
+func writeNAR(ctx context.Context, opts Options, comp *compressor, ext string, p nixpath.PathInfo) (narObject, bool, error) {
 	obj := narObject{key: "nar/" + nixbase32.EncodeToString(p.NarHash) + ".nar" + ext}
 	if err := ctx.Err(); err != nil {
-		return obj, context.Cause(ctx)
+		return obj, false, context.Cause(ctx)
 	}
-	sink := func(r io.Reader) (int64, error) { return io.Copy(io.Discard, r) }
+	sink := func(r io.Reader, _ func() []byte) (int64, error) { return io.Copy(io.Discard, r) }
 	if !opts.DryRun {
-		sink = func(r io.Reader) (int64, error) { return opts.Store.Put(ctx, obj.key, r, ContentTypeNAR) }
+		ds, ok := opts.Store.(store.DigestStore)
+		if ok {
+			// Any failure here (absent, or a 403 from a writer that may
+			// not read) means uploading it: the upload reports what is
+			// really wrong.
+			if info, err := ds.Stat(ctx, obj.key); err == nil && info.SHA256 != nil && info.Size > 0 {
+				obj.size, obj.hash = info.Size, info.SHA256
+				return obj, true, nil
+			}
+		}
+		sink = func(r io.Reader, digest func() []byte) (int64, error) {
+			if ok {
+				return ds.PutWith(ctx, obj.key, r, store.PutOptions{
+					ContentType: ContentTypeNAR,
+					MaxSize:     maxObjectSize(opts.Compression, p.NarSize),
+					Digest:      digest,
+				})
+			}
+			return opts.Store.Put(ctx, obj.key, r, ContentTypeNAR)
+		}
 	}
 	var err error
 	obj.size, obj.hash, err = streamNAR(ctx, p, comp, sink)
 	if err != nil {
-		return obj, fmt.Errorf("%s: write %s: %w", p.StorePath, obj.key, err)
+		return obj, false, fmt.Errorf("%s: write %s: %w", p.StorePath, obj.key, err)
 	}
-	return obj, nil
+	return obj, false, nil
+}
+
+// maxObjectSize bounds the size of the object of a NAR of narSize bytes:
+// compression can grow incompressible data a little (zstd by at most
+// 1/256 and a frame header per chunk; xz by less), never by 1/64 and 1 MiB.
+func maxObjectSize(compression string, narSize uint64) int64 {
+	n := int64(min(narSize, 1<<62))
+	if compression == "none" {
+		return n
+	}
+	return n + n/64 + 1<<20
 }
 
 // writeNarInfo signs and writes p's narinfo, pointing at nar.
@@ -527,7 +591,11 @@ var errSinkStopped = errors.New("the store stopped reading")
 // streamNAR serialises p, checks it against p's NAR hash and size, and
 // hands the compressed stream to sink. It returns the compressed size and
 // hash.
-func streamNAR(ctx context.Context, p nixpath.PathInfo, comp *compressor, sink func(io.Reader) (int64, error)) (int64, []byte, error) {
+//
+// sink's digest returns the compressed stream's SHA-256; it is only
+// meaningful once sink has read the stream to its end, and a stream reaches
+// its end only when its NAR checked out (else it ends with an error).
+func streamNAR(ctx context.Context, p nixpath.PathInfo, comp *compressor, sink func(r io.Reader, digest func() []byte) (int64, error)) (int64, []byte, error) {
 	pr, pw := io.Pipe()
 	narHash := nixpath.NewHashingWriter()
 	fileHash := nixpath.NewHashingWriter()
@@ -550,7 +618,7 @@ func streamNAR(ctx context.Context, p nixpath.PathInfo, comp *compressor, sink f
 		pw.CloseWithError(err)
 		produced <- err
 	}()
-	n, err := sink(pr)
+	n, err := sink(pr, fileHash.Sum)
 	pr.CloseWithError(errSinkStopped)
 	perr := <-produced
 	switch {

@@ -9,6 +9,7 @@ import (
 	"github.com/nix-community/go-nix/pkg/narinfo"
 	"github.com/nix-community/go-nix/pkg/narinfo/signature"
 	"github.com/nix-community/go-nix/pkg/nixhash"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/flox-publish/publish-action/internal/nixpath"
 	"github.com/flox-publish/publish-action/internal/store"
@@ -53,9 +54,12 @@ func Verify(ctx context.Context, s store.Store, pub signature.PublicKey, written
 			uploaded = append(uploaded, r)
 		}
 	}
-	return forEach(ctx, len(uploaded), presenceJobs, func(ctx context.Context, i int) error {
-		return verifyOne(ctx, s, pub, uploaded[i])
-	})
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(presenceJobs)
+	for _, r := range uploaded {
+		g.Go(func() error { return verifyOne(gctx, s, pub, r) })
+	}
+	return g.Wait()
 }
 
 func verifyOne(ctx context.Context, s store.Store, pub signature.PublicKey, r PathResult) error {

@@ -63,7 +63,7 @@ func (uploadStage) Run(ctx context.Context, r *Release) error {
 	}
 	written, err := cache.Publish(ctx, cache.Options{
 		Store: r.Store, Key: r.Key, Compression: cfg.Compression, Level: cfg.Level, Jobs: cfg.Jobs, DryRun: r.Mode.DryRun,
-		Upstream: served,
+		Upstream: served, Logf: r.UI.Printf,
 		OnPath: func(p cache.PathResult) {
 			r.UI.Printf("%-12s %s (%s)", p.Status, p.StorePath, report.Size(p.NarSize))
 			if p.Status == cache.Uploaded {

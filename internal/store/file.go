@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 )
 
 // File is a binary cache in a local directory (file:///path).
@@ -171,4 +173,81 @@ func (c contextReader) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	return c.r.Read(p)
+}
+
+var (
+	_ DigestStore = (*File)(nil)
+	_ Cleaner     = (*File)(nil)
+)
+
+// PutWith is Put: a file has no part size, and its digest is not kept
+// (see Stat).
+func (f *File) PutWith(ctx context.Context, key string, r io.Reader, opts PutOptions) (int64, error) {
+	return f.Put(ctx, key, r, opts.ContentType)
+}
+
+// Stat returns the size of the object at key and its SHA-256, computed by
+// reading the file. Recording the digest instead would need a sidecar file
+// in the served tree (to be kept in step with the object by a writer that
+// can be killed between the two) or an extended attribute (lost by the
+// copies and syncs that serve a file:// cache, and absent on some file
+// systems); reading a local file costs a fraction of compressing it again,
+// and the answer can never be stale.
+func (f *File) Stat(ctx context.Context, key string) (ObjectInfo, error) {
+	p, err := f.path(key)
+	if err != nil {
+		return ObjectInfo{}, err
+	}
+	r, err := os.Open(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return ObjectInfo{}, fmt.Errorf("%s: %w", p, ErrNotFound)
+	}
+	if err != nil {
+		return ObjectInfo{}, err
+	}
+	defer r.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, contextReader{ctx, r})
+	if err != nil {
+		return ObjectInfo{}, fmt.Errorf("read %s: %w", p, err)
+	}
+	return ObjectInfo{Size: n, SHA256: h.Sum(nil)}, nil
+}
+
+// CleanStale removes the temporary files (".tmp-*") a killed run left in
+// the cache and the empty lock files (".*.lock") that earlier versions
+// left beside conditional objects, when they were last written more than
+// olderThan ago: a live writer's temporary file is younger, since every
+// write to it updates its time.
+func (f *File) CleanStale(ctx context.Context, olderThan time.Duration) (int, error) {
+	cutoff := time.Now().Add(-olderThan)
+	removed := 0
+	err := filepath.WalkDir(f.root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		name := d.Name()
+		if !d.Type().IsRegular() || !(strings.HasPrefix(name, ".tmp-") || (strings.HasPrefix(name, ".") && strings.HasSuffix(name, ".lock"))) {
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil || !fi.ModTime().Before(cutoff) {
+			return nil
+		}
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		removed++
+		return nil
+	})
+	if err != nil {
+		return removed, fmt.Errorf("remove stale temporary files in %s: %w", f.root, err)
+	}
+	return removed, nil
 }

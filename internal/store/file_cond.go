@@ -42,12 +42,17 @@ func (f *File) GetVersion(ctx context.Context, key string) ([]byte, string, erro
 
 // PutIf replaces the object at key with data if its version is still
 // ifVersion ("" meaning it must not exist). Writers serialise on an
-// exclusive flock of a lock file beside the object; readers take no lock,
+// exclusive flock of the object's directory; readers take no lock,
 // because the new content arrives by rename and a reader sees either the
 // old file or the new one, never a partial write.
 //
-// The lock file stays behind: removing it would let a writer that opened
-// the old one and a writer that created a new one hold "the" lock at once.
+// The directory, not a lock file beside the object, because a lock file
+// would have to stay behind (removing it lets a writer that opened the old
+// one and a writer that created a new one hold "the" lock at once), and a
+// served cache would hold an empty ".<key>.lock" for every such object.
+// The directory is never replaced, so its lock is the same for every
+// writer; the objects written this way are few and small, so writers of
+// different objects in one directory waiting for each other costs nothing.
 func (f *File) PutIf(ctx context.Context, key string, data []byte, contentType, ifVersion string) error {
 	p, err := f.path(key)
 	if err != nil {
@@ -57,7 +62,7 @@ func (f *File) PutIf(ctx context.Context, key string, data []byte, contentType, 
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", dir, err)
 	}
-	unlock, err := lockFile(ctx, filepath.Join(dir, "."+filepath.Base(p)+".lock"))
+	unlock, err := lockDir(ctx, dir)
 	if err != nil {
 		return fmt.Errorf("lock %s: %w", p, err)
 	}
@@ -88,10 +93,10 @@ func contentVersion(data []byte) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// lockFile takes an exclusive flock on path, polling so that a cancelled
-// context stops the wait (a blocking flock cannot be interrupted).
-func lockFile(ctx context.Context, path string) (unlock func(), err error) {
-	lf, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+// lockDir takes an exclusive flock on the directory dir, polling so that a
+// cancelled context stops the wait (a blocking flock cannot be interrupted).
+func lockDir(ctx context.Context, dir string) (unlock func(), err error) {
+	lf, err := os.Open(dir)
 	if err != nil {
 		return nil, err
 	}

@@ -229,7 +229,7 @@ func TestFilePutIfConcurrent(t *testing.T) {
 func TestFilePutIfCancelled(t *testing.T) {
 	t.Parallel()
 	f := newFileStore(t)
-	unlock, err := lockFile(context.Background(), filepath.Join(f.Root(), ".k.lock"))
+	unlock, err := lockDir(context.Background(), f.Root())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -84,7 +84,16 @@ func retryable(err error) bool {
 	if errors.As(err, &send) {
 		return retryableSend(err)
 	}
+	// A stall, a reset or a cut while the answer was read: the request
+	// got through but its answer did not (a CompleteMultipartUpload's
+	// 200 cut short is one), and asking again is safe for every
+	// operation this store sends. An error status is judged by its
+	// status and code below, even when its (often empty) body was short.
 	var re *smithyhttp.ResponseError
+	failedStatus := errors.As(err, &re) && re.HTTPStatusCode() >= 300
+	if !failedStatus && (errors.Is(err, errStalled) || retry.Transient(err)) {
+		return true
+	}
 	if !errors.As(err, &re) {
 		// Failures before sending (signing, credentials, a body that
 		// cannot be re-read) come out the same on a second try.

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 )
@@ -54,6 +55,89 @@ type Conditional interface {
 	PutIf(ctx context.Context, key string, data []byte, contentType, ifVersion string) error
 }
 
+// PutOptions say more about an object than Put's arguments can.
+type PutOptions struct {
+	// ContentType is the MIME type Nix uses for that kind of object.
+	ContentType string
+	// MaxSize is the most bytes r can hold; 0 when unknown. S3 chooses its
+	// part size from it, and refuses an object it could not store before
+	// reading a byte of it.
+	MaxSize int64
+	// Digest, when set, is called once r has been read to its end (never
+	// before), and returns the SHA-256 of what r held. The store keeps it
+	// with the object, where Stat finds it, so that a later run can reuse
+	// the object without reading it.
+	Digest func() []byte
+}
+
+// ObjectInfo is what a store knows about an object without reading it.
+type ObjectInfo struct {
+	Size int64
+	// SHA256 is the object's SHA-256, as recorded when it was written;
+	// nil when the store has none for it.
+	SHA256 []byte
+}
+
+// DigestStore is implemented by stores that take PutOptions and keep an
+// object's SHA-256 with it (S3 and file:// both do). Callers fall back to
+// Put for a Store that does not.
+type DigestStore interface {
+	Store
+	PutWith(ctx context.Context, key string, r io.Reader, opts PutOptions) (int64, error)
+	// Stat describes the object at key; ErrNotFound when it is absent.
+	Stat(ctx context.Context, key string) (ObjectInfo, error)
+}
+
+// Cleaner is implemented by stores a killed run can leave garbage in: the
+// temporary files of a file:// cache, the unfinished multipart uploads of
+// an S3 one. A publish calls CleanStale before it writes; only what is
+// older than olderThan goes, so that a run still writing is not harmed.
+type Cleaner interface {
+	// CleanStale removes this action's leftovers older than olderThan
+	// and returns how many it removed.
+	CleanStale(ctx context.Context, olderThan time.Duration) (int, error)
+}
+
+// StaleAfter is the age after which a temporary file or an unfinished
+// multipart upload is taken for a killed run's: far longer than any
+// progress-less wait a live run allows (Timeouts.Stall).
+const StaleAfter = time.Hour
+
+// Timeouts bound the waits of S3 requests. With the retry policy they
+// bound the time a failing request can cost: MaxAttempts tries that each
+// stall for at most Stall+Drain, with backoffs of at most MaxDelay between
+// them (8 × (30s+8s) + 7 × 20s ≈ 7.5 minutes at the defaults, for a
+// connection that accepts requests and never answers; a refused
+// connection or a 4xx fails at once). A transfer that keeps moving is
+// never cut, whatever its length.
+type Timeouts struct {
+	// Stall is how long a request may go without sending or receiving a
+	// byte (the answer included) before it is abandoned and tried again;
+	// a slow transfer that moves is never cut. Default 30s.
+	Stall time.Duration
+	// Drain is added to Stall once a request's whole body is handed to
+	// the network: its last bytes (up to 128 KiB unsent, plus what is in
+	// flight) may still be on their way, and on a slow link take longer
+	// than Stall. Default 8s (128 KiB at 16 KiB/s).
+	Drain time.Duration
+	// Abort bounds the AbortMultipartUpload sent after a failure or a
+	// cancellation; it runs on a fresh context. Default 10s.
+	Abort time.Duration
+}
+
+func (t Timeouts) withDefaults() Timeouts {
+	if t.Stall <= 0 {
+		t.Stall = 30 * time.Second
+	}
+	if t.Drain <= 0 {
+		t.Drain = 8 * time.Second
+	}
+	if t.Abort <= 0 {
+		t.Abort = 10 * time.Second
+	}
+	return t
+}
+
 // Options configure the stores that need more than a URL.
 type Options struct {
 	// Jobs bounds parallel transfers (S3 multipart parts in flight).
@@ -72,9 +156,13 @@ type Options struct {
 	Principal string
 	// HTTPClient carries S3 requests; nil means the AWS SDK's.
 	HTTPClient aws.HTTPClient
-	// PartSize is the size of the parts of S3 multipart uploads; 0 means
-	// DefaultPartSize. Memory use is about (Jobs+1)×PartSize.
+	// PartSize is the smallest part of S3 multipart uploads; 0 means
+	// DefaultPartSize. An object whose PutOptions.MaxSize needs more than
+	// 10,000 such parts gets larger ones. Memory use is about
+	// (Jobs+1)×PartSize, or one part when parts are larger than that.
 	PartSize int64
+	// Timeouts bound every S3 request; the zero value is the defaults.
+	Timeouts Timeouts
 	// Retry is the retry policy of S3 requests; the zero value is the
 	// default policy.
 	Retry RetryPolicy

@@ -1,0 +1,7 @@
+//go:build !linux
+
+package store
+
+import "syscall"
+
+func limitUnsent(network, address string, c syscall.RawConn) error { return nil }
