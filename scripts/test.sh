@@ -25,3 +25,8 @@ go vet ./...
 
 echo "==> go test"
 go test -count=1 -timeout 20m ./...
+
+# The zstd encoder is chosen at build time (libzstd through cgo, pure Go
+# without): the run above tests the cgo one, this the fallback.
+echo "==> go test, pure-Go zstd (CGO_ENABLED=0)"
+CGO_ENABLED=0 go test -count=1 -timeout 10m ./internal/cache/

@@ -22,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/flox-publish/publish-action/internal/cache"
 	"github.com/flox-publish/publish-action/internal/signing"
 	"github.com/flox-publish/publish-action/internal/testenv"
 )
@@ -36,6 +37,7 @@ type benchConfig struct {
 	fixedRuns   int
 	rounds      int
 	altLevel    int
+	purego      bool
 	out         string
 	work        string
 }
@@ -51,6 +53,7 @@ func benchCmd(ctx context.Context, args []string) error {
 	fs.IntVar(&c.level, "level", 0, "the action's compression-level input (0: its default)")
 	fs.BoolVar(&c.minio, "minio", true, "also publish to a MinIO server")
 	fs.IntVar(&c.altLevel, "alt-level", 1, "also publish to file:// at this compression level, to show the trade-off (0: skip)")
+	fs.BoolVar(&c.purego, "purego", true, "also publish to file:// with a build of this project without cgo (pure-Go zstd), to compare the encoders")
 	fs.IntVar(&c.rounds, "rounds", 3, "rounds of the side-by-side comparison (the report shows medians)")
 	fs.IntVar(&c.fixedRuns, "fixed-runs", 5, "runs of the action on the bundled example (0: skip)")
 	fs.StringVar(&c.out, "out", "", "also write the report to this file")
@@ -79,6 +82,7 @@ type bench struct {
 	cfg    benchConfig
 	logf   func(string, ...any)
 	self   string
+	purego string // this benchmark built with CGO_ENABLED=0, or ""
 	env    []string
 	key    string
 	report strings.Builder
@@ -115,6 +119,11 @@ func (b *bench) run(ctx context.Context) error {
 		return err
 	}
 
+	if b.cfg.purego {
+		if b.purego, err = b.buildPureGo(ctx); err != nil {
+			return err
+		}
+	}
 	top, err := ensureClosure(ctx, b.env, b.cfg.closure, b.logf)
 	if err != nil {
 		return err
@@ -160,6 +169,13 @@ func (b *bench) run(ctx context.Context) error {
 			if b.cfg.altLevel > 0 {
 				alt := "file://" + filepath.Join(dir, "ours-alt")
 				m, err := b.oursAt(ctx, fmt.Sprintf("this project, level %d → file://", b.cfg.altLevel), top, alt, b.cfg.altLevel, nil, "")
+				if err != nil {
+					return err
+				}
+				add(into, m)
+			}
+			if b.purego != "" {
+				m, err := b.run1(ctx, b.purego, "this project, pure-Go zstd → file://", top, "file://"+filepath.Join(dir, "ours-purego"), b.cfg.level, nil, "")
 				if err != nil {
 					return err
 				}
@@ -254,13 +270,18 @@ func (b *bench) ours(ctx context.Context, name, top, storeURL string, extraEnv [
 
 // oursAt is ours at another compression level.
 func (b *bench) oursAt(ctx context.Context, name, top, storeURL string, level int, extraEnv []string, profile string) (measurement, error) {
+	return b.run1(ctx, b.self, name, top, storeURL, level, extraEnv, profile)
+}
+
+// run1 publishes with the benchmark binary bin in a child process.
+func (b *bench) run1(ctx context.Context, bin, name, top, storeURL string, level int, extraEnv []string, profile string) (measurement, error) {
 	result := filepath.Join(b.cfg.work, "result.json")
 	args := []string{"publish", "-root", top, "-store", storeURL, "-key", b.key,
 		"-compression", b.cfg.compression, "-level", strconv.Itoa(level), "-jobs", strconv.Itoa(b.cfg.jobs), "-result", result}
 	if profile != "" {
 		args = append(args, "-cpuprofile", profile)
 	}
-	cmd := exec.CommandContext(ctx, b.self, args...)
+	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = append(append([]string(nil), b.env...), extraEnv...)
 	m, err := b.measure(name, cmd)
 	if err != nil {
@@ -317,9 +338,27 @@ func (b *bench) measure(name string, cmd *exec.Cmd) (measurement, error) {
 	return m, nil
 }
 
+// buildPureGo builds this benchmark again without cgo, so that its
+// publish children use the pure-Go zstd encoder the action falls back to.
+func (b *bench) buildPureGo(ctx context.Context) (string, error) {
+	root := strings.TrimSpace(output(nil, "git", "rev-parse", "--show-toplevel"))
+	if root == "" {
+		return "", errors.New("-purego: run the benchmark from the project's checkout")
+	}
+	bin := filepath.Join(b.cfg.work, "bench-purego")
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/bench")
+	build.Dir = root
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build (CGO_ENABLED=0): %w\n%s", err, out)
+	}
+	return bin, nil
+}
+
 func (b *bench) header() {
 	fmt.Fprintf(&b.report, "# Publish benchmark\n\n")
 	fmt.Fprintf(&b.report, "- Machine: %d cores (%s), %s, %s/%s\n", runtime.NumCPU(), cpuModel(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	fmt.Fprintf(&b.report, "- zstd encoder: %s\n", cache.ZstdImplementation())
 	fmt.Fprintf(&b.report, "- Nix: %s\n", strings.TrimSpace(output(b.env, "nix", "--version")))
 	fmt.Fprintf(&b.report, "- Closure: %d paths, %s of NAR (synthetic: small text files, large binaries, references)\n", b.cfg.closure.Paths, humanBytes(b.cfg.closure.Size))
 	level := "default"
@@ -364,13 +403,16 @@ func (b *bench) targets(ms []measurement) {
 			nix = m
 		}
 	}
-	fmt.Fprintf(&b.report, "Throughput to file://: %.2f× nix copy's (target ≥ 2×); compressed size %.3f× nix copy's (target ≤ 1.05×).\n",
-		nix.wall.Seconds()/ours.wall.Seconds(), float64(ours.fileSize)/float64(nix.fileSize))
+	fmt.Fprintf(&b.report, "Throughput to file://: %.2f× nix copy's (target ≥ 2×); compressed size %.3f× nix copy's (target ≤ 1.05×); CPU %.2f× nix copy's for the same bytes (target ≤ 1×).\n",
+		nix.wall.Seconds()/ours.wall.Seconds(), float64(ours.fileSize)/float64(nix.fileSize), ours.cpu.Seconds()/nix.cpu.Seconds())
 	for _, m := range ms {
 		switch {
 		case strings.Contains(m.name, "MinIO"):
 			fmt.Fprintf(&b.report, "MinIO time: %.2f× this project's file:// time (target ≤ 1.5×).\n", m.wall.Seconds()/ours.wall.Seconds())
 			fmt.Fprintf(&b.report, "Peak RSS: %.0f MiB to file:// (target ≤ 64), %.0f MiB to MinIO (target ≤ 128).\n", float64(ours.rssKiB)/1024, float64(m.rssKiB)/1024)
+		case strings.Contains(m.name, "pure-Go"):
+			fmt.Fprintf(&b.report, "With pure-Go zstd (a build without cgo): throughput %.2f× nix copy's, compressed size %.3f×, CPU %.2f× nix copy's.\n",
+				nix.wall.Seconds()/m.wall.Seconds(), float64(m.fileSize)/float64(nix.fileSize), m.cpu.Seconds()/nix.cpu.Seconds())
 		case strings.Contains(m.name, "level"):
 			fmt.Fprintf(&b.report, "At %s: throughput %.2f× nix copy's, compressed size %.3f× nix copy's.\n",
 				strings.TrimSuffix(strings.TrimPrefix(m.name, "this project, "), " → file://"), nix.wall.Seconds()/m.wall.Seconds(), float64(m.fileSize)/float64(nix.fileSize))
