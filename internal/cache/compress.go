@@ -41,9 +41,8 @@ func TuneGC(getenv func(string) string) {
 // however big the NARs and however many are in flight.
 type compressor struct {
 	method    string
-	zstd      bool
-	encs      []frameEncoder // one per worker, when method is zstd
-	closeEncs func()
+	zstd      bool   // compress in chunks with one frameEncoder per worker
+	closeEncs func() // releases the frameEncoders
 	work      chan *chunk
 	free      chan *chunk
 	wg        sync.WaitGroup
@@ -87,7 +86,7 @@ func newCompressor(method string, level, streams int) (*compressor, error) {
 		if err != nil {
 			return nil, err
 		}
-		c.zstd, c.encs, c.closeEncs = true, encs, closeEncs
+		c.zstd, c.closeEncs = true, closeEncs
 		c.work = make(chan *chunk)
 		for _, enc := range encs {
 			c.wg.Add(1)
