@@ -3,6 +3,7 @@ module github.com/flox-publish/publish-action
 go 1.26.8
 
 require (
+	github.com/DataDog/zstd v1.5.7
 	github.com/aws/aws-sdk-go-v2 v1.47.7
 	github.com/aws/aws-sdk-go-v2/config v1.33.15
 	github.com/aws/aws-sdk-go-v2/credentials v1.20.15

@@ -36,3 +36,8 @@ go test -count=1 -timeout 20m ./...
 # cores (cache's NAR streams are most of it), well within CI's 40.
 echo "==> go test -race"
 go test -count=1 -race -timeout 20m ./internal/cache ./internal/store ./internal/catalog ./internal/ui ./internal/credentials
+
+# The zstd encoder is chosen at build time (libzstd through cgo, pure Go
+# without): the run above tests the cgo one, this the fallback.
+echo "==> go test, pure-Go zstd (CGO_ENABLED=0)"
+CGO_ENABLED=0 go test -count=1 -timeout 10m ./internal/cache/

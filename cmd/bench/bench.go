@@ -22,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/flox-publish/publish-action/internal/cache"
 	"github.com/flox-publish/publish-action/internal/signing"
 	"github.com/flox-publish/publish-action/internal/testenv"
 )
@@ -36,6 +37,7 @@ type benchConfig struct {
 	fixedRuns   int
 	rounds      int
 	altLevel    int
+	purego      bool
 	out         string
 	work        string
 }
@@ -51,6 +53,7 @@ func benchCmd(ctx context.Context, args []string) error {
 	fs.IntVar(&c.level, "level", 0, "the action's compression-level input (0: its default)")
 	fs.BoolVar(&c.minio, "minio", true, "also publish to a MinIO server")
 	fs.IntVar(&c.altLevel, "alt-level", 1, "also publish to file:// at this compression level, to show the trade-off (0: skip)")
+	fs.BoolVar(&c.purego, "purego", true, "also publish to file:// with a build of this project without cgo (pure-Go zstd), to compare the encoders")
 	fs.IntVar(&c.rounds, "rounds", 3, "rounds of the side-by-side comparison (the report shows medians)")
 	fs.IntVar(&c.fixedRuns, "fixed-runs", 5, "runs of the action on the bundled example (0: skip)")
 	fs.StringVar(&c.out, "out", "", "also write the report to this file")
@@ -79,6 +82,7 @@ type bench struct {
 	cfg    benchConfig
 	logf   func(string, ...any)
 	self   string
+	purego string // this benchmark built with CGO_ENABLED=0, or ""
 	env    []string
 	key    string
 	report strings.Builder
@@ -93,6 +97,9 @@ type measurement struct {
 	narBytes uint64
 	fileSize int64
 	uploaded int
+	// serverCPU is the CPU time the MinIO server spent meanwhile (on the
+	// same cores), for publishes to MinIO.
+	serverCPU time.Duration
 }
 
 func (b *bench) run(ctx context.Context) error {
@@ -115,6 +122,11 @@ func (b *bench) run(ctx context.Context) error {
 		return err
 	}
 
+	if b.cfg.purego {
+		if b.purego, err = b.buildPureGo(ctx); err != nil {
+			return err
+		}
+	}
 	top, err := ensureClosure(ctx, b.env, b.cfg.closure, b.logf)
 	if err != nil {
 		return err
@@ -165,6 +177,13 @@ func (b *bench) run(ctx context.Context) error {
 				}
 				add(into, m)
 			}
+			if b.purego != "" {
+				m, err := b.run1(ctx, b.purego, "this project, pure-Go zstd → file://", top, "file://"+filepath.Join(dir, "ours-purego"), b.cfg.level, nil, "")
+				if err != nil {
+					return err
+				}
+				add(into, m)
+			}
 			nm, err := b.nixCopy(ctx, top, theirs)
 			if err != nil {
 				return err
@@ -179,10 +198,12 @@ func (b *bench) run(ctx context.Context) error {
 				if profile != "" {
 					profile = filepath.Join(b.cfg.work, "cpu-minio.pprof")
 				}
+				before := minioCPU()
 				m, err = b.ours(ctx, "this project → MinIO", top, bucket, env, profile)
 				if err != nil {
 					return err
 				}
+				m.serverCPU = minioCPU() - before
 				add(into, m)
 			}
 		}
@@ -254,13 +275,18 @@ func (b *bench) ours(ctx context.Context, name, top, storeURL string, extraEnv [
 
 // oursAt is ours at another compression level.
 func (b *bench) oursAt(ctx context.Context, name, top, storeURL string, level int, extraEnv []string, profile string) (measurement, error) {
+	return b.run1(ctx, b.self, name, top, storeURL, level, extraEnv, profile)
+}
+
+// run1 publishes with the benchmark binary bin in a child process.
+func (b *bench) run1(ctx context.Context, bin, name, top, storeURL string, level int, extraEnv []string, profile string) (measurement, error) {
 	result := filepath.Join(b.cfg.work, "result.json")
 	args := []string{"publish", "-root", top, "-store", storeURL, "-key", b.key,
 		"-compression", b.cfg.compression, "-level", strconv.Itoa(level), "-jobs", strconv.Itoa(b.cfg.jobs), "-result", result}
 	if profile != "" {
 		args = append(args, "-cpuprofile", profile)
 	}
-	cmd := exec.CommandContext(ctx, b.self, args...)
+	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = append(append([]string(nil), b.env...), extraEnv...)
 	m, err := b.measure(name, cmd)
 	if err != nil {
@@ -317,9 +343,27 @@ func (b *bench) measure(name string, cmd *exec.Cmd) (measurement, error) {
 	return m, nil
 }
 
+// buildPureGo builds this benchmark again without cgo, so that its
+// publish children use the pure-Go zstd encoder the action falls back to.
+func (b *bench) buildPureGo(ctx context.Context) (string, error) {
+	root := strings.TrimSpace(output(nil, "git", "rev-parse", "--show-toplevel"))
+	if root == "" {
+		return "", errors.New("-purego: run the benchmark from the project's checkout")
+	}
+	bin := filepath.Join(b.cfg.work, "bench-purego")
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/bench")
+	build.Dir = root
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build (CGO_ENABLED=0): %w\n%s", err, out)
+	}
+	return bin, nil
+}
+
 func (b *bench) header() {
 	fmt.Fprintf(&b.report, "# Publish benchmark\n\n")
 	fmt.Fprintf(&b.report, "- Machine: %d cores (%s), %s, %s/%s\n", runtime.NumCPU(), cpuModel(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	fmt.Fprintf(&b.report, "- zstd encoder: %s\n", cache.ZstdImplementation())
 	fmt.Fprintf(&b.report, "- Nix: %s\n", strings.TrimSpace(output(b.env, "nix", "--version")))
 	fmt.Fprintf(&b.report, "- Closure: %d paths, %s of NAR (synthetic: small text files, large binaries, references)\n", b.cfg.closure.Paths, humanBytes(b.cfg.closure.Size))
 	level := "default"
@@ -364,13 +408,17 @@ func (b *bench) targets(ms []measurement) {
 			nix = m
 		}
 	}
-	fmt.Fprintf(&b.report, "Throughput to file://: %.2f× nix copy's (target ≥ 2×); compressed size %.3f× nix copy's (target ≤ 1.05×).\n",
-		nix.wall.Seconds()/ours.wall.Seconds(), float64(ours.fileSize)/float64(nix.fileSize))
+	fmt.Fprintf(&b.report, "Throughput to file://: %.2f× nix copy's (target ≥ 2×); compressed size %.3f× nix copy's (target ≤ 1.05×); CPU %.2f× nix copy's for the same bytes (target ≤ 1×).\n",
+		nix.wall.Seconds()/ours.wall.Seconds(), float64(ours.fileSize)/float64(nix.fileSize), ours.cpu.Seconds()/nix.cpu.Seconds())
 	for _, m := range ms {
 		switch {
 		case strings.Contains(m.name, "MinIO"):
-			fmt.Fprintf(&b.report, "MinIO time: %.2f× this project's file:// time (target ≤ 1.5×).\n", m.wall.Seconds()/ours.wall.Seconds())
+			fmt.Fprintf(&b.report, "MinIO time: %.2f× this project's file:// time (target ≤ 1.5×); meanwhile the MinIO server used %.2f s of CPU on the same cores, this project %.2f s (%.2f s to file://).\n",
+				m.wall.Seconds()/ours.wall.Seconds(), m.serverCPU.Seconds(), m.cpu.Seconds(), ours.cpu.Seconds())
 			fmt.Fprintf(&b.report, "Peak RSS: %.0f MiB to file:// (target ≤ 64), %.0f MiB to MinIO (target ≤ 128).\n", float64(ours.rssKiB)/1024, float64(m.rssKiB)/1024)
+		case strings.Contains(m.name, "pure-Go"):
+			fmt.Fprintf(&b.report, "With pure-Go zstd (a build without cgo): throughput %.2f× nix copy's, compressed size %.3f×, CPU %.2f× nix copy's.\n",
+				nix.wall.Seconds()/m.wall.Seconds(), float64(m.fileSize)/float64(nix.fileSize), m.cpu.Seconds()/nix.cpu.Seconds())
 		case strings.Contains(m.name, "level"):
 			fmt.Fprintf(&b.report, "At %s: throughput %.2f× nix copy's, compressed size %.3f× nix copy's.\n",
 				strings.TrimSuffix(strings.TrimPrefix(m.name, "this project, "), " → file://"), nix.wall.Seconds()/m.wall.Seconds(), float64(m.fileSize)/float64(nix.fileSize))
@@ -481,6 +529,35 @@ func cpuModel() string {
 		}
 	}
 	return "unknown CPU"
+}
+
+// minioCPU returns the CPU time used so far by the MinIO server this
+// process started (its child named minio), or 0.
+func minioCPU() time.Duration {
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid … utime stime: fields 14 and 15.
+		stat := string(data)
+		i := strings.LastIndexByte(stat, ')')
+		if i < 0 || !strings.HasSuffix(stat[:i], "(minio") {
+			continue
+		}
+		f := strings.Fields(stat[i+1:])
+		if len(f) < 13 || f[1] != strconv.Itoa(os.Getpid()) {
+			continue
+		}
+		utime, _ := strconv.ParseInt(f[11], 10, 64)
+		stime, _ := strconv.ParseInt(f[12], 10, 64)
+		return time.Duration(utime+stime) * time.Second / 100 // USER_HZ
+	}
+	return 0
 }
 
 func dirSize(dir string) int64 {

@@ -3,13 +3,11 @@ package cache
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"runtime"
 	"runtime/debug"
 	"sync"
 
-	"github.com/klauspost/compress/zstd"
 	"github.com/ulikunitz/xz"
 )
 
@@ -42,18 +40,33 @@ func TuneGC(getenv func(string) string) {
 // set of chunk buffers shared by every stream, so memory stays the same
 // however big the NARs and however many are in flight.
 type compressor struct {
-	method string
-	enc    *zstd.Encoder // nil unless method is zstd
-	work   chan *chunk
-	free   chan *chunk
-	wg     sync.WaitGroup
+	method    string
+	zstd      bool   // compress in chunks with one frameEncoder per worker
+	closeEncs func() // releases the frameEncoders
+	work      chan *chunk
+	free      chan *chunk
+	wg        sync.WaitGroup
 }
 
 // chunk is one piece of a NAR on its way through a compressor.
 type chunk struct {
 	in, out []byte
-	done    chan struct{} // closed when out holds in compressed
+	err     error         // the encoder's, instead of out
+	done    chan struct{} // closed when out (or err) is set
 }
+
+// frameEncoder compresses one chunk into one zstd frame, reusing dst's
+// memory when it can. Each compressing goroutine has its own. Which
+// implementation a binary has is chosen when it is built: libzstd through
+// cgo (zstd_cgo.go) or the pure-Go fallback (zstd_purego.go); both write
+// standard frames that every zstd decoder, Nix's included, reads.
+type frameEncoder interface {
+	encode(dst, src []byte) ([]byte, error)
+}
+
+// ZstdImplementation names the zstd encoder this binary was built with,
+// for reports.
+func ZstdImplementation() string { return zstdImplementation }
 
 // newCompressor starts a compressor for method ("zstd", "xz" or "none")
 // at a zstd level (0: DefaultLevel), with room for streams concurrent
@@ -69,24 +82,15 @@ func newCompressor(method string, level, streams int) (*compressor, error) {
 		if level == 0 {
 			level = DefaultLevel
 		}
-		enc, err := zstd.NewWriter(nil,
-			zstd.WithEncoderLevel(zstd.EncoderLevelFromZstd(level)),
-			zstd.WithEncoderConcurrency(workers),
-			// A piece is a frame of its own: a longer window would only
-			// allocate history no match can use.
-			zstd.WithWindowSize(ChunkSize),
-			// Nix checks every NAR against the NAR hash in its signed
-			// narinfo; a frame checksum would only check the same bytes
-			// again, more weakly.
-			zstd.WithEncoderCRC(false))
+		encs, closeEncs, err := newFrameEncoders(level, workers)
 		if err != nil {
-			return nil, fmt.Errorf("zstd level %d: %w", level, err)
+			return nil, err
 		}
-		c.enc = enc
+		c.zstd, c.closeEncs = true, closeEncs
 		c.work = make(chan *chunk)
-		for range workers {
+		for _, enc := range encs {
 			c.wg.Add(1)
-			go c.compressLoop()
+			go c.compressLoop(enc)
 		}
 	}
 	// Every stream holds at most one chunk it is filling; the rest keep
@@ -99,10 +103,10 @@ func newCompressor(method string, level, streams int) (*compressor, error) {
 	return c, nil
 }
 
-func (c *compressor) compressLoop() {
+func (c *compressor) compressLoop(enc frameEncoder) {
 	defer c.wg.Done()
 	for ch := range c.work {
-		ch.out = c.enc.EncodeAll(ch.in, ch.out[:0])
+		ch.out, ch.err = enc.encode(ch.out, ch.in)
 		close(ch.done)
 	}
 }
@@ -113,8 +117,8 @@ func (c *compressor) close() {
 		close(c.work)
 	}
 	c.wg.Wait()
-	if c.enc != nil {
-		c.enc.Close()
+	if c.closeEncs != nil {
+		c.closeEncs()
 	}
 }
 
@@ -236,7 +240,8 @@ func (s *stream) submit() {
 	s.cur = nil
 	s.tee.Write(ch.in)
 	ch.done = make(chan struct{})
-	if s.c.enc == nil {
+	ch.err = nil
+	if !s.c.zstd {
 		ch.out = ch.in
 		close(ch.done)
 	} else {
@@ -253,11 +258,14 @@ func (s *stream) writeLoop() {
 	for ch := range s.pending {
 		<-ch.done
 		if err == nil {
-			if _, err = s.w.Write(ch.out); err != nil {
+			if err = ch.err; err == nil {
+				_, err = s.w.Write(ch.out)
+			}
+			if err != nil {
 				close(s.failed)
 			}
 		}
-		if s.c.enc == nil {
+		if !s.c.zstd {
 			ch.out = nil // it was the input buffer
 		}
 		s.c.free <- ch
