@@ -213,6 +213,7 @@ func (recordCatalogStage) Run(ctx context.Context, r *Release) error {
 				return err
 			}
 			r.Recorded[res.Name] = true
+			r.UI.Printf("%s/%s %s: recorded in FloxHub (catalog store type %s)", cfg.Catalog, res.Name, res.Version, r.Destination.Type)
 			if r.Destination.WaitForPublisher {
 				if err := r.waitForPublisher(ctx, b); err != nil {
 					return err
@@ -224,7 +225,9 @@ func (recordCatalogStage) Run(ctx context.Context, r *Release) error {
 			if err != nil {
 				return err
 			}
-			if !added {
+			if added {
+				r.UI.Printf("%s/%s %s: recorded in the catalog index in %s", cfg.Catalog, res.Name, res.Version, r.Store.URL())
+			} else {
 				r.UI.Printf("%s/%s %s from %.12s is already in the catalog index", cfg.Catalog, res.Name, res.Version, r.Source.Rev)
 			}
 		}
