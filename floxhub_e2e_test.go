@@ -21,6 +21,7 @@ const floxHubToken = "flox_pat_ZTJlLXRva2VuLW5ldmVyLWluLXRoZS1sb2c"
 
 // floxHubRun is one run of the whole action against the FloxHub stand-in.
 type floxHubRun struct {
+	raw                   string // the log as printed, ::add-mask:: commands included
 	log, summary, outFile string
 	outputs               map[string]string
 	code                  int
@@ -47,7 +48,7 @@ func runWithFloxHub(t *testing.T, r *testRepo, hub *testenv.FloxHubStandIn, extr
 			shown = append(shown, line)
 		}
 	}
-	run.log = strings.Join(shown, "\n")
+	run.log, run.raw = strings.Join(shown, "\n"), out.String()
 	summary, _ := os.ReadFile(a["GITHUB_STEP_SUMMARY"])
 	outFile, _ := os.ReadFile(a["GITHUB_OUTPUT"])
 	run.summary, run.outFile = string(summary), string(outFile)
@@ -187,6 +188,11 @@ func TestFloxHubStoreTypesEndToEnd(t *testing.T) {
 		r := newTestRepo(t, greeterManifest)
 		// No AWS credentials in the environment: FloxHub's are the upload's.
 		run := runWithFloxHub(t, r, hub, map[string]string{"INPUT_SIGNING-KEY": secret, "INPUT_PUBLISHER-TIMEOUT": "1m"}, m.RootPassword)
+		// FloxHub's credentials are masked before anything about the store
+		// is printed.
+		if mask, store := strings.Index(run.raw, "::add-mask::"+m.RootPassword), strings.Index(run.raw, "store type publisher"); mask < 0 || store < 0 || mask > store {
+			t.Errorf("the ingress credentials are not masked before the store is named (mask at %d, store at %d)", mask, store)
+		}
 		run.must(t, "store type publisher", "waiting for FloxHub to ingest 1 store paths", "FloxHub has 1 of 1 store paths", "flox install acme/greeter")
 		want := append(slices.Clone(firstRun), "store/status", "store/status")
 		if got := hub.Calls(); !slices.Equal(got, want) {
@@ -228,6 +234,22 @@ func TestFloxHubStoreTypesEndToEnd(t *testing.T) {
 		}
 		if strings.Contains(run.summary, "nix-store --realise") {
 			t.Errorf("the summary offers Nix commands, but nothing was uploaded:\n%s", run.summary)
+		}
+	})
+
+	t.Run("null with a store-url of the user's", func(t *testing.T) {
+		hub := testenv.StartFloxHubStandIn(t)
+		hub.AddUser(floxHubToken, "alice")
+		hub.AddCatalog("acme", map[string]any{"store_type": "null"}, "alice")
+		r := newTestRepo(t, greeterManifest)
+		cacheDir := t.TempDir()
+		run := runWithFloxHub(t, r, hub, map[string]string{"INPUT_SIGNING-KEY": secret, "INPUT_STORE-URL": "file://" + cacheDir})
+		run.must(t, "store type null, uploading to file://"+cacheDir, "flox install acme/greeter", "nix-store --realise --option substituters 'file://"+cacheDir+"'")
+		if _, ok := hub.Builds()[0].Body["narinfos"]; ok {
+			t.Error("the record of a null store carries narinfos")
+		}
+		if len(narinfos(t, cacheDir)) != 1 {
+			t.Errorf("the store holds %d narinfos, want 1", len(narinfos(t, cacheDir)))
 		}
 	})
 
