@@ -218,7 +218,7 @@ func TestFloxHubStoreTypesEndToEnd(t *testing.T) {
 		hub.AddCatalog("acme", map[string]any{"store_type": "meta-only"}, "alice")
 		r := newTestRepo(t, greeterManifest)
 		run := runWithFloxHub(t, r, hub, map[string]string{"INPUT_SIGNING-KEY": secret})
-		run.must(t, "store type meta-only, nothing to upload", "flox install acme/greeter")
+		run.must(t, "store type meta-only, nothing to upload", "flox install acme/greeter", "| nothing uploaded: catalog acme takes metadata only (store type meta-only) |")
 		if got := hub.Calls(); !slices.Equal(got, firstRun) {
 			t.Errorf("FloxHub calls %q, want %q", got, firstRun)
 		}

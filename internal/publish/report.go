@@ -114,7 +114,9 @@ func newReport(r *Release) *report.Report {
 		case r.Mode.DryRun:
 			p.Status = report.WouldUpload
 		case r.Store == nil:
-			p.Status = report.Present // nothing to upload to: the catalog takes metadata only
+			// Nothing to upload to: the catalog takes metadata only.
+			p.Status = report.Present
+			p.Note = fmt.Sprintf("nothing uploaded: catalog %s takes metadata only (store type %s)", r.Inputs.Catalog, r.Destination.Type)
 		case p.PathsUploaded > 0:
 			p.Status = report.Uploaded
 		default:
