@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"slices"
 	"strings"
@@ -172,6 +174,44 @@ func TestFloxHubStoreTypesEndToEnd(t *testing.T) {
 		}
 		if got := hub.Calls()[len(firstRun)+2:]; !slices.Equal(got, firstRun) {
 			t.Errorf("the rebuild's FloxHub calls %q, want %q", got, firstRun)
+		}
+	})
+
+	t.Run("nix-copy to http ingress: the token only for FloxHub's host", func(t *testing.T) {
+		// FloxHub and its store on one host, as catalog-url's host: the
+		// upload authenticates with the token, as the Flox CLI's netrc does.
+		hub := testenv.StartFloxHubStandIn(t)
+		hub.StrictClosure = true
+		hub.AddUser(floxHubToken, "alice")
+		own := testenv.StartHTTPCache(t, floxHubToken)
+		mux := http.NewServeMux()
+		mux.Handle("/api/", hub)
+		mux.Handle("/", own)
+		srv := httptest.NewServer(mux)
+		t.Cleanup(srv.Close)
+		hub.AddCatalog("acme", map[string]any{"store_type": "nix-copy", "ingress_uri": srv.URL + "/cache?priority=30", "egress_uri": srv.URL + "/cache"}, "alice")
+		r := newTestRepo(t, greeterManifest)
+		run := runWithFloxHub(t, r, hub, map[string]string{"INPUT_SIGNING-KEY": secret, "INPUT_CATALOG-URL": srv.URL})
+		run.must(t, "priority= on the catalog's ingress URI is ignored", "flox install acme/greeter", "--option substituters '"+srv.URL+"/cache'")
+		path := strings.TrimSpace(run.outputs["store-paths"])
+		if !own.Has("cache/" + strings.Split(strings.TrimPrefix(path, "/nix/store/"), "-")[0] + ".narinfo") {
+			t.Errorf("FloxHub's store has no narinfo of %s", path)
+		}
+
+		// A store on another host never gets the token.
+		hub2 := testenv.StartFloxHubStandIn(t)
+		hub2.AddUser(floxHubToken, "alice")
+		other := testenv.StartHTTPCache(t, "")
+		hub2.AddCatalog("acme", map[string]any{"store_type": "nix-copy", "ingress_uri": other.URL + "/cache", "egress_uri": other.URL + "/cache"}, "alice")
+		r2 := newTestRepo(t, greeterManifest)
+		runWithFloxHub(t, r2, hub2, map[string]string{"INPUT_SIGNING-KEY": secret}).must(t, "flox install acme/greeter")
+		for _, a := range other.Authorizations() {
+			if a != "" {
+				t.Fatalf("a store on another host got an Authorization header (%d bytes)", len(a))
+			}
+		}
+		if len(other.Authorizations()) == 0 {
+			t.Fatal("nothing was uploaded to the other host's store")
 		}
 	})
 

@@ -113,6 +113,10 @@ func StartFloxHubStandIn(t testing.TB) *FloxHubStandIn {
 	return s
 }
 
+// ServeHTTP answers as the stand-in, for a test that serves it beside
+// something else on one host (a store on FloxHub's own host).
+func (s *FloxHubStandIn) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.serve(w, r) }
+
 // URL is the stand-in's base URL, the catalog-url input.
 func (s *FloxHubStandIn) URL() string { return s.srv.URL }
 
