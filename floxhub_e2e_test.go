@@ -293,6 +293,19 @@ func TestFloxHubStoreTypesEndToEnd(t *testing.T) {
 		}
 	})
 
+	t.Run("a failed check-build only warns", func(t *testing.T) {
+		hub := testenv.StartFloxHubStandIn(t)
+		hub.AddUser(floxHubToken, "alice")
+		hub.AddCatalog("acme", map[string]any{"store_type": "null"}, "alice")
+		hub.Fault(testenv.FloxHubFault{Step: "check-build", Status: 400, Body: `{"detail":"cannot check this build"}`})
+		r := newTestRepo(t, greeterManifest)
+		run := runWithFloxHub(t, r, hub, map[string]string{"INPUT_SIGNING-KEY": secret})
+		run.must(t, "::warning::FloxHub could not say whether acme/greeter is already published (it will be built and published)", "flox install acme/greeter")
+		if !run.built() || len(hub.Builds()) != 1 {
+			t.Errorf("built %v, %d builds recorded", run.built(), len(hub.Builds()))
+		}
+	})
+
 	t.Run("errors name the catalog and the store type", func(t *testing.T) {
 		hub := testenv.StartFloxHubStandIn(t)
 		hub.AddUser(floxHubToken, "alice")

@@ -49,7 +49,9 @@ func (checkCatalogStage) Run(ctx context.Context, r *Release) error {
 			return err
 		}
 		if plan.CheckErr != nil {
+			// As in the Flox CLI, the check is an optimisation: it warns.
 			r.UI.Warning("FloxHub could not say whether %s/%s is already published (it will be built and published): %v", cfg.Catalog, b.Name, plan.CheckErr)
+			continue
 		}
 		if !plan.AlreadyPublished {
 			r.UI.Printf("%s/%s %s for %s: not yet published from %.12s", cfg.Catalog, b.Name, r.Versions[i], t.System, r.Source.Rev)
