@@ -198,11 +198,15 @@ func TestActionsPublishKeepsSecretsOutOfBuildsAndReports(t *testing.T) {
 	if err != nil || !strings.Contains(string(index), r.git(r.work, "rev-parse", "HEAD")) || !strings.Contains(string(index), "https://github.com/acme/widgets/actions/runs/4242") {
 		t.Fatalf("catalog index: %v\n%s", err, index)
 	}
-	if o["catalog-urls"] != "file://"+cacheDir+"/catalog/acme/greeter.json" || !strings.Contains(string(summary), "flox install acme/greeter") {
+	// Issue 13: without FloxHub, flox install cannot find the package; the
+	// summary says how to install it from the store instead.
+	if o["catalog-urls"] != "file://"+cacheDir+"/catalog/acme/greeter.json" || strings.Contains(string(summary), "flox install acme/greeter") ||
+		!strings.Contains(string(summary), "Not in FloxHub (no floxhub-token was given)") || !strings.Contains(string(summary), "nix-store --realise") {
 		t.Fatalf("catalog-urls = %q; summary:\n%s", o["catalog-urls"], summary)
 	}
 
-	// A re-run uploads nothing and says so.
+	// A re-run finds the build in the store's catalog index, does not build
+	// it again (issue 13), uploads nothing and says so.
 	a2 := newActionsEnv(t, r, "push", "refs/heads/main")
 	for k, v := range a {
 		if strings.HasPrefix(k, "INPUT_") {
@@ -214,8 +218,11 @@ func TestActionsPublishKeepsSecretsOutOfBuildsAndReports(t *testing.T) {
 		t.Fatalf("re-run exit %d\n%s", code, out.String())
 	}
 	summary2, _ := os.ReadFile(a2["GITHUB_STEP_SUMMARY"])
-	if !strings.Contains(string(summary2), "already present") {
-		t.Fatalf("re-run summary does not say the package was already present:\n%s", summary2)
+	if !strings.Contains(string(summary2), "already published") || !strings.Contains(string(summary2), "from source revision "+r.git(r.work, "rev-parse", "HEAD")) {
+		t.Fatalf("re-run summary does not say the package was already published:\n%s", summary2)
+	}
+	if strings.Contains(out.String(), "::group::Build greeter") {
+		t.Errorf("the re-run built the package again:\n%s", out.String())
 	}
 }
 

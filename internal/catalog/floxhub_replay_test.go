@@ -125,16 +125,16 @@ func TestReplayCLISequences(t *testing.T) {
 
 	tests := []struct {
 		name     string
-		setup    func(t *testing.T, s *floxHubStandIn, bucket string) (storeURL string, opts store.Options)
+		setup    func(t *testing.T, s *testenv.FloxHubStandIn, bucket string) (storeURL string, opts store.Options)
 		want     []string
 		stored   func(t *testing.T, bucket string)
 		checkDst func(t *testing.T, d Destination)
 	}{
 		{
 			name: "nix-copy to s3",
-			setup: func(t *testing.T, s *floxHubStandIn, bucket string) (string, store.Options) {
+			setup: func(t *testing.T, s *testenv.FloxHubStandIn, bucket string) (string, store.Options) {
 				in := fmt.Sprintf("s3://%s?endpoint=%s&want-mass-query=true", bucket, m.Endpoint)
-				s.addCatalog(testCatalog, map[string]any{"store_type": "nix-copy", "ingress_uri": in, "egress_uri": "https://cache.acme.example"}, "alice")
+				s.AddCatalog(testCatalog, map[string]any{"store_type": "nix-copy", "ingress_uri": in, "egress_uri": "https://cache.acme.example"}, "alice")
 				return "", runCreds
 			},
 			want: cliSequence,
@@ -146,22 +146,22 @@ func TestReplayCLISequences(t *testing.T) {
 		},
 		{
 			name: "nix-copy to https, authenticated with the FloxHub token",
-			setup: func(t *testing.T, s *floxHubStandIn, _ string) (string, store.Options) {
-				s.addCatalog(testCatalog, map[string]any{"store_type": "nix-copy", "ingress_uri": httpCache.URL + "/cache?priority=30", "egress_uri": httpCache.URL + "/cache"}, "alice")
+			setup: func(t *testing.T, s *testenv.FloxHubStandIn, _ string) (string, store.Options) {
+				s.AddCatalog(testCatalog, map[string]any{"store_type": "nix-copy", "ingress_uri": httpCache.URL + "/cache?priority=30", "egress_uri": httpCache.URL + "/cache"}, "alice")
 				return "", wrongCreds
 			},
 			want: cliSequence,
 		},
 		{
 			name: "publisher",
-			setup: func(t *testing.T, s *floxHubStandIn, bucket string) (string, store.Options) {
-				c := s.addCatalog(testCatalog, map[string]any{"store_type": "publisher", "publisher_url": nil}, "alice")
-				c.ingressURI = fmt.Sprintf("s3://%s/ingest?endpoint=%s", bucket, m.Endpoint)
-				c.ingressAuth = map[string]any{"aws-s3": map[string]any{"envs": map[string]any{
+			setup: func(t *testing.T, s *testenv.FloxHubStandIn, bucket string) (string, store.Options) {
+				c := s.AddCatalog(testCatalog, map[string]any{"store_type": "publisher", "publisher_url": nil}, "alice")
+				c.IngressURI = fmt.Sprintf("s3://%s/ingest?endpoint=%s", bucket, m.Endpoint)
+				c.IngressAuth = map[string]any{"aws-s3": map[string]any{"envs": map[string]any{
 					"AWS_ACCESS_KEY_ID": m.RootUser, "AWS_SECRET_ACCESS_KEY": m.RootPassword, "AWS_SESSION_TOKEN": "",
 				}}, "future-kind": map[string]any{}}
-				s.ingestPolls = 2
-				s.ingested = func(p string) bool {
+				s.IngestPolls = 2
+				s.Ingested = func(p string) bool {
 					_, err := m.Client().HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: &bucket, Key: aws.String("ingest/" + nixpath.HashPart(p) + ".narinfo")})
 					return err == nil
 				}
@@ -176,8 +176,8 @@ func TestReplayCLISequences(t *testing.T) {
 		},
 		{
 			name: "meta-only",
-			setup: func(t *testing.T, s *floxHubStandIn, _ string) (string, store.Options) {
-				s.addCatalog(testCatalog, map[string]any{"store_type": "meta-only"}, "alice")
+			setup: func(t *testing.T, s *testenv.FloxHubStandIn, _ string) (string, store.Options) {
+				s.AddCatalog(testCatalog, map[string]any{"store_type": "meta-only"}, "alice")
 				return "", wrongCreds
 			},
 			want: cliSequence,
@@ -185,9 +185,9 @@ func TestReplayCLISequences(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := newFloxHubStandIn(t)
-			s.strictClosure = true
-			s.addUser(testToken, "alice")
+			s := testenv.StartFloxHubStandIn(t)
+			s.StrictClosure = true
+			s.AddUser(testToken, "alice")
 			bucket := m.CreateBucket(t)
 			storeURL, opts := tt.setup(t, s, bucket)
 			hub, err := NewFloxHub(s.URL(), testToken, Options{StoreHosts: []string{httpCache.Host()}})
@@ -208,25 +208,25 @@ func TestReplayCLISequences(t *testing.T) {
 			if tt.checkDst != nil {
 				tt.checkDst(t, d)
 			}
-			if got := s.callLog(); !slices.Equal(got, tt.want) {
+			if got := s.Calls(); !slices.Equal(got, tt.want) {
 				t.Errorf("requests\n%q\nwant (as the Flox CLI)\n%q", got, tt.want)
 			}
 			if d.WaitForPublisher && strings.Join(progress, " ") != "0/2 0/2 2/2" {
 				t.Errorf("progress %q", progress)
 			}
-			if len(s.recordedBuilds()) != 1 {
-				t.Fatalf("%d builds recorded", len(s.recordedBuilds()))
+			if len(s.Builds()) != 1 {
+				t.Fatalf("%d builds recorded", len(s.Builds()))
 			}
-			if ref := s.recordedBuilds()[0].body["ref"]; ref != "main" {
+			if ref := s.Builds()[0].Body["ref"]; ref != "main" {
 				t.Errorf("ref %v, want main as the Flox CLI sends it", ref)
 			}
 
 			// A re-run stops after check-build: nothing is built or sent again.
-			before := len(s.callLog())
+			before := len(s.Calls())
 			if _, _, err := replayRun(t, hub, storeURL, opts, wait); err != nil {
 				t.Fatal(err)
 			}
-			if got := s.callLog()[before:]; !slices.Equal(got, cliAlreadyPublished) {
+			if got := s.Calls()[before:]; !slices.Equal(got, cliAlreadyPublished) {
 				t.Errorf("re-run requests %q, want %q", got, cliAlreadyPublished)
 			}
 		})
@@ -237,8 +237,8 @@ func TestReplayCLISequences(t *testing.T) {
 // at the timeout, with what to do.
 func TestWaitPublishedTimesOut(t *testing.T) {
 	t.Parallel()
-	s := newFloxHubStandIn(t)
-	s.addUser(testToken, "alice")
+	s := testenv.StartFloxHubStandIn(t)
+	s.AddUser(testToken, "alice")
 	hub, _ := newTestHub(t, s, testToken, t.Logf)
 	start := time.Now()
 	err := hub.WaitPublished(context.Background(), "acme", []string{helloOut}, Wait{Interval: 20 * time.Millisecond, Timeout: 200 * time.Millisecond})

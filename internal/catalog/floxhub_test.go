@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/flox-publish/publish-action/internal/testenv"
 )
 
 // testToken looks like a FloxHub personal access token; tests check that
@@ -83,7 +85,7 @@ func testBuild(t Target) Build {
 
 // newTestHub returns a client of s whose retries do not wait; the waits
 // they would have made are appended to *waits.
-func newTestHub(t *testing.T, s *floxHubStandIn, token string, logf func(string, ...any)) (*FloxHub, *[]time.Duration) {
+func newTestHub(t *testing.T, s *testenv.FloxHubStandIn, token string, logf func(string, ...any)) (*FloxHub, *[]time.Duration) {
 	t.Helper()
 	var mu sync.Mutex
 	waits := &[]time.Duration{}
@@ -197,10 +199,10 @@ func TestPublishByStoreType(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			s := newFloxHubStandIn(t)
-			s.addUser(testToken, "alice")
-			c := s.addCatalog(testCatalog, tt.store, "alice")
-			c.ingressURI, c.ingressAuth = tt.ingress, tt.auth
+			s := testenv.StartFloxHubStandIn(t)
+			s.AddUser(testToken, "alice")
+			c := s.AddCatalog(testCatalog, tt.store, "alice")
+			c.IngressURI, c.IngressAuth = tt.ingress, tt.auth
 			hub, _ := newTestHub(t, s, testToken, t.Logf)
 			ctx := context.Background()
 
@@ -210,7 +212,7 @@ func TestPublishByStoreType(t *testing.T) {
 			}
 			wantCalls := []string{"create acme/hello", "check-build acme/hello", "publish/info acme/hello"}
 			if err != nil {
-				if got := s.callLog(); !slices.Equal(got, wantCalls) {
+				if got := s.Calls(); !slices.Equal(got, wantCalls) {
 					t.Errorf("calls %q, want %q", got, wantCalls)
 				}
 				return
@@ -244,14 +246,14 @@ func TestPublishByStoreType(t *testing.T) {
 			if err := hub.Record(ctx, d, b); err != nil {
 				t.Fatal(err)
 			}
-			if got, want := s.callLog(), append(wantCalls, "builds acme/hello"); !slices.Equal(got, want) {
+			if got, want := s.Calls(), append(wantCalls, "builds acme/hello"); !slices.Equal(got, want) {
 				t.Errorf("calls %q, want %q", got, want)
 			}
-			builds := s.recordedBuilds()
+			builds := s.Builds()
 			if len(builds) != 1 {
 				t.Fatalf("%d builds recorded, want 1", len(builds))
 			}
-			body := plain(t, builds[0].body)
+			body := plain(t, builds[0].Body)
 			if _, got := body["narinfos"]; got != tt.wantNarInfos {
 				t.Errorf("narinfos sent: %v, want %v", got, tt.wantNarInfos)
 			}
@@ -276,9 +278,9 @@ func exportedDestination(d Destination) Destination {
 // Flox CLI sends for a manifest build.
 func TestRecordBody(t *testing.T) {
 	t.Parallel()
-	s := newFloxHubStandIn(t)
-	s.addUser(testToken, "alice")
-	s.addCatalog(testCatalog, map[string]any{"store_type": "nix-copy", "ingress_uri": nixCopyIn, "egress_uri": nixCopyOut}, "alice")
+	s := testenv.StartFloxHubStandIn(t)
+	s.AddUser(testToken, "alice")
+	s.AddCatalog(testCatalog, map[string]any{"store_type": "nix-copy", "ingress_uri": nixCopyIn, "egress_uri": nixCopyOut}, "alice")
 	hub, _ := newTestHub(t, s, testToken, t.Logf)
 	ctx := context.Background()
 	plan, err := hub.Prepare(ctx, testTarget())
@@ -341,7 +343,7 @@ func TestRecordBody(t *testing.T) {
 	}`), &want); err != nil {
 		t.Fatal(err)
 	}
-	got := plain(t, s.recordedBuilds()[0].body)
+	got := plain(t, s.Builds()[0].Body)
 	if !reflect.DeepEqual(got, want) {
 		g, _ := json.MarshalIndent(got, "", "  ")
 		w, _ := json.MarshalIndent(want, "", "  ")
@@ -365,9 +367,9 @@ func plain(t *testing.T, v map[string]any) map[string]any {
 
 func TestAlreadyPublished(t *testing.T) {
 	t.Parallel()
-	s := newFloxHubStandIn(t)
-	s.addUser(testToken, "alice")
-	s.addCatalog(testCatalog, map[string]any{"store_type": "null"}, "alice")
+	s := testenv.StartFloxHubStandIn(t)
+	s.AddUser(testToken, "alice")
+	s.AddCatalog(testCatalog, map[string]any{"store_type": "null"}, "alice")
 	hub, _ := newTestHub(t, s, testToken, t.Logf)
 	ctx := context.Background()
 	plan, err := hub.Prepare(ctx, testTarget())
@@ -408,7 +410,7 @@ func TestAlreadyPublished(t *testing.T) {
 	if err := hub.Record(ctx, d, testBuild(testTarget())); err != nil {
 		t.Errorf("recording a recorded build: %v", err)
 	}
-	if n := len(s.recordedBuilds()); n != 1 {
+	if n := len(s.Builds()); n != 1 {
 		t.Errorf("%d builds recorded, want 1", n)
 	}
 }
@@ -418,7 +420,7 @@ func TestFloxHubErrors(t *testing.T) {
 	nixCopy := map[string]any{"store_type": "nix-copy", "ingress_uri": nixCopyIn, "egress_uri": nixCopyOut}
 	tests := []struct {
 		name    string
-		setup   func(s *floxHubStandIn)
+		setup   func(s *testenv.FloxHubStandIn)
 		token   string
 		catalog string
 		record  bool // go on to Record
@@ -429,7 +431,7 @@ func TestFloxHubErrors(t *testing.T) {
 	}{
 		{
 			name:       "401: a token FloxHub does not know",
-			setup:      func(s *floxHubStandIn) { s.addCatalog(testCatalog, nixCopy, "alice") },
+			setup:      func(s *testenv.FloxHubStandIn) { s.AddCatalog(testCatalog, nixCopy, "alice") },
 			token:      "flox_pat_expired",
 			wantStatus: http.StatusUnauthorized,
 			wantIn:     []string{"create package hello in catalog acme", "invalid or expired", "flox auth token", "floxhub-token"},
@@ -437,45 +439,45 @@ func TestFloxHubErrors(t *testing.T) {
 		},
 		{
 			name:       "403: a catalog the token may not write",
-			setup:      func(s *floxHubStandIn) { s.addCatalog(testCatalog, nixCopy, "bob") },
+			setup:      func(s *testenv.FloxHubStandIn) { s.AddCatalog(testCatalog, nixCopy, "bob") },
 			wantStatus: http.StatusForbidden,
 			wantIn:     []string{"not permitted to write to catalog acme", "You are not permitted to write to this catalog."},
 			wantCalls:  1,
 		},
 		{
 			name:       "404: no such catalog",
-			setup:      func(s *floxHubStandIn) {},
+			setup:      func(s *testenv.FloxHubStandIn) {},
 			wantStatus: http.StatusNotFound,
 			wantIn:     []string{"no catalog acme", "Catalog not found"},
 			wantCalls:  1,
 		},
 		{
 			name:      "the user's own catalog is created with the package",
-			setup:     func(s *floxHubStandIn) { s.userStore = map[string]any{"store_type": "meta-only"} },
+			setup:     func(s *testenv.FloxHubStandIn) { s.UserStore = map[string]any{"store_type": "meta-only"} },
 			catalog:   "alice",
 			wantCalls: 3,
 		},
 		{
 			name: "409 on create means the package exists",
-			setup: func(s *floxHubStandIn) {
-				c := s.addCatalog(testCatalog, nixCopy, "alice")
-				c.packages["hello"] = map[string]any{}
-				c.conflictOnCreate = true
+			setup: func(s *testenv.FloxHubStandIn) {
+				c := s.AddCatalog(testCatalog, nixCopy, "alice")
+				c.AddPackage("hello")
+				c.ConflictOnCreate = true
 			},
 			wantCalls: 3,
 		},
 		{
 			name:       "422: a catalog without a store",
-			setup:      func(s *floxHubStandIn) { s.addCatalog(testCatalog, nil, "alice") },
+			setup:      func(s *testenv.FloxHubStandIn) { s.AddCatalog(testCatalog, nil, "alice") },
 			wantStatus: http.StatusUnprocessableEntity,
 			wantIn:     []string{"No catalog store is configured", "configure one for catalog acme in FloxHub"},
 			wantCalls:  3,
 		},
 		{
 			name: "422 with FastAPI's validation detail",
-			setup: func(s *floxHubStandIn) {
-				s.addCatalog(testCatalog, nixCopy, "alice")
-				s.fault(standInFault{step: "builds", status: 422, body: `{"detail":[{"loc":["body","rev_count"],"msg":"Input should be a valid integer","type":"int_parsing"}]}`})
+			setup: func(s *testenv.FloxHubStandIn) {
+				s.AddCatalog(testCatalog, nixCopy, "alice")
+				s.Fault(testenv.FloxHubFault{Step: "builds", Status: 422, Body: `{"detail":[{"loc":["body","rev_count"],"msg":"Input should be a valid integer","type":"int_parsing"}]}`})
 			},
 			record:     true,
 			wantStatus: http.StatusUnprocessableEntity,
@@ -484,9 +486,9 @@ func TestFloxHubErrors(t *testing.T) {
 		},
 		{
 			name: "400 from builds",
-			setup: func(s *floxHubStandIn) {
-				s.addCatalog(testCatalog, nixCopy, "alice")
-				s.fault(standInFault{step: "builds", status: 400, body: `{"detail":"The build cannot be published as requested"}`})
+			setup: func(s *testenv.FloxHubStandIn) {
+				s.AddCatalog(testCatalog, nixCopy, "alice")
+				s.Fault(testenv.FloxHubFault{Step: "builds", Status: 400, Body: `{"detail":"The build cannot be published as requested"}`})
 			},
 			record:     true,
 			wantStatus: http.StatusBadRequest,
@@ -495,27 +497,27 @@ func TestFloxHubErrors(t *testing.T) {
 		},
 		{
 			name: "403 from check-build stops the publish",
-			setup: func(s *floxHubStandIn) {
-				s.addCatalog(testCatalog, nixCopy, "alice")
-				s.fault(standInFault{step: "check-build", status: 403, body: `{"detail":"You are not permitted to write to this catalog."}`})
+			setup: func(s *testenv.FloxHubStandIn) {
+				s.AddCatalog(testCatalog, nixCopy, "alice")
+				s.Fault(testenv.FloxHubFault{Step: "check-build", Status: 403, Body: `{"detail":"You are not permitted to write to this catalog."}`})
 			},
 			wantStatus: http.StatusForbidden,
 			wantCalls:  2,
 		},
 		{
 			name: "another check-build failure does not",
-			setup: func(s *floxHubStandIn) {
-				s.addCatalog(testCatalog, nixCopy, "alice")
-				s.fault(standInFault{step: "check-build", status: 404, body: `{"detail":"Catalog or package not found"}`})
+			setup: func(s *testenv.FloxHubStandIn) {
+				s.AddCatalog(testCatalog, nixCopy, "alice")
+				s.Fault(testenv.FloxHubFault{Step: "check-build", Status: 404, Body: `{"detail":"Catalog or package not found"}`})
 			},
 			record:    true,
 			wantCalls: 4,
 		},
 		{
 			name: "an answer that is not the API's JSON",
-			setup: func(s *floxHubStandIn) {
-				s.addCatalog(testCatalog, nixCopy, "alice")
-				s.fault(standInFault{step: "publish/info", status: 200, body: `<html>proxy login</html>`})
+			setup: func(s *testenv.FloxHubStandIn) {
+				s.AddCatalog(testCatalog, nixCopy, "alice")
+				s.Fault(testenv.FloxHubFault{Step: "publish/info", Status: 200, Body: `<html>proxy login</html>`})
 			},
 			wantIn:    []string{"not the JSON the API describes"},
 			wantCalls: 3,
@@ -524,8 +526,8 @@ func TestFloxHubErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			s := newFloxHubStandIn(t)
-			s.addUser(testToken, "alice")
+			s := testenv.StartFloxHubStandIn(t)
+			s.AddUser(testToken, "alice")
 			tt.setup(s)
 			token := tt.token
 			if token == "" {
@@ -562,8 +564,8 @@ func TestFloxHubErrors(t *testing.T) {
 					t.Errorf("error %q does not say %q", err, w)
 				}
 			}
-			if n := len(s.callLog()); n != tt.wantCalls {
-				t.Errorf("%d calls (%q), want %d", n, s.callLog(), tt.wantCalls)
+			if n := len(s.Calls()); n != tt.wantCalls {
+				t.Errorf("%d calls (%q), want %d", n, s.Calls(), tt.wantCalls)
 			}
 		})
 	}
@@ -571,10 +573,10 @@ func TestFloxHubErrors(t *testing.T) {
 
 func TestCheckFailureIsAWarning(t *testing.T) {
 	t.Parallel()
-	s := newFloxHubStandIn(t)
-	s.addUser(testToken, "alice")
-	s.addCatalog(testCatalog, map[string]any{"store_type": "null"}, "alice")
-	s.fault(standInFault{step: "check-build", status: 404, body: `{"detail":"Catalog or package not found"}`})
+	s := testenv.StartFloxHubStandIn(t)
+	s.AddUser(testToken, "alice")
+	s.AddCatalog(testCatalog, map[string]any{"store_type": "null"}, "alice")
+	s.Fault(testenv.FloxHubFault{Step: "check-build", Status: 404, Body: `{"detail":"Catalog or package not found"}`})
 	hub, _ := newTestHub(t, s, testToken, t.Logf)
 	plan, err := hub.Prepare(context.Background(), testTarget())
 	if err != nil {
@@ -590,7 +592,7 @@ func TestRetries(t *testing.T) {
 	nixCopy := map[string]any{"store_type": "nix-copy", "ingress_uri": nixCopyIn, "egress_uri": nixCopyOut}
 	tests := []struct {
 		name      string
-		faults    []standInFault
+		faults    []testenv.FloxHubFault
 		wantErr   string
 		wantCalls int // calls of the create step
 		// wantWaitAtLeast is the least the longest wait may be.
@@ -599,45 +601,45 @@ func TestRetries(t *testing.T) {
 	}{
 		{
 			name:      "5xx then success",
-			faults:    []standInFault{{step: "create", status: 503, body: "upstream unavailable"}, {step: "create", status: 502}},
+			faults:    []testenv.FloxHubFault{{Step: "create", Status: 503, Body: "upstream unavailable"}, {Step: "create", Status: 502}},
 			wantCalls: 3, wantWaits: 2,
 		},
 		{
 			name:      "429 honours Retry-After in seconds",
-			faults:    []standInFault{{step: "create", status: 429, retryAfter: "7", body: `{"detail":"slow down"}`}},
+			faults:    []testenv.FloxHubFault{{Step: "create", Status: 429, RetryAfter: "7", Body: `{"detail":"slow down"}`}},
 			wantCalls: 2, wantWaits: 1, wantWaitAtLeast: 7 * time.Second,
 		},
 		{
 			name:      "429 honours Retry-After as a date",
-			faults:    []standInFault{{step: "create", status: 429, retryAfter: time.Now().Add(90 * time.Second).UTC().Format(http.TimeFormat)}},
+			faults:    []testenv.FloxHubFault{{Step: "create", Status: 429, RetryAfter: time.Now().Add(90 * time.Second).UTC().Format(http.TimeFormat)}},
 			wantCalls: 2, wantWaits: 1, wantWaitAtLeast: 80 * time.Second,
 		},
 		{
 			name:      "408 is retried",
-			faults:    []standInFault{{step: "create", status: 408}},
+			faults:    []testenv.FloxHubFault{{Step: "create", Status: 408}},
 			wantCalls: 2, wantWaits: 1,
 		},
 		{
 			name:      "a connection reset is retried",
-			faults:    []standInFault{{step: "create", reset: true}},
+			faults:    []testenv.FloxHubFault{{Step: "create", Reset: true}},
 			wantCalls: 2, wantWaits: 1,
 		},
 		{
 			name:      "a timeout is retried",
-			faults:    []standInFault{{step: "create", delay: 5 * time.Second, status: 200}},
+			faults:    []testenv.FloxHubFault{{Step: "create", Delay: 5 * time.Second, Status: 200}},
 			wantCalls: 2, wantWaits: 1,
 		},
 		{
 			name:      "another 4xx is not",
-			faults:    []standInFault{{step: "create", status: 400, body: `{"detail":"bad"}`}},
+			faults:    []testenv.FloxHubFault{{Step: "create", Status: 400, Body: `{"detail":"bad"}`}},
 			wantErr:   "400 Bad Request: bad",
 			wantCalls: 1,
 		},
 		{
 			name: "5 tries in all",
-			faults: []standInFault{
-				{step: "create", status: 500}, {step: "create", status: 500}, {step: "create", status: 500},
-				{step: "create", status: 500}, {step: "create", status: 500}, {step: "create", status: 500},
+			faults: []testenv.FloxHubFault{
+				{Step: "create", Status: 500}, {Step: "create", Status: 500}, {Step: "create", Status: 500},
+				{Step: "create", Status: 500}, {Step: "create", Status: 500}, {Step: "create", Status: 500},
 			},
 			wantErr:   "500 Internal Server Error (after 5 tries)",
 			wantCalls: 5, wantWaits: 4,
@@ -646,11 +648,11 @@ func TestRetries(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			s := newFloxHubStandIn(t)
-			s.addUser(testToken, "alice")
-			s.addCatalog(testCatalog, nixCopy, "alice")
+			s := testenv.StartFloxHubStandIn(t)
+			s.AddUser(testToken, "alice")
+			s.AddCatalog(testCatalog, nixCopy, "alice")
 			for _, f := range tt.faults {
-				s.fault(f)
+				s.Fault(f)
 			}
 			var logged []string
 			var mu sync.Mutex
@@ -668,7 +670,7 @@ func TestRetries(t *testing.T) {
 				t.Fatalf("Prepare: got %v, want an error with %q", err, tt.wantErr)
 			}
 			creates := 0
-			for _, c := range s.callLog() {
+			for _, c := range s.Calls() {
 				if strings.HasPrefix(c, "create ") {
 					creates++
 				}
@@ -688,10 +690,10 @@ func TestRetries(t *testing.T) {
 
 func TestRetryStopsWhenCancelled(t *testing.T) {
 	t.Parallel()
-	s := newFloxHubStandIn(t)
-	s.addUser(testToken, "alice")
-	s.addCatalog(testCatalog, map[string]any{"store_type": "null"}, "alice")
-	s.fault(standInFault{step: "create", status: 503})
+	s := testenv.StartFloxHubStandIn(t)
+	s.AddUser(testToken, "alice")
+	s.AddCatalog(testCatalog, map[string]any{"store_type": "null"}, "alice")
+	s.Fault(testenv.FloxHubFault{Step: "create", Status: 503})
 	hub, err := NewFloxHub(s.URL(), testToken, Options{Retry: Retry{Base: time.Hour, Max: time.Hour}})
 	if err != nil {
 		t.Fatal(err)
@@ -728,8 +730,8 @@ func TestValidationBeforeCalls(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			s := newFloxHubStandIn(t)
-			s.addUser(testToken, "alice")
+			s := testenv.StartFloxHubStandIn(t)
+			s.AddUser(testToken, "alice")
 			hub, _ := newTestHub(t, s, testToken, t.Logf)
 			target := testTarget()
 			tt.change(&target)
@@ -741,7 +743,7 @@ func TestValidationBeforeCalls(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tt.wantIn) {
 				t.Errorf("Record: got %v, want an error with %q", err, tt.wantIn)
 			}
-			if calls := s.callLog(); len(calls) > 0 {
+			if calls := s.Calls(); len(calls) > 0 {
 				t.Errorf("calls were made: %q", calls)
 			}
 		})
@@ -764,8 +766,8 @@ func TestRecordValidation(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			s := newFloxHubStandIn(t)
-			s.addUser(testToken, "alice")
+			s := testenv.StartFloxHubStandIn(t)
+			s.AddUser(testToken, "alice")
 			hub, _ := newTestHub(t, s, testToken, t.Logf)
 			b := testBuild(testTarget())
 			tt.change(&b)
@@ -773,7 +775,7 @@ func TestRecordValidation(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tt.wantIn) {
 				t.Errorf("Record: got %v, want an error with %q", err, tt.wantIn)
 			}
-			if calls := s.callLog(); len(calls) > 0 {
+			if calls := s.Calls(); len(calls) > 0 {
 				t.Errorf("calls were made: %q", calls)
 			}
 		})
@@ -786,15 +788,15 @@ func TestRecordValidation(t *testing.T) {
 func TestTokenNeverShown(t *testing.T) {
 	t.Parallel()
 	echo := `{"detail":"token ` + testToken + ` is not valid here"}`
-	faults := []standInFault{
-		{step: "create", status: 401, body: echo},
-		{step: "create", status: 403, body: echo},
-		{step: "create", status: 404, body: echo},
-		{step: "create", status: 422, body: `{"detail":[{"loc":["header","authorization"],"msg":"bearer ` + testToken + `"}]}`},
-		{step: "create", status: 400, body: "plain text " + testToken},
-		{step: "create", status: 503, body: echo},
-		{step: "create", status: 200, body: echo},
-		{step: "create", reset: true},
+	faults := []testenv.FloxHubFault{
+		{Step: "create", Status: 401, Body: echo},
+		{Step: "create", Status: 403, Body: echo},
+		{Step: "create", Status: 404, Body: echo},
+		{Step: "create", Status: 422, Body: `{"detail":[{"loc":["header","authorization"],"msg":"bearer ` + testToken + `"}]}`},
+		{Step: "create", Status: 400, Body: "plain text " + testToken},
+		{Step: "create", Status: 503, Body: echo},
+		{Step: "create", Status: 200, Body: echo},
+		{Step: "create", Reset: true},
 	}
 	var shown []string
 	var mu sync.Mutex
@@ -804,10 +806,10 @@ func TestTokenNeverShown(t *testing.T) {
 		shown = append(shown, fmt.Sprintf(format, args...))
 	}
 	for _, f := range faults {
-		s := newFloxHubStandIn(t)
-		s.addUser(testToken, "alice")
-		s.addCatalog(testCatalog, nil, "alice")
-		s.fault(f)
+		s := testenv.StartFloxHubStandIn(t)
+		s.AddUser(testToken, "alice")
+		s.AddCatalog(testCatalog, nil, "alice")
+		s.Fault(f)
 		hub, _ := newTestHub(t, s, testToken, logf)
 		hub.retry.Attempts = 2
 		_, err := hub.Prepare(context.Background(), testTarget())

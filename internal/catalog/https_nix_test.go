@@ -25,10 +25,10 @@ func TestHTTPSIngressWithNix(t *testing.T) {
 	t.Parallel()
 	top, closure := testenv.NixClosure(t, "https", "")
 	httpCache := testenv.StartHTTPCache(t, testToken)
-	s := newFloxHubStandIn(t)
-	s.strictClosure = true
-	s.addUser(testToken, "alice")
-	s.addCatalog(testCatalog, map[string]any{"store_type": "nix-copy", "ingress_uri": httpCache.URL + "/cache?want-mass-query=true", "egress_uri": httpCache.URL + "/cache"}, "alice")
+	s := testenv.StartFloxHubStandIn(t)
+	s.StrictClosure = true
+	s.AddUser(testToken, "alice")
+	s.AddCatalog(testCatalog, map[string]any{"store_type": "nix-copy", "ingress_uri": httpCache.URL + "/cache?want-mass-query=true", "egress_uri": httpCache.URL + "/cache"}, "alice")
 	hub, err := NewFloxHub(s.URL(), testToken, Options{StoreHosts: []string{httpCache.Host()}})
 	if err != nil {
 		t.Fatal(err)
@@ -81,7 +81,7 @@ func TestHTTPSIngressWithNix(t *testing.T) {
 	if err := hub.Record(ctx, d, b); err != nil {
 		t.Fatal(err)
 	}
-	body := s.recordedBuilds()[0].body
+	body := s.Builds()[0].Body
 	if n := len(body["narinfos"].(map[string]any)); n != len(closure) {
 		t.Errorf("%d narinfos recorded, want the closure's %d", n, len(closure))
 	}

@@ -41,29 +41,25 @@ func InstallAdvice(recorded bool, why, catalog, pkg, substituter, publicKey stri
 	return in
 }
 
-// Lines are the advice in words, one instruction a line.
+// Lines are the advice in words, one instruction a line. They hold no Nix
+// command: the report prints one recipe for the whole run
+// (report.InstallCommand, `nix-store --realise` with the store as
+// substituter and the key trusted, which runs on a default Nix), and these
+// lines point to it.
 func (in Install) Lines() []string {
 	var lines []string
-	trust := ""
-	if in.PublicKey != "" {
-		trust = "extra-trusted-public-keys = " + in.PublicKey
-	}
 	switch {
 	case in.Flox != "":
 		lines = append(lines, in.Flox)
-		if trust != "" && in.Substituter != "" {
-			lines = append(lines, "Clients must trust the signing key: add `"+trust+"` to nix.conf")
+		if in.PublicKey != "" && in.Substituter != "" {
+			lines = append(lines, "Clients must trust the signing key: add `extra-trusted-public-keys = "+in.PublicKey+"` to nix.conf")
 		}
 	case in.Substituter != "" && len(in.StorePaths) > 0:
+		why := ""
 		if in.Why != "" {
-			lines = append(lines, "Not in FloxHub ("+in.Why+"), so `flox install` cannot find it; install from the binary cache:")
+			why = " (" + in.Why + ")"
 		}
-		for _, p := range in.StorePaths {
-			lines = append(lines, fmt.Sprintf("nix copy --from '%s' %s", in.Substituter, p))
-		}
-		if trust != "" {
-			lines = append(lines, "after adding `"+trust+"` to nix.conf (or `extra-substituters = "+in.Substituter+"` too, to let Nix fetch it by itself)")
-		}
+		lines = append(lines, "Not in FloxHub"+why+", so `flox install` cannot find it: install it with Nix from "+in.Substituter+", as below")
 	default:
 		why := in.Why
 		if why == "" {

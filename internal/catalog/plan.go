@@ -102,6 +102,16 @@ type Destination struct {
 	hub  *hubAuth
 }
 
+// Wrap names d's catalog and store type in err, for the errors of an
+// upload to d's store; err is returned as it is when d is not a catalog's
+// (no FloxHub) or nil.
+func (d Destination) Wrap(err error) error {
+	if err == nil || d.Type == "" {
+		return err
+	}
+	return fmt.Errorf("catalog %s (store type %s): %w", d.Catalog, d.Type, err)
+}
+
 // localNarInfos is the narinfos_source_url the Flox CLI sends when the
 // narinfos come from the machine that built rather than from a store.
 const localNarInfos = "daemon://"

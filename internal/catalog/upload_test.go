@@ -52,9 +52,9 @@ func TestUploadTarget(t *testing.T) {
 func TestTokenOnlyForFloxHubHosts(t *testing.T) {
 	t.Parallel()
 	cache := testenv.StartHTTPCache(t, testToken)
-	s := newFloxHubStandIn(t)
-	s.addUser(testToken, "alice")
-	s.addCatalog(testCatalog, map[string]any{"store_type": "nix-copy", "ingress_uri": cache.URL + "/c", "egress_uri": cache.URL + "/c"}, "alice")
+	s := testenv.StartFloxHubStandIn(t)
+	s.AddUser(testToken, "alice")
+	s.AddCatalog(testCatalog, map[string]any{"store_type": "nix-copy", "ingress_uri": cache.URL + "/c", "egress_uri": cache.URL + "/c"}, "alice")
 	hub, _ := newTestHub(t, s, testToken, t.Logf) // no StoreHosts
 	ctx := context.Background()
 	plan, err := hub.Prepare(ctx, testTarget())

@@ -19,6 +19,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/nix-community/go-nix/pkg/narinfo/signature"
 
@@ -61,6 +62,12 @@ type Config struct {
 	// Catalog.
 	FloxHubToken string // secret
 	CatalogURL   string
+	// Rebuild builds and publishes a package FloxHub already has from
+	// this commit for this system, instead of reporting it published.
+	Rebuild bool
+	// PublisherTimeout bounds the wait for FloxHub's publisher service to
+	// ingest the store paths of a catalog whose store is Flox's own.
+	PublisherTimeout time.Duration
 
 	// UpstreamCaches are substituter URLs whose signed paths are not
 	// uploaded; empty disables the look-up. UpstreamKeys are the public
@@ -91,6 +98,11 @@ func (c Config) Secrets() []string {
 	}
 	return s
 }
+
+// maxPublisherTimeout is the longest a GitHub-hosted job runs: a wait
+// beyond it would be cut by the runner instead of ending with an error
+// that says what happened.
+const maxPublisherTimeout = 6 * time.Hour
 
 // Input describes one input: its name as in action.yml, its default, and
 // what it is for. The same table makes the flags, the Actions look-ups and
@@ -127,6 +139,8 @@ var All = []Input{
 	{Name: "sts-endpoint", Description: "STS endpoint URL, for S3-compatible services such as MinIO. Empty uses AWS's."},
 	{Name: "floxhub-token", Secret: true, Description: "FloxHub token; with it, each build is recorded in the FloxHub catalog."},
 	{Name: "catalog-url", Default: "https://api.flox.dev", Description: "Base URL of the FloxHub catalog API."},
+	{Name: "rebuild", Default: "false", Description: "`true` builds and publishes a package even when FloxHub already has it from this commit for this system; `false` reports it as already published without building it."},
+	{Name: "publisher-timeout", Default: "30m", Description: "How long to wait for FloxHub to ingest the store paths when the catalog's store is Flox's own (store type `publisher`): a duration such as `45m` or `2h`, at most `6h`."},
 	{Name: "check-version", Default: "true", Description: "On a version tag (`v1.2.3` or `1.2.3`), require every published build to have that version. `false` turns the check off."},
 	{Name: "upstream-caches", ActionDefault: "https://cache.nixos.org", Description: "Binary caches (http or https URLs, separated by spaces or newlines) whose paths are not uploaded again: a path one of them serves, signed by a key in `upstream-keys`, is skipped, and consumers substitute it from there. Empty uploads the whole closure."},
 	{Name: "upstream-keys", Default: "cache.nixos.org-1:6NCHdD59X431o0gWypbMrAURkbJ16ZPMQFGspcDShjY=", Description: "Public keys (`NAME:BASE64`, separated by spaces or newlines) trusted for the paths of `upstream-caches`, as in nix.conf's `trusted-public-keys`."},
@@ -425,6 +439,19 @@ func (p *parser) config(getenv func(string) string) (Config, error) {
 	}
 	if len(c.UpstreamCaches) > 0 && len(c.UpstreamKeys) == 0 {
 		p.fail("upstream-keys", "is empty, so no path of upstream-caches can be trusted; give the caches' public keys, or set upstream-caches to empty")
+	}
+
+	switch strings.ToLower(p.get("rebuild")) {
+	case "true":
+		c.Rebuild = true
+	case "false":
+	default:
+		p.fail("rebuild", "%q is not true or false", p.get("rebuild"))
+	}
+	if d, err := time.ParseDuration(p.get("publisher-timeout")); err != nil || d < time.Second || d > maxPublisherTimeout {
+		p.fail("publisher-timeout", "%q is not a duration from 1s to 6h, such as 30m or 2h", p.get("publisher-timeout"))
+	} else {
+		c.PublisherTimeout = d
 	}
 
 	switch strings.ToLower(p.get("check-version")) {

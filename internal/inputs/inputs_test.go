@@ -7,7 +7,9 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/flox-publish/publish-action/internal/catalog"
 	"github.com/flox-publish/publish-action/internal/signing"
 )
 
@@ -26,8 +28,16 @@ func TestDefaults(t *testing.T) {
 	}
 	if c.Dir != "." || c.DryRun != DryRunAuto || c.Builder != "auto" || c.Compression != "zstd" ||
 		c.Jobs != 4 || c.Catalog != "acme" || c.AWSRegion != "us-east-1" || c.Audience != "sts.amazonaws.com" ||
-		!c.CheckVersion || !c.InActions {
+		!c.CheckVersion || !c.InActions || c.Rebuild {
 		t.Fatalf("defaults: %+v", c)
+	}
+	// The Flox CLI's wait for its publisher, which the input raises.
+	if c.PublisherTimeout != catalog.DefaultPublisherTimeout {
+		t.Errorf("publisher-timeout defaults to %s, want catalog.DefaultPublisherTimeout (%s)", c.PublisherTimeout, catalog.DefaultPublisherTimeout)
+	}
+	c, err = Parse(actions("INPUT_REBUILD", "true", "INPUT_PUBLISHER-TIMEOUT", "2h"), nil)
+	if err != nil || !c.Rebuild || c.PublisherTimeout != 2*time.Hour {
+		t.Fatalf("rebuild: true, publisher-timeout: 2h: %+v, %v", c, err)
 	}
 }
 
@@ -70,6 +80,10 @@ func TestBadValues(t *testing.T) {
 		{[]string{"INPUT_ROLE-SESSION-NAME", "a"}, `input role-session-name`},
 		{[]string{"INPUT_STS-ENDPOINT", "localhost:9000"}, `input sts-endpoint`},
 		{[]string{"INPUT_CHECK-VERSION", "yes"}, `input check-version`},
+		{[]string{"INPUT_REBUILD", "always"}, `input rebuild: "always" is not true or false`},
+		{[]string{"INPUT_PUBLISHER-TIMEOUT", "30"}, `input publisher-timeout: "30" is not a duration from 1s to 6h`},
+		{[]string{"INPUT_PUBLISHER-TIMEOUT", "7h"}, `input publisher-timeout: "7h" is not a duration`},
+		{[]string{"INPUT_PUBLISHER-TIMEOUT", "-1m"}, `input publisher-timeout: "-1m" is not a duration`},
 	} {
 		_, err := Parse(actions(tc.env...), nil)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -54,6 +54,9 @@ func (buildStage) groupsItself()  {}
 func (buildStage) Run(ctx context.Context, r *Release) error {
 	vars := r.Environment.Manifest.Vars()
 	for i, b := range r.Builds {
+		if _, done := r.Published[b.Name]; done {
+			continue
+		}
 		end := r.UI.Group(fmt.Sprintf("Build %s %s (%s builder)", b.Name, r.Versions[i], r.Builder.Name()))
 		res, err := r.Builder.Build(ctx, build.Request{
 			EnvDir: r.CloneDir, Build: b, Version: r.Versions[i], Vars: vars,

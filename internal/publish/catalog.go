@@ -2,74 +2,171 @@ package publish
 
 import (
 	"context"
+	"fmt"
+	"strings"
+	"time"
 
 	"github.com/flox-publish/publish-action/internal/build"
-	"github.com/flox-publish/publish-action/internal/cache"
 	"github.com/flox-publish/publish-action/internal/catalog"
-	"github.com/flox-publish/publish-action/internal/inputs"
+	"github.com/flox-publish/publish-action/internal/nixpath"
 	"github.com/flox-publish/publish-action/internal/store"
 	"github.com/flox-publish/publish-action/internal/upstream"
 )
 
-// prepareCatalogStage runs FloxHub's first three steps for each package (create
-// the package, check-build, publish/info): it learns where store paths go
-// and which packages FloxHub already has from this revision.
-type prepareCatalogStage struct{}
+// checkCatalogStage makes FloxHub's first two steps for each package before
+// anything is built, as the Flox CLI does: create the package (where a
+// token that may not write the catalog is refused) and ask whether this
+// commit is already published for this system. A package that is is not
+// built again, unless the rebuild input says so. Without a token, a
+// file:// store's catalog index answers the second question.
+type checkCatalogStage struct{}
 
-func (prepareCatalogStage) String() string { return "Prepare the FloxHub catalog" }
+func (checkCatalogStage) String() string { return "Check the catalog" }
 
-// Skip: without a token there is no FloxHub; a dry run writes nothing to it.
-func (prepareCatalogStage) Skip(r *Release) bool { return r.Inputs.FloxHubToken == "" || r.Mode.DryRun }
+// Skip: a dry run writes nothing to FloxHub (create is a write), and
+// without a catalog name there is nothing to look up.
+func (checkCatalogStage) Skip(r *Release) bool {
+	return r.Mode.DryRun || r.Inputs.Catalog == "" || r.Inputs.FloxHubToken == "" && !r.Inputs.Store.IsFile()
+}
 
-func (prepareCatalogStage) Run(ctx context.Context, r *Release) error {
+func (checkCatalogStage) Run(ctx context.Context, r *Release) error {
 	cfg := r.Inputs
-	if cfg.Catalog == "" {
-		return r.Inputs.Errorf("catalog", inputs.Fix{Workflow: "add catalog: NAME to the step's with:", Terminal: "pass --catalog NAME"}, "is required with floxhub-token: name the catalog to publish into")
+	if cfg.FloxHubToken == "" {
+		return r.lookUpIndex(ctx)
 	}
 	hub, err := catalog.NewFloxHub(cfg.CatalogURL, cfg.FloxHubToken, catalog.Options{Logf: r.UI.Printf})
 	if err != nil {
 		return err
 	}
 	r.Hub = hub
-	for _, res := range r.Results {
-		t, err := r.catalogTarget(res)
+	for i, b := range r.Builds {
+		t, err := r.catalogTarget(b.Name, build.System())
 		if err != nil {
 			return err
 		}
-		plan, err := hub.Prepare(ctx, t)
+		plan, err := hub.Check(ctx, t)
 		if err != nil {
 			return err
 		}
 		if plan.CheckErr != nil {
-			r.UI.Warning("FloxHub could not say whether %s/%s is already published: %v", cfg.Catalog, res.Name, plan.CheckErr)
-		}
-		if plan.AlreadyPublished {
-			r.Published[res.Name] = plan.Published
-			r.UI.Notice("%s/%s: %s; nothing to do", cfg.Catalog, res.Name, plan.Published)
+			// As in the Flox CLI, the check is an optimisation: it warns.
+			r.UI.Warning("FloxHub could not say whether %s/%s is already published (it will be built and published): %v", cfg.Catalog, b.Name, plan.CheckErr)
 			continue
 		}
-		if r.Destination, err = plan.Destination(cfg.Store.String()); err != nil {
-			return err
+		if !plan.AlreadyPublished {
+			r.UI.Printf("%s/%s %s for %s: not yet published from %.12s", cfg.Catalog, b.Name, r.Versions[i], t.System, r.Source.Rev)
+			continue
 		}
+		if cfg.Rebuild {
+			r.UI.Printf("%s/%s: %s; building it again, as rebuild is true", cfg.Catalog, b.Name, plan.Published)
+			continue
+		}
+		r.Published[b.Name] = plan.Published
+		r.UI.Notice("%s/%s: %s; not built again (set rebuild: true to build and publish it anyway)", cfg.Catalog, b.Name, plan.Published)
 	}
 	return nil
 }
 
-func (r *Release) catalogTarget(res *build.Result) (catalog.Target, error) {
+// lookUpIndex is the already-published check of a run without FloxHub:
+// the catalog index in the store. Only a file:// store is read this early.
+// Reading an S3 store needs credentials (with role-to-assume, an OIDC
+// token exchanged for STS credentials), and none may exist in this process
+// while the builds, which run the repository's code, do: so on S3 a re-run
+// builds again, finds every path present, and its index record already
+// there.
+func (r *Release) lookUpIndex(ctx context.Context) error {
+	st, err := store.OpenLocation(ctx, r.Inputs.Store, store.Options{Getenv: r.Env.Getenv})
+	if err != nil {
+		return err
+	}
+	idx, err := catalog.NewIndex(st, catalog.WithIndexLog(r.UI.Printf))
+	if err != nil {
+		return err
+	}
+	for _, b := range r.Builds {
+		t, err := r.catalogTarget(b.Name, build.System())
+		if err != nil {
+			return err
+		}
+		e, err := idx.Lookup(ctx, t)
+		if err != nil {
+			return err
+		}
+		if e == nil || r.Inputs.Rebuild {
+			continue
+		}
+		p := catalog.Published{SourceRev: e.Rev, SourceRevDate: e.RevDate, PublishedAt: e.PublishedAt}
+		r.Published[b.Name] = p
+		r.UI.Notice("%s/%s: %s (the catalog index in %s says so); not built again (set rebuild: true to build and publish it anyway)", r.Inputs.Catalog, b.Name, p, st.URL())
+	}
+	return nil
+}
+
+// catalogTarget names a package of the release in the catalog.
+func (r *Release) catalogTarget(pkg, system string) (catalog.Target, error) {
 	src := r.Source
 	url, err := catalog.PublicSourceURL(src.RemoteURL)
 	if err != nil {
 		return catalog.Target{}, err
 	}
 	return catalog.Target{
-		Catalog: r.Inputs.Catalog, Package: res.Name, System: res.System,
+		Catalog: r.Inputs.Catalog, Package: pkg, System: system,
 		Source:               catalog.Source{URL: url, Rev: src.Rev, Ref: src.Ref, RevCount: src.RevCount, RevDate: src.RevDate},
 		LockedBaseCatalogURL: r.Environment.Lock.BaseCatalogURL(),
 	}, nil
 }
 
-// recordCatalogStage records each published build in FloxHub (with a token) and
-// in the store's own catalog index, and sets each package's catalog link.
+// destination asks FloxHub where the store paths of every built package go
+// (publish/info, after the builds: a publisher store's answer carries
+// upload credentials, which must not exist while builds run) and masks the
+// credentials before anything about them is printed. Without FloxHub the
+// store is store-url's.
+func (r *Release) destination(ctx context.Context) (catalog.Destination, error) {
+	if r.Hub == nil {
+		return catalog.Destination{StoreURL: r.Inputs.Store.String()}, nil
+	}
+	var dests []catalog.Destination
+	for _, res := range r.Results {
+		t, err := r.catalogTarget(res.Name, res.System)
+		if err != nil {
+			return catalog.Destination{}, err
+		}
+		var plan catalog.Plan
+		if plan.Store, err = r.Hub.PublishInfo(ctx, t); err != nil {
+			return catalog.Destination{}, err
+		}
+		d, err := plan.Destination(r.Inputs.Store.String())
+		if err != nil {
+			return catalog.Destination{}, err
+		}
+		for _, s := range d.Secrets() {
+			r.UI.Mask(s)
+		}
+		dests = append(dests, d)
+	}
+	d := dests[0]
+	for _, o := range dests[1:] {
+		// One catalog has one store; two answers that differ would need two
+		// uploads, and more likely mean a change in FloxHub mid-run.
+		if o.StoreURL != d.StoreURL || o.Type != d.Type {
+			return catalog.Destination{}, fmt.Errorf("catalog %s: FloxHub named two stores for the packages of this run (%s %s, %s %s); re-run the release", d.Catalog, d.Type, store.RedactURL(d.StoreURL), o.Type, store.RedactURL(o.StoreURL))
+		}
+	}
+	r.UI.Printf("catalog %s: store type %s%s", d.Catalog, d.Type, func() string {
+		if d.StoreURL == "" {
+			return ", nothing to upload"
+		}
+		return ", uploading to " + store.RedactURL(d.StoreURL)
+	}())
+	for _, n := range d.Notes {
+		r.UI.Printf("%s", n)
+	}
+	return d, nil
+}
+
+// recordCatalogStage records each published build in FloxHub (with a token)
+// and in the store's own catalog index, and sets each package's catalog
+// link.
 type recordCatalogStage struct{}
 
 func (recordCatalogStage) String() string { return "Record in the catalog" }
@@ -79,33 +176,20 @@ func (recordCatalogStage) Skip(r *Release) bool { return r.Inputs.Catalog == "" 
 
 func (recordCatalogStage) Run(ctx context.Context, r *Release) error {
 	cfg := r.Inputs
-	narinfos := map[string]catalog.NarInfo{}
-	for _, w := range r.Written {
-		if w.NarInfo != nil {
-			narinfos[w.StorePath] = catalogNarInfo(w)
-		}
+	r.setLinks()
+	if r.Mode.DryRun {
+		return nil
 	}
 	var idx *catalog.Index
-	if _, ok := r.Store.(store.Conditional); ok {
+	if _, ok := r.Store.(store.Lister); ok && r.Destination.Type != catalog.StorePublisher {
 		var err error
-		if idx, err = catalog.NewIndex(r.Store); err != nil {
+		if idx, err = catalog.NewIndex(r.Store, catalog.WithIndexLog(r.UI.Printf)); err != nil {
 			return err
 		}
 	}
 	runPage := runURL(r.Env.Getenv)
 	for _, res := range r.Results {
-		switch {
-		case r.Hub != nil || cfg.FloxHubToken != "":
-			r.Links[res.Name] = "https://hub.flox.dev/packages/" + cfg.Catalog + "/" + res.Name
-		case r.Store != nil:
-			r.Links[res.Name] = r.StoreAt.Link(catalog.IndexKey(cfg.Catalog, res.Name))
-		case !cfg.Store.IsZero(): // a dry run: the link the publish would create
-			r.Links[res.Name] = cfg.Store.Link(catalog.IndexKey(cfg.Catalog, res.Name))
-		}
-		if _, done := r.Published[res.Name]; done || r.Store == nil && r.Hub == nil {
-			continue
-		}
-		t, err := r.catalogTarget(res)
+		t, err := r.catalogTarget(res.Name, res.System)
 		if err != nil {
 			return err
 		}
@@ -116,9 +200,10 @@ func (recordCatalogStage) Run(ctx context.Context, r *Release) error {
 		for _, o := range res.Outputs {
 			b.Outputs = append(b.Outputs, catalog.Output{Name: o.Name, StorePath: o.StorePath})
 		}
-		for _, cp := range res.Closure {
-			if n, ok := narinfos[cp.StorePath]; ok {
-				b.NarInfos = append(b.NarInfos, n)
+		b.DrvPath = catalog.DrvPath(b.Outputs, res.Closure)
+		if r.Destination.SendNarInfos {
+			for _, cp := range res.Closure {
+				b.NarInfos = append(b.NarInfos, r.NarInfos[cp.StorePath])
 			}
 		}
 		if r.Key != nil {
@@ -129,18 +214,93 @@ func (recordCatalogStage) Run(ctx context.Context, r *Release) error {
 			if err := r.Hub.Record(ctx, r.Destination, b); err != nil {
 				return err
 			}
+			r.Recorded[res.Name] = true
+			r.UI.Printf("%s/%s %s: recorded in FloxHub (catalog store type %s)", cfg.Catalog, res.Name, res.Version, r.Destination.Type)
+			if r.Destination.WaitForPublisher {
+				if err := r.waitForPublisher(ctx, b); err != nil {
+					return err
+				}
+			}
 		}
 		if idx != nil {
 			added, err := idx.Record(ctx, b)
 			if err != nil {
 				return err
 			}
-			if !added {
+			if added {
+				r.UI.Printf("%s/%s %s: recorded in the catalog index in %s", cfg.Catalog, res.Name, res.Version, r.Store.URL())
+			} else {
 				r.UI.Printf("%s/%s %s from %.12s is already in the catalog index", cfg.Catalog, res.Name, res.Version, r.Source.Rev)
 			}
 		}
 	}
 	return nil
+}
+
+// waitForPublisher waits, within publisher-timeout, until FloxHub has
+// ingested b's outputs from its own store, printing how far it got.
+func (r *Release) waitForPublisher(ctx context.Context, b catalog.Build) error {
+	var outs []string
+	for _, o := range b.Outputs {
+		outs = append(outs, o.StorePath)
+	}
+	r.UI.Printf("%s/%s: waiting for FloxHub to ingest %d store paths (at most %s, the publisher-timeout input)", b.Catalog, b.Package, len(outs), r.Inputs.PublisherTimeout)
+	last := -1
+	return r.Hub.WaitPublished(ctx, b.Catalog, outs, catalog.Wait{
+		Timeout: r.Inputs.PublisherTimeout,
+		Progress: func(known, total int, waited time.Duration) {
+			if known != last {
+				last = known
+				r.UI.Printf("%s/%s: FloxHub has %d of %d store paths (%s)", b.Catalog, b.Package, known, total, waited.Round(time.Second))
+			}
+		},
+	})
+}
+
+// setLinks sets each package's catalog link: its FloxHub page when FloxHub
+// has it (or, in a dry run, would), else its summary in the store's
+// catalog index.
+func (r *Release) setLinks() {
+	cfg := r.Inputs
+	for _, b := range r.Builds {
+		switch {
+		case r.Hub != nil || cfg.FloxHubToken != "":
+			r.Links[b.Name] = "https://hub.flox.dev/packages/" + cfg.Catalog + "/" + b.Name
+		case !r.StoreAt.IsZero() && r.Destination.Type != catalog.StorePublisher:
+			r.Links[b.Name] = r.StoreAt.Link(catalog.IndexKey(cfg.Catalog, b.Name))
+		case r.Mode.DryRun && !cfg.Store.IsZero(): // the link the publish would create
+			r.Links[b.Name] = cfg.Store.Link(catalog.IndexKey(cfg.Catalog, b.Name))
+		}
+	}
+}
+
+// installAdvice says how a package is installed: with flox install only
+// when FloxHub has the build, else with Nix from the store (the report's
+// commands).
+func (r *Release) installAdvice(name string, outputs []string) []string {
+	if r.Inputs.Catalog == "" {
+		return nil
+	}
+	_, published := r.Published[name]
+	recorded := r.Recorded[name] || published
+	why := "no floxhub-token was given"
+	if r.Inputs.FloxHubToken != "" {
+		why = "FloxHub has no record of it"
+	}
+	pub := ""
+	if r.Key != nil {
+		pub = r.Key.Public
+	}
+	return catalog.InstallAdvice(recorded, why, r.Inputs.Catalog, name, r.substituter(), pub, outputs).Lines()
+}
+
+// substituter is the binary cache consumers read the published paths
+// from, "" when there is none they can read.
+func (r *Release) substituter() string {
+	if r.Store == nil {
+		return ""
+	}
+	return r.Destination.Substituter(r.Store.URL())
 }
 
 func dotFlox(envDir string) string {
@@ -150,20 +310,8 @@ func dotFlox(envDir string) string {
 	return envDir + "/.flox"
 }
 
-func catalogNarInfo(w cache.PathResult) catalog.NarInfo {
-	ni := w.NarInfo
-	n := catalog.NarInfo{
-		StorePath: ni.StorePath, URL: ni.URL, Compression: ni.Compression, FileSize: ni.FileSize,
-		NarSize: ni.NarSize, CA: ni.CA, References: ni.References, Deriver: ni.Deriver,
-	}
-	if ni.FileHash != nil {
-		n.FileHash = ni.FileHash.String()
-	}
-	if ni.NarHash != nil {
-		n.NarHash = ni.NarHash.String()
-	}
-	for _, s := range ni.Signatures {
-		n.Sigs = append(n.Sigs, s.String())
-	}
-	return n
+// pathFingerprint is the fingerprint Nix signs for a path: what a
+// narinfo's signature covers.
+func pathFingerprint(p nixpath.PathInfo) string {
+	return "1;" + p.StorePath + ";" + p.NarHashString() + ";" + fmt.Sprint(p.NarSize) + ";" + strings.Join(p.References, ",")
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/flox-publish/publish-action/internal/build"
 	"github.com/flox-publish/publish-action/internal/credentials"
+	"github.com/flox-publish/publish-action/internal/inputs"
 	"github.com/flox-publish/publish-action/internal/manifest"
 	"github.com/flox-publish/publish-action/internal/store"
 	"github.com/flox-publish/publish-action/internal/verify"
@@ -40,6 +41,9 @@ func (checkStage) Run(ctx context.Context, r *Release) error {
 	}
 	if r.Builds, err = r.Environment.Select(cfg.Packages); err != nil {
 		return locate(err)
+	}
+	if cfg.FloxHubToken != "" && cfg.Catalog == "" {
+		return cfg.Errorf("catalog", inputs.Fix{Workflow: "add catalog: NAME to the step's with:", Terminal: "pass --catalog NAME"}, "is required with floxhub-token: name the catalog to publish into")
 	}
 	if !r.Mode.DryRun && cfg.Store.IsZero() && cfg.FloxHubToken == "" {
 		return cfg.StoreURLRequired()

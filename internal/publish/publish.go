@@ -11,11 +11,13 @@ import (
 	"github.com/flox-publish/publish-action/internal/ui"
 )
 
-// Stages is the release, in order: check → versions → build → catalog
-// (prepare) → sign and upload → catalog (record) → report. Any error stops
-// the run before the next stage, so nothing is written after a failure.
+// Stages is the release, in order: check → versions → catalog (check) →
+// build → sign and upload → catalog (record) → report. The catalog is
+// asked before the builds whether a package is already published, so
+// that it is not built again. Any error stops the run before the next
+// stage, so nothing is written after a failure.
 func Stages() []Stage {
-	return []Stage{checkStage{}, versionStage{}, buildStage{}, prepareCatalogStage{}, uploadStage{}, recordCatalogStage{}, reportStage{}}
+	return []Stage{checkStage{}, versionStage{}, checkCatalogStage{}, buildStage{}, uploadStage{}, recordCatalogStage{}, reportStage{}}
 }
 
 // environmentSecrets are the variables whose values must never show in the
@@ -58,6 +60,7 @@ func Run(ctx context.Context, env Env, args []string) (*Release, error) {
 	}
 	r.Published = map[string]catalog.Published{}
 	r.Links = map[string]string{}
+	r.Recorded = map[string]bool{}
 	return r, r.runStages(ctx, Stages())
 }
 
@@ -109,7 +112,9 @@ func (r *Release) fail(ctx context.Context, s Stage, err error) error {
 	if r.Env.Getenv != nil {
 		f.Root = r.Env.Getenv("GITHUB_WORKSPACE")
 	}
-	if !r.StoreAt.IsZero() {
+	if r.Store != nil {
+		f.StoreURL = r.Store.URL()
+	} else if !r.StoreAt.IsZero() {
 		f.StoreURL = r.StoreAt.String()
 	}
 	if r.Source != nil {
@@ -132,7 +137,7 @@ func partOf(s Stage) string {
 		return "verify"
 	case versionStage, buildStage:
 		return "build"
-	case prepareCatalogStage, recordCatalogStage:
+	case checkCatalogStage, recordCatalogStage:
 		return "catalog"
 	case uploadStage:
 		return "upload"

@@ -7,7 +7,6 @@ package publish
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"time"
 
@@ -67,15 +66,23 @@ type Release struct {
 	// Set by the build stage, one per build.
 	Results []*build.Result
 
-	// Set by the catalog-preparation stage (FloxHub).
-	Hub         *catalog.FloxHub
-	Destination catalog.Destination
-	Published   map[string]catalog.Published // builds FloxHub already has
+	// Set by the catalog-check stage, before the builds.
+	Hub *catalog.FloxHub // nil without floxhub-token, and in a dry run
+	// Published are the packages already published from this commit for
+	// this system (FloxHub's check-build, or a file:// catalog index):
+	// they are not built.
+	Published map[string]catalog.Published
 
-	// Set by the upload stage; Store is nil in a dry run.
-	Store   store.Store
-	StoreAt store.Location // where Store is
-	Written []cache.PathResult
+	// Set by the upload stage. Store is nil in a dry run, and when the
+	// catalog takes no store paths (meta-only, null) and store-url is
+	// empty.
+	Destination catalog.Destination // where the catalog says paths go
+	Store       store.Store
+	StoreAt     store.Location // where Store is, when it is file:// or s3://
+	Written     []cache.PathResult
+	// NarInfos are the closure's narinfos for the catalog's records, when
+	// Destination.SendNarInfos; by store path.
+	NarInfos map[string]catalog.NarInfo
 	// Upstream are the closure's paths that upstream caches serve signed,
 	// which are not uploaded.
 	Upstream map[string]upstream.Served
@@ -83,8 +90,10 @@ type Release struct {
 	// a failure summary lists them (harmless, reused by the next run).
 	Uploaded []string
 
-	// Set by the catalog-record stage: each package's catalog link.
-	Links map[string]string
+	// Set by the catalog-record stage: each package's catalog link, and
+	// the packages FloxHub recorded.
+	Links    map[string]string
+	Recorded map[string]bool
 
 	// Set by the report stage.
 	Report *report.Report
@@ -129,17 +138,3 @@ type StageError struct {
 
 func (e *StageError) Error() string { return e.Err.Error() }
 func (e *StageError) Unwrap() error { return e.Err }
-
-// storeLocation is where to upload: the catalog's store when FloxHub names
-// one and store-url agrees with it (see catalog.Plan.Destination), else
-// store-url; the zero Location for none.
-func (r *Release) storeLocation() (store.Location, error) {
-	if u := r.Destination.StoreURL; u != "" && u != r.Inputs.Store.String() {
-		loc, err := store.ParseLocation(u)
-		if err != nil {
-			return store.Location{}, fmt.Errorf("the catalog's store: %w", err)
-		}
-		return loc, nil
-	}
-	return r.Inputs.Store, nil
-}

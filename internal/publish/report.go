@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/flox-publish/publish-action/internal/build"
 	"github.com/flox-publish/publish-action/internal/cache"
+	"github.com/flox-publish/publish-action/internal/catalog"
 	"github.com/flox-publish/publish-action/internal/nixpath"
 	"github.com/flox-publish/publish-action/internal/report"
 	"github.com/flox-publish/publish-action/internal/upstream"
@@ -59,10 +61,31 @@ func newReport(r *Release) *report.Report {
 	}
 	if r.Store != nil {
 		rep.StoreURL = r.Store.URL()
-	} else if !r.Inputs.Store.IsZero() {
+		if sub := r.substituter(); sub != rep.StoreURL {
+			rep.InstallFrom = sub
+		}
+		rep.NoNixInstall = rep.InstallFrom == "" && r.Destination.Type == catalog.StorePublisher
+	} else if !r.Inputs.Store.IsZero() && r.Mode.DryRun {
 		rep.StoreURL = r.Inputs.Store.String()
 	}
+	results := map[string]*build.Result{}
 	for _, res := range r.Results {
+		results[res.Name] = res
+	}
+	for i, b := range r.Builds {
+		res, built := results[b.Name]
+		if !built {
+			// Not built: published already (a failed run does not report).
+			p := report.Package{Name: b.Name, Version: r.Versions[i], System: build.System(), StorePaths: []string{}, Status: report.Present, CatalogURL: r.Links[b.Name]}
+			if pub, ok := r.Published[b.Name]; ok {
+				p.Note = pub.String()
+			}
+			if !r.Mode.DryRun {
+				p.Install = r.installAdvice(b.Name, nil)
+			}
+			rep.Packages = append(rep.Packages, p)
+			continue
+		}
 		p := report.Package{Name: res.Name, Version: res.Version, System: res.System, NarSize: res.NarSize()}
 		for _, o := range res.Outputs {
 			p.StorePaths = append(p.StorePaths, o.StorePath)
@@ -90,10 +113,17 @@ func newReport(r *Release) *report.Report {
 		switch {
 		case r.Mode.DryRun:
 			p.Status = report.WouldUpload
+		case r.Store == nil:
+			// Nothing to upload to: the catalog takes metadata only.
+			p.Status = report.Present
+			p.Note = fmt.Sprintf("nothing uploaded: catalog %s takes metadata only (store type %s)", r.Inputs.Catalog, r.Destination.Type)
 		case p.PathsUploaded > 0:
 			p.Status = report.Uploaded
 		default:
 			p.Status = report.Present
+		}
+		if !r.Mode.DryRun {
+			p.Install = r.installAdvice(res.Name, p.StorePaths)
 		}
 		rep.Packages = append(rep.Packages, p)
 	}

@@ -2,9 +2,11 @@ package publish
 
 import (
 	"context"
+	"fmt"
 	"strings"
 
 	"github.com/flox-publish/publish-action/internal/cache"
+	"github.com/flox-publish/publish-action/internal/catalog"
 	"github.com/flox-publish/publish-action/internal/nixpath"
 	"github.com/flox-publish/publish-action/internal/report"
 	"github.com/flox-publish/publish-action/internal/store"
@@ -12,46 +14,42 @@ import (
 	"github.com/nix-community/go-nix/pkg/narinfo"
 )
 
-// uploadStage signs every path of every closure and writes them to the store,
-// then reads the narinfos back. The store is opened only now, after the
-// builds, so that no credential is fetched while repository code runs. A
-// dry run opens no store at all: it signs and reports what it would upload.
+// uploadStage asks the catalog where store paths go, then signs every path
+// of every closure and writes them there, and gathers the narinfos the
+// catalog's records carry. The store is opened only now, after the builds,
+// so that no credential (neither the store's nor FloxHub's ingress
+// credentials) exists while repository code runs. A dry run opens no
+// store at all: it signs and reports what it would upload.
 type uploadStage struct{}
 
 func (uploadStage) String() string { return "Sign and upload" }
 
-// Skip: the catalog stores metadata only (meta-only or null) and no
-// store-url was given: there is nothing to upload to.
-func (uploadStage) Skip(r *Release) bool {
-	return !r.Mode.DryRun && r.Inputs.Store.IsZero() && r.Destination.StoreURL == ""
-}
+// Skip: every selected package is published already; nothing was built.
+func (uploadStage) Skip(r *Release) bool { return len(r.Results) == 0 }
 
 func (uploadStage) Run(ctx context.Context, r *Release) error {
 	cfg := r.Inputs
+	var closure []nixpath.PathInfo
+	for _, res := range r.Results {
+		closure = append(closure, res.Closure...)
+	}
 	if !r.Mode.DryRun {
-		loc, err := r.storeLocation()
+		d, err := r.destination(ctx)
 		if err != nil {
 			return err
 		}
-		if r.Credentials == nil && loc.IsS3() {
-			// The catalog's store, which the check stage did not know.
-			if r.Credentials, err = store.EnvironmentCredentials(ctx, loc, r.Env.Getenv); err != nil {
-				return err
-			}
-		}
-		opts := store.Options{Jobs: cfg.Jobs, Getenv: r.Env.Getenv, Region: cfg.AWSRegion, Credentials: r.Credentials, Logf: r.UI.Printf}
-		if cfg.RoleToAssume != "" {
-			opts.Principal = "role " + cfg.RoleToAssume
-		}
-		if r.Store, err = store.OpenLocation(ctx, loc, opts); err != nil {
+		r.Destination = d
+		if err := r.openStore(ctx); err != nil {
 			return err
 		}
-		r.StoreAt = loc
-	}
-	var closure []nixpath.PathInfo
-	for _, res := range r.Results {
-		if _, done := r.Published[res.Name]; !done {
-			closure = append(closure, res.Closure...)
+		if r.Store == nil {
+			// meta-only or null without store-url: nothing is uploaded, and
+			// the narinfos come from the local store, as the Flox CLI's
+			// daemon:// ones do.
+			if d.SendNarInfos {
+				return r.localNarInfos(closure)
+			}
+			return nil
 		}
 	}
 	if err := r.findUpstream(ctx, closure); err != nil {
@@ -75,9 +73,85 @@ func (uploadStage) Run(ctx context.Context, r *Release) error {
 		err = cache.Verify(ctx, r.Store, r.Key.PublicKey(), written)
 	}
 	if err != nil {
-		return err
+		return r.Destination.Wrap(err)
 	}
 	r.Written = written
+	if r.Store != nil && r.Destination.SendNarInfos {
+		return r.storeNarInfos(ctx)
+	}
+	return nil
+}
+
+// openStore opens the store the destination names; r.Store stays nil when
+// it names none.
+func (r *Release) openStore(ctx context.Context) error {
+	cfg, d := r.Inputs, r.Destination
+	if d.StoreURL == "" {
+		return nil
+	}
+	loc, locErr := store.ParseLocation(d.StoreURL)
+	if locErr == nil {
+		r.StoreAt = loc
+	}
+	if r.Credentials == nil && locErr == nil && loc.IsS3() && d.Type != catalog.StorePublisher {
+		// The catalog's store, which the check stage did not know.
+		var err error
+		if r.Credentials, err = store.EnvironmentCredentials(ctx, loc, r.Env.Getenv); err != nil {
+			return d.Wrap(err)
+		}
+	}
+	opts := store.Options{Jobs: cfg.Jobs, Getenv: r.Env.Getenv, Region: cfg.AWSRegion, Credentials: r.Credentials, Logf: r.UI.Printf}
+	if cfg.RoleToAssume != "" {
+		opts.Principal = "role " + cfg.RoleToAssume
+	}
+	var err error
+	r.Store, err = d.OpenStore(ctx, opts)
+	return err
+}
+
+// storeNarInfos gathers the narinfo of every closure path for the
+// records: as written for the paths this run uploaded, the upstream's for
+// those an upstream serves, and as the store has them for the paths it
+// had already (a re-publish), whose narinfos this run did not write.
+func (r *Release) storeNarInfos(ctx context.Context) error {
+	r.NarInfos = map[string]catalog.NarInfo{}
+	var present []string
+	for _, w := range r.Written {
+		if w.NarInfo != nil {
+			r.NarInfos[w.StorePath] = catalog.FromNarInfo(w.NarInfo)
+		} else {
+			present = append(present, w.StorePath)
+		}
+	}
+	read, err := catalog.ReadNarInfos(ctx, r.Store, present)
+	if err != nil {
+		return r.Destination.Wrap(err)
+	}
+	for _, n := range read {
+		r.NarInfos[n.StorePath] = n
+	}
+	return nil
+}
+
+// localNarInfos makes the narinfos of the closure from what the local
+// store says of each path, signed with the run's key.
+func (r *Release) localNarInfos(closure []nixpath.PathInfo) error {
+	r.NarInfos = map[string]catalog.NarInfo{}
+	for _, p := range closure {
+		var sigs []string
+		if r.Key != nil && len(p.NarHash) > 0 {
+			sig, err := r.Key.Sign(pathFingerprint(p))
+			if err != nil {
+				return fmt.Errorf("sign %s: %w", p.StorePath, err)
+			}
+			sigs = []string{sig.String()}
+		}
+		n, err := catalog.FromPathInfo(p, sigs)
+		if err != nil {
+			return err
+		}
+		r.NarInfos[p.StorePath] = n
+	}
 	return nil
 }
 

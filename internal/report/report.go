@@ -43,23 +43,33 @@ type Package struct {
 	CatalogURL string `json:"catalog_url,omitempty"`
 	// Note says more about the status, e.g. when FloxHub already had it.
 	Note string `json:"note,omitempty"`
+	// Install says how to install the package, one instruction a line:
+	// `flox install <catalog>/<package>` only when FloxHub has the build
+	// (see catalog.InstallAdvice); none in a dry run.
+	Install []string `json:"-"`
 }
 
 // Report is everything a run tells its reader.
 type Report struct {
 	DryRun bool
 	// Mode is the first line of the summary: which mode ran and why.
-	Mode      string
-	Rev       string
-	Ref       string
-	RevCount  int
-	RepoURL   string // web URL of the commit's repository, when known
-	StoreURL  string
-	PublicKey string // "" when nothing was signed
-	Builder   string
-	Catalog   string
-	Packages  []Package
-	Warnings  []string
+	Mode     string
+	Rev      string
+	Ref      string
+	RevCount int
+	RepoURL  string // web URL of the commit's repository, when known
+	StoreURL string
+	// InstallFrom is the binary cache consumers fetch the paths from with
+	// Nix when it is not StoreURL (a catalog's egress URI); NoNixInstall
+	// says there is none they can read (Flox's own store, which only
+	// flox install reaches), so no Nix commands are shown.
+	InstallFrom  string
+	NoNixInstall bool
+	PublicKey    string // "" when nothing was signed
+	Builder      string
+	Catalog      string
+	Packages     []Package
+	Warnings     []string
 	// RunURL is the workflow run that produced the paths.
 	RunURL string
 	// Upstream says what upstream caches served instead of the store.
@@ -264,12 +274,15 @@ func (r *Report) unsignedNote() string {
 // nix-store --realise with the store as the only substituter. "" when
 // there is nothing to install from.
 func (r *Report) installCommands() string {
-	if r.DryRun || r.StoreURL == "" || r.PublicKey == "" || len(r.Packages) == 0 {
+	if r.DryRun || r.StoreURL == "" || r.NoNixInstall || r.PublicKey == "" || len(r.Packages) == 0 {
 		return ""
 	}
 	var paths []string
 	for _, p := range r.Packages {
 		paths = append(paths, p.StorePaths...)
+	}
+	if len(paths) == 0 { // every package was published already, by an earlier run
+		return ""
 	}
 	subs, keys := r.substituters()
 	return "key=" + ShellQuote(r.PublicKey) + "\n" + InstallCommand(subs, keys, paths) + "\n"
@@ -281,6 +294,9 @@ func (r *Report) installCommands() string {
 // replaces Nix's default list.
 func (r *Report) substituters() (subs, upstreamKeys []string) {
 	subs = []string{r.StoreURL}
+	if r.InstallFrom != "" {
+		subs = []string{r.InstallFrom}
+	}
 	if r.Upstream.Paths > 0 {
 		subs = append(subs, r.Upstream.Caches...)
 		upstreamKeys = r.Upstream.Keys
@@ -306,23 +322,43 @@ func ShellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-// catalogLines lists each package's catalog link and the command that
-// installs it with Flox; a dry run marks the links as not live yet.
+// catalogLines lists each package's catalog link and how to install it;
+// a dry run marks the links as not live yet.
 func (r *Report) catalogLines(markdown bool) string {
 	var b strings.Builder
 	for _, p := range r.Packages {
-		if p.CatalogURL == "" {
+		if p.CatalogURL == "" && len(p.Install) == 0 {
 			continue
 		}
 		live := ""
 		if r.DryRun {
 			live = " (not yet live: this run was a dry run)"
 		}
-		install := r.Catalog + "/" + p.Name
 		if markdown {
-			fmt.Fprintf(&b, "- **%s**: %s%s — `flox install %s`\n", mdCell(p.Name), mdLink(p.CatalogURL), live, install)
+			fmt.Fprintf(&b, "- **%s**", mdCell(p.Name))
+			if p.CatalogURL != "" {
+				fmt.Fprintf(&b, ": %s%s", mdLink(p.CatalogURL), live)
+			}
+			for i, line := range p.Install {
+				if strings.HasPrefix(line, "flox install ") {
+					line = "`" + line + "`"
+				}
+				if i == 0 {
+					b.WriteString(" — " + line)
+				} else {
+					b.WriteString("\n  - " + line)
+				}
+			}
+			b.WriteString("\n")
 		} else {
-			fmt.Fprintf(&b, "%s: %s%s\n  flox install %s\n", p.Name, p.CatalogURL, live, install)
+			fmt.Fprintf(&b, "%s:", p.Name)
+			if p.CatalogURL != "" {
+				fmt.Fprintf(&b, " %s%s", p.CatalogURL, live)
+			}
+			b.WriteString("\n")
+			for _, line := range p.Install {
+				fmt.Fprintf(&b, "  %s\n", strings.ReplaceAll(line, "`", ""))
+			}
 		}
 	}
 	if b.Len() == 0 {

@@ -98,21 +98,39 @@ func TestSummaryReadsWell(t *testing.T) {
 			want: []string{"key='cache-1:AAAA'"},
 		},
 		{
-			name: "file catalog link is code, not a link",
+			// Issue 13: flox install only for a package FloxHub recorded.
+			name: "file catalog link is code, not a link, and no flox install",
 			edit: func(r *Report) {
 				r.Catalog = "acme"
 				r.Packages[0].CatalogURL = "file:///tmp/cache/catalog/acme/hello.json"
+				r.Packages[0].Install = []string{"Not in FloxHub (no floxhub-token was given), so `flox install` cannot find it: install it with Nix, below"}
 			},
-			want:    []string{"- **hello**: file:///tmp/cache/catalog/acme/hello.json — `flox install acme/hello`"},
-			notWant: []string{"](file://"},
+			want:    []string{"- **hello**: file:///tmp/cache/catalog/acme/hello.json — Not in FloxHub (no floxhub-token was given)", "nix-store --realise"},
+			notWant: []string{"](file://", "`flox install acme/hello`"},
 		},
 		{
 			name: "FloxHub catalog link is a link",
 			edit: func(r *Report) {
 				r.Catalog = "acme"
 				r.Packages[0].CatalogURL = "https://hub.flox.dev/packages/acme/hello"
+				r.Packages[0].Install = []string{"flox install acme/hello"}
 			},
-			want: []string{"[https://hub.flox.dev/packages/acme/hello](https://hub.flox.dev/packages/acme/hello)"},
+			want: []string{"[https://hub.flox.dev/packages/acme/hello](https://hub.flox.dev/packages/acme/hello) — `flox install acme/hello`"},
+		},
+		{
+			name: "Flox's own store: flox install, no Nix commands",
+			edit: func(r *Report) {
+				r.Catalog = "acme"
+				r.NoNixInstall = true
+				r.Packages[0].Install = []string{"flox install acme/hello"}
+			},
+			want:    []string{"- **hello** — `flox install acme/hello`", "**Public key**"},
+			notWant: []string{"nix-store --realise"},
+		},
+		{
+			name: "a catalog's egress is where Nix installs from",
+			edit: func(r *Report) { r.InstallFrom = "https://cache.acme.example" },
+			want: []string{"--option substituters 'https://cache.acme.example'"},
 		},
 		{
 			name: "dry run without a key signed nothing",

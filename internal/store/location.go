@@ -53,6 +53,9 @@ func ParseLocation(raw string) (Location, error) {
 // IsZero reports whether l is no store.
 func (l Location) IsZero() bool { return l.dir == "" && l.s3 == nil }
 
+// IsFile reports whether l is a file:// store.
+func (l Location) IsFile() bool { return l.dir != "" }
+
 // IsS3 reports whether l is an s3:// store.
 func (l Location) IsS3() bool { return l.s3 != nil }
 

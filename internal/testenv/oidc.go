@@ -82,8 +82,11 @@ func NewOIDCIssuerStandIn() (*OIDCIssuerStandIn, error) {
 	mux.HandleFunc("GET /.well-known/openid-configuration", o.discovery)
 	mux.HandleFunc("GET /.well-known/jwks", o.jwks)
 	mux.HandleFunc("GET /token/{id}", o.token)
-	o.srv = httptest.NewServer(mux)
-	o.URL = o.srv.URL
+	// The URL is set before the server starts: handlers read it, and
+	// setting it after (as NewServer would have it) is a data race.
+	o.srv = httptest.NewUnstartedServer(mux)
+	o.URL = "http://" + o.srv.Listener.Addr().String()
+	o.srv.Start()
 	return o, nil
 }
 

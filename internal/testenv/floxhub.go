@@ -1,4 +1,4 @@
-package catalog
+package testenv
 
 import (
 	"bytes"
@@ -16,7 +16,7 @@ import (
 	"time"
 )
 
-// floxHubStandIn stands in for FloxHub's catalog API. It checks every
+// FloxHubStandIn stands in for FloxHub's catalog API. It checks every
 // request against the API's contract as the Flox CLI's
 // catalog-api-v1/openapi.json states it (method, path, path and query
 // parameters and their patterns, the bearer header, the body's required
@@ -33,7 +33,7 @@ import (
 // catalog_store_config for each store type; for a publisher store also the
 // top-level ingress_uri and ingress_auth, and store/status, which knows a
 // recorded build's outputs once its publisher has ingested them (after
-// ingestPolls polls, and only if ingested says the upload is there).
+// IngestPolls polls, and only if Ingested says the upload is there).
 //
 // Beyond the schema, it holds the client to what the Flox CLI always sends
 // (publish.rs), failing the test otherwise: locked_inputs on check-build;
@@ -42,85 +42,97 @@ import (
 // equal to the ingress URI for nix-copy and publisher stores and absent
 // otherwise, narinfos with narinfos_source_url for nix-copy (the egress
 // URI) and meta-only stores and none for publisher and null stores; and,
-// when strictClosure is set, narinfos covering every output and every
+// when StrictClosure is set, narinfos covering every output and every
 // reference of every narinfo (the whole closure, as `nix path-info
 // --recursive` gives it). A build recorded for a package no create call
 // made is 404, as on the service.
-type floxHubStandIn struct {
-	t   *testing.T
+type FloxHubStandIn struct {
+	t   testing.TB
 	srv *httptest.Server
 
 	mu    sync.Mutex
 	users map[string]string // token → user handle
-	// userStore is the catalog_store_config of a user's own catalog, which
+	// UserStore is the catalog_store_config of a user's own catalog, which
 	// FloxHub creates with the first package.
-	userStore map[string]any
-	catalogs  map[string]*standInCatalog
+	UserStore map[string]any
+	catalogs  map[string]*FloxHubCatalog
 	calls     []string // "<step> <catalog>/<package>", in order
-	faults    []standInFault
-	builds    []standInBuild // accepted builds calls
+	faults    []FloxHubFault
+	builds    []FloxHubBuild // accepted builds calls
 
-	// strictClosure requires the narinfos of the whole closure.
-	strictClosure bool
-	// ingestPolls is how many store/status polls a publisher store takes
-	// to ingest a recorded build; ingested, when set, must also say the
+	// StrictClosure requires the narinfos of the whole closure.
+	StrictClosure bool
+	// IngestPolls is how many store/status polls a publisher store takes
+	// to ingest a recorded build; Ingested, when set, must also say the
 	// path's narinfo is in the store.
-	ingestPolls int
-	ingested    func(storePath string) bool
+	IngestPolls int
+	Ingested    func(storePath string) bool
 	polls       int
 }
 
-type standInBuild struct {
-	catalog, pkg, system string
-	body                 map[string]any
+// FloxHubBuild is a builds call the stand-in accepted.
+type FloxHubBuild struct {
+	Catalog, Package, System string
+	Body                     map[string]any // the request body as sent
 }
 
-type standInCatalog struct {
+// FloxHubCatalog is a catalog of the stand-in.
+type FloxHubCatalog struct {
 	writers  map[string]bool           // user handles allowed to write
 	store    map[string]any            // catalog_store_config; nil: no store configured
 	packages map[string]map[string]any // package → original_url etc.
-	// conflictOnCreate answers 409 rather than 200 for an existing package.
-	conflictOnCreate bool
-	// ingressURI and ingressAuth are publish/info's top-level fields, which
+	// ConflictOnCreate answers 409 rather than 200 for an existing package.
+	ConflictOnCreate bool
+	// IngressURI and IngressAuth are publish/info's top-level fields, which
 	// a publisher store has.
-	ingressURI  any
-	ingressAuth any
+	IngressURI  any
+	IngressAuth any
 }
 
-// standInFault is an answer given instead of the real one, once, to the
+// AddPackage creates a package in c, as an earlier run would have. Call it
+// before the stand-in gets requests.
+func (c *FloxHubCatalog) AddPackage(name string) { c.packages[name] = map[string]any{} }
+
+// FloxHubFault is an answer given instead of the real one, once, to the
 // next request whose step matches.
-type standInFault struct {
-	step       string // create, check-build, publish/info, builds
-	status     int
-	body       string
-	retryAfter string
-	reset      bool          // drop the connection without answering
-	delay      time.Duration // answer this late
+type FloxHubFault struct {
+	Step       string // create, check-build, publish/info, builds
+	Status     int
+	Body       string
+	RetryAfter string
+	Reset      bool          // drop the connection without answering
+	Delay      time.Duration // answer this late
 }
 
-func newFloxHubStandIn(t *testing.T) *floxHubStandIn {
+// StartFloxHubStandIn starts a stand-in, closed when the test ends.
+func StartFloxHubStandIn(t testing.TB) *FloxHubStandIn {
 	t.Helper()
-	s := &floxHubStandIn{t: t, users: map[string]string{}, catalogs: map[string]*standInCatalog{}}
+	s := &FloxHubStandIn{t: t, users: map[string]string{}, catalogs: map[string]*FloxHubCatalog{}}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
 	t.Cleanup(s.srv.Close)
 	return s
 }
 
-func (s *floxHubStandIn) URL() string { return s.srv.URL }
+// ServeHTTP answers as the stand-in, for a test that serves it beside
+// something else on one host (a store on FloxHub's own host).
+func (s *FloxHubStandIn) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.serve(w, r) }
 
-// addUser lets token act as handle.
-func (s *floxHubStandIn) addUser(token, handle string) {
+// URL is the stand-in's base URL, the catalog-url input.
+func (s *FloxHubStandIn) URL() string { return s.srv.URL }
+
+// AddUser lets token act as handle.
+func (s *FloxHubStandIn) AddUser(token, handle string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.users[token] = handle
 }
 
-// addCatalog creates a catalog that writers may write, with store as its
+// AddCatalog creates a catalog that writers may write, with store as its
 // catalog_store_config (nil for none).
-func (s *floxHubStandIn) addCatalog(name string, store map[string]any, writers ...string) *standInCatalog {
+func (s *FloxHubStandIn) AddCatalog(name string, store map[string]any, writers ...string) *FloxHubCatalog {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c := &standInCatalog{writers: map[string]bool{}, store: store, packages: map[string]map[string]any{}}
+	c := &FloxHubCatalog{writers: map[string]bool{}, store: store, packages: map[string]map[string]any{}}
 	for _, w := range writers {
 		c.writers[w] = true
 	}
@@ -128,22 +140,25 @@ func (s *floxHubStandIn) addCatalog(name string, store map[string]any, writers .
 	return c
 }
 
-func (s *floxHubStandIn) fault(f standInFault) {
+// Fault makes the stand-in answer f once, to the next request of f.Step.
+func (s *FloxHubStandIn) Fault(f FloxHubFault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.faults = append(s.faults, f)
 }
 
-func (s *floxHubStandIn) callLog() []string {
+// Calls are the calls so far, "<step> <catalog>/<package>" ("store/status"), in order.
+func (s *FloxHubStandIn) Calls() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]string(nil), s.calls...)
 }
 
-func (s *floxHubStandIn) recordedBuilds() []standInBuild {
+// Builds are the builds calls accepted so far.
+func (s *FloxHubStandIn) Builds() []FloxHubBuild {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]standInBuild(nil), s.builds...)
+	return append([]FloxHubBuild(nil), s.builds...)
 }
 
 var (
@@ -155,7 +170,7 @@ var (
 	standInBearer       = regexp.MustCompile(`^(?i:bearer) (\S+)$`)
 )
 
-func (s *floxHubStandIn) serve(w http.ResponseWriter, r *http.Request) {
+func (s *FloxHubStandIn) serve(w http.ResponseWriter, r *http.Request) {
 	// What the contract fixes, checked in the order the service would.
 	var catalog, pkg, step string
 	if m := standInPackagesPath.FindStringSubmatch(r.URL.Path); m != nil {
@@ -171,12 +186,12 @@ func (s *floxHubStandIn) serve(w http.ResponseWriter, r *http.Request) {
 		step = "store/status"
 	} else {
 		s.t.Errorf("FloxHub stand-in: %s %s is not an endpoint of the catalog API", r.Method, r.URL.Path)
-		answer(w, http.StatusNotFound, map[string]any{"detail": "Not Found"})
+		floxHubAnswer(w, http.StatusNotFound, map[string]any{"detail": "Not Found"})
 		return
 	}
 	if r.Method != http.MethodPost {
 		s.t.Errorf("FloxHub stand-in: %s %s: the API takes POST here", r.Method, r.URL.Path)
-		answer(w, http.StatusMethodNotAllowed, map[string]any{"detail": "Method Not Allowed"})
+		floxHubAnswer(w, http.StatusMethodNotAllowed, map[string]any{"detail": "Method Not Allowed"})
 		return
 	}
 	s.mu.Lock()
@@ -196,18 +211,18 @@ func (s *floxHubStandIn) serve(w http.ResponseWriter, r *http.Request) {
 	auth := standInBearer.FindStringSubmatch(r.Header.Get("Authorization"))
 	if auth == nil {
 		s.t.Errorf("FloxHub stand-in: %s %s: no bearer Authorization header (got %d bytes)", r.Method, r.URL.Path, len(r.Header.Get("Authorization")))
-		answer(w, http.StatusUnauthorized, map[string]any{"detail": "Not authenticated"})
+		floxHubAnswer(w, http.StatusUnauthorized, map[string]any{"detail": "Not authenticated"})
 		return
 	}
 	if f, ok := s.takeFault(step); ok {
-		if f.delay > 0 {
+		if f.Delay > 0 {
 			select {
-			case <-time.After(f.delay):
+			case <-time.After(f.Delay):
 			case <-r.Context().Done():
 				return
 			}
 		}
-		if f.reset {
+		if f.Reset {
 			conn, _, err := http.NewResponseController(w).Hijack()
 			if err != nil {
 				s.t.Errorf("FloxHub stand-in: hijack: %v", err)
@@ -216,12 +231,12 @@ func (s *floxHubStandIn) serve(w http.ResponseWriter, r *http.Request) {
 			conn.Close()
 			return
 		}
-		if f.retryAfter != "" {
-			w.Header().Set("Retry-After", f.retryAfter)
+		if f.RetryAfter != "" {
+			w.Header().Set("Retry-After", f.RetryAfter)
 		}
 		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(f.status)
-		fmt.Fprint(w, f.body)
+		w.WriteHeader(f.Status)
+		fmt.Fprint(w, f.Body)
 		return
 	}
 
@@ -256,7 +271,7 @@ func (s *floxHubStandIn) serve(w http.ResponseWriter, r *http.Request) {
 		for _, p := range problems {
 			s.t.Errorf("FloxHub stand-in: %s %s: %s", r.Method, r.URL.Path, p)
 		}
-		answer(w, http.StatusUnprocessableEntity, map[string]any{"detail": []any{map[string]any{"loc": []any{"body"}, "msg": strings.Join(problems, "; "), "type": "value_error"}}})
+		floxHubAnswer(w, http.StatusUnprocessableEntity, map[string]any{"detail": []any{map[string]any{"loc": []any{"body"}, "msg": strings.Join(problems, "; "), "type": "value_error"}}})
 		return
 	}
 
@@ -264,39 +279,39 @@ func (s *floxHubStandIn) serve(w http.ResponseWriter, r *http.Request) {
 	defer s.mu.Unlock()
 	user, known := s.users[auth[1]]
 	if !known {
-		answer(w, http.StatusUnauthorized, map[string]any{"detail": "Could not validate credentials"})
+		floxHubAnswer(w, http.StatusUnauthorized, map[string]any{"detail": "Could not validate credentials"})
 		return
 	}
 	c := s.catalogs[catalog]
 	if c == nil && step == "create" && catalog == user {
 		// Creating a package in one's own catalog creates the catalog.
-		c = &standInCatalog{writers: map[string]bool{user: true}, store: s.userStore, packages: map[string]map[string]any{}}
+		c = &FloxHubCatalog{writers: map[string]bool{user: true}, store: s.UserStore, packages: map[string]map[string]any{}}
 		s.catalogs[catalog] = c
 	}
 	if c == nil {
-		answer(w, http.StatusNotFound, map[string]any{"detail": "Catalog not found"})
+		floxHubAnswer(w, http.StatusNotFound, map[string]any{"detail": "Catalog not found"})
 		return
 	}
 	if !c.writers[user] {
-		answer(w, http.StatusForbidden, map[string]any{"detail": "You are not permitted to write to this catalog."})
+		floxHubAnswer(w, http.StatusForbidden, map[string]any{"detail": "You are not permitted to write to this catalog."})
 		return
 	}
 	fields := body.(map[string]any)
 	if step == "create" {
 		if _, exists := c.packages[pkg]; exists {
-			if c.conflictOnCreate {
-				answer(w, http.StatusConflict, map[string]any{"detail": "Package already exists"})
+			if c.ConflictOnCreate {
+				floxHubAnswer(w, http.StatusConflict, map[string]any{"detail": "Package already exists"})
 				return
 			}
-			answer(w, http.StatusOK, map[string]any{"catalog": catalog, "name": pkg, "original_url": c.packages[pkg]["original_url"]})
+			floxHubAnswer(w, http.StatusOK, map[string]any{"catalog": catalog, "name": pkg, "original_url": c.packages[pkg]["original_url"]})
 			return
 		}
 		c.packages[pkg] = map[string]any{"original_url": fields["original_url"]}
-		answer(w, http.StatusCreated, map[string]any{"catalog": catalog, "name": pkg, "original_url": fields["original_url"]})
+		floxHubAnswer(w, http.StatusCreated, map[string]any{"catalog": catalog, "name": pkg, "original_url": fields["original_url"]})
 		return
 	}
 	if _, exists := c.packages[pkg]; !exists {
-		answer(w, http.StatusNotFound, map[string]any{"detail": "Package not found"})
+		floxHubAnswer(w, http.StatusNotFound, map[string]any{"detail": "Package not found"})
 		return
 	}
 	switch step {
@@ -305,40 +320,40 @@ func (s *floxHubStandIn) serve(w http.ResponseWriter, r *http.Request) {
 			s.t.Errorf("FloxHub stand-in: check-build without locked_inputs, which the Flox CLI always sends ({} for a manifest build)")
 		}
 		for _, b := range s.builds {
-			if b.catalog == catalog && b.pkg == pkg && b.system == fields["system"] && b.body["url"] == fields["source_url"] && b.body["rev"] == fields["source_rev"] {
+			if b.Catalog == catalog && b.Package == pkg && b.System == fields["system"] && b.Body["url"] == fields["source_url"] && b.Body["rev"] == fields["source_rev"] {
 				// Python's datetime without a zone, as the service may answer.
-				answer(w, http.StatusOK, map[string]any{"already_published": true, "source_rev": b.body["rev"], "source_rev_date": b.body["rev_date"], "published_at": "2026-05-01T12:00:00.123456"})
+				floxHubAnswer(w, http.StatusOK, map[string]any{"already_published": true, "source_rev": b.Body["rev"], "source_rev_date": b.Body["rev_date"], "published_at": "2026-05-01T12:00:00.123456"})
 				return
 			}
 		}
-		answer(w, http.StatusOK, map[string]any{"already_published": false})
+		floxHubAnswer(w, http.StatusOK, map[string]any{"already_published": false})
 	case "publish/info":
 		if c.store == nil {
-			answer(w, http.StatusUnprocessableEntity, map[string]any{"detail": "No catalog store is configured for this catalog."})
+			floxHubAnswer(w, http.StatusUnprocessableEntity, map[string]any{"detail": "No catalog store is configured for this catalog."})
 			return
 		}
-		answer(w, http.StatusOK, map[string]any{"ingress_uri": c.ingressURI, "ingress_auth": c.ingressAuth, "catalog_store_config": c.store})
+		floxHubAnswer(w, http.StatusOK, map[string]any{"ingress_uri": c.IngressURI, "ingress_auth": c.IngressAuth, "catalog_store_config": c.store})
 	case "builds":
 		s.checkBuildSemantics(fields)
 		if problems := s.checkAsTheCLISends(c, fields); len(problems) > 0 {
-			answer(w, http.StatusUnprocessableEntity, map[string]any{"detail": strings.Join(problems, "; ")})
+			floxHubAnswer(w, http.StatusUnprocessableEntity, map[string]any{"detail": strings.Join(problems, "; ")})
 			return
 		}
 		system := fields["derivation"].(map[string]any)["system"].(string)
 		for _, b := range s.builds {
-			if b.catalog == catalog && b.pkg == pkg && b.system == system && b.body["rev"] == fields["rev"] {
-				answer(w, http.StatusOK, map[string]any{})
+			if b.Catalog == catalog && b.Package == pkg && b.System == system && b.Body["rev"] == fields["rev"] {
+				floxHubAnswer(w, http.StatusOK, map[string]any{})
 				return
 			}
 		}
-		s.builds = append(s.builds, standInBuild{catalog: catalog, pkg: pkg, system: system, body: fields})
-		answer(w, http.StatusCreated, map[string]any{})
+		s.builds = append(s.builds, FloxHubBuild{Catalog: catalog, Package: pkg, System: system, Body: fields})
+		floxHubAnswer(w, http.StatusCreated, map[string]any{})
 	}
 }
 
 // checkBuildSemantics checks what the schema's types cannot: that store
 // paths are store paths and that the URL carries no credentials.
-func (s *floxHubStandIn) checkBuildSemantics(b map[string]any) {
+func (s *FloxHubStandIn) checkBuildSemantics(b map[string]any) {
 	if u, err := url.Parse(b["url"].(string)); err != nil {
 		s.t.Errorf("FloxHub stand-in: builds: url %q does not parse", b["url"])
 	} else if _, hasPassword := u.User.Password(); hasPassword || (u.User != nil && !strings.Contains(u.Scheme, "ssh")) {
@@ -363,9 +378,9 @@ func (s *floxHubStandIn) checkBuildSemantics(b map[string]any) {
 }
 
 // checkAsTheCLISends holds a builds body to what the Flox CLI sends for
-// the catalog's store type (see floxHubStandIn), and refuses it (422) when
+// the catalog's store type (see FloxHubStandIn), and refuses it (422) when
 // it differs. Called with s.mu held.
-func (s *floxHubStandIn) checkAsTheCLISends(c *standInCatalog, b map[string]any) (problems []string) {
+func (s *FloxHubStandIn) checkAsTheCLISends(c *FloxHubCatalog, b map[string]any) (problems []string) {
 	fail := func(format string, args ...any) {
 		s.t.Errorf("FloxHub stand-in: builds: "+format, args...)
 		problems = append(problems, fmt.Sprintf(format, args...))
@@ -388,7 +403,7 @@ func (s *floxHubStandIn) checkAsTheCLISends(c *standInCatalog, b map[string]any)
 	case "nix-copy", "publisher":
 		ingress := c.store["ingress_uri"]
 		if storeType == "publisher" {
-			ingress = c.ingressURI
+			ingress = c.IngressURI
 		}
 		if cacheURI != ingress {
 			fail("cache_uri %q, want the ingress URI %v, as the Flox CLI sends for a %s store", cacheURI, ingress, storeType)
@@ -414,7 +429,7 @@ func (s *floxHubStandIn) checkAsTheCLISends(c *standInCatalog, b map[string]any)
 			fail("narinfos for a %s store, which the Flox CLI sends none for", storeType)
 		}
 	}
-	if s.strictClosure && hasNarInfos {
+	if s.StrictClosure && hasNarInfos {
 		for _, o := range d["outputs"].([]any) {
 			if p := o.(map[string]any)["store_path"].(string); narinfos[p] == nil {
 				fail("no narinfo for output %s", p)
@@ -435,7 +450,7 @@ func (s *floxHubStandIn) checkAsTheCLISends(c *standInCatalog, b map[string]any)
 // storeStatus answers POST /api/v1/catalog/store/status: for each asked
 // path that is an output of a recorded build, its catalog and package and
 // whether FloxHub knows its narinfo; nothing for other paths.
-func (s *floxHubStandIn) storeStatus(w http.ResponseWriter, r *http.Request, raw []byte) {
+func (s *FloxHubStandIn) storeStatus(w http.ResponseWriter, r *http.Request, raw []byte) {
 	var body struct {
 		Outpaths []string `json:"outpaths"`
 	}
@@ -452,44 +467,44 @@ func (s *floxHubStandIn) storeStatus(w http.ResponseWriter, r *http.Request, raw
 	for _, p := range body.Outpaths {
 		var statuses []any
 		for _, b := range s.builds {
-			for _, o := range b.body["derivation"].(map[string]any)["outputs"].([]any) {
+			for _, o := range b.Body["derivation"].(map[string]any)["outputs"].([]any) {
 				if o.(map[string]any)["store_path"] != p {
 					continue
 				}
 				known := true
-				if c := s.catalogs[b.catalog]; c != nil && c.store["store_type"] == "publisher" {
-					known = s.polls > s.ingestPolls && (s.ingested == nil || s.ingested(p))
+				if c := s.catalogs[b.Catalog]; c != nil && c.store["store_type"] == "publisher" {
+					known = s.polls > s.IngestPolls && (s.Ingested == nil || s.Ingested(p))
 				}
-				statuses = append(statuses, map[string]any{"catalog": b.catalog, "package": b.pkg, "narinfo_known": known})
+				statuses = append(statuses, map[string]any{"catalog": b.Catalog, "package": b.Package, "narinfo_known": known})
 			}
 		}
 		if statuses != nil {
 			items[p] = statuses
 		}
 	}
-	answer(w, http.StatusOK, map[string]any{"items": items})
+	floxHubAnswer(w, http.StatusOK, map[string]any{"items": items})
 }
 
-func (s *floxHubStandIn) takeFault(step string) (standInFault, bool) {
+func (s *FloxHubStandIn) takeFault(step string) (FloxHubFault, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i, f := range s.faults {
-		if f.step == step {
+		if f.Step == step {
 			s.faults = append(s.faults[:i], s.faults[i+1:]...)
 			return f, true
 		}
 	}
-	return standInFault{}, false
+	return FloxHubFault{}, false
 }
 
 // violation fails the test and answers as FastAPI answers a request that
 // fails validation.
-func (s *floxHubStandIn) violation(w http.ResponseWriter, where, name, msg string) {
+func (s *FloxHubStandIn) violation(w http.ResponseWriter, where, name, msg string) {
 	s.t.Errorf("FloxHub stand-in: contract violation in %s %s: %s", where, name, msg)
-	answer(w, http.StatusUnprocessableEntity, map[string]any{"detail": []any{map[string]any{"loc": []any{where, name}, "msg": msg, "type": "value_error"}}})
+	floxHubAnswer(w, http.StatusUnprocessableEntity, map[string]any{"detail": []any{map[string]any{"loc": []any{where, name}, "msg": msg, "type": "value_error"}}})
 }
 
-func answer(w http.ResponseWriter, status int, body any) {
+func floxHubAnswer(w http.ResponseWriter, status int, body any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	var buf bytes.Buffer
@@ -526,7 +541,7 @@ func (sc schema) check(at string, v any) []string {
 				return []string{fmt.Sprintf("%s: %q is not an RFC 3339 date-time", at, str)}
 			}
 		}
-		if len(sc.enum) > 0 && !contains(sc.enum, str) {
+		if len(sc.enum) > 0 && !containsString(sc.enum, str) {
 			return []string{fmt.Sprintf("%s: %q is not one of %v", at, str, sc.enum)}
 		}
 	case "integer":
@@ -590,7 +605,7 @@ func (sc schema) check(at string, v any) []string {
 	return nil
 }
 
-func contains(list []string, s string) bool {
+func containsString(list []string, s string) bool {
 	for _, l := range list {
 		if l == s {
 			return true
