@@ -26,6 +26,7 @@ func (versionStage) Run(ctx context.Context, r *Release) error {
 		return err
 	}
 	r.Scratch = scratch
+	r.progress.update(func(p *Progress) { p.scratch = append(p.scratch, scratch) })
 	clone := filepath.Join(scratch, "src")
 	if err := git.Clone(ctx, r.Source.RepoRoot, r.Source.Rev, clone, git.TrustRepository(), git.WithEnv(r.Env.Environ)); err != nil {
 		return fmt.Errorf("clone %s at %s for a clean build: %w", r.Source.RepoRoot, r.Source.Rev, err)

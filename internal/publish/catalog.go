@@ -139,6 +139,9 @@ func (recordCatalogStage) Run(ctx context.Context, r *Release) error {
 				r.UI.Printf("%s/%s %s from %.12s is already in the catalog index", cfg.Catalog, res.Name, res.Version, r.Source.Rev)
 			}
 		}
+		r.Recorded = append(r.Recorded, res.Name)
+		r.progress.update(func(p *Progress) { p.recorded = append(p.recorded, res.Name) })
+		r.UI.Printf("%-12s %s/%s %s", "recorded", cfg.Catalog, res.Name, res.Version)
 	}
 	return nil
 }

@@ -31,6 +31,9 @@ type Env struct {
 	Getenv  func(string) string
 	Environ []string
 	Stdout  io.Writer
+	// Progress, when set, is kept up to date as the run goes, for the
+	// process to read while the run goes on (see Abandon).
+	Progress *Progress
 }
 
 // Mode is whether the run writes to the store, and why.
@@ -83,8 +86,10 @@ type Release struct {
 	// a failure summary lists them (harmless, reused by the next run).
 	Uploaded []string
 
-	// Set by the catalog-record stage: each package's catalog link.
-	Links map[string]string
+	// Set by the catalog-record stage: each package's catalog link, and
+	// the packages recorded so far.
+	Links    map[string]string
+	Recorded []string
 
 	// Set by the report stage.
 	Report *report.Report
@@ -93,6 +98,8 @@ type Release struct {
 	Timings []Timing
 	// Failed is the stage that stopped the run, nil when none did.
 	Failed *StageError
+
+	progress *Progress
 }
 
 // Timing is how long one stage took.

@@ -47,6 +47,7 @@ func (uploadStage) Run(ctx context.Context, r *Release) error {
 			return err
 		}
 		r.StoreAt = loc
+		r.progress.update(func(p *Progress) { p.storeURL = loc.String() })
 	}
 	var closure []nixpath.PathInfo
 	for _, res := range r.Results {
@@ -68,6 +69,7 @@ func (uploadStage) Run(ctx context.Context, r *Release) error {
 			r.UI.Printf("%-12s %s (%s)", p.Status, p.StorePath, report.Size(p.NarSize))
 			if p.Status == cache.Uploaded {
 				r.Uploaded = append(r.Uploaded, p.StorePath)
+				r.progress.update(func(pr *Progress) { pr.uploaded = append(pr.uploaded, p.StorePath) })
 			}
 		},
 	}, closure)
