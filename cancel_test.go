@@ -31,6 +31,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/nix-community/go-nix/pkg/narinfo"
 
@@ -426,9 +427,16 @@ func TestSignalEndsTheRunAtEveryStage(t *testing.T) {
 	t.Logf("SIGTERM/SIGINT at every stage: %s", stats)
 }
 
+// object is one object of a store, and a stamp that changes when it is
+// written again (inode and modification time; S3's LastModified).
+type object struct {
+	data  []byte
+	stamp string
+}
+
 // storeView reads a binary cache as a client would: every object by key.
 type storeView interface {
-	objects(t *testing.T) map[string][]byte
+	objects(t *testing.T) map[string]object
 	// leftovers are what a run leaves that nobody reads: temporary files,
 	// open multipart uploads.
 	leftovers(t *testing.T) []string
@@ -436,15 +444,21 @@ type storeView interface {
 
 type fileView string
 
-func (d fileView) objects(t *testing.T) map[string][]byte {
-	objs := map[string][]byte{}
+func (d fileView) objects(t *testing.T) map[string]object {
+	objs := map[string]object{}
 	filepath.WalkDir(string(d), func(p string, e os.DirEntry, err error) error {
 		if err != nil || e.IsDir() {
 			return nil
 		}
 		rel, _ := filepath.Rel(string(d), p)
-		if data, err := os.ReadFile(p); err == nil {
-			objs[filepath.ToSlash(rel)] = data
+		data, err := os.ReadFile(p)
+		fi, serr := os.Stat(p)
+		if err == nil && serr == nil {
+			stamp := fi.ModTime().String()
+			if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+				stamp += fmt.Sprintf(" inode %d", st.Ino)
+			}
+			objs[filepath.ToSlash(rel)] = object{data, stamp}
 		}
 		return nil
 	})
@@ -466,9 +480,9 @@ type s3View struct {
 	bucket string
 }
 
-func (v s3View) objects(t *testing.T) map[string][]byte {
+func (v s3View) objects(t *testing.T) map[string]object {
 	ctx := context.Background()
-	objs := map[string][]byte{}
+	objs := map[string]object{}
 	p := s3.NewListObjectsV2Paginator(v.client, &s3.ListObjectsV2Input{Bucket: &v.bucket})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
@@ -485,7 +499,7 @@ func (v s3View) objects(t *testing.T) map[string][]byte {
 			if err != nil {
 				t.Fatal(err)
 			}
-			objs[*o.Key] = data
+			objs[*o.Key] = object{data, o.LastModified.String() + " " + aws.ToString(o.ETag)}
 		}
 	}
 	return objs
@@ -506,7 +520,7 @@ func (v s3View) leftovers(t *testing.T) []string {
 // checkInvariant checks the cache's promise to its readers: every narinfo
 // names a complete NAR (its size and hash are the narinfo's) and each of
 // its references has a narinfo too. It returns the number of violations.
-func checkInvariant(t *testing.T, objs map[string][]byte) int {
+func checkInvariant(t *testing.T, objs map[string]object) int {
 	t.Helper()
 	byHash := map[string]bool{}
 	for k := range objs {
@@ -516,13 +530,14 @@ func checkInvariant(t *testing.T, objs map[string][]byte) int {
 	}
 	bad := 0
 	for h := range byHash {
-		ni, err := narinfo.Parse(bytes.NewReader(objs[h+".narinfo"]))
+		ni, err := narinfo.Parse(bytes.NewReader(objs[h+".narinfo"].data))
 		if err != nil {
 			t.Errorf("%s.narinfo: %v", h, err)
 			bad++
 			continue
 		}
-		nar, ok := objs[ni.URL]
+		obj, ok := objs[ni.URL]
+		nar := obj.data
 		sum := sha256.Sum256(nar)
 		switch {
 		case !ok:
@@ -552,27 +567,182 @@ func checkInvariant(t *testing.T, objs map[string][]byte) int {
 // 4); the counts are logged either way.
 const requireNoCompleteNARReuploaded = false
 
-// reuploadedComplete counts the paths the re-run uploaded (its log's
-// `uploaded` lines) whose NAR the store held, complete, before it ran.
-func reuploadedComplete(log string, before, after map[string][]byte) int {
-	n := 0
-	for _, line := range strings.Split(log, "\n") {
-		rest, ok := strings.CutPrefix(line, "uploaded ")
-		if !ok {
+// reuploadedComplete counts the NAR objects that the store held complete
+// before the re-run (their size and hash are those a narinfo names
+// afterwards) and that the re-run wrote again (their stamp changed).
+func reuploadedComplete(before, after map[string]object) int {
+	counted := map[string]bool{}
+	for k, a := range after {
+		if !strings.HasSuffix(k, ".narinfo") || strings.Contains(k, "/") {
 			continue
 		}
-		path, _, _ := strings.Cut(strings.TrimSpace(rest), " ")
-		base := strings.TrimPrefix(path, "/nix/store/")
-		h, _, _ := strings.Cut(base, "-")
-		ni, err := narinfo.Parse(bytes.NewReader(after[h+".narinfo"]))
-		if err != nil {
+		ni, err := narinfo.Parse(bytes.NewReader(a.data))
+		if err != nil || ni.FileHash == nil {
 			continue
 		}
-		old, ok := before[ni.URL]
-		sum := sha256.Sum256(old)
-		if ok && uint64(len(old)) == ni.FileSize && ni.FileHash != nil && bytes.Equal(sum[:], ni.FileHash.Digest()) {
-			n++
+		old, had := before[ni.URL]
+		now := after[ni.URL]
+		sum := sha256.Sum256(old.data)
+		if had && uint64(len(old.data)) == ni.FileSize && bytes.Equal(sum[:], ni.FileHash.Digest()) && old.stamp != now.stamp {
+			counted[ni.URL] = true
 		}
 	}
-	return n
+	return len(counted)
+}
+
+// floxStandInPath builds the stand-in `flox` (internal/build/testdata)
+// and returns a PATH that finds it first.
+func floxStandInPath(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "flox"), "./internal/build/testdata/flox-standin")
+	cmd.Dir = testenv.ProjectRoot(t)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build the flox stand-in: %v\n%s", err, out)
+	}
+	return dir + string(os.PathListSeparator) + os.Getenv("PATH")
+}
+
+// killManifest has three builds; the stand-in makes each refer to a
+// library's app (a closure of five paths, with references two deep), and
+// big writes 4 MB, so that kills land inside a NAR's upload too.
+const killManifest = `schema-version = "1.14.0"
+
+[install]
+hello.pkg-path = "hello"
+
+[build.alpha]
+version = "1.0.0"
+command = 'mkdir -p $out/share && echo alpha > $out/share/alpha'
+
+[build.big]
+version = "1.0.0"
+command = 'mkdir -p $out/share && head -c 4000000 /dev/urandom > $out/share/blob'
+
+[build.gamma]
+version = "1.0.0"
+command = 'mkdir -p $out/share && echo gamma > $out/share/gamma'
+`
+
+// killCase is one SIGKILL point.
+type killCase struct {
+	minio bool
+	at    signalAt
+}
+
+func (k killCase) String() string {
+	store := "file://"
+	if k.minio {
+		store = "MinIO"
+	}
+	return fmt.Sprintf("%s, %d ms after line %d matching the kill point", store, k.at.delay.Milliseconds(), k.at.nth)
+}
+
+func TestKilledPublishLeavesAValidCacheAndARerunCompletes(t *testing.T) {
+	testenv.Slow(t)
+	testenv.RequireTool(t, "git")
+	testenv.RequireTool(t, "nix-build")
+	bin := buildBinary(t)
+	path := floxStandInPath(t)
+	top, _ := testenv.NixClosure(t, "killsuite", "")
+	nixEnv := testenv.NixEnv(t)
+	secret, _ := newSecretKey(t)
+	m := testenv.StartMinIO(t, testenv.MinIOOptions{})
+
+	kill := syscall.SIGKILL
+	at := func(p string, nth int, delay time.Duration) signalAt {
+		return signalAt{match: prefix(p), nth: nth, delay: delay * time.Millisecond, sig: kill}
+	}
+	// Fixed points, spread over every stage and inside the uploads.
+	cases := []killCase{
+		{at: at("::group::Clone the commit", 1, 0)},
+		{at: at("::group::Build big", 1, 100)},
+		{at: at("::group::Sign and upload", 1, 0)},
+		{at: at("uploaded ", 1, 0)},
+		{at: at("uploaded ", 1, 3)},
+		{at: at("uploaded ", 3, 0)},
+		{at: at("::group::Record in the catalog", 1, 0)},
+		{at: at("recorded ", 1, 0)},
+		{minio: true, at: at("::group::Sign and upload", 1, 20)},
+		{minio: true, at: at("uploaded ", 1, 5)},
+		{minio: true, at: at("uploaded ", 2, 0)},
+		{minio: true, at: at("recorded ", 2, 0)},
+	}
+	var stats cancelStats
+	var reuploads, scratchLeft, storeLeft int
+	for i, kc := range cases {
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			t.Log(kc)
+			base := t.TempDir()
+			tmp := filepath.Join(base, "tmp")
+			os.Mkdir(tmp, 0o755)
+			r := newTestRepo(t, killManifest)
+			a := newActionsEnv(t, r, "push", "refs/heads/main")
+			a["INPUT_SIGNING-KEY"] = secret
+			a["INPUT_CATALOG"] = "acme"
+			a["INPUT_BUILDER"] = "flox"
+			a["TMPDIR"] = tmp
+			a["HOME"] = base
+			a["FLOX_STANDIN_REFERENCE"] = top
+			for _, kv := range nixEnv {
+				if k, v, _ := strings.Cut(kv, "="); k == "NIX_CONFIG" || k == "XDG_CACHE_HOME" {
+					a[k] = v
+				}
+			}
+			var view storeView
+			if kc.minio {
+				bucket := m.CreateBucket(t)
+				a["INPUT_STORE-URL"] = "s3://" + bucket + "?region=us-east-1&endpoint=" + m.Endpoint
+				a["AWS_ACCESS_KEY_ID"], a["AWS_SECRET_ACCESS_KEY"] = m.RootUser, m.RootPassword
+				view = s3View{m.Client(), bucket}
+			} else {
+				cache := filepath.Join(base, "cache")
+				a["INPUT_STORE-URL"] = "file://" + cache
+				view = fileView(cache)
+			}
+			env := append(a.environ(), "PATH="+path) // the last PATH wins
+
+			point := kc.at
+			killed := runBinary(t, bin, r.work, env, &point)
+			stats.runs++
+			if killed.code == 0 {
+				stats.completed++
+				t.Logf("the run completed before the kill")
+			}
+			before := view.objects(t)
+			if n := checkInvariant(t, before); n > 0 {
+				stats.violations += n
+				t.Errorf("after the kill: %d invariant violations\n%s", n, killed.log)
+			}
+			scratch := dirEntries(tmp)
+
+			rerun := runBinary(t, bin, r.work, env, nil)
+			stats.runs++
+			if rerun.code != 0 {
+				t.Fatalf("the re-run failed: exit %d\n%s", rerun.code, rerun.log)
+			}
+			stats.completed++
+			after := view.objects(t)
+			if n := checkInvariant(t, after); n > 0 {
+				stats.violations += n
+				t.Errorf("after the re-run: %d invariant violations", n)
+			}
+			again := reuploadedComplete(before, after)
+			reuploads += again
+			if again > 0 && requireNoCompleteNARReuploaded {
+				t.Errorf("the re-run uploaded %d NARs the killed run had written completely", again)
+			}
+			left := view.leftovers(t)
+			if extra := len(dirEntries(tmp)) - len(scratch); extra > 0 {
+				t.Errorf("the re-run left %d entries in TMPDIR: %v", extra, dirEntries(tmp))
+			}
+			scratchLeft += len(scratch)
+			storeLeft += len(left)
+			t.Logf("killed run: exit %d; store after the kill: %d objects; re-run: %d NARs re-uploaded complete; left: %d in TMPDIR %v, store %v",
+				killed.code, len(before), again, len(scratch), scratch, left)
+		})
+	}
+	stats.leftovers = scratchLeft + storeLeft
+	t.Logf("SIGKILL at %d points: %s; complete NARs re-uploaded by re-runs: %d; left by kills: %d scratch entries in TMPDIR, %d in stores (temporary files, open multipart uploads)",
+		len(cases), stats, reuploads, scratchLeft, storeLeft)
 }
