@@ -48,6 +48,9 @@ type signalAt struct {
 	nth   int
 	delay time.Duration
 	sig   syscall.Signal
+	// then, when set, is a second signal, sent thenAfter the first.
+	then      syscall.Signal
+	thenAfter time.Duration
 }
 
 func prefix(p string) func(string) bool {
@@ -108,6 +111,10 @@ func runBinary(t *testing.T, bin, dir string, env []string, at *signalAt) binary
 					mu.Unlock()
 					cmd.Process.Signal(at.sig)
 					close(signaled)
+					if at.then != 0 {
+						time.Sleep(at.thenAfter)
+						cmd.Process.Signal(at.then)
+					}
 				}()
 			}
 		}
@@ -325,6 +332,10 @@ func TestSignalEndsTheRunAtEveryStage(t *testing.T) {
 			at: signalAt{match: prefix("::group::Build slow"), nth: 1, delay: 300 * time.Millisecond, sig: term}},
 		{name: "build ignores SIGINT", slowBuild: true, stage: "build",
 			at: signalAt{match: prefix("::group::Build slow"), nth: 1, delay: 300 * time.Millisecond, sig: syscall.SIGINT}},
+		// The runner's sequence, hurried: a second signal ends the run
+		// at once, without waiting for the build to go.
+		{name: "build ignores SIGINT, then SIGTERM", slowBuild: true, stage: "build",
+			at: signalAt{match: prefix("::group::Build slow"), nth: 1, delay: 300 * time.Millisecond, sig: syscall.SIGINT, then: term, thenAfter: 200 * time.Millisecond}},
 		{name: "upload, file://, after the first path", stage: "upload",
 			at: signalAt{match: prefix("uploaded "), nth: 1, sig: term}},
 		{name: "upload, MinIO holds the NAR uploads", minio: true, hold: narPut, stage: "upload",

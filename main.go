@@ -43,6 +43,7 @@ func main() {
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	go watchSignals(sigs, cancel, time.After, func(cause error) {
+		killChildren()
 		publish.Abandon(env, progress, cause)
 		os.Exit(exitCode(cause))
 	})
