@@ -15,6 +15,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -35,6 +36,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/nix-community/go-nix/pkg/narinfo"
 
+	"github.com/flox-publish/publish-action/internal/publish"
 	"github.com/flox-publish/publish-action/internal/testenv"
 )
 
@@ -318,7 +320,9 @@ func TestSignalEndsTheRunAtEveryStage(t *testing.T) {
 
 	narPut := func(r *http.Request) bool { return r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/nar/") }
 	catalogOf := func(pkg string) func(*http.Request) bool {
-		return func(r *http.Request) bool { return strings.Contains(r.URL.Path, "/catalog/") && strings.Contains(r.URL.Path, pkg) }
+		return func(r *http.Request) bool {
+			return strings.Contains(r.URL.Path, "/catalog/") && strings.Contains(r.URL.Path, pkg)
+		}
 	}
 	term := syscall.SIGTERM
 	cases := []cancelCase{
@@ -348,6 +352,7 @@ func TestSignalEndsTheRunAtEveryStage(t *testing.T) {
 			published: "published greeter; not published: motd"},
 	}
 	var stats cancelStats
+	storeLeft := 0
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			base := t.TempDir()
@@ -427,6 +432,17 @@ func TestSignalEndsTheRunAtEveryStage(t *testing.T) {
 				!strings.Contains(string(summary), "Re-run the job") {
 				t.Errorf("the job summary is not a cancelled run's:\n%s", summary)
 			}
+			var view storeView = fileView(filepath.Join(base, "cache"))
+			if tc.minio {
+				view = s3View{m.Client(), strings.TrimPrefix(strings.Split(a["INPUT_STORE-URL"], "?")[0], "s3://")}
+			}
+			if n := checkInvariant(t, view.objects(t)); n > 0 {
+				stats.violations += n
+			}
+			if sl := view.leftovers(t); len(sl) > 0 {
+				storeLeft += len(sl)
+				t.Logf("left in the store (the store's cleanup at the next run's start is the store work's): %v", sl)
+			}
 			left := dirEntries(tmp)
 			alive := pidsAlive(t, pidFile)
 			if len(left) > 0 || len(alive) > 0 {
@@ -435,7 +451,7 @@ func TestSignalEndsTheRunAtEveryStage(t *testing.T) {
 			}
 		})
 	}
-	t.Logf("SIGTERM/SIGINT at every stage: %s", stats)
+	t.Logf("SIGTERM/SIGINT at every stage: %s; left in stores: %d", stats, storeLeft)
 }
 
 // object is one object of a store, and a stamp that changes when it is
@@ -744,16 +760,92 @@ func TestKilledPublishLeavesAValidCacheAndARerunCompletes(t *testing.T) {
 				t.Errorf("the re-run uploaded %d NARs the killed run had written completely", again)
 			}
 			left := view.leftovers(t)
-			if extra := len(dirEntries(tmp)) - len(scratch); extra > 0 {
-				t.Errorf("the re-run left %d entries in TMPDIR: %v", extra, dirEntries(tmp))
+			// The re-run removes the killed run's scratch directory:
+			// nobody holds its lock any more.
+			if after := dirEntries(tmp); len(after) > 0 {
+				stats.leftovers += len(after)
+				t.Errorf("after the re-run, TMPDIR holds %v", after)
 			}
 			scratchLeft += len(scratch)
 			storeLeft += len(left)
-			t.Logf("killed run: exit %d; store after the kill: %d objects; re-run: %d NARs re-uploaded complete; left: %d in TMPDIR %v, store %v",
-				killed.code, len(before), again, len(scratch), scratch, left)
+			t.Logf("killed run: exit %d; store after the kill: %d objects; re-run: %d NARs re-uploaded complete; left by the kill: %v in TMPDIR (removed by the re-run), in the store after the re-run %v",
+				killed.code, len(before), again, scratch, left)
 		})
 	}
-	stats.leftovers = scratchLeft + storeLeft
-	t.Logf("SIGKILL at %d points: %s; complete NARs re-uploaded by re-runs: %d; left by kills: %d scratch entries in TMPDIR, %d in stores (temporary files, open multipart uploads)",
+	t.Logf("SIGKILL at %d points: %s; complete NARs re-uploaded by re-runs: %d; left by kills: %d scratch directories in TMPDIR (all removed by the re-runs), %d in stores after the re-runs (temporary files, open multipart uploads: the store work's)",
 		len(cases), stats, reuploads, scratchLeft, storeLeft)
+}
+
+func TestWatchSignals(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		second bool // a second signal, rather than the bound, ends the wait
+	}{{"the bound passes", false}, {"a second signal", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			sigs := make(chan os.Signal, 2)
+			ctx, cancel := context.WithCancelCause(context.Background())
+			bound := make(chan time.Time)
+			asked := make(chan time.Duration, 1)
+			after := func(d time.Duration) <-chan time.Time { asked <- d; return bound }
+			abandoned := make(chan error, 1)
+			go watchSignals(sigs, cancel, after, func(err error) { abandoned <- err })
+
+			sigs <- syscall.SIGINT
+			<-ctx.Done()
+			var in publish.Interrupted
+			if !errors.As(context.Cause(ctx), &in) || in.Signal != syscall.SIGINT || !errors.Is(ctx.Err(), context.Canceled) {
+				t.Fatalf("cause %v, want Interrupted by SIGINT", context.Cause(ctx))
+			}
+			if d := <-asked; d != cancelBound {
+				t.Errorf("waits %s, want %s", d, cancelBound)
+			}
+			select {
+			case err := <-abandoned:
+				t.Fatalf("abandoned (%v) before the bound or a second signal", err)
+			case <-time.After(50 * time.Millisecond):
+			}
+			if tc.second {
+				sigs <- syscall.SIGTERM
+			} else {
+				close(bound)
+			}
+			select {
+			case err := <-abandoned:
+				if exitCode(err) != 130 {
+					t.Errorf("exit code %d for %v, want 130 (the first signal's)", exitCode(err), err)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("not abandoned")
+			}
+		})
+	}
+}
+
+func TestAbandonReportsOnce(t *testing.T) {
+	dir := t.TempDir()
+	summary := filepath.Join(dir, "summary")
+	env := map[string]string{"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": summary}
+	var out bytes.Buffer
+	p := &publish.Progress{}
+	// A run that never returns: the progress is all there is.
+	r, err := publish.Run(context.Background(), publish.Env{Getenv: func(k string) string { return env[k] }, Stdout: io.Discard, Progress: p}, []string{"--jobs", "0"})
+	if err == nil || r == nil {
+		t.Fatal("the run with bad inputs did not fail")
+	}
+	// That run reported its own end: Abandon says nothing more.
+	publish.Abandon(publish.Env{Getenv: func(k string) string { return env[k] }, Stdout: &out}, p, publish.Interrupted{Signal: syscall.SIGTERM})
+	if out.Len() != 0 {
+		t.Errorf("Abandon reported a run that had reported its end:\n%s", out.String())
+	}
+
+	p = &publish.Progress{}
+	publish.Abandon(publish.Env{Getenv: func(k string) string { return env[k] }, Stdout: &out}, p, publish.Interrupted{Signal: syscall.SIGTERM})
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 1 || !strings.HasPrefix(lines[0], "::error::Cancelled by SIGTERM") || !strings.Contains(lines[0], "nothing was published") {
+		t.Errorf("Abandon printed %q, want one line saying the run was cancelled and nothing was published", lines)
+	}
+	data, _ := os.ReadFile(summary)
+	if !strings.Contains(string(data), "### Cancelled by SIGTERM") {
+		t.Errorf("summary:\n%s", data)
+	}
 }

@@ -50,6 +50,7 @@ type Progress struct {
 	dryRun   bool
 	storeURL string
 	scratch  []string
+	locks    []*os.File // held while the scratch directories are in use
 	uploaded []string
 	packages []string // the selected builds
 	recorded []string
@@ -113,10 +114,16 @@ func (p *Progress) removeScratch() {
 		return
 	}
 	p.mu.Lock()
-	dirs := slices.Clone(p.scratch)
+	dirs, locks := p.scratch, p.locks
+	p.scratch, p.locks = nil, nil
 	p.mu.Unlock()
 	for _, d := range dirs {
 		os.RemoveAll(d)
+	}
+	for _, l := range locks {
+		if l != nil {
+			l.Close()
+		}
 	}
 }
 
