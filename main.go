@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -42,12 +43,18 @@ func main() {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	// Whichever of the run's end and its abandonment comes first exits;
+	// the other waits, so that neither cuts the other's report short.
+	var exiting sync.Mutex
 	go watchSignals(sigs, cancel, time.After, func(cause error) {
+		exiting.Lock()
 		killChildren()
 		publish.Abandon(env, progress, cause)
 		os.Exit(exitCode(cause))
 	})
-	os.Exit(run(ctx, env, os.Args[1:]))
+	code := run(ctx, env, os.Args[1:])
+	exiting.Lock()
+	os.Exit(code)
 }
 
 // watchSignals cancels the run at the first signal, its cause a

@@ -55,6 +55,9 @@ type Progress struct {
 	packages []string // the selected builds
 	recorded []string
 	reported bool
+	// removing is held while the scratch directories are removed, so
+	// that a second caller returns only once they are gone.
+	removing sync.Mutex
 }
 
 // update changes p under its lock; a nil Progress tracks nothing.
@@ -113,6 +116,8 @@ func (p *Progress) removeScratch() {
 	if p == nil {
 		return
 	}
+	p.removing.Lock()
+	defer p.removing.Unlock()
 	p.mu.Lock()
 	dirs, locks := p.scratch, p.locks
 	p.scratch, p.locks = nil, nil

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // scratchPrefix names the scratch directories of runs in TMPDIR.
@@ -37,6 +38,10 @@ func newScratch() (dir string, lock *os.File, removed int, err error) {
 	return dir, lock, removed, nil
 }
 
+// stagingAge is how old a staging directory without a lock file must be
+// to be swept: younger, it may be a run's that is about to lock it.
+const stagingAge = time.Minute
+
 // sweepScratch removes the scratch directories in tmp that no run holds,
 // and says how many it removed.
 func sweepScratch(tmp string) int {
@@ -46,14 +51,21 @@ func sweepScratch(tmp string) int {
 	}
 	n := 0
 	for _, e := range entries {
-		if !e.IsDir() || !strings.HasPrefix(e.Name(), scratchPrefix) {
+		staging := strings.HasPrefix(e.Name(), ".new-"+scratchPrefix)
+		if !e.IsDir() || !staging && !strings.HasPrefix(e.Name(), scratchPrefix) {
 			continue
 		}
 		dir := filepath.Join(tmp, e.Name())
 		if !ownedByMe(dir) {
 			continue
 		}
-		f, err := tryLockDir(dir)
+		f, err := tryLockDir(dir, !staging)
+		if f == nil && err == nil && staging {
+			if fi, err := os.Stat(dir); err == nil && time.Since(fi.ModTime()) > stagingAge && !hasLock(dir) && os.RemoveAll(dir) == nil {
+				n++
+			}
+			continue
+		}
 		if err != nil || f == nil {
 			continue // held by a running run, or not ours to judge
 		}
@@ -63,4 +75,9 @@ func sweepScratch(tmp string) int {
 		f.Close()
 	}
 	return n
+}
+
+func hasLock(dir string) bool {
+	_, err := os.Lstat(filepath.Join(dir, lockName))
+	return err == nil
 }

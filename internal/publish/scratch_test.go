@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 )
 
 func TestScratchOfKilledRunsIsSwept(t *testing.T) {
@@ -20,9 +21,14 @@ func TestScratchOfKilledRunsIsSwept(t *testing.T) {
 		}
 		return dir
 	}
-	mk("flox-publish-killed", true) // a killed run's: its lock is free
+	mk("flox-publish-killed", true)               // a killed run's: its lock is free
+	mk(".new-flox-publish-killed", true)          // killed before the rename
+	young := mk(".new-flox-publish-young", false) // about to be locked: kept
+	old := mk(".new-flox-publish-old", false)     // a minute old, never locked
+	past := time.Now().Add(-2 * stagingAge)
+	os.Chtimes(old, past, past)
 	running, lock, removed, err := newScratch()
-	if err != nil || removed != 1 {
+	if err != nil || removed != 3 {
 		t.Fatalf("first run: removed %d, err %v; want the killed run's directory removed", removed, err)
 	}
 	defer lock.Close()
@@ -41,7 +47,7 @@ func TestScratchOfKilledRunsIsSwept(t *testing.T) {
 	for _, e := range must(os.ReadDir(tmp)) {
 		names = append(names, e.Name())
 	}
-	want := []string{filepath.Base(running), filepath.Base(second), "flox-publish-nolock", "other-tool-123"}
+	want := []string{filepath.Base(running), filepath.Base(second), filepath.Base(young), "flox-publish-nolock", "other-tool-123"}
 	slices.Sort(want)
 	if !slices.Equal(names, want) {
 		t.Errorf("TMPDIR holds %v, want %v", names, want)

@@ -14,7 +14,7 @@ const lockName = ".lock"
 
 // lockDir takes the lock of a directory just made.
 func lockDir(dir string) (*os.File, error) {
-	f, err := tryLockDir(dir)
+	f, err := tryLockDir(dir, true)
 	if err == nil && f == nil {
 		err = fmt.Errorf("lock %s: held already", dir)
 	}
@@ -22,10 +22,11 @@ func lockDir(dir string) (*os.File, error) {
 }
 
 // tryLockDir takes dir's lock; nil, nil when another process holds it, or
-// when dir has no lock file (a directory this code did not make).
-func tryLockDir(dir string) (*os.File, error) {
+// when dir has no lock file (a directory this code did not make), unless
+// dir is empty and create is set.
+func tryLockDir(dir string, create bool) (*os.File, error) {
 	flags := os.O_RDWR
-	if entries, err := os.ReadDir(dir); err == nil && len(entries) == 0 {
+	if entries, err := os.ReadDir(dir); create && err == nil && len(entries) == 0 {
 		flags |= os.O_CREATE // a directory just made
 	}
 	f, err := os.OpenFile(filepath.Join(dir, lockName), flags, 0o600)
