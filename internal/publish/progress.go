@@ -20,7 +20,11 @@ type Interrupted struct {
 }
 
 func (e Interrupted) Error() string {
-	return "the run received " + SignalName(e.Signal) + " (the job was cancelled or timed out, or Ctrl-C)"
+	why := "as when the job is cancelled or times out"
+	if e.Signal == syscall.SIGINT {
+		why = "as when the job is cancelled, or Ctrl-C is pressed in a terminal"
+	}
+	return "the run received " + SignalName(e.Signal) + ", " + why
 }
 
 func (e Interrupted) Unwrap() error { return context.Canceled }

@@ -88,7 +88,7 @@ func (f *Failure) published(code func(string) string) string {
 		var b strings.Builder
 		fmt.Fprintf(&b, "Published (recorded in the catalog): %s.", strings.Join(f.Recorded, ", "))
 		if len(f.NotRecorded) > 0 {
-			fmt.Fprintf(&b, " Not published: %s; re-run the job to publish them (the paths already uploaded are reused).", strings.Join(f.NotRecorded, ", "))
+			fmt.Fprintf(&b, " Not published: %s; re-run the job to publish the rest (the paths already uploaded are reused).", strings.Join(f.NotRecorded, ", "))
 		}
 		b.WriteString("\n")
 		return b.String()
