@@ -19,7 +19,9 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
+	"time"
 
 	"github.com/flox-publish/publish-action/internal/cache"
 	"github.com/flox-publish/publish-action/internal/inputs"
@@ -27,15 +29,68 @@ import (
 	"github.com/flox-publish/publish-action/internal/signing"
 )
 
+// cancelBound is how long the stages have, after the first signal, to
+// return before the process reports the cancellation and exits anyway. A
+// cancelled workflow's runner sends SIGINT, then SIGTERM 7.5 s later, then
+// kills the process tree 2.5 s after that: the run ends before the kill,
+// with its one line said and its scratch directories gone.
+const cancelBound = 7 * time.Second
+
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	cache.TuneGC(os.Getenv)
-	os.Exit(realMain(ctx, os.Getenv, os.Environ(), os.Args[1:], os.Stdout))
+	progress := &publish.Progress{}
+	env := publish.Env{Getenv: os.Getenv, Environ: os.Environ(), Stdout: os.Stdout, Progress: progress}
+	ctx, cancel := context.WithCancelCause(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	// Whichever of the run's end and its abandonment comes first exits;
+	// the other waits, so that neither cuts the other's report short.
+	var exiting sync.Mutex
+	go watchSignals(sigs, cancel, time.After, func(cause error) {
+		exiting.Lock()
+		killChildren()
+		publish.Abandon(env, progress, cause)
+		os.Exit(exitCode(cause))
+	})
+	code := run(ctx, env, os.Args[1:])
+	exiting.Lock()
+	os.Exit(code)
+}
+
+// watchSignals cancels the run at the first signal, its cause a
+// publish.Interrupted naming the signal. It then gives the stages until
+// bound to return; if they have not (a second signal, such as the
+// runner's SIGTERM after its SIGINT, or a second Ctrl-C, ends the wait at
+// once), it calls abandon, which reports and exits without them.
+func watchSignals(sigs <-chan os.Signal, cancel context.CancelCauseFunc, after func(time.Duration) <-chan time.Time, abandon func(error)) {
+	cause := publish.Interrupted{Signal: <-sigs}
+	cancel(cause)
+	select {
+	case <-sigs:
+	case <-after(cancelBound):
+	}
+	abandon(cause)
+}
+
+// exitCode is the exit status of a failed run: 128 plus the signal's
+// number when a signal cancelled it, as shells report, else 1.
+func exitCode(err error) int {
+	var in publish.Interrupted
+	if errors.As(err, &in) {
+		if s, ok := in.Signal.(syscall.Signal); ok {
+			return 128 + int(s)
+		}
+	}
+	return 1
 }
 
 // realMain dispatches the subcommand and turns errors into an exit code.
 func realMain(ctx context.Context, getenv func(string) string, environ []string, args []string, stdout io.Writer) int {
+	return run(ctx, publish.Env{Getenv: getenv, Environ: environ, Stdout: stdout}, args)
+}
+
+func run(ctx context.Context, env publish.Env, args []string) int {
+	stdout := env.Stdout
 	if len(args) > 0 && args[0] == "keygen" {
 		if err := keygen(args[1:], stdout); err != nil {
 			fmt.Fprintf(stdout, "error: %v\n", err)
@@ -48,8 +103,8 @@ func realMain(ctx context.Context, getenv func(string) string, environ []string,
 		return 0
 	}
 	// Run reports its errors itself.
-	if _, err := publish.Run(ctx, publish.Env{Getenv: getenv, Environ: environ, Stdout: stdout}, args); err != nil {
-		return 1
+	if _, err := publish.Run(ctx, env, args); err != nil {
+		return exitCode(err)
 	}
 	return 0
 }

@@ -219,6 +219,7 @@ func ResolveVersion(ctx context.Context, envDir string, b manifest.Build, enviro
 		cmd.Env = withVars(SafeEnv(environ, false), vars)
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
+		endGroupOnCancel(cmd)
 		out, err := cmd.Output()
 		if err != nil {
 			return "", fmt.Errorf("build %q: version command at %s failed: %w: %s", b.Name, v.Pos, err, strings.TrimSpace(stderr.String()))

@@ -34,6 +34,7 @@ func (Flox) Build(ctx context.Context, req Request) (*Result, error) {
 	cmd.Env = env
 	cmd.Stdout = req.Log
 	cmd.Stderr = req.Log
+	endGroupOnCancel(cmd)
 	if err = cmd.Run(); err != nil {
 		return nil, fmt.Errorf("build %q failed: flox build -d %s %s: %w (the build log above says why)", b.Name, req.EnvDir, b.Name, err)
 	}

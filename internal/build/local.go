@@ -157,6 +157,7 @@ func (l Local) Build(ctx context.Context, req Request) (*Result, error) {
 	cmd.Stdin = nil
 	cmd.Stdout = req.Log
 	cmd.Stderr = req.Log
+	endGroupOnCancel(cmd)
 	if err := cmd.Run(); err != nil {
 		return nil, fmt.Errorf("build %q failed (command at %s): %w", b.Name, b.Pos, err)
 	}

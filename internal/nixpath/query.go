@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/nix-community/go-nix/pkg/nixhash"
 )
@@ -31,6 +32,8 @@ func QueryClosure(ctx context.Context, env []string, paths ...string) ([]PathInf
 	args := append([]string{"--extra-experimental-features", "nix-command", "path-info", "--recursive", "--json", "--"}, paths...)
 	cmd := exec.CommandContext(ctx, "nix", args...)
 	cmd.Env = env
+	// A cancelled query must not wait for a child holding its output.
+	cmd.WaitDelay = 2 * time.Second
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

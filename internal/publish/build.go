@@ -21,11 +21,18 @@ type versionStage struct{}
 func (versionStage) String() string { return "Clone the commit and resolve versions" }
 
 func (versionStage) Run(ctx context.Context, r *Release) error {
-	scratch, err := os.MkdirTemp("", "flox-publish-")
+	scratch, lock, removed, err := newScratch()
+	if removed > 0 {
+		r.UI.Printf("Removed %d scratch directories of killed runs from %s", removed, os.TempDir())
+	}
 	if err != nil {
-		return err
+		return fmt.Errorf("make a scratch directory in %s (TMPDIR): %w", os.TempDir(), err)
 	}
 	r.Scratch = scratch
+	r.progress.update(func(p *Progress) {
+		p.scratch = append(p.scratch, scratch)
+		p.locks = append(p.locks, lock)
+	})
 	clone := filepath.Join(scratch, "src")
 	if err := git.Clone(ctx, r.Source.RepoRoot, r.Source.Rev, clone, git.TrustRepository(), git.WithEnv(r.Env.Environ)); err != nil {
 		return fmt.Errorf("clone %s at %s for a clean build: %w", r.Source.RepoRoot, r.Source.Rev, err)

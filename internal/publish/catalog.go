@@ -214,7 +214,7 @@ func (recordCatalogStage) Run(ctx context.Context, r *Release) error {
 			if err := r.Hub.Record(ctx, r.Destination, b); err != nil {
 				return err
 			}
-			r.Recorded[res.Name] = true
+			r.RecordedInFloxHub[res.Name] = true
 			r.UI.Printf("%s/%s %s: recorded in FloxHub (catalog store type %s)", cfg.Catalog, res.Name, res.Version, r.Destination.Type)
 			if r.Destination.WaitForPublisher {
 				if err := r.waitForPublisher(ctx, b); err != nil {
@@ -233,6 +233,9 @@ func (recordCatalogStage) Run(ctx context.Context, r *Release) error {
 				r.UI.Printf("%s/%s %s from %.12s is already in the catalog index", cfg.Catalog, res.Name, res.Version, r.Source.Rev)
 			}
 		}
+		r.Recorded = append(r.Recorded, res.Name)
+		r.progress.update(func(p *Progress) { p.recorded = append(p.recorded, res.Name) })
+		r.UI.Printf("%-12s %s/%s %s", "recorded", cfg.Catalog, res.Name, res.Version)
 	}
 	return nil
 }
@@ -282,7 +285,7 @@ func (r *Release) installAdvice(name string, outputs []string) []string {
 		return nil
 	}
 	_, published := r.Published[name]
-	recorded := r.Recorded[name] || published
+	recorded := r.RecordedInFloxHub[name] || published
 	why := "no floxhub-token was given"
 	if r.Inputs.FloxHubToken != "" {
 		why = "FloxHub has no record of it"

@@ -3,7 +3,9 @@ package publish
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"path/filepath"
+	"time"
 
 	"github.com/flox-publish/publish-action/internal/build"
 	"github.com/flox-publish/publish-action/internal/credentials"
@@ -18,11 +20,18 @@ import (
 // build.
 type checkStage struct{}
 
+// gitHubTimeout bounds the question to GitHub's API whether it has the
+// commit.
+const gitHubTimeout = 30 * time.Second
+
 func (checkStage) String() string { return "Check the commit, the manifest and the inputs" }
 
 func (checkStage) Run(ctx context.Context, r *Release) error {
 	cfg := r.Inputs
-	src, err := verify.Verify(ctx, verify.Options{EnvDir: cfg.Dir, DryRun: r.Mode.DryRun, GitHub: r.GitHub, Env: r.Env.Environ})
+	// GitHub's answer is bounded: a request it holds open must not hold
+	// the release (a cancel ends it sooner, through ctx).
+	client := &http.Client{Timeout: gitHubTimeout}
+	src, err := verify.Verify(ctx, verify.Options{EnvDir: cfg.Dir, DryRun: r.Mode.DryRun, GitHub: r.GitHub, Env: r.Env.Environ, HTTPClient: client})
 	if err != nil {
 		return err
 	}
@@ -45,6 +54,11 @@ func (checkStage) Run(ctx context.Context, r *Release) error {
 	if cfg.FloxHubToken != "" && cfg.Catalog == "" {
 		return cfg.Errorf("catalog", inputs.Fix{Workflow: "add catalog: NAME to the step's with:", Terminal: "pass --catalog NAME"}, "is required with floxhub-token: name the catalog to publish into")
 	}
+	r.progress.update(func(p *Progress) {
+		for _, b := range r.Builds {
+			p.packages = append(p.packages, b.Name)
+		}
+	})
 	if !r.Mode.DryRun && cfg.Store.IsZero() && cfg.FloxHubToken == "" {
 		return cfg.StoreURLRequired()
 	}

@@ -2,7 +2,6 @@ package publish
 
 import (
 	"context"
-	"os"
 	"time"
 
 	"github.com/flox-publish/publish-action/internal/catalog"
@@ -38,12 +37,11 @@ func Run(ctx context.Context, env Env, args []string) (*Release, error) {
 	for _, name := range environmentSecrets {
 		u.Mask(env.Getenv(name))
 	}
-	r := &Release{Env: env, UI: u}
-	defer func() {
-		if r.Scratch != "" {
-			os.RemoveAll(r.Scratch)
-		}
-	}()
+	r := &Release{Env: env, UI: u, progress: env.Progress}
+	if r.progress == nil {
+		r.progress = &Progress{}
+	}
+	defer r.progress.removeScratch()
 
 	cfg, err := inputs.Parse(env.Getenv, args)
 	for _, s := range cfg.Secrets() {
@@ -55,12 +53,13 @@ func Run(ctx context.Context, env Env, args []string) (*Release, error) {
 	r.Inputs = cfg
 	r.GitHub = githubContext(env.Getenv, cfg)
 	r.Mode = decideMode(cfg, r.GitHub)
+	r.progress.update(func(p *Progress) { p.mode, p.dryRun = r.Mode.Reason, r.Mode.DryRun })
 	if u.InActions() { // a terminal gets the mode in the report's first line
 		u.Notice("%s", r.Mode.Reason)
 	}
 	r.Published = map[string]catalog.Published{}
 	r.Links = map[string]string{}
-	r.Recorded = map[string]bool{}
+	r.RecordedInFloxHub = map[string]bool{}
 	return r, r.runStages(ctx, Stages())
 }
 
@@ -74,6 +73,7 @@ func (r *Release) runStages(ctx context.Context, stages []Stage) error {
 		if err := ctx.Err(); err != nil {
 			return r.fail(ctx, s, context.Cause(ctx))
 		}
+		r.progress.update(func(p *Progress) { p.stage = partOf(s) })
 		end := func(time.Duration) {}
 		if _, ok := s.(selfGrouped); !ok {
 			endGroup := r.UI.Group(s.String())
@@ -103,9 +103,20 @@ func (r *Release) fail(ctx context.Context, s Stage, err error) error {
 	if s != nil {
 		name, part = s.String(), partOf(s)
 	}
+	if ctx.Err() != nil {
+		// Cancelled: whatever the stage returned is the cancellation's
+		// doing; the cause says what happened.
+		cause := context.Cause(ctx)
+		r.Failed = &StageError{Stage: name, Err: cause}
+		if r.progress.claimReport() {
+			emitCancelled(r.UI, r.progress.failure(part, cause))
+		}
+		return r.Failed
+	}
+	r.progress.claimReport()
 	r.Failed = &StageError{Stage: name, Err: err}
 	f := &report.Failure{
-		Stage: part, Err: err, Cancelled: ctx.Err() != nil,
+		Stage: part, Err: err,
 		Mode: r.Mode.Reason, DryRun: r.Mode.DryRun, Uploaded: r.Uploaded,
 		RepoURL: r.GitHub.RepoURL(),
 	}

@@ -30,6 +30,9 @@ type Env struct {
 	Getenv  func(string) string
 	Environ []string
 	Stdout  io.Writer
+	// Progress, when set, is kept up to date as the run goes, for the
+	// process to read while the run goes on (see Abandon).
+	Progress *Progress
 }
 
 // Mode is whether the run writes to the store, and why.
@@ -91,9 +94,11 @@ type Release struct {
 	Uploaded []string
 
 	// Set by the catalog-record stage: each package's catalog link, and
-	// the packages FloxHub recorded.
-	Links    map[string]string
-	Recorded map[string]bool
+	// the packages recorded so far (in FloxHub or the store's index), and
+	// those FloxHub recorded.
+	Links             map[string]string
+	Recorded          []string
+	RecordedInFloxHub map[string]bool
 
 	// Set by the report stage.
 	Report *report.Report
@@ -102,6 +107,8 @@ type Release struct {
 	Timings []Timing
 	// Failed is the stage that stopped the run, nil when none did.
 	Failed *StageError
+
+	progress *Progress
 }
 
 // Timing is how long one stage took.

@@ -66,6 +66,7 @@ func (uploadStage) Run(ctx context.Context, r *Release) error {
 			r.UI.Printf("%-12s %s (%s)", p.Status, p.StorePath, report.Size(p.NarSize))
 			if p.Status == cache.Uploaded {
 				r.Uploaded = append(r.Uploaded, p.StorePath)
+				r.progress.update(func(pr *Progress) { pr.uploaded = append(pr.uploaded, p.StorePath) })
 			}
 		},
 	}, closure)
@@ -92,6 +93,7 @@ func (r *Release) openStore(ctx context.Context) error {
 	loc, locErr := store.ParseLocation(d.StoreURL)
 	if locErr == nil {
 		r.StoreAt = loc
+		r.progress.update(func(p *Progress) { p.storeURL = loc.String() })
 	}
 	if r.Credentials == nil && locErr == nil && loc.IsS3() && d.Type != catalog.StorePublisher {
 		// The catalog's store, which the check stage did not know.

@@ -22,6 +22,8 @@ type Failure struct {
 	// Cancelled is true when the run was cancelled (the job was cancelled
 	// or timed out, or Ctrl-C in a terminal) rather than failing.
 	Cancelled bool
+	// Signal is the signal that cancelled the run ("SIGTERM"), when known.
+	Signal string
 	// Mode is the mode line of the run ("Publishing: tag v1.2.3 was
 	// pushed."), "" when the run failed before the mode was decided.
 	Mode   string
@@ -30,6 +32,10 @@ type Failure struct {
 	StoreURL string
 	// Uploaded are the store paths written before the failure.
 	Uploaded []string
+	// Recorded are the packages recorded in the catalog before the
+	// failure (published), NotRecorded those that were not; both empty
+	// when the run stopped before recording anything.
+	Recorded, NotRecorded []string
 	// Root is the directory that Err's file positions are shown relative
 	// to (the workspace in Actions); "" shows them as they are.
 	Root string
@@ -45,6 +51,9 @@ func (f *Failure) Headline() string {
 	what := "Failed"
 	if f.Cancelled {
 		what = "Cancelled"
+		if f.Signal != "" {
+			what += " by " + f.Signal
+		}
 	}
 	where := ""
 	if f.Stage != "" {
@@ -58,6 +67,12 @@ func (f *Failure) Headline() string {
 
 func (f *Failure) publishedShort() string {
 	switch {
+	case len(f.Recorded) > 0:
+		s := "published " + strings.Join(f.Recorded, ", ")
+		if len(f.NotRecorded) > 0 {
+			s += "; not published: " + strings.Join(f.NotRecorded, ", ")
+		}
+		return s
 	case len(f.Uploaded) > 0:
 		return fmt.Sprintf("%s uploaded, nothing published", plural(len(f.Uploaded), "store path"))
 	case f.DryRun:
@@ -69,6 +84,14 @@ func (f *Failure) publishedShort() string {
 // published says in full what was and was not published.
 func (f *Failure) published(code func(string) string) string {
 	switch {
+	case len(f.Recorded) > 0:
+		var b strings.Builder
+		fmt.Fprintf(&b, "Published (recorded in the catalog): %s.", strings.Join(f.Recorded, ", "))
+		if len(f.NotRecorded) > 0 {
+			fmt.Fprintf(&b, " Not published: %s; re-run the job to publish the rest (the paths already uploaded are reused).", strings.Join(f.NotRecorded, ", "))
+		}
+		b.WriteString("\n")
+		return b.String()
 	case len(f.Uploaded) > 0:
 		store := "the store"
 		if f.StoreURL != "" {

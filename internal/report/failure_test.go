@@ -74,6 +74,14 @@ func TestFailure(t *testing.T) {
 			text:      []string{"Cancelled during the build stage"},
 		},
 		{
+			name: "cancelled by a signal while recording",
+			f: Failure{Stage: "catalog", Cancelled: true, Signal: "SIGTERM", Err: context.Canceled,
+				Uploaded: []string{"/nix/store/aaaa-a"}, Recorded: []string{"greeter"}, NotRecorded: []string{"motd", "tools"}},
+			firstLine: "### Cancelled by SIGTERM during the catalog stage: published greeter; not published: motd, tools.",
+			want:      []string{"Published (recorded in the catalog): greeter. Not published: motd, tools; re-run the job to publish the rest"},
+			text:      []string{"Cancelled by SIGTERM during the catalog stage"},
+		},
+		{
 			name:      "dry run",
 			f:         Failure{Stage: "build", DryRun: true, Err: errors.New(`build "greeter" failed: exit status 3`)},
 			firstLine: "### Failed at the build stage: nothing published (dry run).",

@@ -1,0 +1,60 @@
+package publish
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+func TestAbandonSaysWhatWasPublishedAndRemovesTheScratch(t *testing.T) {
+	scratch := filepath.Join(t.TempDir(), "flox-publish-1")
+	os.MkdirAll(filepath.Join(scratch, "src"), 0o755)
+	for _, tc := range []struct {
+		name   string
+		set    func(*Progress)
+		want   string
+		inline bool // in Actions, with a summary
+	}{
+		{
+			name: "uploading, in a terminal",
+			set: func(p *Progress) {
+				p.stage, p.scratch = "upload", []string{scratch}
+				p.uploaded = []string{"/nix/store/aaa-x", "/nix/store/bbb-y"}
+			},
+			want: "Cancelled by SIGTERM during the upload stage: 2 store paths uploaded, nothing published.",
+		},
+		{
+			name: "recording, in Actions",
+			set: func(p *Progress) {
+				p.stage, p.packages, p.recorded = "catalog", []string{"a", "b", "c"}, []string{"b"}
+			},
+			want:   "::error::Cancelled by SIGTERM during the catalog stage: published b; not published: a, c.",
+			inline: true,
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			summary := filepath.Join(t.TempDir(), "summary")
+			env := map[string]string{"GITHUB_STEP_SUMMARY": summary}
+			if tc.inline {
+				env["GITHUB_ACTIONS"] = "true"
+			}
+			p := &Progress{}
+			tc.set(p)
+			var out bytes.Buffer
+			Abandon(Env{Getenv: func(k string) string { return env[k] }, Stdout: &out}, p, Interrupted{Signal: syscall.SIGTERM})
+			if got := strings.TrimSuffix(out.String(), "\n"); got != tc.want {
+				t.Errorf("printed %q, want the one line %q", got, tc.want)
+			}
+			data, _ := os.ReadFile(summary)
+			if tc.inline != strings.Contains(string(data), "### Cancelled by SIGTERM") {
+				t.Errorf("summary (written: %v):\n%s", tc.inline, data)
+			}
+		})
+	}
+	if _, err := os.Stat(scratch); !os.IsNotExist(err) {
+		t.Errorf("the scratch directory is still there: %v", err)
+	}
+}
