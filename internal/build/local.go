@@ -6,7 +6,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 
@@ -48,16 +47,26 @@ func (Local) Build(ctx context.Context, req Request) (*Result, error) {
 
 	// The script is a file rather than `-c` or stdin, so that a command
 	// reading stdin cannot consume the rest of the script, and errors name
-	// script lines.
-	cmd := exec.CommandContext(ctx, "bash", "-e", script)
+	// script lines. It runs as the build user (see internal/sandbox),
+	// which owns only out, home and tmp; what it wrote is taken back
+	// before it is read.
+	sb := req.sandbox()
+	if err := sb.Own(req.Scratch, out, home, tmp); err != nil {
+		return nil, fmt.Errorf("build %q: %w", b.Name, err)
+	}
+	cmd := sb.Command("bash", "-e", script)
 	cmd.Dir = req.EnvDir
-	cmd.Env = withVars(SafeEnv(req.Environ, false), req.Vars,
+	cmd.Env = withVars(append(SafeEnv(req.Environ, false), sb.Env()...), req.Vars,
 		"out="+out, "HOME="+home, "TMPDIR="+tmp,
 		"pname="+b.Name, "version="+req.Version)
 	cmd.Stdin = nil
 	cmd.Stdout = req.Log
 	cmd.Stderr = req.Log
-	if err := cmd.Run(); err != nil {
+	err = sb.Run(ctx, cmd, fmt.Sprintf("build %q", b.Name))
+	if derr := sb.Disown(scratch); derr != nil && err == nil {
+		err = derr
+	}
+	if err != nil {
 		return nil, fmt.Errorf("build %q failed (command at %s): %w", b.Name, b.Pos, err)
 	}
 

@@ -20,12 +20,14 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -275,15 +277,24 @@ func (e *TimeoutError) Error() string {
 // of that user, within seconds. what names the command in errors
 // ("build \"hello\"").
 func (s *Sandbox) Run(ctx context.Context, cmd *exec.Cmd, what string) error {
+	// The command writes into pipes of ours rather than os/exec's, whose
+	// Wait would wait for every process holding them, such as a
+	// background process the build left: Wait returns when the command
+	// exits, then the rest is ended, then the output is drained.
+	out, err := redirect(cmd)
+	if err != nil {
+		return err
+	}
+	defer out.close()
 	if err := cmd.Start(); err != nil {
 		return err
 	}
+	out.started()
 	pgid := cmd.Process.Pid
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	timer := time.NewTimer(s.timeout)
 	defer timer.Stop()
-	var err error
 	select {
 	case err = <-done:
 	case <-timer.C:
@@ -299,7 +310,74 @@ func (s *Sandbox) Run(ctx context.Context, cmd *exec.Cmd, what string) error {
 	if kerr := s.end(pgid); kerr != nil && err == nil {
 		err = fmt.Errorf("%s: %w", what, kerr)
 	}
+	out.drain(2 * time.Second)
 	return err
+}
+
+// pipes copies a command's output from pipes of our own.
+type pipes struct {
+	readers, writers []*os.File
+	done             sync.WaitGroup
+}
+
+func redirect(cmd *exec.Cmd) (*pipes, error) {
+	p := &pipes{}
+	made := map[io.Writer]*os.File{}
+	for _, w := range []*io.Writer{&cmd.Stdout, &cmd.Stderr} {
+		if *w == nil {
+			continue
+		}
+		if _, ok := (*w).(*os.File); ok {
+			continue
+		}
+		if f, ok := made[*w]; ok { // one pipe when both go to one writer, in order
+			*w = f
+			continue
+		}
+		r, pw, err := os.Pipe()
+		if err != nil {
+			p.close()
+			return nil, fmt.Errorf("sandbox: %w", err)
+		}
+		dst := *w
+		made[dst] = pw
+		p.readers, p.writers = append(p.readers, r), append(p.writers, pw)
+		p.done.Add(1)
+		go func() {
+			defer p.done.Done()
+			io.Copy(dst, r)
+		}()
+		*w = pw
+	}
+	return p, nil
+}
+
+// started closes our copies of the write ends, so that the readers see
+// the end once the command's processes are gone.
+func (p *pipes) started() {
+	for _, w := range p.writers {
+		w.Close()
+	}
+	p.writers = nil
+}
+
+// drain waits for the output, at most d (a process that escaped ending,
+// when there is no build user, may hold a pipe open).
+func (p *pipes) drain(d time.Duration) {
+	ch := make(chan struct{})
+	go func() { p.done.Wait(); close(ch) }()
+	select {
+	case <-ch:
+	case <-time.After(d):
+	}
+	p.close()
+}
+
+func (p *pipes) close() {
+	for _, f := range append(p.readers, p.writers...) {
+		f.Close()
+	}
+	p.readers, p.writers = nil, nil
 }
 
 // end kills the group and every process of the build user, and waits (a
@@ -343,8 +421,10 @@ func (s *Sandbox) killAll() {
 	_ = cmd.Run()
 }
 
-// processesOf counts the live processes whose real uid is uid. Zombies
+// Processes counts the live processes whose real uid is uid. Zombies
 // are not counted: they hold nothing and their parent reaps them.
+func Processes(uid int) (int, error) { return processesOf(uid) }
+
 func processesOf(uid int) (int, error) {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
