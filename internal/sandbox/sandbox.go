@@ -454,3 +454,31 @@ func processesOf(uid int) (int, error) {
 	}
 	return n, nil
 }
+
+// RunnerDir is where the runner mounts the workspace, HOME, the event
+// file and the file-command files into the action's container.
+const RunnerDir = "/github"
+
+// Hide makes each existing dir reachable by its owner only (mode 0700),
+// so that the build user cannot reach what is under it: in the container,
+// RunnerDir, which is the container's own directory (the mounts are below
+// it), so nothing outside the container changes. Only when commands run
+// as a build user.
+func (s *Sandbox) Hide(dirs ...string) error {
+	if !s.dropped {
+		return nil
+	}
+	for _, d := range dirs {
+		fi, err := os.Stat(d)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("sandbox: %w", err)
+		}
+		if err := os.Chmod(d, fi.Mode().Perm()&0o700); err != nil {
+			return fmt.Errorf("sandbox: hide %s from builds: %w", d, err)
+		}
+	}
+	return nil
+}
