@@ -18,6 +18,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Mode says whether a run writes to the store.
@@ -59,6 +60,10 @@ type Config struct {
 	// CheckVersion turns on the check that a version tag matches each
 	// build's version.
 	CheckVersion bool
+
+	// BuildTimeout bounds each build (and version command); when it
+	// passes, the build's processes are ended and the run fails naming it.
+	BuildTimeout time.Duration
 
 	// InActions is true when the inputs came from the Actions runner.
 	InActions bool
@@ -116,6 +121,7 @@ var All = []Input{
 	{Name: "floxhub-token", Secret: true, Description: "FloxHub token; with it, each build is recorded in the FloxHub catalog."},
 	{Name: "catalog-url", Default: "https://api.flox.dev", Description: "Base URL of the FloxHub catalog API."},
 	{Name: "check-version", Default: "true", Description: "On a version tag (`v1.2.3` or `1.2.3`), require every published build to have that version. `false` turns the check off."},
+	{Name: "build-timeout", Default: "5h", Description: "Longest time one build (or version command) may run, as a Go duration (`90m`, `2h30m`); then every process it started is ended and the run fails naming the build. The default leaves an hour of a hosted runner's 6-hour job limit for the upload and the report."},
 }
 
 // Parse reads the inputs: from INPUT_* variables when GITHUB_ACTIONS is
@@ -314,6 +320,11 @@ func (p *parser) config(getenv func(string) string) (Config, error) {
 	case "false":
 	default:
 		p.fail("check-version", "%q is not true or false", p.get("check-version"))
+	}
+	if d, err := time.ParseDuration(p.get("build-timeout")); err != nil || d < time.Second {
+		p.fail("build-timeout", "%q is not a duration of a second or more, such as 90m or 2h30m", p.get("build-timeout"))
+	} else {
+		c.BuildTimeout = d
 	}
 
 	return c, errors.Join(p.errs...)
