@@ -19,9 +19,15 @@ import (
 
 	"github.com/flox-publish/publish-action/internal/cache"
 	"github.com/flox-publish/publish-action/internal/inputs"
+	"github.com/flox-publish/publish-action/internal/sandbox"
 )
 
 func main() {
+	// First, before any secret is read: no other process may read this
+	// one's memory or environment (see internal/sandbox).
+	if err := sandbox.Harden(); err != nil {
+		fmt.Fprintf(os.Stderr, "warning: %v\n", err)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	cache.TuneGC(os.Getenv)

@@ -55,6 +55,11 @@ func run(ctx context.Context, e env, args []string) error {
 		return fail(err)
 	}
 	gh := githubContext(e.getenv, cfg)
+	iso, err := startIsolation(ctx, u, e.getenv, cfg)
+	if err != nil {
+		return fail(err)
+	}
+	defer iso.close(u)
 	mode := decideMode(cfg, gh)
 	if u.InActions() { // a terminal gets the mode in the report's first line
 		u.Notice("%s", mode.reason)
@@ -69,7 +74,7 @@ func run(ctx context.Context, e env, args []string) error {
 		return fail(err)
 	}
 	defer os.RemoveAll(scratch)
-	results, err := buildAll(ctx, e, u, cfg, gh, src, plan, scratch)
+	results, err := buildAll(ctx, e, u, cfg, gh, src, plan, scratch, iso)
 	if err != nil {
 		return fail(err)
 	}
@@ -118,7 +123,7 @@ type plan struct {
 // sense together, so that a bad release fails in seconds, before any
 // build.
 func check(ctx context.Context, e env, u *ui.UI, cfg inputs.Config, gh verify.GitHub, m mode) (*verify.Source, *plan, error) {
-	src, err := verify.Verify(ctx, verify.Options{EnvDir: cfg.Dir, DryRun: m.dryRun, GitHub: gh, Env: e.environ})
+	src, err := verify.Verify(ctx, verify.Options{EnvDir: cfg.Dir, DryRun: m.dryRun, GitHub: gh, Env: build.GitEnv(e.environ)})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -176,17 +181,20 @@ func check(ctx context.Context, e env, u *ui.UI, cfg inputs.Config, gh verify.Gi
 // buildAll clones the verified commit and builds every selected package in
 // the clone. Versions are resolved (and checked against a version tag)
 // before the first build starts.
-func buildAll(ctx context.Context, e env, u *ui.UI, cfg inputs.Config, gh verify.GitHub, src *verify.Source, p *plan, scratch string) ([]*build.Result, error) {
+func buildAll(ctx context.Context, e env, u *ui.UI, cfg inputs.Config, gh verify.GitHub, src *verify.Source, p *plan, scratch string, iso *isolation) ([]*build.Result, error) {
 	clone := filepath.Join(scratch, "src")
-	if err := git.Clone(ctx, src.RepoRoot, src.Rev, clone, git.TrustRepository(), git.WithEnv(e.environ)); err != nil {
+	if err := git.Clone(ctx, src.RepoRoot, src.Rev, clone, git.TrustRepository(), git.WithEnv(build.GitEnv(e.environ))); err != nil {
 		return nil, fmt.Errorf("clone %s at %s for a clean build: %w", src.RepoRoot, src.Rev, err)
+	}
+	if err := iso.prepareClone(scratch, clone); err != nil {
+		return nil, err
 	}
 	envDir := filepath.Join(clone, filepath.FromSlash(src.EnvDir))
 	vars := p.env.Manifest.Vars()
 	versions := make([]string, len(p.builds))
 	for i, b := range p.builds {
 		var err error
-		if versions[i], err = build.ResolveVersion(ctx, envDir, b, e.environ, vars); err != nil {
+		if versions[i], err = build.ResolveVersionIn(ctx, iso.sb, envDir, b, e.environ, vars); err != nil {
 			return nil, err
 		}
 	}
@@ -195,10 +203,13 @@ func buildAll(ctx context.Context, e env, u *ui.UI, cfg inputs.Config, gh verify
 	}
 	var results []*build.Result
 	for i, b := range p.builds {
+		if w := build.UnsandboxedWarning(p.builder.Name(), b, !iso.sb.Dropped()); w != "" {
+			iso.warn(u, w)
+		}
 		end := u.Group(fmt.Sprintf("Build %s %s (%s builder)", b.Name, versions[i], p.builder.Name()))
 		res, err := p.builder.Build(ctx, build.Request{
 			EnvDir: envDir, Build: b, Version: versions[i], Vars: vars,
-			Scratch: scratch, Log: u.Writer(), Environ: e.environ,
+			Scratch: scratch, Log: u.Writer(), Environ: e.environ, Sandbox: iso.sb,
 		})
 		end()
 		if err != nil {
