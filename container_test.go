@@ -292,13 +292,18 @@ func TestContainer(t *testing.T) {
 		if res.code != 0 {
 			t.Fatalf("exit %d", res.code)
 		}
-		checkPackages(t, res.outputs, map[string]string{"greeter": "1.0.0", "motd": "1.0.0"}, "uploaded")
+		// The stand-in names outputs with literal versions only (the
+		// example's come from a file), so only the count is checked here;
+		// e2e_test.go checks names and versions with the local builder.
+		if paths := storePaths(res.outputs); len(paths) != 2 || strings.Count(res.outputs["packages"], `"uploaded"`) != 2 {
+			t.Errorf("store-paths %q, packages %s: want two uploaded packages", res.outputs["store-paths"], res.outputs["packages"])
+		}
 		root := nixInstall(t, filepath.Join(res.workspace, "_cache"), pub, storePaths(res.outputs)...)
 		if _, err := os.Stat(filepath.Join(root, c.ref)); err != nil {
 			t.Errorf("real Nix did not install the outputs' reference %s with them: %v", c.ref, err)
 		}
-		if !strings.Contains(res.log, "builds ran as uid") {
-			t.Errorf("the log does not say whom the builds ran as")
+		if !strings.Contains(res.summary, "builds ran as uid") {
+			t.Errorf("the summary does not say whom the builds ran as")
 		}
 	})
 

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/flox-publish/publish-action/internal/inputs"
@@ -46,7 +45,7 @@ func startIsolation(ctx context.Context, u *ui.UI, getenv func(string) string, c
 		return nil, err
 	}
 	if cfg.Builder != "local" {
-		if iso.daemon, err = nixdaemon.Start(ctx, nixdaemon.Options{GitHubToken: cfg.GitHubToken, Log: os.Stderr}); err != nil {
+		if iso.daemon, err = nixdaemon.Start(ctx, nixdaemon.Options{GitHubToken: cfg.GitHubToken}); err != nil {
 			return nil, err
 		}
 	}
@@ -82,7 +81,7 @@ func (iso *isolation) close(u *ui.UI) {
 			iso.notes = append(iso.notes, "the checkout was deepened to verify the commit; its .git/config and .git/shallow are as they were before the run")
 		}
 		if res.Chowned > 0 {
-			iso.notes = append(iso.notes, fmt.Sprintf("%d files the run created or changed in the workspace were given to its owner (uid %d)", res.Chowned, res.Owner))
+			iso.notes = append(iso.notes, fmt.Sprintf("%d paths the run created or changed in the workspace were given to its owner (uid %d)", res.Chowned, res.Owner))
 		}
 	}
 	if len(iso.notes) == 0 {

@@ -5,12 +5,15 @@
 set -eu
 
 # Nix's build users: the daemon builds derivations as these, never as root
-# (nix.conf: build-users-group = nixbld). Eight, like Nix's installer's
-# default of 32 cut to what a 2-4 core runner uses.
-getent group nixbld >/dev/null || groupadd --system --gid 30000 nixbld
+# (nix.conf: build-users-group = nixbld). Eight, Nix's installer's 32 cut to
+# what a 2-4 core runner uses. Not Nix's usual uids 30001+: a Nix on the
+# host (or another container) ends every process of its build users before
+# each build, in every PID namespace, so sharing those uids would let it
+# kill this container's builds.
+getent group nixbld >/dev/null || groupadd --system --gid 7340000 nixbld
 for i in 1 2 3 4 5 6 7 8; do
   getent passwd "nixbld$i" >/dev/null ||
-    useradd --system --uid $((30000 + i)) --gid nixbld --groups nixbld \
+    useradd --system --uid $((7340000 + i)) --gid nixbld --groups nixbld \
       --home-dir /var/empty --no-create-home --shell /usr/sbin/nologin \
       --comment "Nix build user $i" "nixbld$i"
 done

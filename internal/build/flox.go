@@ -41,10 +41,13 @@ func (Flox) Build(ctx context.Context, req Request) (*Result, error) {
 		if err != nil {
 			return nil, fmt.Errorf("build %q: %w", b.Name, err)
 		}
+		if err := os.Mkdir(filepath.Join(home, "tmp"), 0o700); err != nil {
+			return nil, fmt.Errorf("build %q: %w", b.Name, err)
+		}
 		if err := sb.Own(req.Scratch, home); err != nil {
 			return nil, fmt.Errorf("build %q: %w", b.Name, err)
 		}
-		buildEnv = withVars(buildEnv, nil, "HOME="+home, "XDG_CACHE_HOME="+home+"/.cache",
+		buildEnv = withVars(buildEnv, nil, "HOME="+home, "TMPDIR="+home+"/tmp", "XDG_CACHE_HOME="+home+"/.cache",
 			"XDG_CONFIG_HOME="+home+"/.config", "XDG_DATA_HOME="+home+"/.local/share", "XDG_STATE_HOME="+home+"/.local/state")
 	}
 	cmd := sb.Command(flox, "build", "-d", req.EnvDir, b.Name)

@@ -103,6 +103,7 @@ func run() error {
 	if err := syscall.Chroot(*root); err != nil {
 		return fmt.Errorf("chroot %s: %w", *root, err)
 	}
+	os.MkdirAll(*workdir, 0o755) // docker run creates a missing --workdir
 	if err := syscall.Chdir(*workdir); err != nil {
 		return fmt.Errorf("workdir %s: %w", *workdir, err)
 	}
