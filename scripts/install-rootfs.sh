@@ -22,6 +22,14 @@ if [ -d "$dir/usr/bin" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$ROOTFS_VERSION" 
   exit 0
 fi
 [ "$(id -u)" -eq 0 ] || { echo "install-rootfs: debootstrap and chroot need root" >&2; exit 1; }
+# CI keeps the tree between runs as a tarball (actions/cache cannot read
+# root's files); unpack it when it is of this version.
+if [ -f "$dir.tar" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$ROOTFS_VERSION" ]; then
+  echo "==> unpacking $dir.tar" >&2
+  rm -rf "$dir" && mkdir -p "$dir" && tar -C "$dir" -xf "$dir.tar" >&2
+  echo "$dir"
+  exit 0
+fi
 if ! command -v debootstrap >/dev/null; then
   echo "==> installing debootstrap (apt-get)" >&2
   apt-get update -qq >&2
