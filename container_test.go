@@ -40,7 +40,7 @@ import (
 // `docker run` gets a fresh container of the image.
 type emuContainer struct {
 	lower, image, upper, work, root string
-	dockerlike               string
+	dockerlike                      string
 	// ref is a store path in the container's store that the flox
 	// stand-in's outputs refer to, so that closures have a reference.
 	ref string
