@@ -374,6 +374,16 @@ func TestContainer(t *testing.T) {
 		if !bytes.Contains(published.Bytes(), []byte("hostile-ran")) {
 			t.Fatal("the hostile build's output is not in the cache: the test did not test anything")
 		}
+		// Each attack was made, and refused.
+		for _, refused := range []string{
+			"/proc/1/environ: Permission denied", "/proc/1/mem': Permission denied", "/proc/1/cwd/': Permission denied",
+			"/github/runner_temp/key.sec: Permission denied", "/github/workspace/pwned: Permission denied",
+			"../../.git/config: Permission denied", "../../.git/pwned': Permission denied",
+		} {
+			if !bytes.Contains(published.Bytes(), []byte(refused)) {
+				t.Errorf("the hostile build's log lacks %q", refused)
+			}
+		}
 		for what, s := range secrets {
 			for where, text := range map[string]string{"the published cache": published.String(), "the log": res.log, "the summary": res.summary, "the outputs": fmt.Sprint(res.outputs)} {
 				if strings.Contains(text, s) {
@@ -419,8 +429,8 @@ command = '''
   env > $out/env
   echo pwned > /github/workspace/pwned || true
   echo pwned >> /github/workspace/.git/config || true
-  echo pwned >> ../.git/config || true
-  touch ../.git/pwned || true
+  echo pwned >> ../../.git/config || true
+  touch ../../.git/pwned || true
   setsid sh -c 'sleep 2; touch /tmp/hostile-survived' > /dev/null 2>&1 < /dev/null &
 '''
 
