@@ -250,7 +250,13 @@ func (c *emuContainer) runAction(t *testing.T, f *e2eFixture, r containerRun) ru
 	for _, v := range slices.Sorted(maps.Keys(cmdFiles)) {
 		env = append(env, v+"=/github/file_commands/"+cmdFiles[v])
 	}
-	env = append(append(env, f.inputEnv(t, s.with)...), r.extra...)
+	env = append(env, f.inputEnv(t, s.with)...)
+	// r.extra replaces what is set already (the first value would win).
+	for _, kv := range r.extra {
+		k, _, _ := strings.Cut(kv, "=")
+		env = slices.DeleteFunc(env, func(e string) bool { return strings.HasPrefix(e, k+"=") })
+		env = append(env, kv)
+	}
 	binds := []string{
 		ws + ":/github/workspace", dirs["home"] + ":/github/home", dirs["workflow"] + ":/github/workflow",
 		dirs["file_commands"] + ":/github/file_commands", dirs["runner_temp"] + ":/github/runner_temp",
@@ -340,6 +346,42 @@ func TestContainer(t *testing.T) {
 		}
 		if !strings.Contains(res.summary, "builds ran as uid") {
 			t.Errorf("the summary does not say whom the builds ran as")
+		}
+	})
+
+	t.Run("tag release with the flox builder to MinIO with OIDC credentials", func(t *testing.T) {
+		issuer := testenv.StartOIDCIssuerStandIn(t)
+		m := testenv.StartMinIO(t, testenv.MinIOOptions{OpenIDConfigURL: issuer.ConfigURL()})
+		bucket := m.CreateBucket(t)
+		m.AllowAnonymousRead(t, bucket)
+		ep := issuer.Endpoint(testenv.TokenOptions{Subject: "repo:acme/widgets:ref:refs/tags/v1.0.0"})
+		res := c.runAction(t, f, containerRun{
+			step: runnerStep{event: "push", ref: "refs/tags/v1.0.0", sha: f.shas["main"], with: map[string]string{
+				"dir": "examples/hello", "builder": "flox", "signing-key": sec,
+				"store-url":    "s3://" + bucket + "/releases?endpoint=" + m.Endpoint + "&region=us-east-1",
+				"aws-role-arn": m.RoleARN, "sts-endpoint": m.Endpoint,
+			}},
+			extra: []string{"FLOX_STANDIN_REFERENCE=" + c.ref,
+				"ACTIONS_ID_TOKEN_REQUEST_URL=" + ep.URL, "ACTIONS_ID_TOKEN_REQUEST_TOKEN=" + ep.RequestToken},
+		})
+		if res.code != 0 {
+			t.Fatalf("exit %d\n--- minio log:\n%s", res.code, m.Log())
+		}
+		for _, tok := range ep.Tokens() {
+			if strings.Contains(res.log, tok) {
+				t.Error("the OIDC token shows in the log")
+			}
+		}
+		// Real Nix installs the closure, reference included, over http.
+		root := filepath.Join(t.TempDir(), "root")
+		cmd := exec.Command("nix", append([]string{"copy", "--from", m.Endpoint + "/" + bucket + "/releases", "--to", root,
+			"--option", "trusted-public-keys", pub, "--option", "require-sigs", "true"}, storePaths(res.outputs)...)...)
+		cmd.Env = testenv.NixEnv(t)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("nix copy from the bucket: %v\n%s", err, out)
+		}
+		if _, err := os.Stat(filepath.Join(root, c.ref)); err != nil {
+			t.Errorf("real Nix did not install the outputs' reference %s with them: %v", c.ref, err)
 		}
 	})
 

@@ -8,6 +8,8 @@
 // container without CAP_SYS_ADMIN: creating or entering namespaces,
 // mounting, pivot_root and the keyring calls.
 //
+// Paths must not hold commas (overlayfs options are comma-separated).
+//
 // It must be PID 1 of new mount and PID namespaces, which the test gives
 // it with `unshare --mount --pid --fork --propagation private`; it execs
 // the program, which becomes PID 1 as a container's entrypoint is, and
