@@ -293,3 +293,27 @@ version.command = "id -u"
 		t.Errorf("%d processes of the build user outlived the build", n)
 	}
 }
+
+func TestUnsandboxedWarning(t *testing.T) {
+	pure := manifest.Build{Name: "app", Sandbox: manifest.SandboxPure}
+	off := manifest.Build{Name: "app", Sandbox: manifest.SandboxOff}
+	for _, tc := range []struct {
+		name       string
+		builder    string
+		b          manifest.Build
+		nixSandbox bool
+		want       string // "" for no warning
+	}{
+		{"pure in the container", "flox", pure, false, "ran without Nix's sandbox"},
+		{"pure where the sandbox works", "flox", pure, true, ""},
+		{"pure with the local builder", "local", pure, true, "local builder runs without Nix's sandbox"},
+		{"off", "flox", off, false, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := build.UnsandboxedWarning(tc.builder, tc.b, tc.nixSandbox)
+			if (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) {
+				t.Errorf("got %q, want one containing %q", got, tc.want)
+			}
+		})
+	}
+}
