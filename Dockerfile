@@ -5,9 +5,12 @@
 # builder). GitHub runs container actions as root with the workspace
 # mounted at /github/workspace: no USER and no WORKDIR in the runtime stage.
 #
-# Not built on the machines this project is developed on (no Docker engine
-# there): action_test.go lints this file, and e2e_test.go runs the binary
-# this image runs, built the same way, as the runner starts it.
+# Released images are built by .github/workflows/release.yml and pinned by
+# digest in the tagged action.yml; main's CI (ci.yml) builds this file.
+# Its Nix configuration and environment are the files under image/, which
+# the container test (container_test.go) puts in a Debian tree of the same
+# packages (Debian's nix-bin and a flox stand-in in place of the .deb) and
+# runs the binary in, as the runner starts it.
 
 # Pinned by version; pin by digest in your fork (docker buildx imagetools inspect).
 ARG GO_IMAGE=golang:1.26.8-bookworm
@@ -38,7 +41,10 @@ RUN if [ "$ZSTD" = purego ]; then \
     go build -trimpath -tags netgo,osusergo -ldflags="-s -w -linkmode=external -extldflags=-static" -o /out/flox-publish .
 
 FROM ${RUNTIME_IMAGE}
-ARG FLOX_VERSION=1.13.0
+# The newest Flox release; image/FLOX-VERSIONS.md lists the manifest schema
+# versions each release reads, and flox_versions_test.go checks that this
+# one reads every schema-version the action accepts.
+ARG FLOX_VERSION=1.15.0
 ARG TARGETARCH
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 # The Flox .deb carries its own Nix. Its checksum is checked against the
@@ -52,13 +58,26 @@ RUN set -eux; \
     curl -fsSL "https://downloads.flox.dev/by-env/stable/flox-${FLOX_VERSION}.SHA256SUMS" | grep " ${deb}\$" | sha256sum -c -; \
     apt-get install -y --no-install-recommends "./${deb}"; \
     rm -f "${deb}"; \
-    apt-get purge -y curl; apt-get autoremove -y; rm -rf /var/lib/apt/lists/*; \
-    git --version; flox --version
+    apt-get purge -y curl; apt-get autoremove -y; rm -rf /var/lib/apt/lists/*
+# The image's Nix configuration and set-up (nixbld users, /github closed to
+# builds), the same files the container test uses. The Flox .deb's own
+# nix.conf is replaced: image/nix.conf carries its cache settings.
+COPY image/nix.conf /etc/nix/nix.conf
+COPY image/setup.sh /usr/local/lib/flox-publish/setup.sh
+RUN /usr/local/lib/flox-publish/setup.sh
+# Keep in step with image/environment (action_test.go checks they match).
+ENV PATH=/nix/var/nix/profiles/default/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    NIX_CONF_DIR=/etc/nix \
+    FLOX_DISABLE_METRICS=true \
+    LANG=C.UTF-8
 # The workspace belongs to the runner's user, not root, and git refuses
 # such a repository ("dubious ownership"). The binary marks the repository
 # it verifies as a safe.directory itself, through the environment of each
-# git command it runs, without writing any git config file; e2e_test.go
-# runs it as root on a workspace owned by uid 1001, as on GitHub's runners.
+# git command it runs, without writing any git config file.
 COPY --from=build /out/flox-publish /usr/local/bin/flox-publish
-RUN /usr/local/bin/flox-publish --help >/dev/null
+# The image is unusable without these: fail its build instead.
+RUN set -eux; \
+    command -v git; command -v nix; command -v nix-daemon; command -v flox; \
+    git --version; nix --version; flox --version; \
+    /usr/local/bin/flox-publish --help >/dev/null
 ENTRYPOINT ["/usr/local/bin/flox-publish"]

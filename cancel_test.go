@@ -34,6 +34,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/nix-community/go-nix/pkg/narinfo"
 
 	"github.com/flox-publish/publish-action/internal/publish"
@@ -355,10 +356,12 @@ func TestSignalEndsTheRunAtEveryStage(t *testing.T) {
 	storeLeft := 0
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			base := t.TempDir()
+			// TMPDIR as on a runner: every user can reach it, the
+			// build user included.
+			base := testenv.OpenTempDir(t)
 			tmp := filepath.Join(base, "tmp")
 			os.Mkdir(tmp, 0o755)
-			pidFile := filepath.Join(base, "pids")
+			pidFile := filepath.Join(testenv.OpenTempDir(t), "pids")
 			t.Cleanup(func() {
 				for _, pid := range pidsAlive(t, pidFile) {
 					syscall.Kill(pid, syscall.SIGKILL)
@@ -519,6 +522,10 @@ func (v s3View) objects(t *testing.T) map[string]object {
 		}
 		for _, o := range page.Contents {
 			out, err := v.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &v.bucket, Key: o.Key})
+			var gone *types.NoSuchKey
+			if errors.As(err, &gone) {
+				continue // removed since the listing: a stale temporary object cleaned up
+			}
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -616,7 +623,7 @@ func reuploadedComplete(before, after map[string]object) int {
 // and returns a PATH that finds it first.
 func floxStandInPath(t *testing.T) string {
 	t.Helper()
-	dir := t.TempDir()
+	dir := testenv.OpenTempDir(t)
 	cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "flox"), "./internal/build/testdata/flox-standin")
 	cmd.Dir = testenv.ProjectRoot(t)
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -695,7 +702,9 @@ func TestKilledPublishLeavesAValidCacheAndARerunCompletes(t *testing.T) {
 	for i, kc := range cases {
 		t.Run(fmt.Sprint(i), func(t *testing.T) {
 			t.Log(kc)
-			base := t.TempDir()
+			// TMPDIR as on a runner: every user can reach it, the
+			// build user included.
+			base := testenv.OpenTempDir(t)
 			tmp := filepath.Join(base, "tmp")
 			os.Mkdir(tmp, 0o755)
 			r := newTestRepo(t, killManifest)

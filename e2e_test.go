@@ -75,14 +75,19 @@ func buildBinary(t *testing.T) string {
 		t.Fatalf("go is not on PATH: the end-to-end tests build the action's binary with it (%v)", err)
 	}
 	bin := filepath.Join(t.TempDir(), "flox-publish")
-	cmd := exec.Command(goTool, "build", "-trimpath", "-o", bin, ".")
+	cmd := exec.Command(goTool, append([]string{"build"}, append(imageBuildFlags, "-o", bin, ".")...)...)
 	cmd.Dir = testenv.ProjectRoot(t)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=-buildvcs=false")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=1", "GOFLAGS=-buildvcs=false")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build -trimpath: %v\n%s", err, out)
+		t.Fatalf("go build %s: %v\n%s", strings.Join(imageBuildFlags, " "), err, out)
 	}
 	return bin
 }
+
+// imageBuildFlags build the binary as the Dockerfile does (TestDockerfile
+// holds them together): with cgo, for libzstd, linked statically, so that
+// it runs on any Linux the image may be, and without glibc's NSS.
+var imageBuildFlags = []string{"-trimpath", "-tags", "netgo,osusergo", "-ldflags=-linkmode=external -extldflags=-static"}
 
 // newE2EFixture makes the remote: main holds examples/hello (plus a build
 // without a version), tagged v1.0.0 (annotated, matching the example's

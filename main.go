@@ -26,6 +26,7 @@ import (
 	"github.com/flox-publish/publish-action/internal/cache"
 	"github.com/flox-publish/publish-action/internal/inputs"
 	"github.com/flox-publish/publish-action/internal/publish"
+	"github.com/flox-publish/publish-action/internal/sandbox"
 	"github.com/flox-publish/publish-action/internal/signing"
 )
 
@@ -37,6 +38,11 @@ import (
 const cancelBound = 7 * time.Second
 
 func main() {
+	// First, before any secret is read: no other process may read this
+	// one's memory or environment (see internal/sandbox).
+	if err := sandbox.Harden(); err != nil {
+		fmt.Fprintf(os.Stderr, "warning: %v\n", err)
+	}
 	cache.TuneGC(os.Getenv)
 	progress := &publish.Progress{}
 	env := publish.Env{Getenv: os.Getenv, Environ: os.Environ(), Stdout: os.Stdout, Progress: progress}

@@ -9,6 +9,15 @@ cd "$(dirname "$0")/.."
 
 MINIO_BIN=$(bash scripts/install-tools.sh)
 export MINIO_BIN
+# actionlint checks every workflow; the container test runs the action in a
+# Debian tree built once by debootstrap (root only: elsewhere the test
+# skips, and says so).
+ACTIONLINT_BIN=$(bash scripts/install-actionlint.sh)
+export ACTIONLINT_BIN
+if [ "$(id -u)" -eq 0 ]; then
+  FLOX_PUBLISH_ROOTFS=$(bash scripts/install-rootfs.sh)
+  export FLOX_PUBLISH_ROOTFS
+fi
 
 # The conformance tests read real Flox environments from ../shared beside
 # the checkout (CI always has them); elsewhere they are skipped, loudly.

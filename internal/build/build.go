@@ -28,6 +28,7 @@ import (
 	"github.com/flox-publish/publish-action/internal/inputs"
 	"github.com/flox-publish/publish-action/internal/manifest"
 	"github.com/flox-publish/publish-action/internal/nixpath"
+	"github.com/flox-publish/publish-action/internal/sandbox"
 )
 
 // Request is one package to build.
@@ -54,6 +55,16 @@ type Request struct {
 	// Environ is the environment the builder starts from; only allowlisted
 	// variables of it reach the build (see SafeEnv).
 	Environ []string
+	// Sandbox runs the build's processes; nil runs them as the current
+	// user with the default timeout.
+	Sandbox *sandbox.Sandbox
+}
+
+func (r Request) sandbox() *sandbox.Sandbox {
+	if r.Sandbox == nil {
+		return sandbox.Current()
+	}
+	return r.Sandbox
 }
 
 // Output is one output of a build.
@@ -204,6 +215,13 @@ func withVars(env []string, vars map[string]string, extra ...string) []string {
 // command (run like a build command: in envDir, with a safe environment).
 // A build without one has version 0.0.0, as in Flox.
 func ResolveVersion(ctx context.Context, envDir string, b manifest.Build, environ []string, vars map[string]string) (string, error) {
+	return ResolveVersionIn(ctx, sandbox.Current(), envDir, b, environ, vars)
+}
+
+// ResolveVersionIn is ResolveVersion with the version command run by sb,
+// as the build user (the clean clone must be given to it first, see
+// sandbox.OwnWorktree).
+func ResolveVersionIn(ctx context.Context, sb *sandbox.Sandbox, envDir string, b manifest.Build, environ []string, vars map[string]string) (string, error) {
 	v := b.Version
 	var version string
 	switch {
@@ -214,13 +232,13 @@ func ResolveVersion(ctx context.Context, envDir string, b manifest.Build, enviro
 		}
 		version = strings.TrimSpace(string(data))
 	case v.Command != "":
-		cmd := exec.CommandContext(ctx, "bash", "-e", "-c", v.Command)
+		cmd := sb.Command("bash", "-e", "-c", v.Command)
 		cmd.Dir = envDir
-		cmd.Env = withVars(SafeEnv(environ, false), vars)
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		endGroupOnCancel(cmd)
-		out, err := cmd.Output()
+		cmd.Env = withVars(append(SafeEnv(environ, false), sb.Env()...), vars)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := sb.Run(ctx, cmd, fmt.Sprintf("build %q: version command", b.Name))
+		out := stdout.Bytes()
 		if err != nil {
 			return "", fmt.Errorf("build %q: version command at %s failed: %w: %s", b.Name, v.Pos, err, strings.TrimSpace(stderr.String()))
 		}
@@ -237,4 +255,19 @@ func ResolveVersion(ctx context.Context, envDir string, b manifest.Build, enviro
 		return "", fmt.Errorf("build %q: version %q cannot be part of a store path name: %w", b.Name, version, err)
 	}
 	return version, nil
+}
+
+// GitEnv filters environ down to what the action's own git commands
+// (verification, the clean clone) need: the build allowlist, HOME and
+// git's GIT_* settings. No input, token or cloud credential reaches git,
+// its remote helpers or a credential helper a repository configures.
+func GitEnv(environ []string) []string {
+	out := SafeEnv(environ, false)
+	for _, kv := range environ {
+		k, _, _ := strings.Cut(kv, "=")
+		if k == "HOME" || k == "SSH_AUTH_SOCK" || (strings.HasPrefix(k, "GIT_") && !strings.Contains(k, "TOKEN")) {
+			out = append(out, kv)
+		}
+	}
+	return out
 }

@@ -6,13 +6,16 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/flox-publish/publish-action/internal/build"
 	"github.com/flox-publish/publish-action/internal/inputs"
 	"github.com/flox-publish/publish-action/internal/manifest"
 	"github.com/flox-publish/publish-action/internal/nixpath"
+	"github.com/flox-publish/publish-action/internal/sandbox"
 	"github.com/flox-publish/publish-action/internal/testenv"
 )
 
@@ -244,5 +247,85 @@ func TestSelect(t *testing.T) {
 	t.Setenv("PATH", withFlox)
 	if b, err := build.Select("auto"); err != nil || b.Name() != "flox" {
 		t.Fatalf("auto with flox: %v %v", b, err)
+	}
+}
+
+// TestLocalBuilderAsBuildUser runs a build as root, as in the action's
+// container: the command runs as a user of its own, its output is taken
+// back by the action before it is read, and what it left running is ended.
+func TestLocalBuilderAsBuildUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("needs root (CI runs the suite as root)")
+		}
+		t.Skip("needs root to run the build as a user of its own")
+	}
+	sb, err := sandbox.New(sandbox.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, m := envDir(t, `version = 1
+[build.hello]
+command = '''
+  id -u > $out/uid
+  (sleep 300 &)
+'''
+version.command = "id -u"
+`)
+	builds, _ := m.Select(nil)
+	// As the pipeline does with the clean clone.
+	if err := sb.OwnWorktree(filepath.Dir(dir), dir); err != nil {
+		t.Fatal(err)
+	}
+	version, err := build.ResolveVersionIn(context.Background(), sb, dir, builds[0], os.Environ(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if version != strconv.Itoa(sb.UID()) {
+		t.Errorf("the version command ran as uid %s, want the build user %d", version, sb.UID())
+	}
+	var log bytes.Buffer
+	res, err := build.Local{}.Build(context.Background(), build.Request{
+		EnvDir: dir, Build: builds[0], Version: version, Scratch: t.TempDir(), Log: &log,
+		Environ: os.Environ(), Sandbox: sb,
+	})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, log.String())
+	}
+	src := res.Closure[0].Source
+	data, _ := os.ReadFile(filepath.Join(src, "uid"))
+	if strings.TrimSpace(string(data)) != strconv.Itoa(sb.UID()) {
+		t.Errorf("the build ran as uid %q, want %d", data, sb.UID())
+	}
+	var st syscall.Stat_t
+	if err := syscall.Lstat(filepath.Join(src, "uid"), &st); err != nil || st.Uid != 0 {
+		t.Errorf("the output still belongs to uid %d after the build", st.Uid)
+	}
+	if n, _ := sandbox.Processes(sb.UID()); n > 0 {
+		t.Errorf("%d processes of the build user outlived the build", n)
+	}
+}
+
+func TestUnsandboxedWarning(t *testing.T) {
+	pure := manifest.Build{Name: "app", Sandbox: manifest.SandboxPure}
+	off := manifest.Build{Name: "app", Sandbox: manifest.SandboxOff}
+	for _, tc := range []struct {
+		name       string
+		builder    string
+		b          manifest.Build
+		nixSandbox bool
+		want       string // "" for no warning
+	}{
+		{"pure in the container", "flox", pure, false, "ran without Nix's sandbox"},
+		{"pure where the sandbox works", "flox", pure, true, ""},
+		{"pure with the local builder", "local", pure, true, "local builder runs without Nix's sandbox"},
+		{"off", "flox", off, false, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := build.UnsandboxedWarning(tc.builder, tc.b, tc.nixSandbox)
+			if (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) {
+				t.Errorf("got %q, want one containing %q", got, tc.want)
+			}
+		})
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/flox-publish/publish-action/internal/manifest"
 	"github.com/flox-publish/publish-action/internal/nixpath"
 )
 
@@ -29,13 +30,32 @@ func (Flox) Build(ctx context.Context, req Request) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("build %q: %w", b.Name, err)
 	}
-	cmd := exec.CommandContext(ctx, flox, "build", "-d", req.EnvDir, b.Name)
+	// Flox runs as the build user (see internal/sandbox), which cannot
+	// reach the action's HOME: it gets a home of its own for Flox's and
+	// Nix's caches, and talks to the Nix daemon (see internal/nixdaemon)
+	// rather than writing /nix.
+	sb := req.sandbox()
+	buildEnv := append(env, sb.Env()...)
+	if sb.Dropped() {
+		home, err := os.MkdirTemp(req.Scratch, "flox-home-"+b.Name+"-")
+		if err != nil {
+			return nil, fmt.Errorf("build %q: %w", b.Name, err)
+		}
+		if err := os.Mkdir(filepath.Join(home, "tmp"), 0o700); err != nil {
+			return nil, fmt.Errorf("build %q: %w", b.Name, err)
+		}
+		if err := sb.Own(req.Scratch, home); err != nil {
+			return nil, fmt.Errorf("build %q: %w", b.Name, err)
+		}
+		buildEnv = withVars(buildEnv, nil, "HOME="+home, "TMPDIR="+home+"/tmp", "XDG_CACHE_HOME="+home+"/.cache",
+			"XDG_CONFIG_HOME="+home+"/.config", "XDG_DATA_HOME="+home+"/.local/share", "XDG_STATE_HOME="+home+"/.local/state")
+	}
+	cmd := sb.Command(flox, "build", "-d", req.EnvDir, b.Name)
 	cmd.Dir = req.EnvDir
-	cmd.Env = env
+	cmd.Env = buildEnv
 	cmd.Stdout = req.Log
 	cmd.Stderr = req.Log
-	endGroupOnCancel(cmd)
-	if err = cmd.Run(); err != nil {
+	if err = sb.Run(ctx, cmd, fmt.Sprintf("build %q", b.Name)); err != nil {
 		return nil, fmt.Errorf("build %q failed: flox build -d %s %s: %w (the build log above says why)", b.Name, req.EnvDir, b.Name, err)
 	}
 	link := filepath.Join(req.EnvDir, "result-"+b.Name)
@@ -73,4 +93,25 @@ func lookPath(name string, env []string) (string, error) {
 		}
 	}
 	return exec.LookPath(name)
+}
+
+// UnsandboxedWarning is the warning for a build that asks for Nix's
+// sandbox (sandbox = "pure") when Nix cannot set one up, as in the
+// action's container: Docker's default seccomp profile refuses the
+// namespaces the sandbox is made of. The build runs anyway (the image's
+// nix.conf has sandbox = false), apart from the action as the build user
+// and Nix's build users; what it may reach beyond its inputs (network,
+// files outside the store) is not enforced. "" when there is nothing to
+// say.
+func UnsandboxedWarning(builder string, b manifest.Build, nixSandbox bool) string {
+	if b.Sandbox != manifest.SandboxPure {
+		return ""
+	}
+	switch {
+	case builder == "local":
+		return fmt.Sprintf(`build %q (%s) asks for sandbox = "pure", but the local builder runs without Nix's sandbox: its command could reach the network and files outside its inputs; use builder: flox on a machine where Nix's sandbox works`, b.Name, b.Pos)
+	case !nixSandbox:
+		return fmt.Sprintf(`build %q (%s) asks for sandbox = "pure", but it ran without Nix's sandbox: the action's container cannot create the namespaces the sandbox needs (Docker's default seccomp profile refuses them), so the build could reach the network and files outside its inputs; it still ran as a user of its own, apart from the action's secrets`, b.Name, b.Pos)
+	}
+	return ""
 }

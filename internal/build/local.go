@@ -8,7 +8,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -150,15 +149,29 @@ func (l Local) Build(ctx context.Context, req Request) (*Result, error) {
 
 	// The script is a file rather than `-c` or stdin, so that a command
 	// reading stdin cannot consume the rest of the script, and errors name
-	// script lines.
-	cmd := exec.CommandContext(ctx, "bash", "-e", script)
+	// script lines. It runs as the build user (see internal/sandbox),
+	// which owns only the copy of the sources (not its .git: the commit
+	// is not the build's to change), $out's directory, home and tmp; what
+	// it wrote is taken back before it is read.
+	sb := req.sandbox()
+	if err := sb.Own(root, filepath.Dir(out), home, tmp); err != nil {
+		return nil, fmt.Errorf("build %q: %w", b.Name, err)
+	}
+	if err := sb.OwnWorktree(root, src); err != nil {
+		return nil, fmt.Errorf("build %q: %w", b.Name, err)
+	}
+	owned := []string{filepath.Dir(out), src, home, tmp}
+	cmd := sb.Command("bash", "-e", script)
 	cmd.Dir = workDir
-	cmd.Env = env
+	cmd.Env = append(env, sb.Env()...)
 	cmd.Stdin = nil
 	cmd.Stdout = req.Log
 	cmd.Stderr = req.Log
-	endGroupOnCancel(cmd)
-	if err := cmd.Run(); err != nil {
+	err = sb.Run(ctx, cmd, fmt.Sprintf("build %q", b.Name))
+	if derr := sb.Disown(owned...); derr != nil && err == nil {
+		err = derr
+	}
+	if err != nil {
 		return nil, fmt.Errorf("build %q failed (command at %s): %w", b.Name, b.Pos, err)
 	}
 

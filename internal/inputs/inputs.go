@@ -79,6 +79,10 @@ type Config struct {
 	// build's version.
 	CheckVersion bool
 
+	// BuildTimeout bounds each build (and version command); when it
+	// passes, the build's processes are ended and the run fails naming it.
+	BuildTimeout time.Duration
+
 	// InActions is true when the inputs came from the Actions runner.
 	InActions bool
 }
@@ -144,6 +148,7 @@ var All = []Input{
 	{Name: "check-version", Default: "true", Description: "On a version tag (`v1.2.3` or `1.2.3`), require every published build to have that version. `false` turns the check off."},
 	{Name: "upstream-caches", ActionDefault: "https://cache.nixos.org", Description: "Binary caches (http or https URLs, separated by spaces or newlines) whose paths are not uploaded again: a path one of them serves, signed by a key in `upstream-keys`, is skipped, and consumers substitute it from there. Empty uploads the whole closure."},
 	{Name: "upstream-keys", Default: "cache.nixos.org-1:6NCHdD59X431o0gWypbMrAURkbJ16ZPMQFGspcDShjY=", Description: "Public keys (`NAME:BASE64`, separated by spaces or newlines) trusted for the paths of `upstream-caches`, as in nix.conf's `trusted-public-keys`."},
+	{Name: "build-timeout", Default: "5h", Description: "Longest time one build (or version command) may run, as a Go duration (`90m`, `2h30m`); then every process it started is ended and the run fails naming the build. The default leaves an hour of a hosted runner's 6-hour job limit for the upload and the report."},
 }
 
 // Parse reads the inputs: from INPUT_* variables when GITHUB_ACTIONS is
@@ -460,6 +465,11 @@ func (p *parser) config(getenv func(string) string) (Config, error) {
 	case "false":
 	default:
 		p.fail("check-version", "%q is not true or false", p.get("check-version"))
+	}
+	if d, err := time.ParseDuration(p.get("build-timeout")); err != nil || d < time.Second {
+		p.fail("build-timeout", "%q is not a duration of a second or more, such as 90m or 2h30m", p.get("build-timeout"))
+	} else {
+		c.BuildTimeout = d
 	}
 
 	return c, errors.Join(p.errs...)

@@ -51,6 +51,10 @@ func Run(ctx context.Context, env Env, args []string) (*Release, error) {
 		return r, r.fail(ctx, nil, err)
 	}
 	r.Inputs = cfg
+	if r.iso, err = startIsolation(ctx, u, env.Getenv, cfg); err != nil {
+		return r, r.fail(ctx, isolationStage{}, err)
+	}
+	defer r.iso.close(u)
 	r.GitHub = githubContext(env.Getenv, cfg)
 	r.Mode = decideMode(cfg, r.GitHub)
 	r.progress.update(func(p *Progress) { p.mode, p.dryRun = r.Mode.Reason, r.Mode.DryRun })

@@ -103,6 +103,9 @@ type Release struct {
 	// Set by the report stage.
 	Report *report.Report
 
+	// iso keeps the builds from the action's secrets and the workspace.
+	iso *isolation
+
 	// Timings are the stages that ran, in order, with how long each took.
 	Timings []Timing
 	// Failed is the stage that stopped the run, nil when none did.

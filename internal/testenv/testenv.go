@@ -111,3 +111,21 @@ func SharedDir(t testing.TB) string {
 	t.Helper()
 	return filepath.Join(ProjectRoot(t), "..", "shared")
 }
+
+// OpenTempDir is a temporary directory that every user can reach and write,
+// as /tmp: as root the action runs builds as a user of their own, and a
+// test's stand-in programs and files for builds must be where that user
+// can get at them.
+func OpenTempDir(t testing.TB) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, d := range []struct {
+		path string
+		mode os.FileMode
+	}{{filepath.Dir(dir), 0o755}, {dir, 0o1777}} {
+		if err := os.Chmod(d.path, d.mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}

@@ -1,0 +1,106 @@
+package publish
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/flox-publish/publish-action/internal/inputs"
+	"github.com/flox-publish/publish-action/internal/nixdaemon"
+	"github.com/flox-publish/publish-action/internal/sandbox"
+	"github.com/flox-publish/publish-action/internal/ui"
+	"github.com/flox-publish/publish-action/internal/workspace"
+)
+
+// isolation is what keeps repository code away from the action's secrets
+// and the workspace as the runner left it: the build user, the Nix daemon
+// it builds through, and the workspace snapshot. Run starts it before the
+// stages (before verification may deepen the checkout) and closes it on
+// every exit; the version stage gives the clean clone to the build user;
+// notes go to the log and the summary.
+type isolation struct {
+	sb     *sandbox.Sandbox
+	daemon *nixdaemon.Daemon
+	ws     *workspace.Snapshot
+	notes  []string
+}
+
+// startIsolation snapshots the workspace (before verification may deepen
+// it), picks the build user, closes /github to it and, for the flox
+// builder as root, starts the Nix daemon with the GitHub token as its
+// access-tokens.
+func startIsolation(ctx context.Context, u *ui.UI, getenv func(string) string, cfg inputs.Config) (*isolation, error) {
+	iso := &isolation{}
+	if dir := getenv("GITHUB_WORKSPACE"); cfg.InActions && dir != "" {
+		ws, err := workspace.Take(dir)
+		if err != nil {
+			return nil, err
+		}
+		iso.ws = ws
+	}
+	var err error
+	if cfg.Builder != "local" {
+		if iso.daemon, err = nixdaemon.Start(ctx, nixdaemon.Options{GitHubToken: cfg.GitHubToken}); err != nil {
+			return nil, err
+		}
+	}
+	if iso.sb, err = sandbox.New(sandbox.Options{Timeout: cfg.BuildTimeout, Env: iso.daemon.Env()}); err != nil {
+		iso.daemon.Stop()
+		return nil, err
+	}
+	if err := iso.sb.Hide(sandbox.RunnerDir); err != nil {
+		iso.daemon.Stop()
+		return nil, err
+	}
+	iso.notes = append(iso.notes, iso.sb.Describe())
+	return iso, nil
+}
+
+// prepareClone gives the clean clone's files (not its .git) to the build
+// user; scratch is the run's scratch directory holding it.
+func (iso *isolation) prepareClone(scratch, clone string) error {
+	return iso.sb.OwnWorktree(scratch, clone)
+}
+
+// warn records a warning for the log (an annotation) and the summary.
+func (iso *isolation) warn(u *ui.UI, msg string) {
+	u.Warning("%s", msg)
+	iso.notes = append(iso.notes, "⚠️ "+msg)
+}
+
+// close stops the daemon and gives the workspace back, then adds the
+// notes to the summary.
+func (iso *isolation) close(u *ui.UI) {
+	if iso == nil {
+		return
+	}
+	iso.daemon.Stop()
+	if iso.ws != nil {
+		res, err := iso.ws.Restore()
+		if err != nil {
+			u.Warning("%v", err)
+		}
+		if res.Undeepened {
+			iso.notes = append(iso.notes, "the checkout was deepened to verify the commit; its .git/config and .git/shallow are as they were before the run")
+		}
+		if res.Chowned > 0 {
+			iso.notes = append(iso.notes, fmt.Sprintf("%d paths the run created or changed in the workspace were given to its owner (uid %d)", res.Chowned, res.Owner))
+		}
+	}
+	if len(iso.notes) == 0 {
+		return
+	}
+	for _, n := range iso.notes[1:] {
+		u.Printf("%s", n)
+	}
+	if u.InActions() {
+		_ = u.AddSummary("\n**Isolation**\n\n- " + strings.Join(iso.notes, "\n- ") + "\n")
+	}
+}
+
+// isolationStage names a failure to set up the isolation, which happens
+// before the stages.
+type isolationStage struct{}
+
+func (isolationStage) String() string                      { return "Prepare the build user" }
+func (isolationStage) Run(context.Context, *Release) error { return nil }
