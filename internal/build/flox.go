@@ -50,13 +50,15 @@ func (Flox) Build(ctx context.Context, req Request) (*Result, error) {
 		buildEnv = withVars(buildEnv, nil, "HOME="+home, "TMPDIR="+home+"/tmp", "XDG_CACHE_HOME="+home+"/.cache",
 			"XDG_CONFIG_HOME="+home+"/.config", "XDG_DATA_HOME="+home+"/.local/share", "XDG_STATE_HOME="+home+"/.local/state")
 	}
-	cmd := sb.Command(flox, "build", "-d", req.EnvDir, b.Name)
+	// The name after "--", so that no name is read as an option (the
+	// manifest package refuses names starting with "-" too).
+	cmd := sb.Command(flox, "build", "-d", req.EnvDir, "--", b.Name)
 	cmd.Dir = req.EnvDir
 	cmd.Env = buildEnv
 	cmd.Stdout = req.Log
 	cmd.Stderr = req.Log
 	if err = sb.Run(ctx, cmd, fmt.Sprintf("build %q", b.Name)); err != nil {
-		return nil, fmt.Errorf("build %q failed: flox build -d %s %s: %w (the build log above says why)", b.Name, req.EnvDir, b.Name, err)
+		return nil, fmt.Errorf("build %q failed: flox build -d %s -- %s: %w (the build log above says why)", b.Name, req.EnvDir, b.Name, err)
 	}
 	link := filepath.Join(req.EnvDir, "result-"+b.Name)
 	target, err := os.Readlink(link)

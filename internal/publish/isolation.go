@@ -90,7 +90,13 @@ func (iso *isolation) close(u *ui.UI) {
 	if len(iso.notes) == 0 {
 		return
 	}
-	for _, n := range iso.notes[1:] {
+	// In Actions the first note (whom builds ran as) is in the summary;
+	// a terminal has no summary, so it is printed with the rest.
+	notes := iso.notes
+	if u.InActions() {
+		notes = notes[1:]
+	}
+	for _, n := range notes {
 		u.Printf("%s", n)
 	}
 	if u.InActions() {

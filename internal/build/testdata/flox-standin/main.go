@@ -45,6 +45,10 @@ func run(args []string) error {
 	var pkgs []string
 	for i := 1; i < len(args); i++ {
 		switch a := args[i]; {
+		case a == "--":
+			// As Flox's argument parser (bpaf): what follows is positional.
+			pkgs = append(pkgs, args[i+1:]...)
+			i = len(args)
 		case a == "-d" || a == "--dir":
 			i++
 			dir = args[i]
