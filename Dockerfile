@@ -42,8 +42,8 @@ RUN if [ "$ZSTD" = purego ]; then \
 
 FROM ${RUNTIME_IMAGE}
 # The newest Flox release; image/FLOX-VERSIONS.md lists the manifest schema
-# versions each release reads, and flox_versions_test.go checks that this
-# one reads every schema-version the action accepts.
+# versions each release reads, and TestFloxReadsEverySchema (image/) checks
+# that this one reads every schema-version the action accepts.
 ARG FLOX_VERSION=1.15.0
 ARG TARGETARCH
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]

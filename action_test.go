@@ -128,7 +128,7 @@ func codeInputNames() []string {
 	return names
 }
 
-// codeOutputNames are the outputs a run writes: run.go hands
+// codeOutputNames are the outputs a run writes: the report stage hands
 // report.Report.Outputs() to SetOutputs and nothing else (checked by
 // TestActionOutputsAreOnlyWrittenThroughReport).
 func codeOutputNames(t *testing.T) []string {

@@ -143,7 +143,7 @@ var All = []Input{
 	{Name: "sts-endpoint", Description: "STS endpoint URL, for S3-compatible services such as MinIO. Empty uses AWS's."},
 	{Name: "floxhub-token", Secret: true, Description: "FloxHub token; with it, each build is recorded in the FloxHub catalog."},
 	{Name: "catalog-url", Default: "https://api.flox.dev", Description: "Base URL of the FloxHub catalog API."},
-	{Name: "rebuild", Default: "false", Description: "`true` builds and publishes a package even when FloxHub already has it from this commit for this system; `false` reports it as already published without building it."},
+	{Name: "rebuild", Default: "false", Description: "`true` builds and publishes a package even when the catalog (FloxHub, or a `file://` store's index) already has it from this commit for this system; `false` reports it as already published without building it."},
 	{Name: "publisher-timeout", Default: "30m", Description: "How long to wait for FloxHub to ingest the store paths when the catalog's store is Flox's own (store type `publisher`): a duration such as `45m` or `2h`, at most `6h`."},
 	{Name: "check-version", Default: "true", Description: "On a version tag (`v1.2.3` or `1.2.3`), require every published build to have that version. `false` turns the check off."},
 	{Name: "upstream-caches", ActionDefault: "https://cache.nixos.org", Description: "Binary caches (http or https URLs, separated by spaces or newlines) whose paths are not uploaded again: a path one of them serves, signed by a key in `upstream-keys`, is skipped, and consumers substitute it from there. Empty uploads the whole closure."},
@@ -328,12 +328,13 @@ func (c Config) SigningKeyRequired() error {
 }
 
 var (
-	catalogRe     = regexp.MustCompile(`^[a-zA-Z0-9\-_]{3,63}$`)
-	packageRe     = regexp.MustCompile(`^[a-zA-Z0-9.\-_]{1,128}$`)
-	sessionNameRe = regexp.MustCompile(`^[\w+=,.@-]{2,64}$`)
-	roleARNRe     = regexp.MustCompile(`^arn:[a-z0-9-]+:iam:[a-z0-9-]*:[0-9]*:role/[\w+=,.@/-]+$`)
-	regionRe      = regexp.MustCompile(`^[a-z0-9-]{1,32}$`)
-	splitRe       = regexp.MustCompile(`[\s,]+`)
+	catalogRe      = regexp.MustCompile(`^[a-zA-Z0-9\-_]{3,63}$`)
+	indexCatalogRe = regexp.MustCompile(`^[a-zA-Z0-9\-_]{1,63}$`)
+	packageRe      = regexp.MustCompile(`^[a-zA-Z0-9.\-_]{1,128}$`)
+	sessionNameRe  = regexp.MustCompile(`^[\w+=,.@-]{2,64}$`)
+	roleARNRe      = regexp.MustCompile(`^arn:[a-z0-9-]+:iam:[a-z0-9-]*:[0-9]*:role/[\w+=,.@/-]+$`)
+	regionRe       = regexp.MustCompile(`^[a-z0-9-]{1,32}$`)
+	splitRe        = regexp.MustCompile(`[\s,]+`)
 )
 
 func (p *parser) config(getenv func(string) string) (Config, error) {
@@ -354,9 +355,6 @@ func (p *parser) config(getenv func(string) string) (Config, error) {
 	c.Catalog = p.get("catalog")
 	if c.Catalog == "" && p.inActions {
 		c.Catalog = getenv("GITHUB_REPOSITORY_OWNER")
-	}
-	if c.Catalog != "" && !catalogRe.MatchString(c.Catalog) {
-		p.fail("catalog", "%q is not a catalog name (3 to 63 letters, digits, - and _)", c.Catalog)
 	}
 
 	// The store URL is checked whole here, before anything is built.
@@ -424,6 +422,16 @@ func (p *parser) config(getenv func(string) string) (Config, error) {
 	}
 
 	c.FloxHubToken = strings.TrimSpace(p.raw["floxhub-token"])
+	// FloxHub's rule for catalog names; without a token the name is only a
+	// directory of the store's index, and the default (the repository
+	// owner) may be shorter than FloxHub allows.
+	switch {
+	case c.Catalog == "":
+	case c.FloxHubToken != "" && !catalogRe.MatchString(c.Catalog):
+		p.fail("catalog", "%q is not a FloxHub catalog name (3 to 63 letters, digits, - and _)", c.Catalog)
+	case !indexCatalogRe.MatchString(c.Catalog):
+		p.fail("catalog", "%q is not a catalog name (1 to 63 letters, digits, - and _)", c.Catalog)
+	}
 	c.CatalogURL = p.get("catalog-url")
 	if u, err := url.Parse(c.CatalogURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		p.fail("catalog-url", "%q is not an http(s) URL", c.CatalogURL)

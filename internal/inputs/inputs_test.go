@@ -72,7 +72,8 @@ func TestBadValues(t *testing.T) {
 		{[]string{"INPUT_COMPRESSION-LEVEL", "20"}, `input compression-level: "20" is not a zstd level from 1 (fastest) to 19 (smallest)`},
 		{[]string{"INPUT_COMPRESSION-LEVEL", "fast"}, `input compression-level`},
 		{[]string{"INPUT_PACKAGES", "ok bad/name"}, `input packages: "bad/name" is not a package name`},
-		{[]string{"INPUT_CATALOG", "x"}, `input catalog: "x" is not a catalog name`},
+		{[]string{"INPUT_CATALOG", "x", "INPUT_FLOXHUB-TOKEN", "t"}, `input catalog: "x" is not a FloxHub catalog name`},
+		{[]string{"INPUT_CATALOG", "a/b"}, `input catalog: "a/b" is not a catalog name`},
 		{[]string{"INPUT_STORE-URL", "gs://bucket"}, `input store-url`},
 		{[]string{"INPUT_STORE-URL", "s3://user:hunter2@bucket"}, `carries credentials`},
 		{[]string{"INPUT_SIGNING-KEY", "k:abc", "INPUT_SIGNING-KEY-FILE", "/k"}, `give only one`},
@@ -92,6 +93,17 @@ func TestBadValues(t *testing.T) {
 		if err != nil && strings.Contains(err.Error(), "hunter2") {
 			t.Errorf("%v: the error shows a password: %v", tc.env, err)
 		}
+	}
+}
+
+// TestShortOwnerIsACatalogWithoutFloxHub: the default catalog is the
+// repository's owner, which may be shorter than FloxHub's names; without a
+// token it only names a directory of the store's index.
+func TestShortOwnerIsACatalogWithoutFloxHub(t *testing.T) {
+	getenv := actions("GITHUB_REPOSITORY_OWNER", "xy")
+	c, err := Parse(getenv, nil)
+	if err != nil || c.Catalog != "xy" {
+		t.Fatalf("catalog %q, err %v", c.Catalog, err)
 	}
 }
 

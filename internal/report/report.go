@@ -123,7 +123,7 @@ func SubjectChecksums(subjects []Subject) string {
 }
 
 // Outputs are the step outputs: store-paths (one per line), packages (a
-// JSON array) and dry-run.
+// JSON array), catalog-urls, dry-run and subject-checksums.
 func (r *Report) Outputs() ([][2]string, error) {
 	var paths []string
 	for _, p := range r.Packages {

@@ -87,7 +87,7 @@ func MinIOBinary() (string, error) {
 	}
 	p := filepath.Join(tools, "bin", "minio")
 	if _, err := os.Stat(p); err != nil {
-		return "", fmt.Errorf("minio is not installed (looked at $MINIO_BIN, PATH and %s): run the README's test command (bash .ci/run), or scripts/install-minio.sh, which installs github.com/minio/minio@%s", p, MinIOVersion)
+		return "", fmt.Errorf("minio is not installed (looked at $MINIO_BIN, PATH and %s): run the README's test command (bash scripts/test.sh), or scripts/install-minio.sh, which installs github.com/minio/minio@%s", p, MinIOVersion)
 	}
 	return p, nil
 }

@@ -26,7 +26,7 @@ func RequireTool(t testing.TB, name string) string {
 	}
 	p, err := exec.LookPath(name)
 	if err != nil {
-		Missing(t, "%s is not on PATH: run the README's test command (bash .ci/run), which installs it (Debian: apt-get install -y %s)", name, debianPackage(name))
+		Missing(t, "%s is not on PATH: run the README's test command (bash scripts/test.sh), which installs it (Debian: apt-get install -y %s)", name, debianPackage(name))
 	}
 	return p
 }
