@@ -120,8 +120,17 @@ func (l Local) Build(ctx context.Context, req Request) (*Result, error) {
 			return nil, fmt.Errorf("build %q: environment %s is not inside %s", b.Name, req.EnvDir, req.SourceRoot)
 		}
 	}
-	if err := copyTree(top, src); err != nil {
+	if err := copyTree(top, src, filepath.Join(top, ".git")); err != nil {
 		return nil, fmt.Errorf("build %q: copy the clean clone to %s: %w", b.Name, src, err)
+	}
+	// The clone's .git is not copied (it is most of the files, and copying
+	// them was most of a small build's time): the copy's .git points at
+	// it, so git commands in the build read the commit, which the build
+	// user cannot change.
+	if _, err := os.Lstat(filepath.Join(top, ".git")); err == nil {
+		if err := os.Symlink(filepath.Join(top, ".git"), filepath.Join(src, ".git")); err != nil {
+			return nil, fmt.Errorf("build %q: %w", b.Name, err)
+		}
 	}
 	workDir := filepath.Join(src, rel)
 
@@ -302,15 +311,19 @@ func moveTree(src, dst string) error {
 	if err := os.Rename(src, dst); err == nil {
 		return nil
 	}
-	return copyTree(src, dst)
+	return copyTree(src, dst, "")
 }
 
 // copyTree copies the file, directory or symlink src to dst, keeping
-// symlinks as they are and the executable bits.
-func copyTree(src, dst string) error {
+// symlinks as they are and the executable bits, and leaving out skip (a
+// path inside src; "" leaves out nothing).
+func copyTree(src, dst, skip string) error {
 	return filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
+		}
+		if path == skip {
+			return filepath.SkipDir
 		}
 		rel, _ := filepath.Rel(src, path)
 		target := filepath.Join(dst, rel)

@@ -7,8 +7,10 @@ import (
 	"time"
 )
 
-// scratchPrefix names the scratch directories of runs in TMPDIR.
-const scratchPrefix = "flox-publish-"
+// scratchPrefix names the scratch directories of runs in TMPDIR; nothing
+// else of the action's is named so (the local builder's root and the Nix
+// daemon's socket directory may be in TMPDIR too).
+const scratchPrefix = "flox-publish-run-"
 
 // newScratch makes the run's scratch directory in TMPDIR, locked for as
 // long as the run holds the returned file open, and first removes the

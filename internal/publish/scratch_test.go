@@ -21,10 +21,10 @@ func TestScratchOfKilledRunsIsSwept(t *testing.T) {
 		}
 		return dir
 	}
-	mk("flox-publish-killed", true)               // a killed run's: its lock is free
-	mk(".new-flox-publish-killed", true)          // killed before the rename
-	young := mk(".new-flox-publish-young", false) // about to be locked: kept
-	old := mk(".new-flox-publish-old", false)     // a minute old, never locked
+	mk("flox-publish-run-killed", true)               // a killed run's: its lock is free
+	mk(".new-flox-publish-run-killed", true)          // killed before the rename
+	young := mk(".new-flox-publish-run-young", false) // about to be locked: kept
+	old := mk(".new-flox-publish-run-old", false)     // a minute old, never locked
 	past := time.Now().Add(-2 * stagingAge)
 	os.Chtimes(old, past, past)
 	running, lock, removed, err := newScratch()
@@ -32,8 +32,9 @@ func TestScratchOfKilledRunsIsSwept(t *testing.T) {
 		t.Fatalf("first run: removed %d, err %v; want the killed run's directory removed", removed, err)
 	}
 	defer lock.Close()
-	mk("flox-publish-nolock", false) // not made by this code: kept
-	mk("other-tool-123", true)       // not ours: kept
+	mk("flox-publish-run-nolock", false) // not made by this code: kept
+	mk("flox-publish-build", true)       // the local builder's root: kept
+	mk("other-tool-123", true)           // not ours: kept
 
 	second, lock2, removed, err := newScratch()
 	if err != nil {
@@ -47,7 +48,7 @@ func TestScratchOfKilledRunsIsSwept(t *testing.T) {
 	for _, e := range must(os.ReadDir(tmp)) {
 		names = append(names, e.Name())
 	}
-	want := []string{filepath.Base(running), filepath.Base(second), filepath.Base(young), "flox-publish-nolock", "other-tool-123"}
+	want := []string{filepath.Base(running), filepath.Base(second), filepath.Base(young), "flox-publish-build", "flox-publish-run-nolock", "other-tool-123"}
 	slices.Sort(want)
 	if !slices.Equal(names, want) {
 		t.Errorf("TMPDIR holds %v, want %v", names, want)
