@@ -54,7 +54,7 @@ func main() {
 	var exiting sync.Mutex
 	go watchSignals(sigs, cancel, time.After, func(cause error) {
 		exiting.Lock()
-		killChildren()
+		sandbox.KillChildren()
 		publish.Abandon(env, progress, cause)
 		os.Exit(exitCode(cause))
 	})
