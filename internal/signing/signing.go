@@ -141,3 +141,28 @@ func Generate(name string) (secret, public string, err error) {
 	}
 	return sk.String(), pk.String(), nil
 }
+
+// WriteKeyPair writes a new key pair named name to prefix.sec (the secret,
+// mode 0600) and prefix.pub, and returns the public key. An existing
+// prefix.sec is kept, never overwritten: kept is true and public is what
+// prefix.pub holds.
+func WriteKeyPair(name, prefix string) (public string, kept bool, err error) {
+	if _, err := os.Stat(prefix + ".sec"); err == nil {
+		pub, err := os.ReadFile(prefix + ".pub")
+		if err != nil {
+			return "", true, fmt.Errorf("%s.sec exists but %s.pub cannot be read: %w", prefix, prefix, err)
+		}
+		return strings.TrimSpace(string(pub)), true, nil
+	}
+	sec, pub, err := Generate(name)
+	if err != nil {
+		return "", false, err
+	}
+	if err := os.WriteFile(prefix+".sec", []byte(sec), 0o600); err != nil {
+		return "", false, err
+	}
+	if err := os.WriteFile(prefix+".pub", []byte(pub+"\n"), 0o644); err != nil {
+		return "", false, err
+	}
+	return pub, false, nil
+}
