@@ -155,12 +155,6 @@ func (a *IngressAuth) Credentials() aws.CredentialsProvider {
 // upload to Flox's store must not pick up the user's AWS settings.
 func (a *IngressAuth) Getenv(name string) string { return a.envs[name] }
 
-// Upload is where a run copies store paths to, as the catalog says.
-type uploadTarget struct {
-	url   string
-	notes []string
-}
-
 // s3StoreParams are the s3:// parameters the store layer honours.
 var s3StoreParams = []string{"region", "endpoint", "scheme", "profile", "addressing-style"}
 
