@@ -40,7 +40,7 @@ func buildOne(t *testing.T, b build.Builder, manifestTOML string, environ []stri
 	if err != nil {
 		t.Fatal(err)
 	}
-	version, err := build.ResolveVersion(context.Background(), dir, builds[0], environ, m.Vars())
+	version, err := build.ResolveVersion(context.Background(), sandbox.Current(), dir, builds[0], environ, m.Vars())
 	if err != nil {
 		return nil, "", err
 	}
@@ -147,7 +147,7 @@ echo "hello $WHO" > $out/bin/hello
 			}
 			var res *build.Result
 			var log bytes.Buffer
-			version, err := build.ResolveVersion(context.Background(), dir, builds[0], environ, m.Vars())
+			version, err := build.ResolveVersion(context.Background(), sandbox.Current(), dir, builds[0], environ, m.Vars())
 			if err == nil {
 				res, err = build.Local{}.Build(context.Background(), build.Request{
 					EnvDir: dir, Build: builds[0], Version: version, Vars: m.Vars(),
@@ -277,7 +277,7 @@ version.command = "id -u"
 	if err := sb.OwnWorktree(filepath.Dir(dir), dir); err != nil {
 		t.Fatal(err)
 	}
-	version, err := build.ResolveVersionIn(context.Background(), sb, dir, builds[0], os.Environ(), nil)
+	version, err := build.ResolveVersion(context.Background(), sb, dir, builds[0], os.Environ(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
