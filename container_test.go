@@ -110,8 +110,7 @@ func newEmuContainer(t *testing.T, bin string) *emuContainer {
 	}
 	c.dockerlike = filepath.Join(tmp, "dockerlike")
 	goBuildStatic(t, "./internal/testenv/dockerlike", c.dockerlike)
-	flox := filepath.Join(tmp, "flox")
-	goBuildStatic(t, "./internal/build/testdata/flox-standin", flox)
+	flox := testenv.FloxStandIn(t)
 	root := testenv.ProjectRoot(t)
 	copyFile(t, filepath.Join(root, "image", "nix.conf"), filepath.Join(c.upper, "etc", "nix", "nix.conf"), 0o644)
 	copyFile(t, filepath.Join(root, "image", "setup.sh"), filepath.Join(c.upper, "usr", "local", "lib", "flox-publish", "setup.sh"), 0o755)

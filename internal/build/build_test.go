@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -173,21 +172,9 @@ echo "hello $WHO" > $out/bin/hello
 	}
 }
 
-// floxStandIn builds the stand-in `flox` executable and returns a PATH
-// that finds it first.
-func floxStandIn(t *testing.T) string {
-	t.Helper()
-	bin := t.TempDir()
-	cmd := exec.Command("go", "build", "-o", filepath.Join(bin, "flox"), "./testdata/flox-standin")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build the flox stand-in: %v\n%s", err, out)
-	}
-	return bin + string(os.PathListSeparator) + os.Getenv("PATH")
-}
-
 func TestFloxBuilderWithStandIn(t *testing.T) {
 	testenv.RequireTool(t, "nix-build")
-	path := floxStandIn(t)
+	path := testenv.FloxStandInPATH(t)
 	// A dependency built by real Nix, which the stand-in's output refers
 	// to: the closure must hold both.
 	depFile := filepath.Join(t.TempDir(), "dep.nix")
@@ -225,7 +212,7 @@ echo "hello $WHO" > $out/bin/app
 }
 
 func TestSelect(t *testing.T) {
-	withFlox := floxStandIn(t)
+	withFlox := testenv.FloxStandInPATH(t)
 	t.Setenv("PATH", t.TempDir()) // no flox
 	if b, err := build.Select("auto"); err != nil || b.Name() != "local" {
 		t.Fatalf("auto without flox: %v %v", b, err)
