@@ -128,9 +128,9 @@ func codeInputNames() []string {
 	return names
 }
 
-// codeOutputNames are the outputs a run writes: run.go hands
-// report.Report.Outputs() to SetOutputs and nothing else (checked by
-// TestActionOutputsAreOnlyWrittenThroughReport).
+// codeOutputNames are the outputs a run writes: the report stage
+// (internal/publish/report.go) hands report.Report.Outputs() to SetOutputs
+// and nothing else (checked by TestActionOutputsAreOnlyWrittenThroughReport).
 func codeOutputNames(t *testing.T) []string {
 	t.Helper()
 	rep := &report.Report{Packages: []report.Package{{Name: "p", Version: "1", StorePaths: []string{"/nix/store/x-p-1"}}}}
