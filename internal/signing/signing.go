@@ -1,4 +1,5 @@
-// Package signing loads the key that signs published store paths.
+// Package signing loads the key that signs published store paths, and
+// makes new ones for the keygen subcommand.
 //
 // The key is Nix's secret key format, as `nix key generate-secret` prints
 // it: "<name>:<base64 of 64 bytes>" (an ed25519 seed followed by the public
