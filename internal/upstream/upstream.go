@@ -231,10 +231,8 @@ func askPath(ctx context.Context, opts Options, base string, p nixpath.PathInfo)
 		if !again || attempt == attempts {
 			break
 		}
-		select {
-		case <-ctx.Done():
+		if retry.Sleep(ctx, retry.Backoff(200*time.Millisecond, 2*time.Second, attempt)) != nil {
 			return nil, context.Cause(ctx)
-		case <-time.After(retry.Backoff(200*time.Millisecond, 2*time.Second, attempt)):
 		}
 	}
 	if err != nil {
