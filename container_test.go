@@ -29,7 +29,6 @@ import (
 	"time"
 
 	"github.com/flox-publish/publish-action/internal/git/gittest"
-	"github.com/flox-publish/publish-action/internal/signing"
 	"github.com/flox-publish/publish-action/internal/testenv"
 )
 
@@ -284,10 +283,7 @@ func TestContainer(t *testing.T) {
 	testenv.RequireTool(t, "nix")
 	f := newE2EFixture(t)
 	c := newEmuContainer(t, f.bin)
-	sec, pub, err := signing.Generate("container-test-1")
-	if err != nil {
-		t.Fatal(err)
-	}
+	sec, pub := newSecretKey(t)
 
 	// Both flox cases build with a reference: without one, the stand-in's
 	// reference-less derivation was seen killed (Nix 2.8 reporting the
