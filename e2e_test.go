@@ -300,20 +300,7 @@ func (f *e2eFixture) checkout(t *testing.T, ws string, s runnerStep) {
 	git(append([]string{"-c", "protocol.version=2", "fetch", "-q", "--no-tags", "--prune", "--no-recurse-submodules", "--depth=1", "origin"}, dest...)...)
 	git(append([]string{"checkout", "-q", "--force"}, checkout...)...)
 	if os.Geteuid() == 0 {
-		chownAll(t, ws, runnerUID)
-	}
-}
-
-func chownAll(t *testing.T, dir string, uid int) {
-	t.Helper()
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		return os.Lchown(p, uid, uid)
-	})
-	if err != nil {
-		t.Fatal(err)
+		gittest.Chown(t, ws, runnerUID, runnerUID)
 	}
 }
 
