@@ -72,16 +72,6 @@ func rootfsOrSkip(t *testing.T) string {
 	return dir
 }
 
-func goBuildStatic(t *testing.T, pkg, out string) {
-	t.Helper()
-	cmd := exec.Command("go", "build", "-trimpath", "-o", out, pkg)
-	cmd.Dir = testenv.ProjectRoot(t)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=-buildvcs=false")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build %s: %v\n%s", pkg, err, b)
-	}
-}
-
 func copyFile(t *testing.T, src, dst string, mode os.FileMode) {
 	t.Helper()
 	data, err := os.ReadFile(src)
@@ -107,7 +97,7 @@ func newEmuContainer(t *testing.T, bin string) *emuContainer {
 		os.MkdirAll(d, 0o755)
 	}
 	c.dockerlike = filepath.Join(tmp, "dockerlike")
-	goBuildStatic(t, "./internal/testenv/dockerlike", c.dockerlike)
+	testenv.GoBuildStatic(t, "./internal/testenv/dockerlike", c.dockerlike)
 	flox := testenv.FloxStandIn(t)
 	root := testenv.ProjectRoot(t)
 	copyFile(t, filepath.Join(root, "image", "nix.conf"), filepath.Join(c.upper, "etc", "nix", "nix.conf"), 0o644)
