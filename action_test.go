@@ -128,9 +128,9 @@ func codeInputNames() []string {
 	return names
 }
 
-// codeOutputNames are the outputs a run writes: the report stage hands
-// report.Report.Outputs() to SetOutputs and nothing else (checked by
-// TestActionOutputsAreOnlyWrittenThroughReport).
+// codeOutputNames are the outputs a run writes: the report stage
+// (internal/publish/report.go) hands report.Report.Outputs() to SetOutputs
+// and nothing else (checked by TestActionOutputsAreOnlyWrittenThroughReport).
 func codeOutputNames(t *testing.T) []string {
 	t.Helper()
 	rep := &report.Report{Packages: []report.Package{{Name: "p", Version: "1", StorePaths: []string{"/nix/store/x-p-1"}}}}
@@ -663,26 +663,7 @@ func TestExampleWorkflowsLeastPrivilege(t *testing.T) {
 // built in its own stage, pinned base images, a runtime stage with git and
 // Flox that runs as root without a WORKDIR, the binary as entrypoint.
 func TestDockerfile(t *testing.T) {
-	data, err := os.ReadFile(filepath.Join(testenv.ProjectRoot(t), "Dockerfile"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Join continuation lines and drop comments.
-	var instrs []string
-	var cur strings.Builder
-	for _, line := range strings.Split(string(data), "\n") {
-		trimmed := strings.TrimSpace(line)
-		if strings.HasPrefix(trimmed, "#") || (trimmed == "" && cur.Len() == 0) {
-			continue
-		}
-		if strings.HasSuffix(trimmed, `\`) {
-			cur.WriteString(strings.TrimSuffix(trimmed, `\`) + " ")
-			continue
-		}
-		cur.WriteString(trimmed)
-		instrs = append(instrs, cur.String())
-		cur.Reset()
-	}
+	instrs := testenv.DockerfileInstructions(t)
 	args := map[string]string{} // global ARG defaults
 	type stage struct {
 		from   string

@@ -619,19 +619,6 @@ func reuploadedComplete(before, after map[string]object) int {
 	return len(counted)
 }
 
-// floxStandInPath builds the stand-in `flox` (internal/build/testdata)
-// and returns a PATH that finds it first.
-func floxStandInPath(t *testing.T) string {
-	t.Helper()
-	dir := testenv.OpenTempDir(t)
-	cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "flox"), "./internal/build/testdata/flox-standin")
-	cmd.Dir = testenv.ProjectRoot(t)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build the flox stand-in: %v\n%s", err, out)
-	}
-	return dir + string(os.PathListSeparator) + os.Getenv("PATH")
-}
-
 // killManifest has three builds; the stand-in makes each refer to a
 // library's app (a closure of five paths, with references two deep), and
 // big writes 4 MB, so that kills land inside a NAR's upload too.
@@ -672,7 +659,7 @@ func TestKilledPublishLeavesAValidCacheAndARerunCompletes(t *testing.T) {
 	testenv.RequireTool(t, "git")
 	testenv.RequireTool(t, "nix-build")
 	bin := buildBinary(t)
-	path := floxStandInPath(t)
+	path := testenv.FloxStandInPATH(t)
 	top, _ := testenv.NixClosure(t, "killsuite", "")
 	nixEnv := testenv.NixEnv(t)
 	secret, _ := newSecretKey(t)

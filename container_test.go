@@ -16,7 +16,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io/fs"
 	"maps"
@@ -30,7 +29,6 @@ import (
 	"time"
 
 	"github.com/flox-publish/publish-action/internal/git/gittest"
-	"github.com/flox-publish/publish-action/internal/signing"
 	"github.com/flox-publish/publish-action/internal/testenv"
 )
 
@@ -74,16 +72,6 @@ func rootfsOrSkip(t *testing.T) string {
 	return dir
 }
 
-func goBuildStatic(t *testing.T, pkg, out string) {
-	t.Helper()
-	cmd := exec.Command("go", "build", "-trimpath", "-o", out, pkg)
-	cmd.Dir = testenv.ProjectRoot(t)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=-buildvcs=false")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build %s: %v\n%s", pkg, err, b)
-	}
-}
-
 func copyFile(t *testing.T, src, dst string, mode os.FileMode) {
 	t.Helper()
 	data, err := os.ReadFile(src)
@@ -109,9 +97,8 @@ func newEmuContainer(t *testing.T, bin string) *emuContainer {
 		os.MkdirAll(d, 0o755)
 	}
 	c.dockerlike = filepath.Join(tmp, "dockerlike")
-	goBuildStatic(t, "./internal/testenv/dockerlike", c.dockerlike)
-	flox := filepath.Join(tmp, "flox")
-	goBuildStatic(t, "./internal/build/testdata/flox-standin", flox)
+	testenv.GoBuildStatic(t, "./internal/testenv/dockerlike", c.dockerlike)
+	flox := testenv.FloxStandIn(t)
 	root := testenv.ProjectRoot(t)
 	copyFile(t, filepath.Join(root, "image", "nix.conf"), filepath.Join(c.upper, "etc", "nix", "nix.conf"), 0o644)
 	copyFile(t, filepath.Join(root, "image", "setup.sh"), filepath.Join(c.upper, "usr", "local", "lib", "flox-publish", "setup.sh"), 0o755)
@@ -218,27 +205,13 @@ func (c *emuContainer) runAction(t *testing.T, f *e2eFixture, r containerRun) ru
 		os.WriteFile(filepath.Join(dirs["file_commands"], cmdFiles[v]), nil, 0o644)
 	}
 	s := r.step
-	event := map[string]any{"repository": map[string]any{"full_name": "acme/widgets", "owner": map[string]any{"login": "acme"}}, "ref": s.ref}
-	refName, refType := strings.TrimPrefix(strings.TrimPrefix(s.ref, "refs/heads/"), "refs/tags/"), "branch"
-	headRef, baseRef := "", ""
-	switch {
-	case strings.HasPrefix(s.ref, "refs/tags/"):
-		refType = "tag"
-	case strings.HasPrefix(s.ref, "refs/pull/"):
-		refName = strings.TrimPrefix(s.ref, "refs/pull/")
-		number, _, _ := strings.Cut(refName, "/")
-		headRef, baseRef = "feature", "main"
-		event["number"] = number
-		event["pull_request"] = map[string]any{"number": number, "head": map[string]any{"ref": headRef, "repo": map[string]any{"fork": s.fork}}, "base": map[string]any{"ref": baseRef}}
-	}
-	eventJSON, _ := json.Marshal(event)
+	eventJSON, refEnv := s.githubEvent()
 	os.WriteFile(filepath.Join(dirs["workflow"], "event.json"), eventJSON, 0o644)
 
 	env := append(imageEnv(t),
 		"HOME=/github/home", "CI=true", "GITHUB_ACTIONS=true",
 		"GITHUB_EVENT_NAME="+s.event, "GITHUB_EVENT_PATH=/github/workflow/event.json",
-		"GITHUB_REF="+s.ref, "GITHUB_REF_NAME="+refName, "GITHUB_REF_TYPE="+refType,
-		"GITHUB_HEAD_REF="+headRef, "GITHUB_BASE_REF="+baseRef, "GITHUB_SHA="+s.sha,
+		"GITHUB_REF="+s.ref, "GITHUB_SHA="+s.sha,
 		"GITHUB_REPOSITORY=acme/widgets", "GITHUB_REPOSITORY_OWNER=acme", "GITHUB_ACTOR=octocat",
 		"GITHUB_SERVER_URL=https://github.com", "GITHUB_API_URL="+f.api.URL,
 		"GITHUB_WORKSPACE=/github/workspace", "GITHUB_RUN_ID=1234567890", "GITHUB_RUN_ATTEMPT=1",
@@ -247,6 +220,7 @@ func (c *emuContainer) runAction(t *testing.T, f *e2eFixture, r containerRun) ru
 		"ACTIONS_ID_TOKEN_REQUEST_URL=https://token.example/token?api-version=2.0",
 		"ACTIONS_ID_TOKEN_REQUEST_TOKEN=id-token-request-e2e-secret",
 	)
+	env = append(env, refEnv...)
 	for _, v := range slices.Sorted(maps.Keys(cmdFiles)) {
 		env = append(env, v+"=/github/file_commands/"+cmdFiles[v])
 	}
@@ -299,10 +273,7 @@ func TestContainer(t *testing.T) {
 	testenv.RequireTool(t, "nix")
 	f := newE2EFixture(t)
 	c := newEmuContainer(t, f.bin)
-	sec, pub, err := signing.Generate("container-test-1")
-	if err != nil {
-		t.Fatal(err)
-	}
+	sec, pub := newSecretKey(t)
 
 	// Both flox cases build with a reference: without one, the stand-in's
 	// reference-less derivation was seen killed (Nix 2.8 reporting the

@@ -231,6 +231,29 @@ type runnerStep struct {
 	fork    bool
 }
 
+// githubEvent is the step's event file (JSON), as GitHub writes it for a
+// branch or tag push or a pull request, and the GITHUB_REF_NAME,
+// GITHUB_REF_TYPE, GITHUB_HEAD_REF and GITHUB_BASE_REF the runner sets.
+func (s runnerStep) githubEvent() (eventJSON []byte, refEnv []string) {
+	event := map[string]any{"repository": map[string]any{"full_name": "acme/widgets", "owner": map[string]any{"login": "acme"}}}
+	refName, refType, headRef, baseRef := strings.TrimPrefix(strings.TrimPrefix(s.ref, "refs/heads/"), "refs/tags/"), "branch", "", ""
+	switch {
+	case strings.HasPrefix(s.ref, "refs/tags/"):
+		refType = "tag"
+		event["ref"] = s.ref
+	case strings.HasPrefix(s.ref, "refs/pull/"):
+		refName = strings.TrimPrefix(s.ref, "refs/pull/")
+		number, _, _ := strings.Cut(refName, "/")
+		headRef, baseRef = "feature", "main"
+		event["number"] = number
+		event["pull_request"] = map[string]any{"number": number, "head": map[string]any{"ref": headRef, "repo": map[string]any{"fork": s.fork}}, "base": map[string]any{"ref": baseRef}}
+	default:
+		event["ref"] = s.ref
+	}
+	eventJSON, _ = json.Marshal(event)
+	return eventJSON, []string{"GITHUB_REF_NAME=" + refName, "GITHUB_REF_TYPE=" + refType, "GITHUB_HEAD_REF=" + headRef, "GITHUB_BASE_REF=" + baseRef}
+}
+
 // runnerResult is what the step left behind.
 type runnerResult struct {
 	code      int
@@ -277,20 +300,7 @@ func (f *e2eFixture) checkout(t *testing.T, ws string, s runnerStep) {
 	git(append([]string{"-c", "protocol.version=2", "fetch", "-q", "--no-tags", "--prune", "--no-recurse-submodules", "--depth=1", "origin"}, dest...)...)
 	git(append([]string{"checkout", "-q", "--force"}, checkout...)...)
 	if os.Geteuid() == 0 {
-		chownAll(t, ws, runnerUID)
-	}
-}
-
-func chownAll(t *testing.T, dir string, uid int) {
-	t.Helper()
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		return os.Lchown(p, uid, uid)
-	})
-	if err != nil {
-		t.Fatal(err)
+		gittest.Chown(t, ws, runnerUID, runnerUID)
 	}
 }
 
@@ -345,22 +355,7 @@ func (f *e2eFixture) run(t *testing.T, s runnerStep) runnerResult {
 		files[v] = filepath.Join(cmdDir, strings.ToLower(v))
 		os.WriteFile(files[v], nil, 0o644)
 	}
-	event := map[string]any{"repository": map[string]any{"full_name": "acme/widgets", "owner": map[string]any{"login": "acme"}}}
-	refName, refType, headRef, baseRef := strings.TrimPrefix(strings.TrimPrefix(s.ref, "refs/heads/"), "refs/tags/"), "branch", "", ""
-	switch {
-	case strings.HasPrefix(s.ref, "refs/tags/"):
-		refType = "tag"
-		event["ref"] = s.ref
-	case strings.HasPrefix(s.ref, "refs/pull/"):
-		refName = strings.TrimPrefix(s.ref, "refs/pull/")
-		number, _, _ := strings.Cut(refName, "/")
-		headRef, baseRef = "feature", "main"
-		event["number"] = number
-		event["pull_request"] = map[string]any{"number": number, "head": map[string]any{"ref": headRef, "repo": map[string]any{"fork": s.fork}}, "base": map[string]any{"ref": baseRef}}
-	default:
-		event["ref"] = s.ref
-	}
-	eventJSON, _ := json.Marshal(event)
+	eventJSON, refEnv := s.githubEvent()
 	eventPath := filepath.Join(tmp, "event.json")
 	os.WriteFile(eventPath, eventJSON, 0o644)
 
@@ -374,10 +369,6 @@ func (f *e2eFixture) run(t *testing.T, s runnerStep) runnerResult {
 		"GITHUB_EVENT_NAME=" + s.event,
 		"GITHUB_EVENT_PATH=" + eventPath,
 		"GITHUB_REF=" + s.ref,
-		"GITHUB_REF_NAME=" + refName,
-		"GITHUB_REF_TYPE=" + refType,
-		"GITHUB_HEAD_REF=" + headRef,
-		"GITHUB_BASE_REF=" + baseRef,
 		"GITHUB_SHA=" + s.sha,
 		"GITHUB_REPOSITORY=acme/widgets",
 		"GITHUB_REPOSITORY_OWNER=acme",
@@ -401,6 +392,7 @@ func (f *e2eFixture) run(t *testing.T, s runnerStep) runnerResult {
 		"RUNNER_TOOL_CACHE=/opt/hostedtoolcache",
 		"ACTIONS_RUNTIME_TOKEN=runtime-token-e2e-secret",
 	}
+	env = append(env, refEnv...)
 	for _, v := range slices.Sorted(maps.Keys(files)) {
 		env = append(env, v+"="+files[v])
 	}

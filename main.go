@@ -18,7 +18,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -54,7 +53,7 @@ func main() {
 	var exiting sync.Mutex
 	go watchSignals(sigs, cancel, time.After, func(cause error) {
 		exiting.Lock()
-		killChildren()
+		sandbox.KillChildren()
 		publish.Abandon(env, progress, cause)
 		os.Exit(exitCode(cause))
 	})
@@ -129,23 +128,13 @@ func keygen(args []string, stdout io.Writer) error {
 	if *name == "" || *out == "" {
 		return errors.New("keygen: --name and --out are required (usage: keygen --name NAME --out PREFIX)")
 	}
-	if _, err := os.Stat(*out + ".sec"); err == nil {
-		pub, err := os.ReadFile(*out + ".pub")
-		if err != nil {
-			return fmt.Errorf("keygen: %s.sec exists but %s.pub cannot be read: %w", *out, *out, err)
-		}
-		fmt.Fprintf(stdout, "Keeping the existing key %s.sec; public key: %s\n", *out, strings.TrimSpace(string(pub)))
-		return nil
-	}
-	sec, pub, err := signing.Generate(*name)
+	pub, kept, err := signing.WriteKeyPair(*name, *out)
 	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(*out+".sec", []byte(sec), 0o600); err != nil {
 		return fmt.Errorf("keygen: %w", err)
 	}
-	if err := os.WriteFile(*out+".pub", []byte(pub+"\n"), 0o644); err != nil {
-		return fmt.Errorf("keygen: %w", err)
+	if kept {
+		fmt.Fprintf(stdout, "Keeping the existing key %s.sec; public key: %s\n", *out, pub)
+		return nil
 	}
 	fmt.Fprintf(stdout, "Wrote %s.sec (secret: store it as a repository secret) and %s.pub\nPublic key: %s\n", *out, *out, pub)
 	return nil

@@ -72,7 +72,7 @@ func TestPublishToMinIOWithOIDC(t *testing.T) {
 		t.Fatalf("nix copy from the bucket: %v\n%s", err, out)
 	}
 
-	log, o = publish()
+	log, _ = publish()
 	if !strings.Contains(log, "present") || strings.Contains(log, "uploaded  ") {
 		t.Fatalf("second run uploaded again:\n%s", log)
 	}

@@ -15,38 +15,13 @@ import (
 	"github.com/flox-publish/publish-action/internal/testenv"
 )
 
-// dockerfileInstructions joins continuation lines and drops comments.
-func dockerfileInstructions(t *testing.T) []string {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join(testenv.ProjectRoot(t), "Dockerfile"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var instrs []string
-	var cur strings.Builder
-	for _, line := range strings.Split(string(data), "\n") {
-		trimmed := strings.TrimSpace(line)
-		if strings.HasPrefix(trimmed, "#") || (trimmed == "" && cur.Len() == 0) {
-			continue
-		}
-		if strings.HasSuffix(trimmed, `\`) {
-			cur.WriteString(strings.TrimSuffix(trimmed, `\`) + " ")
-			continue
-		}
-		cur.WriteString(trimmed)
-		instrs = append(instrs, cur.String())
-		cur.Reset()
-	}
-	return instrs
-}
-
 // TestEnvironmentMatchesDockerfile: the image's ENV is image/environment,
 // which the container test uses.
 func TestEnvironmentMatchesDockerfile(t *testing.T) {
 	want := readEnvironment(t)
 	got := map[string]string{}
 	copied := map[string]string{}
-	for _, in := range dockerfileInstructions(t) {
+	for _, in := range testenv.DockerfileInstructions(t) {
 		word, rest, _ := strings.Cut(in, " ")
 		switch word {
 		case "ENV":
@@ -99,7 +74,7 @@ func readEnvironment(t *testing.T) map[string]string {
 // the action's parser accepts, per image/FLOX-VERSIONS.md.
 func TestFloxReadsEverySchema(t *testing.T) {
 	var floxVersion string
-	for _, in := range dockerfileInstructions(t) {
+	for _, in := range testenv.DockerfileInstructions(t) {
 		if v, ok := strings.CutPrefix(in, "ARG FLOX_VERSION="); ok {
 			floxVersion = v
 		}

@@ -247,13 +247,6 @@ func (b *bench) run(ctx context.Context) error {
 	return nil
 }
 
-func profileIf(ok bool, p string) string {
-	if ok {
-		return p
-	}
-	return ""
-}
-
 // bucket returns the s3:// URL of a MinIO bucket for name (created when
 // missing) and the environment with MinIO's credentials.
 func (b *bench) bucket(ctx context.Context, m *testenv.MinIO, name string) (string, []string, error) {

@@ -212,16 +212,11 @@ func withVars(env []string, vars map[string]string, extra ...string) []string {
 
 // ResolveVersion returns the version of b: its literal, the trimmed
 // content of its version file, or the trimmed output of its version
-// command (run like a build command: in envDir, with a safe environment).
-// A build without one has version 0.0.0, as in Flox.
-func ResolveVersion(ctx context.Context, envDir string, b manifest.Build, environ []string, vars map[string]string) (string, error) {
-	return ResolveVersionIn(ctx, sandbox.Current(), envDir, b, environ, vars)
-}
-
-// ResolveVersionIn is ResolveVersion with the version command run by sb,
-// as the build user (the clean clone must be given to it first, see
-// sandbox.OwnWorktree).
-func ResolveVersionIn(ctx context.Context, sb *sandbox.Sandbox, envDir string, b manifest.Build, environ []string, vars map[string]string) (string, error) {
+// command, run like a build command by sb (as the build user: the clean
+// clone must be given to it first, see sandbox.OwnWorktree), in envDir,
+// with a safe environment. A build without one has version 0.0.0, as in
+// Flox.
+func ResolveVersion(ctx context.Context, sb *sandbox.Sandbox, envDir string, b manifest.Build, environ []string, vars map[string]string) (string, error) {
 	v := b.Version
 	var version string
 	switch {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -40,7 +39,7 @@ func buildOne(t *testing.T, b build.Builder, manifestTOML string, environ []stri
 	if err != nil {
 		t.Fatal(err)
 	}
-	version, err := build.ResolveVersion(context.Background(), dir, builds[0], environ, m.Vars())
+	version, err := build.ResolveVersion(context.Background(), sandbox.Current(), dir, builds[0], environ, m.Vars())
 	if err != nil {
 		return nil, "", err
 	}
@@ -147,7 +146,7 @@ echo "hello $WHO" > $out/bin/hello
 			}
 			var res *build.Result
 			var log bytes.Buffer
-			version, err := build.ResolveVersion(context.Background(), dir, builds[0], environ, m.Vars())
+			version, err := build.ResolveVersion(context.Background(), sandbox.Current(), dir, builds[0], environ, m.Vars())
 			if err == nil {
 				res, err = build.Local{}.Build(context.Background(), build.Request{
 					EnvDir: dir, Build: builds[0], Version: version, Vars: m.Vars(),
@@ -173,21 +172,9 @@ echo "hello $WHO" > $out/bin/hello
 	}
 }
 
-// floxStandIn builds the stand-in `flox` executable and returns a PATH
-// that finds it first.
-func floxStandIn(t *testing.T) string {
-	t.Helper()
-	bin := t.TempDir()
-	cmd := exec.Command("go", "build", "-o", filepath.Join(bin, "flox"), "./testdata/flox-standin")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build the flox stand-in: %v\n%s", err, out)
-	}
-	return bin + string(os.PathListSeparator) + os.Getenv("PATH")
-}
-
 func TestFloxBuilderWithStandIn(t *testing.T) {
 	testenv.RequireTool(t, "nix-build")
-	path := floxStandIn(t)
+	path := testenv.FloxStandInPATH(t)
 	// A dependency built by real Nix, which the stand-in's output refers
 	// to: the closure must hold both.
 	depFile := filepath.Join(t.TempDir(), "dep.nix")
@@ -225,7 +212,7 @@ echo "hello $WHO" > $out/bin/app
 }
 
 func TestSelect(t *testing.T) {
-	withFlox := floxStandIn(t)
+	withFlox := testenv.FloxStandInPATH(t)
 	t.Setenv("PATH", t.TempDir()) // no flox
 	if b, err := build.Select("auto"); err != nil || b.Name() != "local" {
 		t.Fatalf("auto without flox: %v %v", b, err)
@@ -277,7 +264,7 @@ version.command = "id -u"
 	if err := sb.OwnWorktree(filepath.Dir(dir), dir); err != nil {
 		t.Fatal(err)
 	}
-	version, err := build.ResolveVersionIn(context.Background(), sb, dir, builds[0], os.Environ(), nil)
+	version, err := build.ResolveVersion(context.Background(), sb, dir, builds[0], os.Environ(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

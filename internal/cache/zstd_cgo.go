@@ -4,6 +4,7 @@ package cache
 
 import (
 	"fmt"
+	"runtime"
 
 	"github.com/DataDog/zstd"
 )
@@ -58,6 +59,11 @@ func (e *libzstdEncoder) encode(dst, src []byte) ([]byte, error) {
 		dst = make([]byte, 0, zstd.CompressBound(max(len(src), ChunkSize)))
 	}
 	out, err := e.ctx.CompressLevel(dst, src, e.level)
+	// DataDog's finalizer frees the ZSTD_CCtx once the Go value is
+	// unreachable, and CompressLevel does not keep it reachable during its
+	// C call: without this, an encoder used for the last time (as the
+	// compress test's is) can be freed under libzstd's feet (a SIGSEGV).
+	runtime.KeepAlive(e.ctx)
 	if err != nil {
 		return nil, fmt.Errorf("libzstd: %w", err)
 	}

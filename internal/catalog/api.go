@@ -87,21 +87,15 @@ type packageBuildWithNarInfo struct {
 
 // packageDerivation is PackageDerivation.
 type packageDerivation struct {
-	DrvPath          string          `json:"drv_path"`
-	System           string          `json:"system"`
-	Name             string          `json:"name"`
-	Pname            string          `json:"pname"`
-	Version          string          `json:"version,omitempty"`
-	Description      string          `json:"description,omitempty"`
-	License          string          `json:"license,omitempty"`
-	Outputs          []packageOutput `json:"outputs"`
-	OutputsToInstall []string        `json:"outputs_to_install"`
-}
-
-// packageOutput is PackageOutput.
-type packageOutput struct {
-	Name      string `json:"name"`
-	StorePath string `json:"store_path"`
+	DrvPath          string   `json:"drv_path"`
+	System           string   `json:"system"`
+	Name             string   `json:"name"`
+	Pname            string   `json:"pname"`
+	Version          string   `json:"version,omitempty"`
+	Description      string   `json:"description,omitempty"`
+	License          string   `json:"license,omitempty"`
+	Outputs          []Output `json:"outputs"` // Output is PackageOutput, field for field
+	OutputsToInstall []string `json:"outputs_to_install"`
 }
 
 // narInfoJSON is NarInfo as `nix path-info --json --store <cache>` prints
@@ -166,10 +160,7 @@ func buildRequest(b Build, d Destination) (packageBuildWithNarInfo, error) {
 	if err != nil {
 		return packageBuildWithNarInfo{}, err
 	}
-	outputs := make([]packageOutput, 0, len(b.Outputs))
-	for _, o := range b.Outputs {
-		outputs = append(outputs, packageOutput{Name: o.Name, StorePath: o.StorePath})
-	}
+	outputs := append(make([]Output, 0, len(b.Outputs)), b.Outputs...) // [] rather than null
 	req := packageBuildWithNarInfo{
 		URL:                  src,
 		Rev:                  b.Source.Rev,

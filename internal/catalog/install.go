@@ -1,12 +1,9 @@
 package catalog
 
 import (
-	"fmt"
-	"net/url"
 	"strings"
 
 	"github.com/flox-publish/publish-action/internal/nixpath"
-	"github.com/flox-publish/publish-action/internal/store"
 )
 
 // Install says how a published package is installed, for the report:
@@ -82,21 +79,6 @@ func (d Destination) Substituter(storeURL string) string {
 		return ""
 	}
 	return storeURL
-}
-
-// IndexURL is the address of a package's index summary in the store at
-// storeURL: the key goes into the URL's path, before its query, so that
-// s3://bucket/pfx?endpoint=… gives s3://bucket/pfx/catalog/…json?endpoint=….
-func IndexURL(storeURL, catalog, pkg string) (string, error) {
-	u, err := url.Parse(storeURL)
-	if err != nil {
-		return "", fmt.Errorf("store %s is not a URL", store.RedactURL(storeURL))
-	}
-	u.User = nil
-	u.Fragment = ""
-	u.Path = strings.TrimSuffix(u.Path, "/") + "/" + IndexKey(catalog, pkg)
-	u.RawPath = ""
-	return u.String(), nil
 }
 
 // DrvPath is the derivation that built outputs, as the local store (or

@@ -53,20 +53,6 @@ func TestSubstituter(t *testing.T) {
 	}
 }
 
-func TestIndexURL(t *testing.T) {
-	t.Parallel()
-	for in, want := range map[string]string{
-		"s3://bucket?endpoint=http://127.0.0.1:9000":    "s3://bucket/catalog/acme/hello.json?endpoint=http://127.0.0.1:9000",
-		"s3://bucket/pfx/?region=eu-west-1":             "s3://bucket/pfx/catalog/acme/hello.json?region=eu-west-1",
-		"file:///srv/cache":                             "file:///srv/cache/catalog/acme/hello.json",
-		"https://user:pw@cache.example/c?priority=30#x": "https://cache.example/c/catalog/acme/hello.json?priority=30",
-	} {
-		if got, err := IndexURL(in, "acme", "hello"); err != nil || got != want {
-			t.Errorf("IndexURL(%s) = %s, %v; want %s", in, got, err, want)
-		}
-	}
-}
-
 func TestDrvPath(t *testing.T) {
 	t.Parallel()
 	drv := "/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-hello-1.2.3.drv"

@@ -111,19 +111,6 @@ func TestRetryableError(t *testing.T) {
 	}
 }
 
-func TestSleepStopsOnCancel(t *testing.T) {
-	t.Parallel()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
-	defer cancel()
-	start := time.Now()
-	if err := sleep(ctx, time.Hour); !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > 5*time.Second {
-		t.Errorf("sleep: %v after %s", err, time.Since(start))
-	}
-	if err := sleep(context.Background(), time.Millisecond); err != nil {
-		t.Errorf("sleep: %v", err)
-	}
-}
-
 func TestErrorDetail(t *testing.T) {
 	t.Parallel()
 	tests := []struct {

@@ -155,15 +155,6 @@ func (a *IngressAuth) Credentials() aws.CredentialsProvider {
 // upload to Flox's store must not pick up the user's AWS settings.
 func (a *IngressAuth) Getenv(name string) string { return a.envs[name] }
 
-// Upload is where a run copies store paths to, as the catalog says.
-type uploadTarget struct {
-	url   string
-	notes []string
-}
-
-// s3StoreParams are the s3:// parameters the store layer honours.
-var s3StoreParams = []string{"region", "endpoint", "scheme", "profile", "addressing-style"}
-
 // nixParamNotes say why a Nix store parameter on a catalog's ingress URI
 // is not passed to the upload. Nix takes any of them on any store URL;
 // this action writes the cache itself, so each is either honoured by its
@@ -204,7 +195,7 @@ func UploadTarget(ingress string) (storeURL string, notes []string, err error) {
 	var keep []string
 	switch u.Scheme {
 	case "s3":
-		keep = s3StoreParams
+		keep = store.S3Params()
 	case "http", "https":
 	default:
 		return "", nil, fmt.Errorf("ingress URI %s: scheme %q is not one this action uploads to (s3, https, http)", store.RedactURL(ingress), u.Scheme)

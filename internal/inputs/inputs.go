@@ -242,6 +242,18 @@ func (p *parser) oneOf(name string, allowed ...string) string {
 	return ""
 }
 
+// bool reads a true-or-false input.
+func (p *parser) bool(name string) bool {
+	switch strings.ToLower(p.get(name)) {
+	case "true":
+		return true
+	case "false":
+	default:
+		p.fail(name, "%q is not true or false", p.get(name))
+	}
+	return false
+}
+
 // Error is a bad or missing input, phrased for where the run is: in
 // Actions it names the input ("input signing-key: …") and its fix is a
 // workflow snippet; in a terminal it names the flag ("--signing-key-file:
@@ -454,26 +466,14 @@ func (p *parser) config(getenv func(string) string) (Config, error) {
 		p.fail("upstream-keys", "is empty, so no path of upstream-caches can be trusted; give the caches' public keys, or set upstream-caches to empty")
 	}
 
-	switch strings.ToLower(p.get("rebuild")) {
-	case "true":
-		c.Rebuild = true
-	case "false":
-	default:
-		p.fail("rebuild", "%q is not true or false", p.get("rebuild"))
-	}
+	c.Rebuild = p.bool("rebuild")
 	if d, err := time.ParseDuration(p.get("publisher-timeout")); err != nil || d < time.Second || d > maxPublisherTimeout {
 		p.fail("publisher-timeout", "%q is not a duration from 1s to 6h, such as 30m or 2h", p.get("publisher-timeout"))
 	} else {
 		c.PublisherTimeout = d
 	}
 
-	switch strings.ToLower(p.get("check-version")) {
-	case "true":
-		c.CheckVersion = true
-	case "false":
-	default:
-		p.fail("check-version", "%q is not true or false", p.get("check-version"))
-	}
+	c.CheckVersion = p.bool("check-version")
 	if d, err := time.ParseDuration(p.get("build-timeout")); err != nil || d < time.Second {
 		p.fail("build-timeout", "%q is not a duration of a second or more, such as 90m or 2h30m", p.get("build-timeout"))
 	} else {

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/nix-community/go-nix/pkg/nixbase32"
@@ -53,6 +54,12 @@ func (p PathInfo) HashPart() string { return HashPart(p.StorePath) }
 // NarHashString renders NarHash as Nix does in narinfo files: sha256:<nix32>.
 func (p PathInfo) NarHashString() string {
 	return "sha256:" + nixbase32.EncodeToString(p.NarHash)
+}
+
+// Fingerprint is what Nix signs for the path, and what a narinfo's
+// signature covers: "1;<path>;<nar hash>;<nar size>;<references>".
+func (p PathInfo) Fingerprint() string {
+	return "1;" + p.StorePath + ";" + p.NarHashString() + ";" + strconv.FormatUint(p.NarSize, 10) + ";" + strings.Join(p.References, ",")
 }
 
 // HashPart returns the hash part of an absolute store path.

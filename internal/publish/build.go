@@ -44,7 +44,7 @@ func (versionStage) Run(ctx context.Context, r *Release) error {
 	vars := r.Environment.Manifest.Vars()
 	r.Versions = make([]string, len(r.Builds))
 	for i, b := range r.Builds {
-		if r.Versions[i], err = build.ResolveVersionIn(ctx, r.iso.sb, r.CloneDir, b, r.Env.Environ, vars); err != nil {
+		if r.Versions[i], err = build.ResolveVersion(ctx, r.iso.sb, r.CloneDir, b, r.Env.Environ, vars); err != nil {
 			return err
 		}
 	}

@@ -3,12 +3,10 @@ package publish
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/flox-publish/publish-action/internal/build"
 	"github.com/flox-publish/publish-action/internal/catalog"
-	"github.com/flox-publish/publish-action/internal/nixpath"
 	"github.com/flox-publish/publish-action/internal/store"
 	"github.com/flox-publish/publish-action/internal/upstream"
 )
@@ -311,10 +309,4 @@ func dotFlox(envDir string) string {
 		return ".flox"
 	}
 	return envDir + "/.flox"
-}
-
-// pathFingerprint is the fingerprint Nix signs for a path: what a
-// narinfo's signature covers.
-func pathFingerprint(p nixpath.PathInfo) string {
-	return "1;" + p.StorePath + ";" + p.NarHashString() + ";" + fmt.Sprint(p.NarSize) + ";" + strings.Join(p.References, ",")
 }

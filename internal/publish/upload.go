@@ -142,7 +142,7 @@ func (r *Release) localNarInfos(closure []nixpath.PathInfo) error {
 	for _, p := range closure {
 		var sigs []string
 		if r.Key != nil && len(p.NarHash) > 0 {
-			sig, err := r.Key.Sign(pathFingerprint(p))
+			sig, err := r.Key.Sign(p.Fingerprint())
 			if err != nil {
 				return fmt.Errorf("sign %s: %w", p.StorePath, err)
 			}

@@ -1,11 +1,12 @@
 // Package retry holds what the store's and the catalog's retry policies
 // share: which failures a second try can fix, how long to wait, and how to
-// read a server's Retry-After. Each caller keeps its own attempt loop and
+// read a server's Retry-After, and how to wait. Each caller keeps its own attempt loop and
 // its own extra rules (S3 error codes, FloxHub's timeouts), but a reset
 // connection or a 503 means the same to both.
 package retry
 
 import (
+	"context"
 	"errors"
 	"io"
 	"math/rand/v2"
@@ -44,6 +45,18 @@ func Backoff(base, max time.Duration, attempt int) time.Duration {
 		d = max
 	}
 	return d/2 + rand.N(d/2+1)
+}
+
+// Sleep waits d, or until ctx ends, and then returns ctx.Err().
+func Sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 // After reads a Retry-After header, in seconds or as an HTTP date; false

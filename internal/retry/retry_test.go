@@ -1,6 +1,7 @@
 package retry
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -83,5 +84,18 @@ func TestAfter(t *testing.T) {
 		if d, ok := After(tc.in, now); d != tc.want || ok != tc.ok {
 			t.Errorf("After(%q) = %s, %v; want %s, %v", tc.in, d, ok, tc.want, tc.ok)
 		}
+	}
+}
+
+func TestSleepStopsOnCancel(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if err := Sleep(ctx, time.Hour); !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > 5*time.Second {
+		t.Errorf("Sleep: %v after %s", err, time.Since(start))
+	}
+	if err := Sleep(context.Background(), time.Millisecond); err != nil {
+		t.Errorf("Sleep: %v", err)
 	}
 }

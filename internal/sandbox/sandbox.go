@@ -12,6 +12,10 @@
 //
 // Outside a container (a terminal, not root) commands run as the current
 // user: Dropped reports false and Describe says so, for the report.
+//
+// Harden and KillChildren are for the action's own process: the first
+// keeps other processes out of its memory, the second ends what it started
+// when a cancelled run is abandoned.
 package sandbox
 
 import (

@@ -1,4 +1,5 @@
-// Package signing loads the key that signs published store paths.
+// Package signing loads the key that signs published store paths, and
+// makes new ones for the keygen subcommand.
 //
 // The key is Nix's secret key format, as `nix key generate-secret` prints
 // it: "<name>:<base64 of 64 bytes>" (an ed25519 seed followed by the public
@@ -140,4 +141,29 @@ func Generate(name string) (secret, public string, err error) {
 		return "", "", fmt.Errorf("generate key %q: %w", name, err)
 	}
 	return sk.String(), pk.String(), nil
+}
+
+// WriteKeyPair writes a new key pair named name to prefix.sec (the secret,
+// mode 0600) and prefix.pub, and returns the public key. An existing
+// prefix.sec is kept, never overwritten: kept is true and public is what
+// prefix.pub holds.
+func WriteKeyPair(name, prefix string) (public string, kept bool, err error) {
+	if _, err := os.Stat(prefix + ".sec"); err == nil {
+		pub, err := os.ReadFile(prefix + ".pub")
+		if err != nil {
+			return "", true, fmt.Errorf("%s.sec exists but %s.pub cannot be read: %w", prefix, prefix, err)
+		}
+		return strings.TrimSpace(string(pub)), true, nil
+	}
+	sec, pub, err := Generate(name)
+	if err != nil {
+		return "", false, err
+	}
+	if err := os.WriteFile(prefix+".sec", []byte(sec), 0o600); err != nil {
+		return "", false, err
+	}
+	if err := os.WriteFile(prefix+".pub", []byte(pub+"\n"), 0o644); err != nil {
+		return "", false, err
+	}
+	return pub, false, nil
 }

@@ -1,15 +1,13 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
-	awscreds "github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 )
 
 // NoCredentialsError says that the environment holds no AWS credentials
@@ -39,33 +37,14 @@ func EnvironmentCredentials(ctx context.Context, loc Location, getenv func(strin
 	if getenv == nil {
 		getenv = os.Getenv
 	}
-	profile := loc.s3.Profile
 	id, secret := getenv("AWS_ACCESS_KEY_ID"), getenv("AWS_SECRET_ACCESS_KEY")
-	if profile == "" && id != "" && secret != "" {
-		return awscreds.NewStaticCredentialsProvider(id, secret, getenv("AWS_SESSION_TOKEN")), nil
-	}
-	if profile == "" {
-		profile = getenv("AWS_PROFILE")
-	}
+	static := loc.s3.Profile == "" && id != "" && secret != ""
+	profile := cmp.Or(loc.s3.Profile, getenv("AWS_PROFILE"))
 	imdsOn := getenv("AWS_EC2_METADATA_DISABLED") == "false"
-	if profile == "" && !imdsOn && !hasCredentialSource(getenv) {
+	if !static && profile == "" && !imdsOn && !hasCredentialSource(getenv) {
 		return nil, &NoCredentialsError{Store: loc.Base()}
 	}
-	lo := []func(*config.LoadOptions) error{config.WithRegion(loc.s3.Region)}
-	if !imdsOn {
-		lo = append(lo, config.WithEC2IMDSClientEnableState(imds.ClientDisabled))
-	}
-	if profile != "" {
-		lo = append(lo, config.WithSharedConfigProfile(profile))
-	}
-	cfg, err := config.LoadDefaultConfig(ctx, lo...)
-	if err != nil {
-		if profile != "" {
-			return nil, fmt.Errorf("load the AWS profile %q: %w", profile, err)
-		}
-		return nil, fmt.Errorf("load the AWS configuration: %w", err)
-	}
-	return cfg.Credentials, nil
+	return defaultCredentials(ctx, *loc.s3, getenv, imdsOn)
 }
 
 // hasCredentialSource reports whether the environment names a source of

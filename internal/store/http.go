@@ -243,10 +243,8 @@ func (h *HTTP) do(ctx context.Context, method, key string, body io.ReadSeeker, c
 			d = min(retryAfter, h.retry.MaxRetryAfter)
 		}
 		h.logf("%s %s: %v; retrying in %s (attempt %d of %d)", op, h.show(key), err, d.Round(time.Millisecond), attempt+1, h.retry.MaxAttempts)
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("%s %s: %w", op, h.show(key), ctx.Err())
-		case <-time.After(d):
+		if err := retry.Sleep(ctx, d); err != nil {
+			return nil, fmt.Errorf("%s %s: %w", op, h.show(key), err)
 		}
 	}
 }

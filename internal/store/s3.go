@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	awscreds "github.com/aws/aws-sdk-go-v2/credentials"
+	imdsClient "github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
@@ -88,7 +89,7 @@ func openS3(ctx context.Context, loc s3Location, opts Options) (*S3, error) {
 
 	creds := opts.Credentials
 	if creds == nil {
-		creds, err = defaultCredentials(ctx, loc, opts.Getenv)
+		creds, err = defaultCredentials(ctx, loc, opts.Getenv, true)
 		if err != nil {
 			return nil, fmt.Errorf("store-url %s: %w", loc, err)
 		}
@@ -135,8 +136,9 @@ func openS3(ctx context.Context, loc s3Location, opts Options) (*S3, error) {
 
 // defaultCredentials is the AWS SDK's default chain, as Nix uses it:
 // static keys from the environment, else the profile (profile= in the URL,
-// else AWS_PROFILE), SSO, the container or instance role.
-func defaultCredentials(ctx context.Context, loc s3Location, getenv func(string) string) (aws.CredentialsProvider, error) {
+// else AWS_PROFILE), SSO, the container role, and the instance role when
+// imds is true.
+func defaultCredentials(ctx context.Context, loc s3Location, getenv func(string) string, imds bool) (aws.CredentialsProvider, error) {
 	if getenv == nil {
 		getenv = os.Getenv
 	}
@@ -148,6 +150,9 @@ func defaultCredentials(ctx context.Context, loc s3Location, getenv func(string)
 	profile := loc.Profile
 	if profile == "" {
 		profile = getenv("AWS_PROFILE")
+	}
+	if !imds {
+		lo = append(lo, config.WithEC2IMDSClientEnableState(imdsClient.ClientDisabled))
 	}
 	if profile != "" {
 		lo = append(lo, config.WithSharedConfigProfile(profile))

@@ -48,9 +48,7 @@ func (b *resumingBody) Read(p []byte) (int, error) {
 		if b.s.logf != nil {
 			b.s.logf("S3 GetObject %s: the answer was cut after %d bytes (%v); asking for the rest (attempt %d of %d)", b.s.show(b.key), b.off, err, b.tries+1, resumeAttempts+1)
 		}
-		select {
-		case <-time.After(retry.Backoff(100*time.Millisecond, 2*time.Second, b.tries)):
-		case <-b.ctx.Done():
+		if retry.Sleep(b.ctx, retry.Backoff(100*time.Millisecond, 2*time.Second, b.tries)) != nil {
 			return 0, context.Cause(b.ctx)
 		}
 		in := &s3.GetObjectInput{Bucket: &b.s.loc.Bucket, Key: &b.key, Range: aws.String(fmt.Sprintf("bytes=%d-", b.off))}

@@ -35,6 +35,10 @@ type s3Location struct {
 // s3Params are the query parameters an s3:// store URL accepts.
 var s3Params = []string{"region", "endpoint", "scheme", "profile", "addressing-style"}
 
+// S3Params are the query parameters an s3:// store URL accepts, for what
+// turns another party's store URL into one of this package's.
+func S3Params() []string { return slices.Clone(s3Params) }
+
 // nixCacheParams are Nix's binary-cache settings that Nix accepts in a store
 // URL but that this action takes as inputs: silently ignoring them would
 // publish something other than what the user asked for.

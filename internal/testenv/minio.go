@@ -1,7 +1,6 @@
 package testenv
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha1"
 	"encoding/base64"
@@ -13,7 +12,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -61,35 +59,15 @@ type MinIO struct {
 	RoleARN  string
 	RoleARNs []string
 
-	cmd      *exec.Cmd
-	dir      string
-	log      *lockedBuffer
-	done     chan struct{}
-	stopOnce sync.Once
+	process
 }
 
 // MinIOBinary finds the minio binary: $MINIO_BIN, then PATH, then the tools
 // folder the README's test command installs it into.
 func MinIOBinary() (string, error) {
-	if p := os.Getenv("MINIO_BIN"); p != "" {
-		if _, err := os.Stat(p); err != nil {
-			return "", fmt.Errorf("MINIO_BIN=%s: %w", p, err)
-		}
-		return p, nil
-	}
-	if p, err := exec.LookPath("minio"); err == nil {
-		return p, nil
-	}
-	tools := os.Getenv("FLOX_PUBLISH_TOOLS")
-	if tools == "" {
-		home, _ := os.UserHomeDir()
-		tools = filepath.Join(home, ".cache", "flox-publish-tools")
-	}
-	p := filepath.Join(tools, "bin", "minio")
-	if _, err := os.Stat(p); err != nil {
-		return "", fmt.Errorf("minio is not installed (looked at $MINIO_BIN, PATH and %s): run the README's test command (bash scripts/test.sh), or scripts/install-minio.sh, which installs github.com/minio/minio@%s", p, MinIOVersion)
-	}
-	return p, nil
+	return toolBinary("MINIO_BIN", "minio", func(p string) error {
+		return fmt.Errorf("minio is not installed (looked at $MINIO_BIN, PATH and %s): run the README's test command (bash scripts/test.sh), or scripts/install-minio.sh, which installs github.com/minio/minio@%s", p, MinIOVersion)
+	})
 }
 
 // requireMinIO skips or fails (see Missing) a test that needs MinIO where
@@ -122,17 +100,7 @@ func LaunchMinIO(opts MinIOOptions) (*MinIO, error) {
 	if err != nil {
 		return nil, err
 	}
-	var lastErr error
-	// Free ports are found by binding and releasing them, so another
-	// process may take one first: try again on a fresh pair.
-	for range 3 {
-		m, err := launchMinIO(bin, opts)
-		if err == nil {
-			return m, nil
-		}
-		lastErr = err
-	}
-	return nil, lastErr
+	return launchRetrying(func() (*MinIO, error) { return launchMinIO(bin, opts) })
 }
 
 func launchMinIO(bin string, opts MinIOOptions) (*MinIO, error) {
@@ -149,9 +117,6 @@ func launchMinIO(bin string, opts MinIOOptions) (*MinIO, error) {
 		RootUser:     "root-" + randomHex(4),
 		RootPassword: randomHex(16),
 		Region:       "us-east-1",
-		dir:          dir,
-		log:          &lockedBuffer{},
-		done:         make(chan struct{}),
 	}
 	env := []string{
 		"HOME=" + dir,
@@ -191,21 +156,14 @@ func launchMinIO(bin string, opts MinIOOptions) (*MinIO, error) {
 		}
 		m.RoleARN = m.RoleARNs[0]
 	}
-	m.cmd = exec.Command(bin, "server", filepath.Join(dir, "data"),
+	cmd := exec.Command(bin, "server", filepath.Join(dir, "data"),
 		"--address", fmt.Sprintf("127.0.0.1:%d", ports[0]),
 		"--console-address", fmt.Sprintf("127.0.0.1:%d", ports[1]),
 		"--certs-dir", filepath.Join(dir, "certs"))
-	m.cmd.Env = env
-	m.cmd.Stdout = m.log
-	m.cmd.Stderr = m.log
-	if err := m.cmd.Start(); err != nil {
-		os.RemoveAll(dir)
-		return nil, fmt.Errorf("start minio: %w", err)
+	cmd.Env = env
+	if err := m.start("minio", cmd, dir); err != nil {
+		return nil, err
 	}
-	go func() {
-		_ = m.cmd.Wait()
-		close(m.done)
-	}()
 
 	health := "/minio/health/live"
 	if opts.OpenIDConfigURL != "" {
@@ -223,10 +181,8 @@ func (m *MinIO) waitHealthy(path string, limit time.Duration) error {
 	client := &http.Client{Timeout: time.Second}
 	deadline := time.Now().Add(limit)
 	for time.Now().Before(deadline) {
-		select {
-		case <-m.done:
+		if m.exited() {
 			return fmt.Errorf("minio exited at start:\n%s", m.log.String())
-		default:
 		}
 		resp, err := client.Get(m.Endpoint + path)
 		if err == nil {
@@ -240,23 +196,6 @@ func (m *MinIO) waitHealthy(path string, limit time.Duration) error {
 	return fmt.Errorf("minio not healthy at %s%s after %s:\n%s", m.Endpoint, path, limit, m.log.String())
 }
 
-// Stop stops the server and removes its data.
-func (m *MinIO) Stop() {
-	m.stopOnce.Do(func() {
-		_ = m.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-m.done:
-		case <-time.After(10 * time.Second):
-			_ = m.cmd.Process.Kill()
-			<-m.done
-		}
-		os.RemoveAll(m.dir)
-	})
-}
-
-// Log returns what the server printed.
-func (m *MinIO) Log() string { return m.log.String() }
-
 // RootCredentials are the server's root user's.
 func (m *MinIO) RootCredentials() aws.CredentialsProvider {
 	return awscreds.NewStaticCredentialsProvider(m.RootUser, m.RootPassword, "")
@@ -264,12 +203,7 @@ func (m *MinIO) RootCredentials() aws.CredentialsProvider {
 
 // Client is an S3 client acting as the root user.
 func (m *MinIO) Client() *s3.Client {
-	return s3.New(s3.Options{
-		Region:       m.Region,
-		BaseEndpoint: aws.String(m.Endpoint),
-		UsePathStyle: true,
-		Credentials:  m.RootCredentials(),
-	})
+	return s3Client(m.Region, m.Endpoint, m.RootCredentials())
 }
 
 // CreateBucket creates a bucket named after the test (made unique), and
@@ -333,27 +267,6 @@ func freePorts(n int) ([]int, error) {
 		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
 	return ports, nil
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	// MinIO logs little once started; cap what is kept anyway.
-	if l.b.Len() > 1<<20 {
-		return len(p), nil
-	}
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // SharedMinIO is one MinIO server, trusting one OIDC issuer stand-in, for

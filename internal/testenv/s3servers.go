@@ -8,8 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -38,11 +36,7 @@ type S3Server struct {
 	SecretKey string
 	Region    string
 
-	cmd      *exec.Cmd
-	dir      string
-	log      *lockedBuffer
-	done     chan struct{}
-	stopOnce sync.Once
+	process
 }
 
 // S3ServerSpec says how to run one S3 server.
@@ -81,48 +75,21 @@ var S3rver = S3ServerSpec{
 // S3ServerBinary finds a server's binary: $ENV, then PATH, then the tools
 // folder scripts/install-s3-servers.sh installs into.
 func S3ServerBinary(spec S3ServerSpec) (string, error) {
-	if p := os.Getenv(spec.Env); p != "" {
-		if _, err := os.Stat(p); err != nil {
-			return "", fmt.Errorf("%s=%s: %w", spec.Env, p, err)
-		}
-		return p, nil
-	}
-	if p, err := exec.LookPath(spec.Binary); err == nil {
-		return p, nil
-	}
-	p := filepath.Join(toolsDir(), "bin", spec.Binary)
-	if _, err := os.Stat(p); err != nil {
-		return "", fmt.Errorf("%s %s is not installed (looked at $%s, PATH and %s): run scripts/install-s3-servers.sh", spec.Name, spec.Version, spec.Env, p)
-	}
-	return p, nil
-}
-
-func toolsDir() string {
-	if tools := os.Getenv("FLOX_PUBLISH_TOOLS"); tools != "" {
-		return tools
-	}
-	home, _ := os.UserHomeDir()
-	return filepath.Join(home, ".cache", "flox-publish-tools")
+	return toolBinary(spec.Env, spec.Binary, func(p string) error {
+		return fmt.Errorf("%s %s is not installed (looked at $%s, PATH and %s): run scripts/install-s3-servers.sh", spec.Name, spec.Version, spec.Env, p)
+	})
 }
 
 // StartS3Server starts the server spec describes, stopped when t ends.
 // Without its binary the test fails under CI=true and is skipped with the
-// reason otherwise.
+// reason otherwise (see Missing).
 func StartS3Server(t testing.TB, spec S3ServerSpec) *S3Server {
 	t.Helper()
 	bin, err := S3ServerBinary(spec)
 	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal(err)
-		}
-		t.Skipf("skipped: %v", err)
+		Missing(t, "%v", err)
 	}
-	var s *S3Server
-	for range 3 { // a free port may be taken before the server binds it
-		if s, err = launchS3Server(bin, spec); err == nil {
-			break
-		}
-	}
+	s, err := launchRetrying(func() (*S3Server, error) { return launchS3Server(bin, spec) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,24 +115,15 @@ func launchS3Server(bin string, spec S3ServerSpec) (*S3Server, error) {
 	s := &S3Server{
 		Name: spec.Name, Endpoint: "http://" + addr,
 		AccessKey: "access" + randomHex(4), SecretKey: randomHex(16), Region: "us-east-1",
-		dir: dir, log: &lockedBuffer{}, done: make(chan struct{}),
 	}
 	if spec.FixedCredentials[0] != "" {
 		s.AccessKey, s.SecretKey = spec.FixedCredentials[0], spec.FixedCredentials[1]
 	}
-	s.cmd = exec.Command(bin, spec.Args(data, addr, ports[0], s.AccessKey, s.SecretKey)...)
-	s.cmd.Env = append(os.Environ(), "HOME="+dir)
-	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
-	// Its own process group, so that a wrapper script's children stop too.
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := s.cmd.Start(); err != nil {
-		os.RemoveAll(dir)
-		return nil, fmt.Errorf("start %s: %w", spec.Name, err)
+	cmd := exec.Command(bin, spec.Args(data, addr, ports[0], s.AccessKey, s.SecretKey)...)
+	cmd.Env = append(os.Environ(), "HOME="+dir)
+	if err := s.start(spec.Name, cmd, dir); err != nil {
+		return nil, err
 	}
-	go func() {
-		_ = s.cmd.Wait()
-		close(s.done)
-	}()
 	if err := s.waitUp(30 * time.Second); err != nil {
 		s.Stop()
 		return nil, err
@@ -178,10 +136,8 @@ func (s *S3Server) waitUp(limit time.Duration) error {
 	client := &http.Client{Timeout: time.Second}
 	deadline := time.Now().Add(limit)
 	for time.Now().Before(deadline) {
-		select {
-		case <-s.done:
+		if s.exited() {
 			return fmt.Errorf("%s exited at start:\n%s", s.Name, s.log.String())
-		default:
 		}
 		if c, err := net.DialTimeout("tcp", s.Endpoint[len("http://"):], time.Second); err == nil {
 			c.Close()
@@ -195,24 +151,6 @@ func (s *S3Server) waitUp(limit time.Duration) error {
 	return fmt.Errorf("%s did not answer at %s after %s:\n%s", s.Name, s.Endpoint, limit, s.log.String())
 }
 
-// Stop stops the server and removes its data.
-func (s *S3Server) Stop() {
-	s.stopOnce.Do(func() {
-		pgid := -s.cmd.Process.Pid
-		_ = syscall.Kill(pgid, syscall.SIGTERM)
-		select {
-		case <-s.done:
-		case <-time.After(10 * time.Second):
-			_ = syscall.Kill(pgid, syscall.SIGKILL)
-			<-s.done
-		}
-		os.RemoveAll(s.dir)
-	})
-}
-
-// Log returns what the server printed.
-func (s *S3Server) Log() string { return s.log.String() }
-
 // Credentials are the server's.
 func (s *S3Server) Credentials() aws.CredentialsProvider {
 	return awscreds.NewStaticCredentialsProvider(s.AccessKey, s.SecretKey, "")
@@ -220,12 +158,7 @@ func (s *S3Server) Credentials() aws.CredentialsProvider {
 
 // Client is an S3 client of the server.
 func (s *S3Server) Client() *s3.Client {
-	return s3.New(s3.Options{
-		Region:       s.Region,
-		BaseEndpoint: aws.String(s.Endpoint),
-		UsePathStyle: true,
-		Credentials:  s.Credentials(),
-	})
+	return s3Client(s.Region, s.Endpoint, s.Credentials())
 }
 
 // CreateBucket creates a bucket named after the test (made unique), and

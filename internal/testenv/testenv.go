@@ -1,5 +1,7 @@
 // Package testenv gives tests the real tools they run against: git with
-// real repositories and bare remotes, Debian's Nix and MinIO. The README's
+// real repositories and bare remotes, Debian's Nix, MinIO and other S3
+// servers; and stand-ins, named so, for what cannot run here (FloxHub,
+// GitHub's OIDC issuer, `flox`). The README's
 // test command installs them. A test that finds one missing fails under
 // CI=true, with the command that installs it; elsewhere it skips with that
 // one-line reason, so that `go test ./...` on a bare machine tests what it

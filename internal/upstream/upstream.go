@@ -20,7 +20,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"sort"
 	"strings"
 	"sync"
@@ -83,18 +82,6 @@ func ParseKeys(s string) ([]signature.PublicKey, error) {
 		keys = append(keys, k)
 	}
 	return keys, nil
-}
-
-// CheckURL says whether u can be asked as an upstream.
-func CheckURL(u string) error {
-	p, err := url.Parse(u)
-	if err != nil {
-		return err
-	}
-	if (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
-		return fmt.Errorf("%q is not an http(s) URL; upstream caches are asked over http(s), as https://cache.nixos.org", u)
-	}
-	return nil
 }
 
 // Find asks every cache, in parallel, for the narinfos of paths and
@@ -231,10 +218,8 @@ func askPath(ctx context.Context, opts Options, base string, p nixpath.PathInfo)
 		if !again || attempt == attempts {
 			break
 		}
-		select {
-		case <-ctx.Done():
+		if retry.Sleep(ctx, retry.Backoff(200*time.Millisecond, 2*time.Second, attempt)) != nil {
 			return nil, context.Cause(ctx)
-		case <-time.After(retry.Backoff(200*time.Millisecond, 2*time.Second, attempt)):
 		}
 	}
 	if err != nil {

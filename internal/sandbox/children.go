@@ -1,4 +1,4 @@
-package main
+package sandbox
 
 import (
 	"bytes"
@@ -7,12 +7,12 @@ import (
 	"syscall"
 )
 
-// killChildren kills, with SIGKILL, every process this one started that
+// KillChildren kills, with SIGKILL, every process this one started that
 // still runs, with its process group when it leads one (builds and git
 // run in groups of their own). It is for a run abandoned before its
 // stages returned: the stages would have ended them, but the process
 // exits without waiting for them.
-func killChildren() {
+func KillChildren() {
 	self := os.Getpid()
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
