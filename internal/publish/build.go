@@ -23,7 +23,7 @@ func (versionStage) String() string { return "Clone the commit and resolve versi
 func (versionStage) Run(ctx context.Context, r *Release) error {
 	scratch, lock, removed, err := newScratch()
 	if removed > 0 {
-		r.UI.Printf("Removed %d scratch directories of killed runs from %s", removed, os.TempDir())
+		r.UI.Printf("Removed %s of killed runs from %s", plural(removed, "scratch directory", "scratch directories"), os.TempDir())
 	}
 	if err != nil {
 		return fmt.Errorf("make a scratch directory in %s (TMPDIR): %w", os.TempDir(), err)
@@ -122,4 +122,12 @@ func checkTagVersion(tag string, builds []manifest.Build, versions []string) err
 		})
 	}
 	return errors.Join(errs...)
+}
+
+// plural is "1 thing" or "n things".
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }
