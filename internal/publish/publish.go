@@ -158,6 +158,8 @@ func partOf(s Stage) string {
 		return "upload"
 	case reportStage:
 		return "report"
+	case isolationStage:
+		return "set-up"
 	}
 	return s.String()
 }
