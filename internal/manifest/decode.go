@@ -24,42 +24,27 @@ func (d *decoder) fail(off int, format string, args ...any) {
 }
 
 // path names a key for messages, e.g. build.hello.version or
-// include.environments[0].dir.
-type path []string
+// include.environments[0].dir; "" is the top level.
+type path string
 
 func (p path) child(k string) path {
-	return append(append(path(nil), p...), k)
-}
-
-func (p path) index(i int) path {
-	return append(append(path(nil), p...), fmt.Sprintf("[%d]", i))
-}
-
-func (p path) String() string {
-	var b strings.Builder
-	for i, part := range p {
-		if strings.HasPrefix(part, "[") {
-			b.WriteString(part)
-			continue
-		}
-		if i > 0 {
-			b.WriteByte('.')
-		}
-		b.WriteString(quoteKey(part))
+	if p == "" {
+		return path(quoteKey(k))
 	}
-	return b.String()
+	return p + "." + path(quoteKey(k))
 }
+
+func (p path) index(i int) path { return path(fmt.Sprintf("%s[%d]", p, i)) }
 
 // table names the table p for messages.
 func (p path) table() string {
-	if len(p) == 0 {
+	switch {
+	case p == "":
 		return "the top level of the manifest"
+	case strings.Contains(string(p), "["):
+		return string(p)
 	}
-	s := p.String()
-	if strings.Contains(s, "[") {
-		return s
-	}
-	return "[" + s + "]"
+	return "[" + string(p) + "]"
 }
 
 var bareKey = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
@@ -89,7 +74,7 @@ func (d *decoder) fields(t *value, p path, fs []field) {
 		case f == nil:
 			d.unknownKey(e, p, fs)
 		case f.since > d.schema:
-			d.tooNew(e.keyOff, p.child(e.key).String(), f.since)
+			d.tooNew(e.keyOff, string(p.child(e.key)), f.since)
 		default:
 			f.set(e, p.child(e.key))
 		}
@@ -174,23 +159,6 @@ func (d *decoder) str(e *entry, p path) (string, bool) {
 	return e.val.str, true
 }
 
-func (d *decoder) boolean(e *entry, p path) *bool {
-	if e.val.kind != kindBool {
-		d.wrongType(e.val, p, "true or false")
-		return nil
-	}
-	b := e.val.boolean
-	return &b
-}
-
-func (d *decoder) uint(e *entry, p path, max uint64) (uint64, bool) {
-	if e.val.kind != kindInteger || e.val.integer < 0 || uint64(e.val.integer) > max {
-		d.fail(e.val.off, "%s must be a whole number from 0 to %d", p, max)
-		return 0, false
-	}
-	return uint64(e.val.integer), true
-}
-
 func (d *decoder) table(e *entry, p path) *value {
 	if e.val.kind != kindTable {
 		d.wrongType(e.val, p, "a table")
@@ -215,20 +183,6 @@ func (d *decoder) strList(e *entry, p path) []string {
 	return out
 }
 
-func (d *decoder) strMap(e *entry, p path) map[string]string {
-	t := d.table(e, p)
-	if t == nil {
-		return nil
-	}
-	out := make(map[string]string, len(t.entries))
-	for _, ve := range t.entries {
-		if s, ok := d.str(ve, p.child(ve.key)); ok {
-			out[ve.key] = s
-		}
-	}
-	return out
-}
-
 // optStr decodes an optional string into *dst.
 func (d *decoder) optStr(dst *string) func(*entry, path) {
 	return func(e *entry, p path) {
@@ -239,35 +193,18 @@ func (d *decoder) optStr(dst *string) func(*entry, path) {
 }
 
 func (d *decoder) optBool(dst **bool) func(*entry, path) {
-	return func(e *entry, p path) { *dst = d.boolean(e, p) }
+	return func(e *entry, p path) {
+		if e.val.kind != kindBool {
+			d.wrongType(e.val, p, "true or false")
+			return
+		}
+		b := e.val.boolean
+		*dst = &b
+	}
 }
 
 func (d *decoder) optList(dst *[]string) func(*entry, path) {
 	return func(e *entry, p path) { *dst = d.strList(e, p) }
-}
-
-func (d *decoder) optEnum(dst *string, allowed ...string) func(*entry, path) {
-	return func(e *entry, p path) {
-		s, ok := d.str(e, p)
-		if !ok {
-			return
-		}
-		for _, a := range allowed {
-			if s == a {
-				*dst = s
-				return
-			}
-		}
-		d.fail(e.val.off, "%s = %q is not one of %s", p, s, quoteList(allowed))
-	}
-}
-
-func quoteList(l []string) string {
-	q := make([]string, len(l))
-	for i, s := range l {
-		q[i] = fmt.Sprintf("%q", s)
-	}
-	return strings.Join(q, ", ")
 }
 
 // decodeManifest checks root against the schema it declares.
@@ -301,8 +238,12 @@ func decodeManifest(src *source, root *value) (*Manifest, error) {
 		}},
 		field{name: "install", set: func(e *entry, p path) { m.Install = d.install(e, p) }},
 		field{name: "vars", set: func(e *entry, p path) {
-			if v := d.strMap(e, p); v != nil {
-				m.vars = v
+			if t := d.table(e, p); t != nil {
+				for _, ve := range t.entries {
+					if s, ok := d.str(ve, p.child(ve.key)); ok {
+						m.vars[ve.key] = s
+					}
+				}
 			}
 		}},
 		field{name: "hook", set: table},
@@ -317,7 +258,7 @@ func decodeManifest(src *source, root *value) (*Manifest, error) {
 		field{name: "include", set: func(e *entry, p path) { m.includes = d.include(e, p) }},
 		field{name: "plugins", since: Schema1_14_0, set: table},
 	)
-	d.fields(root, nil, fs)
+	d.fields(root, "", fs)
 	d.checkRuntimePackages(m, root)
 
 	if len(d.errs) > 0 {
@@ -402,9 +343,12 @@ func (d *decoder) pkg(e *entry, p path) (Package, bool) {
 		return pkg, false
 	}
 	priority := field{name: "priority", set: func(e *entry, p path) {
-		if n, ok := d.uint(e, p, math.MaxUint64); ok {
-			pkg.Priority = &n
+		if e.val.kind != kindInteger || e.val.integer < 0 {
+			d.fail(e.val.off, "%s must be a whole number from 0 to %d", p, uint64(math.MaxUint64))
+			return
 		}
+		n := uint64(e.val.integer)
+		pkg.Priority = &n
 	}}
 	systems := field{name: "systems", set: d.optList(&pkg.Systems)}
 	outputs := field{name: "outputs", since: Schema1_10_0, set: func(e *entry, p path) { pkg.Outputs = d.outputs(e, p) }}
@@ -467,7 +411,13 @@ func (d *decoder) options(e *entry, p path) Options {
 		{name: "cuda-detection", set: d.optBool(&o.CUDADetection)},
 		{name: "activate", set: func(e *entry, p path) {
 			if at := d.table(e, p); at != nil {
-				d.fields(at, p, []field{{name: "mode", set: d.optEnum(&o.Activate.Mode, "dev", "run")}})
+				d.fields(at, p, []field{{name: "mode", set: func(e *entry, p path) {
+					if s, ok := d.str(e, p); ok && s != "dev" && s != "run" {
+						d.fail(e.val.off, `%s = %q is not one of "dev", "run"`, p, s)
+					} else if ok {
+						o.Activate.Mode = s
+					}
+				}}})
 			}
 		}},
 	})
