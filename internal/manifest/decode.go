@@ -386,41 +386,33 @@ func (d *decoder) outputs(e *entry, p path) *Outputs {
 	return nil
 }
 
-func (d *decoder) options(e *entry, p path) Options {
-	var o Options
-	t := d.table(e, p)
-	if t == nil {
-		return o
+// sub decodes a nested table with fields fs.
+func (d *decoder) sub(fs ...field) func(*entry, path) {
+	return func(e *entry, p path) {
+		if t := d.table(e, p); t != nil {
+			d.fields(t, p, fs)
+		}
 	}
-	d.fields(t, p, []field{
-		{name: "systems", set: d.optList(&o.Systems)},
-		{name: "allow", set: func(e *entry, p path) {
-			if at := d.table(e, p); at != nil {
-				d.fields(at, p, []field{
-					{name: "unfree", set: d.optBool(&o.Allow.Unfree)},
-					{name: "broken", set: d.optBool(&o.Allow.Broken)},
-					{name: "licenses", set: d.optList(&o.Allow.Licenses)},
-				})
+}
+
+func (d *decoder) options(e *entry, p path) (o Options) {
+	d.sub(
+		field{name: "systems", set: d.optList(&o.Systems)},
+		field{name: "allow", set: d.sub(
+			field{name: "unfree", set: d.optBool(&o.Allow.Unfree)},
+			field{name: "broken", set: d.optBool(&o.Allow.Broken)},
+			field{name: "licenses", set: d.optList(&o.Allow.Licenses)},
+		)},
+		field{name: "semver", set: d.sub(field{name: "allow-pre-releases", set: d.optBool(&o.Semver.AllowPreReleases)})},
+		field{name: "cuda-detection", set: d.optBool(&o.CUDADetection)},
+		field{name: "activate", set: d.sub(field{name: "mode", set: func(e *entry, p path) {
+			if s, ok := d.str(e, p); ok && s != "dev" && s != "run" {
+				d.fail(e.val.off, `%s = %q is not one of "dev", "run"`, p, s)
+			} else if ok {
+				o.Activate.Mode = s
 			}
-		}},
-		{name: "semver", set: func(e *entry, p path) {
-			if st := d.table(e, p); st != nil {
-				d.fields(st, p, []field{{name: "allow-pre-releases", set: d.optBool(&o.Semver.AllowPreReleases)}})
-			}
-		}},
-		{name: "cuda-detection", set: d.optBool(&o.CUDADetection)},
-		{name: "activate", set: func(e *entry, p path) {
-			if at := d.table(e, p); at != nil {
-				d.fields(at, p, []field{{name: "mode", set: func(e *entry, p path) {
-					if s, ok := d.str(e, p); ok && s != "dev" && s != "run" {
-						d.fail(e.val.off, `%s = %q is not one of "dev", "run"`, p, s)
-					} else if ok {
-						o.Activate.Mode = s
-					}
-				}}})
-			}
-		}},
-	})
+		}})},
+	)(e, p)
 	return o
 }
 

@@ -93,18 +93,6 @@ const (
 	KindStorePath                        // store-path
 )
 
-func (k PackageKind) String() string {
-	switch k {
-	case KindCatalog:
-		return "catalog"
-	case KindFlake:
-		return "flake"
-	case KindStorePath:
-		return "store-path"
-	}
-	return "unknown"
-}
-
 // Package is one [install] entry.
 type Package struct {
 	InstallID string
@@ -134,30 +122,16 @@ type Outputs struct {
 	Names []string
 }
 
-// Options is [options].
+// Options is [options]; Activate.Mode is "", "dev" or "run".
 type Options struct {
-	Systems       []string
-	Allow         Allow
-	Semver        Semver
+	Systems []string
+	Allow   struct {
+		Unfree, Broken *bool
+		Licenses       []string
+	}
+	Semver        struct{ AllowPreReleases *bool }
 	CUDADetection *bool
-	Activate      Activate
-}
-
-// Allow is options.allow.
-type Allow struct {
-	Unfree   *bool
-	Broken   *bool
-	Licenses []string
-}
-
-// Semver is options.semver.
-type Semver struct {
-	AllowPreReleases *bool
-}
-
-// Activate is options.activate; Mode is "", "dev" or "run".
-type Activate struct {
-	Mode string
+	Activate      struct{ Mode string }
 }
 
 // Build is one [build.<name>] table.
