@@ -29,19 +29,19 @@ type Lock struct {
 // LockedPackage is one package of the lock, resolved for one system. Only
 // what publishing uses is kept.
 type LockedPackage struct {
-	Kind      PackageKind
-	InstallID string
-	System    string
+	Kind      PackageKind `json:"-"`
+	InstallID string      `json:"install_id"`
+	System    string      `json:"system"`
 	// Group is the package group; "toplevel" when the lock has none (flake
 	// and store-path packages never do).
-	Group     string
-	LockedURL string // catalog: https://github.com/flox/nixpkgs?rev=...; flake: the locked flake ref
-	Rev       string
-	RevCount  int64
-	RevDate   string            // RFC 3339
-	Outputs   map[string]string // output name to store path
-	StorePath string            // store-path packages
-	Pos       Position
+	Group     string            `json:"group"`
+	LockedURL string            `json:"locked_url"` // catalog: https://github.com/flox/nixpkgs?rev=...; flake: the locked flake ref
+	Rev       string            `json:"rev"`
+	RevCount  int64             `json:"rev_count"`
+	RevDate   string            `json:"rev_date"` // RFC 3339
+	Outputs   map[string]string `json:"outputs"`  // output name to store path
+	StorePath string            `json:"-"`        // store-path packages
+	Pos       Position          `json:"-"`
 }
 
 // RevTime parses RevDate.
@@ -113,46 +113,38 @@ func ParseLock(ctx context.Context, path string, data []byte) (*Lock, error) {
 	}
 	l := &Lock{Path: path}
 	dec := json.NewDecoder(bytes.NewReader(data))
-	fail := func(err error) error { return jsonError(src, 0, err) }
-
-	if err := expectDelim(dec, '{'); err != nil {
-		return nil, fail(err)
-	}
 	var haveVersion, havePackages bool
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil, fail(err)
+	if err := func() error {
+		if err := expectDelim(dec, '{'); err != nil {
+			return err
 		}
-		key, _ := tok.(string)
-		valOff := skipSpace(data, int(dec.InputOffset()))
-		switch key {
-		case "lockfile-version":
-			haveVersion = true
-			if err := dec.Decode(&l.Version); err != nil {
-				return nil, fail(err)
+		for dec.More() {
+			key, err := dec.Token()
+			if err != nil {
+				return err
 			}
-			if l.Version != 1 {
-				return nil, src.errorf(valOff, "lockfile-version %d is not supported: this action reads version 1; lock the environment with a Flox release this action supports", l.Version)
+			off := skipSpace(data, int(dec.InputOffset()))
+			switch key {
+			case "lockfile-version":
+				haveVersion = true
+				if err = dec.Decode(&l.Version); err == nil && l.Version != 1 {
+					return src.errorf(off, "lockfile-version %d is not supported: this action reads version 1; lock the environment with a Flox release this action supports", l.Version)
+				}
+			case "manifest":
+				err = dec.Decode(&l.Manifest)
+			case "packages":
+				havePackages = true
+				err = l.decodePackages(ctx, src, dec)
+			default:
+				err = dec.Decode(&json.RawMessage{})
 			}
-		case "manifest":
-			if err := dec.Decode(&l.Manifest); err != nil {
-				return nil, fail(err)
-			}
-		case "packages":
-			havePackages = true
-			if l.Packages, err = decodePackages(ctx, src, dec); err != nil {
-				return nil, err
-			}
-		default:
-			var skip json.RawMessage
-			if err := dec.Decode(&skip); err != nil {
-				return nil, fail(err)
+			if err != nil {
+				return err
 			}
 		}
-	}
-	if err := expectDelim(dec, '}'); err != nil {
-		return nil, fail(err)
+		return expectDelim(dec, '}')
+	}(); err != nil {
+		return nil, jsonError(src, 0, err)
 	}
 	if end := skipSpace(data, int(dec.InputOffset())); end < len(data) {
 		return nil, src.errorf(end, "unexpected data after the lock's JSON object")
@@ -164,6 +156,54 @@ func ParseLock(ctx context.Context, path string, data []byte) (*Lock, error) {
 		return nil, src.errorf(0, "the lock has no packages list: regenerate it with `flox lock`")
 	}
 	return l, nil
+}
+
+func (l *Lock) decodePackages(ctx context.Context, src *source, dec *json.Decoder) error {
+	if err := expectDelim(dec, '['); err != nil {
+		return err
+	}
+	for i := 0; dec.More(); i++ {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("parse %s: %w", src.file, err)
+		}
+		off := skipSpace(src.data, int(dec.InputOffset()))
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return err
+		}
+		p := LockedPackage{Kind: KindCatalog, Pos: src.pos(off)}
+		// Flake packages keep the kebab-case of Flox's Nix plugin.
+		var other struct {
+			FlakeURL      *string `json:"locked-url"`
+			FlakeAttrPath *string `json:"locked-flake-attr-path"`
+			StorePath     *string `json:"store_path"`
+		}
+		if err := json.Unmarshal(raw, &p); err != nil {
+			return jsonError(src, off, err)
+		}
+		if err := json.Unmarshal(raw, &other); err != nil {
+			return jsonError(src, off, err)
+		}
+		switch {
+		case other.StorePath != nil:
+			p.Kind, p.StorePath = KindStorePath, *other.StorePath
+		case other.FlakeURL != nil || other.FlakeAttrPath != nil:
+			p.Kind = KindFlake
+			if other.FlakeURL != nil {
+				p.LockedURL = *other.FlakeURL
+			}
+		case p.LockedURL == "":
+			return src.errorf(off, "package %q (%s) has no locked_url: the lock is damaged; regenerate it with `flox lock`", p.InstallID, p.System)
+		}
+		if p.Group == "" || p.Kind != KindCatalog {
+			p.Group = DefaultGroup
+		}
+		if p.InstallID == "" || p.System == "" {
+			return src.errorf(off, "packages[%d] lacks install_id or system: the lock is damaged; regenerate it with `flox lock`", i)
+		}
+		l.Packages = append(l.Packages, p)
+	}
+	return expectDelim(dec, ']')
 }
 
 // jsonKeyOver returns the offset of key number max+1 of a JSON document, or
@@ -212,6 +252,8 @@ func jsonError(src *source, base int, err error) error {
 	var syn *json.SyntaxError
 	var typ *json.UnmarshalTypeError
 	switch {
+	case errors.As(err, new(*Error)), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return err
 	case errors.As(err, &syn):
 		return src.errorf(base+int(syn.Offset), "invalid JSON: %v", err)
 	case errors.As(err, &typ):
@@ -242,78 +284,4 @@ func valueStart(data []byte, base, end int, field string) int {
 	}
 	off := skipSpace(data, base+i+len(key))
 	return off
-}
-
-// lockedPackage is a package as Flox writes it, in any of its three forms;
-// flake packages keep the kebab-case of Flox's Nix plugin.
-type lockedPackage struct {
-	InstallID     string            `json:"install_id"`
-	System        string            `json:"system"`
-	Group         string            `json:"group"`
-	LockedURL     string            `json:"locked_url"`
-	Rev           string            `json:"rev"`
-	RevCount      int64             `json:"rev_count"`
-	RevDate       string            `json:"rev_date"`
-	Outputs       map[string]string `json:"outputs"`
-	FlakeURL      *string           `json:"locked-url"`
-	FlakeAttrPath *string           `json:"locked-flake-attr-path"`
-	StorePath     *string           `json:"store_path"`
-}
-
-func decodePackages(ctx context.Context, src *source, dec *json.Decoder) ([]LockedPackage, error) {
-	fail := func(err error) error { return jsonError(src, 0, err) }
-	if err := expectDelim(dec, '['); err != nil {
-		return nil, fail(err)
-	}
-	var out []LockedPackage
-	for i := 0; dec.More(); i++ {
-		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("parse %s: %w", src.file, err)
-		}
-		off := skipSpace(src.data, int(dec.InputOffset()))
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return nil, fail(err)
-		}
-		p, err := decodePackage(src, off, raw)
-		if err != nil {
-			return nil, err
-		}
-		if p.InstallID == "" || p.System == "" {
-			return nil, src.errorf(off, "packages[%d] lacks install_id or system: the lock is damaged; regenerate it with `flox lock`", i)
-		}
-		out = append(out, p)
-	}
-	if err := expectDelim(dec, ']'); err != nil {
-		return nil, fail(err)
-	}
-	return out, nil
-}
-
-func decodePackage(src *source, off int, raw json.RawMessage) (LockedPackage, error) {
-	var lp lockedPackage
-	if err := json.Unmarshal(raw, &lp); err != nil {
-		return LockedPackage{}, jsonError(src, off, err)
-	}
-	p := LockedPackage{
-		Kind: KindCatalog, InstallID: lp.InstallID, System: lp.System, Group: DefaultGroup, LockedURL: lp.LockedURL,
-		Rev: lp.Rev, RevCount: lp.RevCount, RevDate: lp.RevDate, Outputs: lp.Outputs, Pos: src.pos(off),
-	}
-	switch {
-	case lp.StorePath != nil:
-		p.Kind, p.StorePath = KindStorePath, *lp.StorePath
-	case lp.FlakeURL != nil || lp.FlakeAttrPath != nil:
-		p.Kind = KindFlake
-		if lp.FlakeURL != nil {
-			p.LockedURL = *lp.FlakeURL
-		}
-	default:
-		if lp.Group != "" {
-			p.Group = lp.Group
-		}
-		if p.LockedURL == "" {
-			return p, src.errorf(off, "package %q (%s) has no locked_url: the lock is damaged; regenerate it with `flox lock`", p.InstallID, p.System)
-		}
-	}
-	return p, nil
 }
