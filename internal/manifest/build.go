@@ -35,20 +35,18 @@ func ValidateBuildName(name string) error {
 
 const versionForms = `a string, { file = "PATH" } or { command = "..." }`
 
-func (d *decoder) builds(e *entry, p path) ([]Build, map[string]any) {
+func (d *decoder) builds(e *entry, p path) []Build {
 	t := d.table(e, p)
 	if t == nil {
-		return nil, nil
+		return nil
 	}
 	var out []Build
-	data := map[string]any{}
 	for _, be := range t.entries {
 		if b, ok := d.build(be, p.child(be.key)); ok {
 			out = append(out, b)
-			data[b.Name] = be.val.plain()
 		}
 	}
-	return out, data
+	return out
 }
 
 func (d *decoder) build(e *entry, p path) (Build, bool) {

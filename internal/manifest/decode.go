@@ -208,7 +208,7 @@ func (d *decoder) optList(dst *[]string) func(*entry, path) {
 }
 
 // decodeManifest checks root against the schema it declares.
-func decodeManifest(src *source, root *value) (*Manifest, error) {
+func decodeManifest(src *source, root *value, plain map[string]any) (*Manifest, error) {
 	d := &decoder{src: src}
 	m := &Manifest{Path: src.file, vars: map[string]string{}, buildPos: src.pos(0)}
 	if !d.declaredSchema(root) {
@@ -252,7 +252,8 @@ func decodeManifest(src *source, root *value) (*Manifest, error) {
 		field{name: "services", set: table},
 		field{name: "build", set: func(e *entry, p path) {
 			m.buildPos = d.src.pos(e.keyOff)
-			m.builds, m.buildData = d.builds(e, p)
+			m.builds = d.builds(e, p)
+			m.buildData, _ = plain["build"].(map[string]any)
 		}},
 		field{name: "containerize", set: table},
 		field{name: "include", set: func(e *entry, p path) { m.includes = d.include(e, p) }},

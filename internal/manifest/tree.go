@@ -70,32 +70,33 @@ func (t *value) add(key string, keyOff int, v *value) *entry {
 	return e
 }
 
-// parseTOML checks data is valid TOML and returns its tree. The tree is
-// built first: that pass is linear, counts keys and sees ctx, so that the
+// parseTOML checks data is valid TOML and returns its tree, and the same
+// as plain Go data (to compare builds with the lock's). The tree is built
+// first: that pass is linear, counts keys and sees ctx, so that the
 // decoder's check, which is quadratic in the number of keys, runs only on
 // data within MaxManifestKeys.
-func parseTOML(ctx context.Context, src *source) (*value, error) {
+func parseTOML(ctx context.Context, src *source) (*value, map[string]any, error) {
 	b := treeBuilder{src: src}
 	root, treeErr := b.build(ctx)
 	if b.keys > MaxManifestKeys || ctx.Err() != nil {
-		return nil, treeErr
+		return nil, nil, treeErr
 	}
-	var check map[string]any
-	if err := toml.Unmarshal(src.data, &check); err != nil {
+	var plain map[string]any
+	if err := toml.Unmarshal(src.data, &plain); err != nil {
 		var de *toml.DecodeError
 		if errors.As(err, &de) {
 			line, col := de.Position()
-			return nil, &Error{
+			return nil, nil, &Error{
 				Pos: src.pos(src.offsetOf(line, col)),
 				Msg: "invalid TOML: " + strings.TrimPrefix(de.Error(), "toml: "),
 			}
 		}
-		return nil, &Error{Pos: Position{File: src.file}, Msg: "invalid TOML: " + err.Error()}
+		return nil, nil, &Error{Pos: Position{File: src.file}, Msg: "invalid TOML: " + err.Error()}
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("parse %s: %w", src.file, err)
+		return nil, nil, fmt.Errorf("parse %s: %w", src.file, err)
 	}
-	return root, treeErr
+	return root, plain, treeErr
 }
 
 func (b *treeBuilder) build(ctx context.Context) (*value, error) {
@@ -114,11 +115,11 @@ func (b *treeBuilder) build(ctx context.Context) (*value, error) {
 		var err error
 		switch expr.Kind {
 		case unstable.KeyValue:
-			err = b.keyValue(&p, cur, expr)
+			err = b.keyValue(cur, expr)
 		case unstable.Table:
-			cur, err = b.header(&p, root, expr, false)
+			cur, err = b.header(root, expr, false)
 		case unstable.ArrayTable:
-			cur, err = b.header(&p, root, expr, true)
+			cur, err = b.header(root, expr, true)
 		}
 		if err != nil {
 			return nil, err
@@ -181,26 +182,32 @@ func (b *treeBuilder) descend(t *value, part keyPart) (*value, error) {
 	return nil, b.src.errorf(part.off, "invalid TOML: key %q is already %s, not a table", part.name, e.val.kind)
 }
 
-func (b *treeBuilder) header(p *unstable.Parser, root *value, n *unstable.Node, array bool) (*value, error) {
+// parent returns the table that holds the last part of n's key, creating
+// the tables on the way, and that last part.
+func (b *treeBuilder) parent(t *value, n *unstable.Node) (*value, keyPart, error) {
 	parts, err := b.keyParts(n)
+	if err != nil {
+		return nil, keyPart{}, err
+	}
+	for _, part := range parts[:len(parts)-1] {
+		if t, err = b.descend(t, part); err != nil {
+			return nil, keyPart{}, err
+		}
+	}
+	return t, parts[len(parts)-1], nil
+}
+
+func (b *treeBuilder) header(root *value, n *unstable.Node, array bool) (*value, error) {
+	t, last, err := b.parent(root, n)
 	if err != nil {
 		return nil, err
 	}
-	t := root
-	for _, part := range parts[:len(parts)-1] {
-		var err error
-		if t, err = b.descend(t, part); err != nil {
-			return nil, err
-		}
-	}
-	last := parts[len(parts)-1]
 	if !array {
 		return b.descend(t, last)
 	}
 	e := t.get(last.name)
 	if e == nil {
-		arr := &value{kind: kindArray, off: last.off, arrayOfTables: true}
-		e = t.add(last.name, last.off, arr)
+		e = t.add(last.name, last.off, &value{kind: kindArray, off: last.off, arrayOfTables: true})
 	}
 	if e.val.kind != kindArray || !e.val.arrayOfTables {
 		return nil, b.src.errorf(last.off, "invalid TOML: key %q is already %s, not an array of tables", last.name, e.val.kind)
@@ -210,22 +217,15 @@ func (b *treeBuilder) header(p *unstable.Parser, root *value, n *unstable.Node, 
 	return elem, nil
 }
 
-func (b *treeBuilder) keyValue(p *unstable.Parser, t *value, n *unstable.Node) error {
-	parts, err := b.keyParts(n)
+func (b *treeBuilder) keyValue(t *value, n *unstable.Node) error {
+	t, last, err := b.parent(t, n)
 	if err != nil {
 		return err
 	}
-	for _, part := range parts[:len(parts)-1] {
-		var err error
-		if t, err = b.descend(t, part); err != nil {
-			return err
-		}
-	}
-	last := parts[len(parts)-1]
 	if t.get(last.name) != nil {
 		return b.src.errorf(last.off, "invalid TOML: key %q is defined twice", last.name)
 	}
-	v, err := b.value(p, n.Value(), b.valueStart(p, n))
+	v, err := b.value(n.Value(), b.valueStart(n))
 	if err != nil {
 		return err
 	}
@@ -235,7 +235,7 @@ func (b *treeBuilder) keyValue(p *unstable.Parser, t *value, n *unstable.Node) e
 
 // valueStart finds where the value of a key/value node starts: go-toml
 // records no range for arrays, so it is found after the key and the '='.
-func (b *treeBuilder) valueStart(p *unstable.Parser, n *unstable.Node) int {
+func (b *treeBuilder) valueStart(n *unstable.Node) int {
 	end := 0
 	it := n.Key()
 	for it.Next() {
@@ -256,7 +256,7 @@ func (b *treeBuilder) valueStart(p *unstable.Parser, n *unstable.Node) int {
 	return end
 }
 
-func (b *treeBuilder) value(p *unstable.Parser, n *unstable.Node, off int) (*value, error) {
+func (b *treeBuilder) value(n *unstable.Node, off int) (*value, error) {
 	if n.Raw.Length > 0 {
 		off = int(n.Raw.Offset)
 	}
@@ -288,7 +288,7 @@ func (b *treeBuilder) value(p *unstable.Parser, n *unstable.Node, off int) (*val
 			}
 			// A nested array has no range of its own: it inherits the
 			// position of the array holding it.
-			elem, err := b.value(p, c, off)
+			elem, err := b.value(c, off)
 			if err != nil {
 				return nil, err
 			}
@@ -303,37 +303,11 @@ func (b *treeBuilder) value(p *unstable.Parser, n *unstable.Node, off int) (*val
 			if c.Kind != unstable.KeyValue {
 				continue
 			}
-			if err := b.keyValue(p, t, c); err != nil {
+			if err := b.keyValue(t, c); err != nil {
 				return nil, err
 			}
 		}
 		return t, nil
 	}
 	return nil, b.src.errorf(off, "invalid TOML: unexpected %s", n.Kind)
-}
-
-// plain converts a value to plain Go data, to compare a build with the
-// lock's.
-func (v *value) plain() any {
-	switch v.kind {
-	case kindTable:
-		m := make(map[string]any, len(v.entries))
-		for _, e := range v.entries {
-			m[e.key] = e.val.plain()
-		}
-		return m
-	case kindArray:
-		l := make([]any, len(v.elems))
-		for i, e := range v.elems {
-			l[i] = e.plain()
-		}
-		return l
-	case kindString, kindDatetime, kindFloat:
-		return v.str
-	case kindInteger:
-		return v.integer
-	case kindBool:
-		return v.boolean
-	}
-	return nil
 }

@@ -72,8 +72,8 @@ type Manifest struct {
 
 	vars   map[string]string
 	builds []Build
-	// buildData holds each build's table as plain data, to compare it with
-	// the one the lock records.
+	// buildData is [build] as go-toml decodes it, to compare each build
+	// with the one the lock records.
 	buildData map[string]any
 	// buildPos is where [build] is, or the start of the file without one:
 	// "no builds" is annotated there.
