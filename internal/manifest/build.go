@@ -33,8 +33,6 @@ func ValidateBuildName(name string) error {
 	return nil
 }
 
-const versionForms = `a string, { file = "PATH" } or { command = "..." }`
-
 func (d *decoder) builds(e *entry, p path) []Build {
 	t := d.table(e, p)
 	if t == nil {
@@ -129,48 +127,36 @@ func (d *decoder) build(e *entry, p path) (Build, bool) {
 }
 
 func (d *decoder) buildVersion(e *entry, where string) Version {
-	v := Version{Pos: d.src.pos(e.val.off)}
-	bad := func() Version {
-		d.fail(e.val.off, `%s: version must be %s`, where, versionForms)
-		return Version{}
-	}
-	switch e.val.kind {
-	case kindString:
-		if e.val.str == "" {
-			d.fail(e.val.off, `%s: version is empty; remove it to get the default %q, or set one`, where, DefaultBuildVersion)
+	v := e.val
+	if v.kind == kindString {
+		if v.str == "" {
+			d.fail(v.off, `%s: version is empty; remove it to get the default %q, or set one`, where, DefaultBuildVersion)
 			return Version{}
 		}
-		v.Literal = e.val.str
-		return v
-	case kindTable:
-		if len(e.val.entries) == 0 {
-			return bad()
-		}
-		for i, ve := range e.val.entries {
-			if (ve.key != "file" && ve.key != "command") || i > 0 {
-				// Point at the key that makes the table none of the forms.
-				d.fail(ve.keyOff, `%s: version must be %s`, where, versionForms)
-				return Version{}
-			}
-		}
-		ve := e.val.entries[0]
-		if ve.val.kind != kindString {
+		return Version{Literal: v.str, Pos: d.src.pos(v.off)}
+	}
+	off := v.off
+	if v.kind == kindTable && len(v.entries) > 0 {
+		ve := v.entries[0]
+		switch {
+		case ve.key != "file" && ve.key != "command":
+			off = ve.keyOff // the key that makes the table none of the forms
+		case len(v.entries) > 1:
+			off = v.entries[1].keyOff
+		case ve.val.kind != kindString:
 			d.fail(ve.val.off, `%s: version.%s must be a string, not %s`, where, ve.key, ve.val.kind)
 			return Version{}
-		}
-		if strings.TrimSpace(ve.val.str) == "" {
+		case strings.TrimSpace(ve.val.str) == "":
 			d.fail(ve.val.off, `%s: version.%s is empty`, where, ve.key)
 			return Version{}
+		case ve.key == "file":
+			return Version{File: ve.val.str, Pos: d.src.pos(ve.val.off)}
+		default:
+			return Version{Command: ve.val.str, Pos: d.src.pos(ve.val.off)}
 		}
-		v.Pos = d.src.pos(ve.val.off)
-		if ve.key == "file" {
-			v.File = ve.val.str
-		} else {
-			v.Command = ve.val.str
-		}
-		return v
 	}
-	return bad()
+	d.fail(off, `%s: version must be a string, { file = "PATH" } or { command = "..." }`, where)
+	return Version{}
 }
 
 // ValidateVersion checks that a build's name and version make a valid Nix
