@@ -33,20 +33,6 @@ func ValidateBuildName(name string) error {
 	return nil
 }
 
-func (d *decoder) builds(e *entry, p path) []Build {
-	t := d.table(e, p)
-	if t == nil {
-		return nil
-	}
-	var out []Build
-	for _, be := range t.entries {
-		if b, ok := d.build(be, p.child(be.key)); ok {
-			out = append(out, b)
-		}
-	}
-	return out
-}
-
 func (d *decoder) build(e *entry, p path) (Build, bool) {
 	b := Build{Name: e.key, Sandbox: SandboxOff, Pos: d.src.pos(e.keyOff)}
 	where := fmt.Sprintf("build %q", e.key)
@@ -75,24 +61,17 @@ func (d *decoder) build(e *entry, p path) (Build, bool) {
 		}},
 		{name: "sandbox", set: func(e *entry, p path) {
 			s, ok := d.str(e, p)
-			if !ok {
-				return
-			}
-			switch s {
-			case SandboxOff, SandboxPure:
+			since113 := s == SandboxWarn || s == SandboxEnforce
+			switch {
+			case !ok:
+			case since113 && d.schema < Schema1_13_0:
+				d.tooNew(e.val.off, fmt.Sprintf("%s = %q", p, s), Schema1_13_0)
+			case since113 || s == SandboxOff || s == SandboxPure:
 				b.Sandbox = s
-			case SandboxWarn, SandboxEnforce:
-				if d.schema < Schema1_13_0 {
-					d.tooNew(e.val.off, fmt.Sprintf("%s = %q", p, s), Schema1_13_0)
-					return
-				}
-				b.Sandbox = s
+			case d.schema >= Schema1_13_0:
+				d.fail(e.val.off, `%s: sandbox = %q is not a sandbox mode; use "off", "warn", "enforce" or "pure"`, where, s)
 			default:
-				modes := `"off" or "pure"`
-				if d.schema >= Schema1_13_0 {
-					modes = `"off", "warn", "enforce" or "pure"`
-				}
-				d.fail(e.val.off, `%s: sandbox = %q is not a sandbox mode; use %s`, where, s, modes)
+				d.fail(e.val.off, `%s: sandbox = %q is not a sandbox mode; use "off" or "pure"`, where, s)
 			}
 		}},
 		{name: "sandbox-allow", since: Schema1_13_0, set: func(e *entry, p path) {

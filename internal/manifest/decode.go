@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -69,25 +70,16 @@ type field struct {
 // manifest's schema.
 func (d *decoder) fields(t *value, p path, fs []field) {
 	for _, e := range t.entries {
-		f := findField(fs, e.key)
+		i := slices.IndexFunc(fs, func(f field) bool { return f.name == e.key })
 		switch {
-		case f == nil:
+		case i < 0:
 			d.unknownKey(e, p, fs)
-		case f.since > d.schema:
-			d.tooNew(e.keyOff, string(p.child(e.key)), f.since)
+		case fs[i].since > d.schema:
+			d.tooNew(e.keyOff, string(p.child(e.key)), fs[i].since)
 		default:
-			f.set(e, p.child(e.key))
+			fs[i].set(e, p.child(e.key))
 		}
 	}
-}
-
-func findField(fs []field, name string) *field {
-	for i := range fs {
-		if fs[i].name == name {
-			return &fs[i]
-		}
-	}
-	return nil
 }
 
 func (d *decoder) unknownKey(e *entry, p path, fs []field) {
@@ -236,7 +228,7 @@ func decodeManifest(src *source, root *value, plain map[string]any) (*Manifest, 
 				d.wrongType(e.val, p, `a version string or { version = "X.Y.Z", reason = "..." }`)
 			}
 		}},
-		field{name: "install", set: func(e *entry, p path) { m.Install = d.install(e, p) }},
+		field{name: "install", set: func(e *entry, p path) { m.Install = each(d, e, p, d.pkg) }},
 		field{name: "vars", set: func(e *entry, p path) {
 			if t := d.table(e, p); t != nil {
 				for _, ve := range t.entries {
@@ -252,7 +244,7 @@ func decodeManifest(src *source, root *value, plain map[string]any) (*Manifest, 
 		field{name: "services", set: table},
 		field{name: "build", set: func(e *entry, p path) {
 			m.buildPos = d.src.pos(e.keyOff)
-			m.builds = d.builds(e, p)
+			m.builds = each(d, e, p, d.build)
 			m.buildData, _ = plain["build"].(map[string]any)
 		}},
 		field{name: "containerize", set: table},
@@ -307,15 +299,14 @@ func (d *decoder) declaredSchema(root *value) bool {
 	return false
 }
 
-func (d *decoder) install(e *entry, p path) []Package {
-	t := d.table(e, p)
-	if t == nil {
-		return nil
-	}
-	var out []Package
-	for _, pe := range t.entries {
-		if pkg, ok := d.pkg(pe, p.child(pe.key)); ok {
-			out = append(out, pkg)
+// each decodes every entry of table e with one, keeping those it accepts.
+func each[T any](d *decoder, e *entry, p path, one func(*entry, path) (T, bool)) []T {
+	var out []T
+	if t := d.table(e, p); t != nil {
+		for _, te := range t.entries {
+			if v, ok := one(te, p.child(te.key)); ok {
+				out = append(out, v)
+			}
 		}
 	}
 	return out
