@@ -274,13 +274,10 @@ func (e *Environment) Select(names []string) ([]Build, error) {
 			}
 		}
 	}
-	switch len(errs) {
-	case 0:
-		return builds, nil
-	case 1:
-		return nil, errs[0]
+	if err := errs.err(); err != nil {
+		return nil, err
 	}
-	return nil, errs
+	return builds, nil
 }
 
 const relock = "run `flox build` (or any flox command that edits the environment) where manifest.toml was edited, so that Flox locks it again, and commit .flox/env/manifest.lock"

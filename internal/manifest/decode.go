@@ -1,11 +1,11 @@
 package manifest
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"regexp"
 	"slices"
-	"sort"
 	"strings"
 )
 
@@ -204,7 +204,7 @@ func decodeManifest(src *source, root *value, plain map[string]any) (*Manifest, 
 	d := &decoder{src: src}
 	m := &Manifest{Path: src.file, vars: map[string]string{}, buildPos: src.pos(0)}
 	if !d.declaredSchema(root) {
-		return nil, d.errs
+		return nil, d.errs.err()
 	}
 	m.Schema = d.schema
 
@@ -254,15 +254,9 @@ func decodeManifest(src *source, root *value, plain map[string]any) (*Manifest, 
 	d.fields(root, "", fs)
 	d.checkRuntimePackages(m, root)
 
-	if len(d.errs) > 0 {
-		sort.SliceStable(d.errs, func(i, j int) bool {
-			a, b := d.errs[i].Pos, d.errs[j].Pos
-			return a.Line < b.Line || a.Line == b.Line && a.Col < b.Col
-		})
-		if len(d.errs) == 1 {
-			return nil, d.errs[0]
-		}
-		return nil, d.errs
+	slices.SortStableFunc(d.errs, func(a, b *Error) int { return cmp.Or(a.Pos.Line-b.Pos.Line, a.Pos.Col-b.Pos.Col) })
+	if err := d.errs.err(); err != nil {
+		return nil, err
 	}
 	return m, nil
 }

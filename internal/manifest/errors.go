@@ -43,6 +43,17 @@ func (l ErrorList) Error() string {
 	return strings.Join(msgs, "\n")
 }
 
+// err returns nil for no errors, the *Error for one, the list for more.
+func (l ErrorList) err() error {
+	switch len(l) {
+	case 0:
+		return nil
+	case 1:
+		return l[0]
+	}
+	return l
+}
+
 // Unwrap lets errors.As and errors.Is see each *Error.
 func (l ErrorList) Unwrap() []error {
 	errs := make([]error, len(l))
