@@ -1,6 +1,7 @@
 package manifest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -140,30 +141,9 @@ type treeBuilder struct {
 	keys int
 }
 
-// counted counts a key written at off and refuses one too many.
-func (b *treeBuilder) counted(off int) error {
-	if b.keys++; b.keys > MaxManifestKeys {
-		return b.src.errorf(off, "the manifest has more than %d keys, the most this action reads (real ones have at most a few hundred): remove what is not needed to publish", MaxManifestKeys)
-	}
-	return nil
-}
-
 type keyPart struct {
 	name string
 	off  int
-}
-
-func (b *treeBuilder) keyParts(n *unstable.Node) ([]keyPart, error) {
-	var parts []keyPart
-	it := n.Key()
-	for it.Next() {
-		k := it.Node()
-		if err := b.counted(int(k.Raw.Offset)); err != nil {
-			return nil, err
-		}
-		parts = append(parts, keyPart{name: string(k.Data), off: int(k.Raw.Offset)})
-	}
-	return parts, nil
 }
 
 // descend returns the table named by part inside t, creating it when absent.
@@ -182,19 +162,24 @@ func (b *treeBuilder) descend(t *value, part keyPart) (*value, error) {
 	return nil, b.src.errorf(part.off, "invalid TOML: key %q is already %s, not a table", part.name, e.val.kind)
 }
 
-// parent returns the table that holds the last part of n's key, creating
-// the tables on the way, and that last part.
+// parent counts the parts of n's key, refusing one key too many, and
+// returns the table that holds the last part, creating the tables on the
+// way, and that last part.
 func (b *treeBuilder) parent(t *value, n *unstable.Node) (*value, keyPart, error) {
-	parts, err := b.keyParts(n)
-	if err != nil {
-		return nil, keyPart{}, err
-	}
-	for _, part := range parts[:len(parts)-1] {
-		if t, err = b.descend(t, part); err != nil {
-			return nil, keyPart{}, err
+	var last keyPart
+	var err error
+	for it, i := n.Key(), 0; it.Next(); i++ {
+		if i > 0 {
+			if t, err = b.descend(t, last); err != nil {
+				return nil, keyPart{}, err
+			}
+		}
+		last = keyPart{name: string(it.Node().Data), off: int(it.Node().Raw.Offset)}
+		if b.keys++; b.keys > MaxManifestKeys {
+			return nil, keyPart{}, b.src.errorf(last.off, "the manifest has more than %d keys, the most this action reads (real ones have at most a few hundred): remove what is not needed to publish", MaxManifestKeys)
 		}
 	}
-	return t, parts[len(parts)-1], nil
+	return t, last, nil
 }
 
 func (b *treeBuilder) header(root *value, n *unstable.Node, array bool) (*value, error) {
@@ -237,23 +222,12 @@ func (b *treeBuilder) keyValue(t *value, n *unstable.Node) error {
 // records no range for arrays, so it is found after the key and the '='.
 func (b *treeBuilder) valueStart(n *unstable.Node) int {
 	end := 0
-	it := n.Key()
-	for it.Next() {
-		r := it.Node().Raw
-		end = int(r.Offset + r.Length)
+	for it := n.Key(); it.Next(); {
+		end = int(it.Node().Raw.Offset + it.Node().Raw.Length)
 	}
-	data := b.src.data
-	skip := func() {
-		for end < len(data) && (data[end] == ' ' || data[end] == '\t') {
-			end++
-		}
-	}
-	skip()
-	if end < len(data) && data[end] == '=' {
-		end++
-	}
-	skip()
-	return end
+	rest := bytes.TrimLeft(b.src.data[end:], " \t")
+	rest = bytes.TrimLeft(bytes.TrimPrefix(rest, []byte("=")), " \t")
+	return len(b.src.data) - len(rest)
 }
 
 func (b *treeBuilder) value(n *unstable.Node, off int) (*value, error) {
