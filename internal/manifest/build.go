@@ -206,21 +206,20 @@ func (m *Manifest) Select(names []string) ([]Build, error) {
 	var missing []string
 	seen := map[string]bool{}
 	for _, n := range names {
-		if seen[n] {
-			continue
+		b, ok := m.Build(n)
+		switch {
+		case seen[n]:
+		case !ok:
+			missing = append(missing, fmt.Sprintf("%q", n))
+		default:
+			out = append(out, b)
 		}
 		seen[n] = true
-		b, ok := m.Build(n)
-		if !ok {
-			missing = append(missing, fmt.Sprintf("%q", n))
-			continue
-		}
-		out = append(out, b)
 	}
 	if len(missing) > 0 {
-		have := make([]string, len(m.builds))
-		for i, b := range m.builds {
-			have[i] = b.Name
+		var have []string
+		for _, b := range m.builds {
+			have = append(have, b.Name)
 		}
 		noun := "no build named"
 		if len(missing) > 1 {
