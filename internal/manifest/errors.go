@@ -65,25 +65,17 @@ func (l ErrorList) Unwrap() []error {
 
 // Errors returns every positioned error inside err (an *Error, an ErrorList,
 // or anything wrapping them), in file order.
-func Errors(err error) []*Error {
-	var out []*Error
-	var walk func(error)
-	walk = func(err error) {
-		switch e := err.(type) {
-		case nil:
-		case *Error:
-			out = append(out, e)
-		case ErrorList:
-			out = append(out, e...)
-		case interface{ Unwrap() []error }:
-			for _, inner := range e.Unwrap() {
-				walk(inner)
-			}
-		case interface{ Unwrap() error }:
-			walk(e.Unwrap())
+func Errors(err error) (out []*Error) {
+	switch e := err.(type) {
+	case *Error:
+		return []*Error{e}
+	case interface{ Unwrap() []error }: // ErrorList too
+		for _, inner := range e.Unwrap() {
+			out = append(out, Errors(inner)...)
 		}
+	case interface{ Unwrap() error }:
+		return Errors(e.Unwrap())
 	}
-	walk(err)
 	return out
 }
 
