@@ -113,19 +113,12 @@ func (s *source) pos(off int) Position {
 }
 
 // offsetOf converts a line and a byte column (as go-toml reports them) to
-// an offset.
+// an offset; pos clamps it to the file.
 func (s *source) offsetOf(line, byteCol int) int {
-	if line < 1 {
-		return 0
-	}
 	if line > len(s.lineStarts) {
 		return len(s.data)
 	}
-	off := s.lineStarts[line-1] + byteCol - 1
-	if off > len(s.data) {
-		off = len(s.data)
-	}
-	return off
+	return s.lineStarts[max(line, 1)-1] + byteCol - 1
 }
 
 func (s *source) errorf(off int, format string, args ...any) *Error {
