@@ -264,33 +264,25 @@ func decodeManifest(src *source, root *value, plain map[string]any) (*Manifest, 
 // declaredSchema reads `version = 1` or `schema-version = "X.Y.Z"`. Like
 // Flox, `version` wins when both are present.
 func (d *decoder) declaredSchema(root *value) bool {
-	if e := root.get("version"); e != nil {
-		if e.val.kind != kindInteger {
-			d.fail(e.val.off, `version must be the integer 1 (version = 1), not %s; newer manifests use schema-version = %q instead`, e.val.kind, LatestSchema.String())
-			return false
-		}
-		if e.val.integer != 1 {
-			d.fail(e.val.off, `version = %d is not a manifest version Flox knows: use version = 1 or schema-version = %q`, e.val.integer, LatestSchema.String())
-			return false
-		}
+	latest := LatestSchema.String()
+	switch v, sv := root.get("version"), root.get("schema-version"); {
+	case v != nil && v.val.kind != kindInteger:
+		d.fail(v.val.off, `version must be the integer 1 (version = 1), not %s; newer manifests use schema-version = %q instead`, v.val.kind, latest)
+	case v != nil && v.val.integer != 1:
+		d.fail(v.val.off, `version = %d is not a manifest version Flox knows: use version = 1 or schema-version = %q`, v.val.integer, latest)
+	case v != nil:
 		d.schema = SchemaV1
-		return true
-	}
-	if e := root.get("schema-version"); e != nil {
-		if e.val.kind != kindString {
-			d.fail(e.val.off, `schema-version must be a version string like %q, not %s`, LatestSchema.String(), e.val.kind)
-			return false
+	case sv == nil:
+		d.fail(0, `the manifest declares no schema: add schema-version = %q (or version = 1) at the top`, latest)
+	case sv.val.kind != kindString:
+		d.fail(sv.val.off, `schema-version must be a version string like %q, not %s`, latest, sv.val.kind)
+	default:
+		var ok bool
+		if d.schema, ok = parseSchemaVersion(sv.val.str); !ok {
+			d.fail(sv.val.off, `schema-version %q is not a schema this action knows (known: "1.10.0" to %q, or version = 1); if a newer Flox wrote it, update this action`, sv.val.str, latest)
 		}
-		v, ok := parseSchemaVersion(e.val.str)
-		if !ok {
-			d.fail(e.val.off, `schema-version %q is not a schema this action knows (known: "1.10.0" to %q, or version = 1); if a newer Flox wrote it, update this action`, e.val.str, LatestSchema.String())
-			return false
-		}
-		d.schema = v
-		return true
 	}
-	d.fail(0, `the manifest declares no schema: add schema-version = %q (or version = 1) at the top`, LatestSchema.String())
-	return false
+	return d.schema != 0
 }
 
 // each decodes every entry of table e with one, keeping those it accepts.

@@ -72,10 +72,8 @@ func (l *Lock) ToplevelPackages() []LockedPackage {
 // locked_url, rev, rev_count and rev_date describe the nixpkgs a manifest
 // build is based on. Flox picks the same package.
 func (l *Lock) BaseCatalog() (LockedPackage, bool) {
-	for _, p := range l.Packages {
-		if p.Kind == KindCatalog && p.Group == DefaultGroup {
-			return p, true
-		}
+	if c := l.CatalogPackages(); len(c) > 0 {
+		return c[0], true
 	}
 	return LockedPackage{}, false
 }
