@@ -155,22 +155,12 @@ func ValidateVersion(name, version string) error {
 // With [include], packages may come from included environments this parser
 // does not read, so the check is left to the build.
 func (d *decoder) checkRuntimePackages(m *Manifest, root *value) {
-	if m.includes || len(m.builds) == 0 {
-		return
-	}
-	ids := map[string]bool{}
-	for _, p := range m.Install {
-		ids[p.InstallID] = true
-	}
-	be := root.get("build")
 	for _, b := range m.builds {
-		rp := be.val.get(b.Name).val.get("runtime-packages")
-		if rp == nil || rp.val.kind != kindArray {
-			continue
-		}
-		for _, el := range rp.val.elems {
-			if el.kind == kindString && !ids[el.str] {
-				d.fail(el.off, `build %q: runtime-packages names %q, which is not an install id in [install]`, b.Name, el.str)
+		if rp := root.get("build").val.get(b.Name).val.get("runtime-packages"); rp != nil && !m.includes {
+			for _, el := range rp.val.elems { // none unless a list
+				if _, ok := m.Package(el.str); el.kind == kindString && !ok {
+					d.fail(el.off, `build %q: runtime-packages names %q, which is not an install id in [install]`, b.Name, el.str)
+				}
 			}
 		}
 	}
