@@ -234,54 +234,48 @@ func (b *treeBuilder) value(n *unstable.Node, off int) (*value, error) {
 	if n.Raw.Length > 0 {
 		off = int(n.Raw.Offset)
 	}
-	text := string(n.Data)
+	v := &value{off: off, str: string(n.Data)}
+	var err error
 	switch n.Kind {
 	case unstable.String:
-		return &value{kind: kindString, off: off, str: text}, nil
+		v.kind = kindString
 	case unstable.Bool:
-		return &value{kind: kindBool, off: off, boolean: text == "true"}, nil
+		v.kind, v.boolean = kindBool, v.str == "true"
 	case unstable.Integer:
 		// go-toml checked the syntax, which Go's own integer syntax
 		// covers (0x, 0o, 0b, underscores); only the range is left.
-		i, err := strconv.ParseInt(text, 0, 64)
-		if err != nil {
-			return nil, b.src.errorf(off, "invalid TOML: integer %s is out of range", text)
+		v.kind = kindInteger
+		if v.integer, err = strconv.ParseInt(v.str, 0, 64); err != nil {
+			return nil, b.src.errorf(off, "invalid TOML: integer %s is out of range", v.str)
 		}
-		return &value{kind: kindInteger, off: off, integer: i}, nil
 	case unstable.Float:
-		return &value{kind: kindFloat, off: off, str: text}, nil
+		v.kind = kindFloat
 	case unstable.LocalDate, unstable.LocalTime, unstable.LocalDateTime, unstable.DateTime:
-		return &value{kind: kindDatetime, off: off, str: text}, nil
-	case unstable.Array:
-		arr := &value{kind: kindArray, off: off}
-		it := n.Children()
-		for it.Next() {
-			c := it.Node()
-			if c.Kind == unstable.Comment {
-				continue
-			}
-			// A nested array has no range of its own: it inherits the
-			// position of the array holding it.
-			elem, err := b.value(c, off)
-			if err != nil {
-				return nil, err
-			}
-			arr.elems = append(arr.elems, elem)
+		v.kind = kindDatetime
+	case unstable.Array, unstable.InlineTable:
+		if v.kind = kindArray; n.Kind == unstable.InlineTable {
+			v = newTable(off)
 		}
-		return arr, nil
-	case unstable.InlineTable:
-		t := newTable(off)
-		it := n.Children()
-		for it.Next() {
-			c := it.Node()
-			if c.Kind != unstable.KeyValue {
-				continue
-			}
-			if err := b.keyValue(t, c); err != nil {
-				return nil, err
+		for it := n.Children(); it.Next() && err == nil; {
+			switch c := it.Node(); {
+			case c.Kind == unstable.Comment:
+			case v.kind == kindTable:
+				if c.Kind == unstable.KeyValue {
+					err = b.keyValue(v, c)
+				}
+			default:
+				// A nested array has no range of its own: it inherits the
+				// position of the array holding it.
+				var elem *value
+				elem, err = b.value(c, off)
+				v.elems = append(v.elems, elem)
 			}
 		}
-		return t, nil
+		if err != nil {
+			return nil, err
+		}
+	default:
+		return nil, b.src.errorf(off, "invalid TOML: unexpected %s", n.Kind)
 	}
-	return nil, b.src.errorf(off, "invalid TOML: unexpected %s", n.Kind)
+	return v, nil
 }
