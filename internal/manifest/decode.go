@@ -208,28 +208,23 @@ func decodeManifest(src *source, root *value, plain map[string]any) (*Manifest, 
 	}
 	m.Schema = d.schema
 
-	fs := []field{}
-	if d.schema == SchemaV1 {
-		fs = append(fs,
-			field{name: "version", set: func(*entry, path) {}},
-			field{name: "schema-version", hidden: true, set: func(e *entry, _ path) {
-				d.fail(e.keyOff, "the manifest sets both version and schema-version: keep only schema-version")
-			}},
-		)
-	} else {
-		fs = append(fs, field{name: "schema-version", set: func(*entry, path) {}})
-	}
 	// The tables publishing does not read are Flox's business: only their
 	// shape is checked, so that a typo'd top-level key is still caught.
 	table := func(e *entry, p path) { d.table(e, p) }
-	fs = append(fs,
-		field{name: "minimum-cli-version", since: Schema1_10_0, set: func(e *entry, p path) {
+	fs := []field{
+		{name: "version", hidden: d.schema != SchemaV1, set: func(*entry, path) {}},
+		{name: "schema-version", hidden: d.schema == SchemaV1, set: func(e *entry, _ path) {
+			if d.schema == SchemaV1 { // version wins, as in Flox
+				d.fail(e.keyOff, "the manifest sets both version and schema-version: keep only schema-version")
+			}
+		}},
+		{name: "minimum-cli-version", since: Schema1_10_0, set: func(e *entry, p path) {
 			if e.val.kind != kindString && e.val.kind != kindTable {
 				d.wrongType(e.val, p, `a version string or { version = "X.Y.Z", reason = "..." }`)
 			}
 		}},
-		field{name: "install", set: func(e *entry, p path) { m.Install = each(d, e, p, d.pkg) }},
-		field{name: "vars", set: func(e *entry, p path) {
+		{name: "install", set: func(e *entry, p path) { m.Install = each(d, e, p, d.pkg) }},
+		{name: "vars", set: func(e *entry, p path) {
 			if t := d.table(e, p); t != nil {
 				for _, ve := range t.entries {
 					if s, ok := d.str(ve, p.child(ve.key)); ok {
@@ -238,19 +233,19 @@ func decodeManifest(src *source, root *value, plain map[string]any) (*Manifest, 
 				}
 			}
 		}},
-		field{name: "hook", set: table},
-		field{name: "profile", set: table},
-		field{name: "options", set: func(e *entry, p path) { m.Options = d.options(e, p) }},
-		field{name: "services", set: table},
-		field{name: "build", set: func(e *entry, p path) {
+		{name: "hook", set: table},
+		{name: "profile", set: table},
+		{name: "options", set: func(e *entry, p path) { m.Options = d.options(e, p) }},
+		{name: "services", set: table},
+		{name: "build", set: func(e *entry, p path) {
 			m.buildPos = d.src.pos(e.keyOff)
 			m.builds = each(d, e, p, d.build)
 			m.buildData, _ = plain["build"].(map[string]any)
 		}},
-		field{name: "containerize", set: table},
-		field{name: "include", set: func(e *entry, p path) { m.includes = d.include(e, p) }},
-		field{name: "plugins", since: Schema1_14_0, set: table},
-	)
+		{name: "containerize", set: table},
+		{name: "include", set: func(e *entry, p path) { m.includes = d.include(e, p) }},
+		{name: "plugins", since: Schema1_14_0, set: table},
+	}
 	d.fields(root, "", fs)
 	d.checkRuntimePackages(m, root)
 

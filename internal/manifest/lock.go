@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -90,13 +91,7 @@ func (l *Lock) BaseCatalogURL() string {
 // publishes only from an environment with at least one: the base catalog
 // of a build is taken from it (flake and store-path packages do not count).
 func (l *Lock) CatalogPackages() []LockedPackage {
-	var out []LockedPackage
-	for _, p := range l.ToplevelPackages() {
-		if p.Kind == KindCatalog {
-			out = append(out, p)
-		}
-	}
-	return out
+	return slices.DeleteFunc(l.ToplevelPackages(), func(p LockedPackage) bool { return p.Kind != KindCatalog })
 }
 
 // ParseLock parses a manifest.lock; a cancelled ctx stops it with ctx's
