@@ -232,7 +232,7 @@ func (e *Environment) Select(names []string) ([]Build, error) {
 		return nil, err
 	}
 	var locked struct {
-		Build map[string]json.RawMessage `json:"build"`
+		Build map[string]any `json:"build"`
 	}
 	if len(e.Lock.Manifest) > 0 {
 		if err := json.Unmarshal(e.Lock.Manifest, &locked); err != nil {
@@ -244,13 +244,9 @@ func (e *Environment) Select(names []string) ([]Build, error) {
 		errs = append(errs, &Error{Pos: pos, Msg: fmt.Sprintf(format, args...) + "; the lock is stale: " + relock})
 	}
 	for _, b := range builds {
-		raw, ok := locked.Build[b.Name]
-		if !ok {
+		if lockedData, ok := locked.Build[b.Name]; !ok {
 			stale(b.Pos, "build %q is in manifest.toml but not in %s, which Flox publishes from", b.Name, e.Lock.Path)
-			continue
-		}
-		var lockedData any
-		if err := json.Unmarshal(raw, &lockedData); err != nil || !sameData(lockedData, e.Manifest.buildData[b.Name]) {
+		} else if !sameData(lockedData, e.Manifest.buildData[b.Name]) {
 			stale(b.Pos, "build %q differs between manifest.toml and %s, which Flox publishes from", b.Name, e.Lock.Path)
 		}
 	}
