@@ -232,11 +232,9 @@ func expectDelim(dec *json.Decoder, want json.Delim) error {
 	return nil
 }
 
+// skipSpace skips what separates JSON values: blanks, ',' and ':'.
 func skipSpace(data []byte, off int) int {
-	for off < len(data) && (data[off] == ' ' || data[off] == '\t' || data[off] == '\n' || data[off] == '\r' || data[off] == ',' || data[off] == ':') {
-		off++
-	}
-	return off
+	return len(data) - len(bytes.TrimLeft(data[off:], " \t\n\r,:"))
 }
 
 // jsonError positions a decoding error; base is the offset of the bytes
@@ -264,17 +262,11 @@ func jsonError(src *source, base int, err error) error {
 // valueStart finds where the value of field starts, given that it ends at
 // end: encoding/json reports the offset after a mistyped value.
 func valueStart(data []byte, base, end int, field string) int {
-	if i := strings.LastIndexByte(field, '.'); i >= 0 {
-		field = field[i+1:]
+	key := []byte(strconv.Quote(field[strings.LastIndexByte(field, '.')+1:]))
+	if field != "" && end <= len(data) {
+		if i := bytes.LastIndex(data[base:end], key); i >= 0 {
+			return skipSpace(data, base+i+len(key))
+		}
 	}
-	if field == "" || end > len(data) {
-		return end
-	}
-	key := []byte(strconv.Quote(field))
-	i := bytes.LastIndex(data[base:end], key)
-	if i < 0 {
-		return end
-	}
-	off := skipSpace(data, base+i+len(key))
-	return off
+	return end
 }
