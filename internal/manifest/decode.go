@@ -306,12 +306,10 @@ func (d *decoder) pkg(e *entry, p path) (Package, bool) {
 			sources = append(sources, se)
 		}
 	}
-	switch len(sources) {
-	case 0:
+	if len(sources) == 0 {
 		d.fail(e.keyOff, `%s needs one of pkg-path (a catalog package), flake (a flake installable) or store-path`, p)
 		return pkg, false
-	case 1:
-	default:
+	} else if len(sources) > 1 {
 		d.fail(sources[1].keyOff, `%s sets both %s and %s: a package comes from exactly one of pkg-path, flake or store-path`, p, sources[0].key, sources[1].key)
 		return pkg, false
 	}

@@ -117,10 +117,8 @@ func (b *treeBuilder) build(ctx context.Context) (*value, error) {
 		switch expr.Kind {
 		case unstable.KeyValue:
 			err = b.keyValue(cur, expr)
-		case unstable.Table:
-			cur, err = b.header(root, expr, false)
-		case unstable.ArrayTable:
-			cur, err = b.header(root, expr, true)
+		case unstable.Table, unstable.ArrayTable:
+			cur, err = b.header(root, expr, expr.Kind == unstable.ArrayTable)
 		}
 		if err != nil {
 			return nil, err
