@@ -16,12 +16,12 @@ import (
 // catalogName is FloxHub's rule for package names (the name pattern of the
 // catalog API, cli/catalog-api-v1/openapi.json in flox/flox). A build's name
 // becomes that package name, the pname of its store path, an argument of
-// `flox build` and a result-<name> file, so ValidateBuildName adds what those
+// `flox build` and a result-<name> file, so validateBuildName adds what those
 // refuse.
 var catalogName = regexp.MustCompile(`^[a-zA-Z0-9.\-_]{1,128}$`)
 
-// ValidateBuildName checks that name can name a published build.
-func ValidateBuildName(name string) error {
+// validateBuildName checks that name can name a published build.
+func validateBuildName(name string) error {
 	switch {
 	case !catalogName.MatchString(name):
 		return fmt.Errorf("build name %q is not a package name: use 1 to 128 letters, digits, '.', '-' or '_' (FloxHub's rule for package names)", name)
@@ -42,7 +42,7 @@ func (d *decoder) build(e *entry, p path) (Build, bool) {
 		return b, false
 	}
 	ok := true
-	if err := ValidateBuildName(e.key); err != nil {
+	if err := validateBuildName(e.key); err != nil {
 		d.fail(e.keyOff, "%v", err)
 		ok = false
 	}
