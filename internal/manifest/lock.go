@@ -105,50 +105,56 @@ func ParseLock(ctx context.Context, path string, data []byte) (*Lock, error) {
 		return nil, src.errorf(off, "the lock has more than %d keys, the most this action reads (real ones have a few thousand): regenerate it with Flox", MaxLockKeys)
 	}
 	l := &Lock{Path: path}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	var haveVersion, havePackages bool
-	if err := func() error {
-		if err := expectDelim(dec, '{'); err != nil {
-			return err
-		}
-		for dec.More() {
-			key, err := dec.Token()
-			if err != nil {
-				return err
-			}
-			off := skipSpace(data, int(dec.InputOffset()))
-			switch key {
-			case "lockfile-version":
-				haveVersion = true
-				if err = dec.Decode(&l.Version); err == nil && l.Version != 1 {
-					return src.errorf(off, "lockfile-version %d is not supported: this action reads version 1; lock the environment with a Flox release this action supports", l.Version)
-				}
-			case "manifest":
-				err = dec.Decode(&l.Manifest)
-			case "packages":
-				havePackages = true
-				err = l.decodePackages(ctx, src, dec)
-			default:
-				err = dec.Decode(&json.RawMessage{})
-			}
-			if err != nil {
-				return err
-			}
-		}
-		return expectDelim(dec, '}')
-	}(); err != nil {
+	if err := l.decode(ctx, src); err != nil {
 		return nil, jsonError(src, 0, err)
 	}
-	if end := skipSpace(data, int(dec.InputOffset())); end < len(data) {
-		return nil, src.errorf(end, "unexpected data after the lock's JSON object")
-	}
-	switch {
-	case !haveVersion:
-		return nil, src.errorf(0, "the lock has no lockfile-version: regenerate it with `flox lock`")
-	case !havePackages:
-		return nil, src.errorf(0, "the lock has no packages list: regenerate it with `flox lock`")
-	}
 	return l, nil
+}
+
+// decode reads the lock's object; errors it cannot place are positioned by
+// jsonError.
+func (l *Lock) decode(ctx context.Context, src *source) error {
+	dec := json.NewDecoder(bytes.NewReader(src.data))
+	if err := expectDelim(dec, '{'); err != nil {
+		return err
+	}
+	var haveVersion, havePackages bool
+	for dec.More() {
+		key, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		off := skipSpace(src.data, int(dec.InputOffset()))
+		switch key {
+		case "lockfile-version":
+			haveVersion = true
+			if err = dec.Decode(&l.Version); err == nil && l.Version != 1 {
+				return src.errorf(off, "lockfile-version %d is not supported: this action reads version 1; lock the environment with a Flox release this action supports", l.Version)
+			}
+		case "manifest":
+			err = dec.Decode(&l.Manifest)
+		case "packages":
+			havePackages = true
+			err = l.decodePackages(ctx, src, dec)
+		default:
+			err = dec.Decode(&json.RawMessage{})
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if err := expectDelim(dec, '}'); err != nil {
+		return err
+	}
+	switch end := skipSpace(src.data, int(dec.InputOffset())); {
+	case end < len(src.data):
+		return src.errorf(end, "unexpected data after the lock's JSON object")
+	case !haveVersion:
+		return src.errorf(0, "the lock has no lockfile-version: regenerate it with `flox lock`")
+	case !havePackages:
+		return src.errorf(0, "the lock has no packages list: regenerate it with `flox lock`")
+	}
+	return nil
 }
 
 func (l *Lock) decodePackages(ctx context.Context, src *source, dec *json.Decoder) error {
