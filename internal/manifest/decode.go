@@ -28,14 +28,18 @@ func (d *decoder) fail(off int, format string, args ...any) {
 // include.environments[0].dir; "" is the top level.
 type path string
 
-func (p path) child(k string) path {
-	if p == "" {
-		return path(quoteKey(k))
-	}
-	return p + "." + path(quoteKey(k))
-}
+var bareKey = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 
-func (p path) index(i int) path { return path(fmt.Sprintf("%s[%d]", p, i)) }
+// child names key k of p, quoted unless it is a bare key.
+func (p path) child(k string) path {
+	if !bareKey.MatchString(k) {
+		k = fmt.Sprintf("%q", k)
+	}
+	if p == "" {
+		return path(k)
+	}
+	return p + "." + path(k)
+}
 
 // table names the table p for messages.
 func (p path) table() string {
@@ -46,15 +50,6 @@ func (p path) table() string {
 		return string(p)
 	}
 	return "[" + string(p) + "]"
-}
-
-var bareKey = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
-
-func quoteKey(k string) string {
-	if bareKey.MatchString(k) {
-		return k
-	}
-	return fmt.Sprintf("%q", k)
 }
 
 // field is one key a table accepts, from schema `since` on.
@@ -167,7 +162,7 @@ func (d *decoder) strList(e *entry, p path) []string {
 	out := make([]string, 0, len(e.val.elems))
 	for i, el := range e.val.elems {
 		if el.kind != kindString {
-			d.wrongType(el, p.index(i), "a string")
+			d.wrongType(el, path(fmt.Sprintf("%s[%d]", p, i)), "a string")
 			continue
 		}
 		out = append(out, el.str)
