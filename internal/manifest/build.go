@@ -16,12 +16,12 @@ import (
 // catalogName is FloxHub's rule for package names (the name pattern of the
 // catalog API, cli/catalog-api-v1/openapi.json in flox/flox). A build's name
 // becomes that package name, the pname of its store path, an argument of
-// `flox build` and a result-<name> file, so ValidateBuildName adds what those
+// `flox build` and a result-<name> file, so validateBuildName adds what those
 // refuse.
 var catalogName = regexp.MustCompile(`^[a-zA-Z0-9.\-_]{1,128}$`)
 
-// ValidateBuildName checks that name can name a published build.
-func ValidateBuildName(name string) error {
+// validateBuildName checks that name can name a published build.
+func validateBuildName(name string) error {
 	switch {
 	case !catalogName.MatchString(name):
 		return fmt.Errorf("build name %q is not a package name: use 1 to 128 letters, digits, '.', '-' or '_' (FloxHub's rule for package names)", name)
@@ -33,24 +33,6 @@ func ValidateBuildName(name string) error {
 	return nil
 }
 
-const versionForms = `a string, { file = "PATH" } or { command = "..." }`
-
-func (d *decoder) builds(e *entry, p path) ([]Build, map[string]any) {
-	t := d.table(e, p)
-	if t == nil {
-		return nil, nil
-	}
-	var out []Build
-	data := map[string]any{}
-	for _, be := range t.entries {
-		if b, ok := d.build(be, p.child(be.key)); ok {
-			out = append(out, b)
-			data[b.Name] = be.val.plain()
-		}
-	}
-	return out, data
-}
-
 func (d *decoder) build(e *entry, p path) (Build, bool) {
 	b := Build{Name: e.key, Sandbox: SandboxOff, Pos: d.src.pos(e.keyOff)}
 	where := fmt.Sprintf("build %q", e.key)
@@ -60,7 +42,7 @@ func (d *decoder) build(e *entry, p path) (Build, bool) {
 		return b, false
 	}
 	ok := true
-	if err := ValidateBuildName(e.key); err != nil {
+	if err := validateBuildName(e.key); err != nil {
 		d.fail(e.keyOff, "%v", err)
 		ok = false
 	}
@@ -79,24 +61,17 @@ func (d *decoder) build(e *entry, p path) (Build, bool) {
 		}},
 		{name: "sandbox", set: func(e *entry, p path) {
 			s, ok := d.str(e, p)
-			if !ok {
-				return
-			}
-			switch s {
-			case SandboxOff, SandboxPure:
+			since113 := s == SandboxWarn || s == SandboxEnforce
+			switch {
+			case !ok:
+			case since113 && d.schema < Schema1_13_0:
+				d.tooNew(e.val.off, fmt.Sprintf("%s = %q", p, s), Schema1_13_0)
+			case since113 || s == SandboxOff || s == SandboxPure:
 				b.Sandbox = s
-			case SandboxWarn, SandboxEnforce:
-				if d.schema < Schema1_13_0 {
-					d.tooNew(e.val.off, fmt.Sprintf("%s = %q", p, s), Schema1_13_0)
-					return
-				}
-				b.Sandbox = s
+			case d.schema >= Schema1_13_0:
+				d.fail(e.val.off, `%s: sandbox = %q is not a sandbox mode; use "off", "warn", "enforce" or "pure"`, where, s)
 			default:
-				modes := `"off" or "pure"`
-				if d.schema >= Schema1_13_0 {
-					modes = `"off", "warn", "enforce" or "pure"`
-				}
-				d.fail(e.val.off, `%s: sandbox = %q is not a sandbox mode; use %s`, where, s, modes)
+				d.fail(e.val.off, `%s: sandbox = %q is not a sandbox mode; use "off" or "pure"`, where, s)
 			}
 		}},
 		{name: "sandbox-allow", since: Schema1_13_0, set: func(e *entry, p path) {
@@ -131,48 +106,36 @@ func (d *decoder) build(e *entry, p path) (Build, bool) {
 }
 
 func (d *decoder) buildVersion(e *entry, where string) Version {
-	v := Version{Pos: d.src.pos(e.val.off)}
-	bad := func() Version {
-		d.fail(e.val.off, `%s: version must be %s`, where, versionForms)
-		return Version{}
-	}
-	switch e.val.kind {
-	case kindString:
-		if e.val.str == "" {
-			d.fail(e.val.off, `%s: version is empty; remove it to get the default %q, or set one`, where, DefaultBuildVersion)
+	v := e.val
+	if v.kind == kindString {
+		if v.str == "" {
+			d.fail(v.off, `%s: version is empty; remove it to get the default %q, or set one`, where, DefaultBuildVersion)
 			return Version{}
 		}
-		v.Literal = e.val.str
-		return v
-	case kindTable:
-		if len(e.val.entries) == 0 {
-			return bad()
-		}
-		for i, ve := range e.val.entries {
-			if (ve.key != "file" && ve.key != "command") || i > 0 {
-				// Point at the key that makes the table none of the forms.
-				d.fail(ve.keyOff, `%s: version must be %s`, where, versionForms)
-				return Version{}
-			}
-		}
-		ve := e.val.entries[0]
-		if ve.val.kind != kindString {
+		return Version{Literal: v.str, Pos: d.src.pos(v.off)}
+	}
+	off := v.off
+	if v.kind == kindTable && len(v.entries) > 0 {
+		ve := v.entries[0]
+		switch {
+		case ve.key != "file" && ve.key != "command":
+			off = ve.keyOff // the key that makes the table none of the forms
+		case len(v.entries) > 1:
+			off = v.entries[1].keyOff
+		case ve.val.kind != kindString:
 			d.fail(ve.val.off, `%s: version.%s must be a string, not %s`, where, ve.key, ve.val.kind)
 			return Version{}
-		}
-		if strings.TrimSpace(ve.val.str) == "" {
+		case strings.TrimSpace(ve.val.str) == "":
 			d.fail(ve.val.off, `%s: version.%s is empty`, where, ve.key)
 			return Version{}
+		case ve.key == "file":
+			return Version{File: ve.val.str, Pos: d.src.pos(ve.val.off)}
+		default:
+			return Version{Command: ve.val.str, Pos: d.src.pos(ve.val.off)}
 		}
-		v.Pos = d.src.pos(ve.val.off)
-		if ve.key == "file" {
-			v.File = ve.val.str
-		} else {
-			v.Command = ve.val.str
-		}
-		return v
 	}
-	return bad()
+	d.fail(off, `%s: version must be a string, { file = "PATH" } or { command = "..." }`, where)
+	return Version{}
 }
 
 // ValidateVersion checks that a build's name and version make a valid Nix
@@ -192,22 +155,12 @@ func ValidateVersion(name, version string) error {
 // With [include], packages may come from included environments this parser
 // does not read, so the check is left to the build.
 func (d *decoder) checkRuntimePackages(m *Manifest, root *value) {
-	if m.includes || len(m.builds) == 0 {
-		return
-	}
-	ids := map[string]bool{}
-	for _, p := range m.Install {
-		ids[p.InstallID] = true
-	}
-	be := root.get("build")
 	for _, b := range m.builds {
-		rp := be.val.get(b.Name).val.get("runtime-packages")
-		if rp == nil || rp.val.kind != kindArray {
-			continue
-		}
-		for _, el := range rp.val.elems {
-			if el.kind == kindString && !ids[el.str] {
-				d.fail(el.off, `build %q: runtime-packages names %q, which is not an install id in [install]`, b.Name, el.str)
+		if rp := root.get("build").val.get(b.Name).val.get("runtime-packages"); rp != nil && !m.includes {
+			for _, el := range rp.val.elems { // none unless a list
+				if _, ok := m.Package(el.str); el.kind == kindString && !ok {
+					d.fail(el.off, `build %q: runtime-packages names %q, which is not an install id in [install]`, b.Name, el.str)
+				}
 			}
 		}
 	}
@@ -243,21 +196,20 @@ func (m *Manifest) Select(names []string) ([]Build, error) {
 	var missing []string
 	seen := map[string]bool{}
 	for _, n := range names {
-		if seen[n] {
-			continue
+		b, ok := m.Build(n)
+		switch {
+		case seen[n]:
+		case !ok:
+			missing = append(missing, fmt.Sprintf("%q", n))
+		default:
+			out = append(out, b)
 		}
 		seen[n] = true
-		b, ok := m.Build(n)
-		if !ok {
-			missing = append(missing, fmt.Sprintf("%q", n))
-			continue
-		}
-		out = append(out, b)
 	}
 	if len(missing) > 0 {
-		have := make([]string, len(m.builds))
-		for i, b := range m.builds {
-			have[i] = b.Name
+		var have []string
+		for _, b := range m.builds {
+			have = append(have, b.Name)
 		}
 		noun := "no build named"
 		if len(missing) > 1 {
@@ -280,7 +232,7 @@ func (e *Environment) Select(names []string) ([]Build, error) {
 		return nil, err
 	}
 	var locked struct {
-		Build map[string]json.RawMessage `json:"build"`
+		Build map[string]any `json:"build"`
 	}
 	if len(e.Lock.Manifest) > 0 {
 		if err := json.Unmarshal(e.Lock.Manifest, &locked); err != nil {
@@ -292,13 +244,9 @@ func (e *Environment) Select(names []string) ([]Build, error) {
 		errs = append(errs, &Error{Pos: pos, Msg: fmt.Sprintf(format, args...) + "; the lock is stale: " + relock})
 	}
 	for _, b := range builds {
-		raw, ok := locked.Build[b.Name]
-		if !ok {
+		if lockedData, ok := locked.Build[b.Name]; !ok {
 			stale(b.Pos, "build %q is in manifest.toml but not in %s, which Flox publishes from", b.Name, e.Lock.Path)
-			continue
-		}
-		var lockedData any
-		if err := json.Unmarshal(raw, &lockedData); err != nil || !sameData(lockedData, e.Manifest.buildData[b.Name]) {
+		} else if !sameData(lockedData, e.Manifest.buildData[b.Name]) {
 			stale(b.Pos, "build %q differs between manifest.toml and %s, which Flox publishes from", b.Name, e.Lock.Path)
 		}
 	}
@@ -311,13 +259,10 @@ func (e *Environment) Select(names []string) ([]Build, error) {
 			}
 		}
 	}
-	switch len(errs) {
-	case 0:
-		return builds, nil
-	case 1:
-		return nil, errs[0]
+	if err := errs.err(); err != nil {
+		return nil, err
 	}
-	return nil, errs
+	return builds, nil
 }
 
 const relock = "run `flox build` (or any flox command that edits the environment) where manifest.toml was edited, so that Flox locks it again, and commit .flox/env/manifest.lock"

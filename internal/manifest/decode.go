@@ -1,10 +1,11 @@
 package manifest
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 )
 
@@ -24,51 +25,31 @@ func (d *decoder) fail(off int, format string, args ...any) {
 }
 
 // path names a key for messages, e.g. build.hello.version or
-// include.environments[0].dir.
-type path []string
+// include.environments[0].dir; "" is the top level.
+type path string
 
+var bareKey = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+// child names key k of p, quoted unless it is a bare key.
 func (p path) child(k string) path {
-	return append(append(path(nil), p...), k)
-}
-
-func (p path) index(i int) path {
-	return append(append(path(nil), p...), fmt.Sprintf("[%d]", i))
-}
-
-func (p path) String() string {
-	var b strings.Builder
-	for i, part := range p {
-		if strings.HasPrefix(part, "[") {
-			b.WriteString(part)
-			continue
-		}
-		if i > 0 {
-			b.WriteByte('.')
-		}
-		b.WriteString(quoteKey(part))
+	if !bareKey.MatchString(k) {
+		k = fmt.Sprintf("%q", k)
 	}
-	return b.String()
+	if p == "" {
+		return path(k)
+	}
+	return p + "." + path(k)
 }
 
 // table names the table p for messages.
 func (p path) table() string {
-	if len(p) == 0 {
+	switch {
+	case p == "":
 		return "the top level of the manifest"
+	case strings.Contains(string(p), "["):
+		return string(p)
 	}
-	s := p.String()
-	if strings.Contains(s, "[") {
-		return s
-	}
-	return "[" + s + "]"
-}
-
-var bareKey = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
-
-func quoteKey(k string) string {
-	if bareKey.MatchString(k) {
-		return k
-	}
-	return fmt.Sprintf("%q", k)
+	return "[" + string(p) + "]"
 }
 
 // field is one key a table accepts, from schema `since` on.
@@ -84,25 +65,16 @@ type field struct {
 // manifest's schema.
 func (d *decoder) fields(t *value, p path, fs []field) {
 	for _, e := range t.entries {
-		f := findField(fs, e.key)
+		i := slices.IndexFunc(fs, func(f field) bool { return f.name == e.key })
 		switch {
-		case f == nil:
+		case i < 0:
 			d.unknownKey(e, p, fs)
-		case f.since > d.schema:
-			d.tooNew(e.keyOff, p.child(e.key).String(), f.since)
+		case fs[i].since > d.schema:
+			d.tooNew(e.keyOff, string(p.child(e.key)), fs[i].since)
 		default:
-			f.set(e, p.child(e.key))
+			fs[i].set(e, p.child(e.key))
 		}
 	}
-}
-
-func findField(fs []field, name string) *field {
-	for i := range fs {
-		if fs[i].name == name {
-			return &fs[i]
-		}
-	}
-	return nil
 }
 
 func (d *decoder) unknownKey(e *entry, p path, fs []field) {
@@ -174,23 +146,6 @@ func (d *decoder) str(e *entry, p path) (string, bool) {
 	return e.val.str, true
 }
 
-func (d *decoder) boolean(e *entry, p path) *bool {
-	if e.val.kind != kindBool {
-		d.wrongType(e.val, p, "true or false")
-		return nil
-	}
-	b := e.val.boolean
-	return &b
-}
-
-func (d *decoder) uint(e *entry, p path, max uint64) (uint64, bool) {
-	if e.val.kind != kindInteger || e.val.integer < 0 || uint64(e.val.integer) > max {
-		d.fail(e.val.off, "%s must be a whole number from 0 to %d", p, max)
-		return 0, false
-	}
-	return uint64(e.val.integer), true
-}
-
 func (d *decoder) table(e *entry, p path) *value {
 	if e.val.kind != kindTable {
 		d.wrongType(e.val, p, "a table")
@@ -207,24 +162,10 @@ func (d *decoder) strList(e *entry, p path) []string {
 	out := make([]string, 0, len(e.val.elems))
 	for i, el := range e.val.elems {
 		if el.kind != kindString {
-			d.wrongType(el, p.index(i), "a string")
+			d.wrongType(el, path(fmt.Sprintf("%s[%d]", p, i)), "a string")
 			continue
 		}
 		out = append(out, el.str)
-	}
-	return out
-}
-
-func (d *decoder) strMap(e *entry, p path) map[string]string {
-	t := d.table(e, p)
-	if t == nil {
-		return nil
-	}
-	out := make(map[string]string, len(t.entries))
-	for _, ve := range t.entries {
-		if s, ok := d.str(ve, p.child(ve.key)); ok {
-			out[ve.key] = s
-		}
 	}
 	return out
 }
@@ -239,96 +180,73 @@ func (d *decoder) optStr(dst *string) func(*entry, path) {
 }
 
 func (d *decoder) optBool(dst **bool) func(*entry, path) {
-	return func(e *entry, p path) { *dst = d.boolean(e, p) }
+	return func(e *entry, p path) {
+		if e.val.kind != kindBool {
+			d.wrongType(e.val, p, "true or false")
+			return
+		}
+		b := e.val.boolean
+		*dst = &b
+	}
 }
 
 func (d *decoder) optList(dst *[]string) func(*entry, path) {
 	return func(e *entry, p path) { *dst = d.strList(e, p) }
 }
 
-func (d *decoder) optEnum(dst *string, allowed ...string) func(*entry, path) {
-	return func(e *entry, p path) {
-		s, ok := d.str(e, p)
-		if !ok {
-			return
-		}
-		for _, a := range allowed {
-			if s == a {
-				*dst = s
-				return
-			}
-		}
-		d.fail(e.val.off, "%s = %q is not one of %s", p, s, quoteList(allowed))
-	}
-}
-
-func quoteList(l []string) string {
-	q := make([]string, len(l))
-	for i, s := range l {
-		q[i] = fmt.Sprintf("%q", s)
-	}
-	return strings.Join(q, ", ")
-}
-
 // decodeManifest checks root against the schema it declares.
-func decodeManifest(src *source, root *value) (*Manifest, error) {
+func decodeManifest(src *source, root *value, plain map[string]any) (*Manifest, error) {
 	d := &decoder{src: src}
 	m := &Manifest{Path: src.file, vars: map[string]string{}, buildPos: src.pos(0)}
 	if !d.declaredSchema(root) {
-		return nil, d.errs
+		return nil, d.errs.err()
 	}
 	m.Schema = d.schema
 
-	fs := []field{}
-	if d.schema == SchemaV1 {
-		fs = append(fs,
-			field{name: "version", set: func(*entry, path) {}},
-			field{name: "schema-version", hidden: true, set: func(e *entry, _ path) {
-				d.fail(e.keyOff, "the manifest sets both version and schema-version: keep only schema-version")
-			}},
-		)
-	} else {
-		fs = append(fs, field{name: "schema-version", set: func(*entry, path) {}})
-	}
 	// The tables publishing does not read are Flox's business: only their
 	// shape is checked, so that a typo'd top-level key is still caught.
 	table := func(e *entry, p path) { d.table(e, p) }
-	fs = append(fs,
-		field{name: "minimum-cli-version", since: Schema1_10_0, set: func(e *entry, p path) {
+	fs := []field{
+		{name: "version", hidden: d.schema != SchemaV1, set: func(*entry, path) {}},
+		{name: "schema-version", hidden: d.schema == SchemaV1, set: func(e *entry, _ path) {
+			if d.schema == SchemaV1 { // version wins, as in Flox
+				d.fail(e.keyOff, "the manifest sets both version and schema-version: keep only schema-version")
+			}
+		}},
+		{name: "minimum-cli-version", since: Schema1_10_0, set: func(e *entry, p path) {
 			if e.val.kind != kindString && e.val.kind != kindTable {
 				d.wrongType(e.val, p, `a version string or { version = "X.Y.Z", reason = "..." }`)
 			}
 		}},
-		field{name: "install", set: func(e *entry, p path) { m.Install = d.install(e, p) }},
-		field{name: "vars", set: func(e *entry, p path) {
-			if v := d.strMap(e, p); v != nil {
-				m.vars = v
+		{name: "install", set: func(e *entry, p path) { m.Install = each(d, e, p, d.pkg) }},
+		{name: "vars", set: func(e *entry, p path) {
+			if t := d.table(e, p); t != nil {
+				for _, ve := range t.entries {
+					if s, ok := d.str(ve, p.child(ve.key)); ok {
+						m.vars[ve.key] = s
+					}
+				}
 			}
 		}},
-		field{name: "hook", set: table},
-		field{name: "profile", set: table},
-		field{name: "options", set: func(e *entry, p path) { m.Options = d.options(e, p) }},
-		field{name: "services", set: table},
-		field{name: "build", set: func(e *entry, p path) {
+		{name: "hook", set: table},
+		{name: "profile", set: table},
+		{name: "options", set: func(e *entry, p path) { m.Options = d.options(e, p) }},
+		{name: "services", set: table},
+		{name: "build", set: func(e *entry, p path) {
 			m.buildPos = d.src.pos(e.keyOff)
-			m.builds, m.buildData = d.builds(e, p)
+			m.builds = each(d, e, p, d.build)
+			m.buildData, _ = plain["build"].(map[string]any)
 		}},
-		field{name: "containerize", set: table},
-		field{name: "include", set: func(e *entry, p path) { m.includes = d.include(e, p) }},
-		field{name: "plugins", since: Schema1_14_0, set: table},
-	)
-	d.fields(root, nil, fs)
+		{name: "containerize", set: table},
+		{name: "include", set: func(e *entry, p path) { m.includes = d.include(e, p) }},
+		{name: "plugins", since: Schema1_14_0, set: table},
+	}
+	d.fields(root, "", fs)
 	d.checkRuntimePackages(m, root)
 
-	if len(d.errs) > 0 {
-		sort.SliceStable(d.errs, func(i, j int) bool {
-			a, b := d.errs[i].Pos, d.errs[j].Pos
-			return a.Line < b.Line || a.Line == b.Line && a.Col < b.Col
-		})
-		if len(d.errs) == 1 {
-			return nil, d.errs[0]
-		}
-		return nil, d.errs
+	slices.SortStableFunc(d.errs, func(a, b *Error) int { return cmp.Or(a.Pos.Line-b.Pos.Line, a.Pos.Col-b.Pos.Col) })
+	if err := d.errs.err(); err != nil {
+		return nil, err
 	}
 	return m, nil
 }
@@ -336,44 +254,35 @@ func decodeManifest(src *source, root *value) (*Manifest, error) {
 // declaredSchema reads `version = 1` or `schema-version = "X.Y.Z"`. Like
 // Flox, `version` wins when both are present.
 func (d *decoder) declaredSchema(root *value) bool {
-	if e := root.get("version"); e != nil {
-		if e.val.kind != kindInteger {
-			d.fail(e.val.off, `version must be the integer 1 (version = 1), not %s; newer manifests use schema-version = %q instead`, e.val.kind, LatestSchema.String())
-			return false
-		}
-		if e.val.integer != 1 {
-			d.fail(e.val.off, `version = %d is not a manifest version Flox knows: use version = 1 or schema-version = %q`, e.val.integer, LatestSchema.String())
-			return false
-		}
+	latest := LatestSchema.String()
+	switch v, sv := root.get("version"), root.get("schema-version"); {
+	case v != nil && v.val.kind != kindInteger:
+		d.fail(v.val.off, `version must be the integer 1 (version = 1), not %s; newer manifests use schema-version = %q instead`, v.val.kind, latest)
+	case v != nil && v.val.integer != 1:
+		d.fail(v.val.off, `version = %d is not a manifest version Flox knows: use version = 1 or schema-version = %q`, v.val.integer, latest)
+	case v != nil:
 		d.schema = SchemaV1
-		return true
-	}
-	if e := root.get("schema-version"); e != nil {
-		if e.val.kind != kindString {
-			d.fail(e.val.off, `schema-version must be a version string like %q, not %s`, LatestSchema.String(), e.val.kind)
-			return false
+	case sv == nil:
+		d.fail(0, `the manifest declares no schema: add schema-version = %q (or version = 1) at the top`, latest)
+	case sv.val.kind != kindString:
+		d.fail(sv.val.off, `schema-version must be a version string like %q, not %s`, latest, sv.val.kind)
+	default:
+		var ok bool
+		if d.schema, ok = parseSchemaVersion(sv.val.str); !ok {
+			d.fail(sv.val.off, `schema-version %q is not a schema this action knows (known: "1.10.0" to %q, or version = 1); if a newer Flox wrote it, update this action`, sv.val.str, latest)
 		}
-		v, ok := parseSchemaVersion(e.val.str)
-		if !ok {
-			d.fail(e.val.off, `schema-version %q is not a schema this action knows (known: "1.10.0" to %q, or version = 1); if a newer Flox wrote it, update this action`, e.val.str, LatestSchema.String())
-			return false
-		}
-		d.schema = v
-		return true
 	}
-	d.fail(0, `the manifest declares no schema: add schema-version = %q (or version = 1) at the top`, LatestSchema.String())
-	return false
+	return d.schema != 0
 }
 
-func (d *decoder) install(e *entry, p path) []Package {
-	t := d.table(e, p)
-	if t == nil {
-		return nil
-	}
-	var out []Package
-	for _, pe := range t.entries {
-		if pkg, ok := d.pkg(pe, p.child(pe.key)); ok {
-			out = append(out, pkg)
+// each decodes every entry of table e with one, keeping those it accepts.
+func each[T any](d *decoder, e *entry, p path, one func(*entry, path) (T, bool)) []T {
+	var out []T
+	if t := d.table(e, p); t != nil {
+		for _, te := range t.entries {
+			if v, ok := one(te, p.child(te.key)); ok {
+				out = append(out, v)
+			}
 		}
 	}
 	return out
@@ -392,19 +301,20 @@ func (d *decoder) pkg(e *entry, p path) (Package, bool) {
 			sources = append(sources, se)
 		}
 	}
-	switch len(sources) {
-	case 0:
+	if len(sources) == 0 {
 		d.fail(e.keyOff, `%s needs one of pkg-path (a catalog package), flake (a flake installable) or store-path`, p)
 		return pkg, false
-	case 1:
-	default:
+	} else if len(sources) > 1 {
 		d.fail(sources[1].keyOff, `%s sets both %s and %s: a package comes from exactly one of pkg-path, flake or store-path`, p, sources[0].key, sources[1].key)
 		return pkg, false
 	}
 	priority := field{name: "priority", set: func(e *entry, p path) {
-		if n, ok := d.uint(e, p, math.MaxUint64); ok {
-			pkg.Priority = &n
+		if e.val.kind != kindInteger || e.val.integer < 0 {
+			d.fail(e.val.off, "%s must be a whole number from 0 to %d", p, uint64(math.MaxUint64))
+			return
 		}
+		n := uint64(e.val.integer)
+		pkg.Priority = &n
 	}}
 	systems := field{name: "systems", set: d.optList(&pkg.Systems)}
 	outputs := field{name: "outputs", since: Schema1_10_0, set: func(e *entry, p path) { pkg.Outputs = d.outputs(e, p) }}
@@ -442,35 +352,33 @@ func (d *decoder) outputs(e *entry, p path) *Outputs {
 	return nil
 }
 
-func (d *decoder) options(e *entry, p path) Options {
-	var o Options
-	t := d.table(e, p)
-	if t == nil {
-		return o
+// sub decodes a nested table with fields fs.
+func (d *decoder) sub(fs ...field) func(*entry, path) {
+	return func(e *entry, p path) {
+		if t := d.table(e, p); t != nil {
+			d.fields(t, p, fs)
+		}
 	}
-	d.fields(t, p, []field{
-		{name: "systems", set: d.optList(&o.Systems)},
-		{name: "allow", set: func(e *entry, p path) {
-			if at := d.table(e, p); at != nil {
-				d.fields(at, p, []field{
-					{name: "unfree", set: d.optBool(&o.Allow.Unfree)},
-					{name: "broken", set: d.optBool(&o.Allow.Broken)},
-					{name: "licenses", set: d.optList(&o.Allow.Licenses)},
-				})
+}
+
+func (d *decoder) options(e *entry, p path) (o Options) {
+	d.sub(
+		field{name: "systems", set: d.optList(&o.Systems)},
+		field{name: "allow", set: d.sub(
+			field{name: "unfree", set: d.optBool(&o.Allow.Unfree)},
+			field{name: "broken", set: d.optBool(&o.Allow.Broken)},
+			field{name: "licenses", set: d.optList(&o.Allow.Licenses)},
+		)},
+		field{name: "semver", set: d.sub(field{name: "allow-pre-releases", set: d.optBool(&o.Semver.AllowPreReleases)})},
+		field{name: "cuda-detection", set: d.optBool(&o.CUDADetection)},
+		field{name: "activate", set: d.sub(field{name: "mode", set: func(e *entry, p path) {
+			if s, ok := d.str(e, p); ok && s != "dev" && s != "run" {
+				d.fail(e.val.off, `%s = %q is not one of "dev", "run"`, p, s)
+			} else if ok {
+				o.Activate.Mode = s
 			}
-		}},
-		{name: "semver", set: func(e *entry, p path) {
-			if st := d.table(e, p); st != nil {
-				d.fields(st, p, []field{{name: "allow-pre-releases", set: d.optBool(&o.Semver.AllowPreReleases)}})
-			}
-		}},
-		{name: "cuda-detection", set: d.optBool(&o.CUDADetection)},
-		{name: "activate", set: func(e *entry, p path) {
-			if at := d.table(e, p); at != nil {
-				d.fields(at, p, []field{{name: "mode", set: d.optEnum(&o.Activate.Mode, "dev", "run")}})
-			}
-		}},
-	})
+		}})},
+	)(e, p)
 	return o
 }
 

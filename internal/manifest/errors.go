@@ -43,6 +43,17 @@ func (l ErrorList) Error() string {
 	return strings.Join(msgs, "\n")
 }
 
+// err returns nil for no errors, the *Error for one, the list for more.
+func (l ErrorList) err() error {
+	switch len(l) {
+	case 0:
+		return nil
+	case 1:
+		return l[0]
+	}
+	return l
+}
+
 // Unwrap lets errors.As and errors.Is see each *Error.
 func (l ErrorList) Unwrap() []error {
 	errs := make([]error, len(l))
@@ -54,25 +65,17 @@ func (l ErrorList) Unwrap() []error {
 
 // Errors returns every positioned error inside err (an *Error, an ErrorList,
 // or anything wrapping them), in file order.
-func Errors(err error) []*Error {
-	var out []*Error
-	var walk func(error)
-	walk = func(err error) {
-		switch e := err.(type) {
-		case nil:
-		case *Error:
-			out = append(out, e)
-		case ErrorList:
-			out = append(out, e...)
-		case interface{ Unwrap() []error }:
-			for _, inner := range e.Unwrap() {
-				walk(inner)
-			}
-		case interface{ Unwrap() error }:
-			walk(e.Unwrap())
+func Errors(err error) (out []*Error) {
+	switch e := err.(type) {
+	case *Error:
+		return []*Error{e}
+	case interface{ Unwrap() []error }: // ErrorList too
+		for _, inner := range e.Unwrap() {
+			out = append(out, Errors(inner)...)
 		}
+	case interface{ Unwrap() error }:
+		return Errors(e.Unwrap())
 	}
-	walk(err)
 	return out
 }
 
@@ -110,19 +113,12 @@ func (s *source) pos(off int) Position {
 }
 
 // offsetOf converts a line and a byte column (as go-toml reports them) to
-// an offset.
+// an offset; pos clamps it to the file.
 func (s *source) offsetOf(line, byteCol int) int {
-	if line < 1 {
-		return 0
-	}
 	if line > len(s.lineStarts) {
 		return len(s.data)
 	}
-	off := s.lineStarts[line-1] + byteCol - 1
-	if off > len(s.data) {
-		off = len(s.data)
-	}
-	return off
+	return s.lineStarts[max(line, 1)-1] + byteCol - 1
 }
 
 func (s *source) errorf(off int, format string, args ...any) *Error {

@@ -112,9 +112,9 @@ func ParseManifest(ctx context.Context, path string, data []byte) (*Manifest, er
 		return nil, err
 	}
 	src := newSource(path, data)
-	root, err := parseTOML(ctx, src)
+	root, plain, err := parseTOML(ctx, src)
 	if err != nil {
 		return nil, err
 	}
-	return decodeManifest(src, root)
+	return decodeManifest(src, root, plain)
 }

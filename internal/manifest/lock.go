@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -29,19 +30,19 @@ type Lock struct {
 // LockedPackage is one package of the lock, resolved for one system. Only
 // what publishing uses is kept.
 type LockedPackage struct {
-	Kind      PackageKind
-	InstallID string
-	System    string
+	Kind      PackageKind `json:"-"`
+	InstallID string      `json:"install_id"`
+	System    string      `json:"system"`
 	// Group is the package group; "toplevel" when the lock has none (flake
 	// and store-path packages never do).
-	Group     string
-	LockedURL string // catalog: https://github.com/flox/nixpkgs?rev=...; flake: the locked flake ref
-	Rev       string
-	RevCount  int64
-	RevDate   string            // RFC 3339
-	Outputs   map[string]string // output name to store path
-	StorePath string            // store-path packages
-	Pos       Position
+	Group     string            `json:"group"`
+	LockedURL string            `json:"locked_url"` // catalog: https://github.com/flox/nixpkgs?rev=...; flake: the locked flake ref
+	Rev       string            `json:"rev"`
+	RevCount  int64             `json:"rev_count"`
+	RevDate   string            `json:"rev_date"` // RFC 3339
+	Outputs   map[string]string `json:"outputs"`  // output name to store path
+	StorePath string            `json:"-"`        // store-path packages
+	Pos       Position          `json:"-"`
 }
 
 // RevTime parses RevDate.
@@ -72,10 +73,8 @@ func (l *Lock) ToplevelPackages() []LockedPackage {
 // locked_url, rev, rev_count and rev_date describe the nixpkgs a manifest
 // build is based on. Flox picks the same package.
 func (l *Lock) BaseCatalog() (LockedPackage, bool) {
-	for _, p := range l.Packages {
-		if p.Kind == KindCatalog && p.Group == DefaultGroup {
-			return p, true
-		}
+	if c := l.CatalogPackages(); len(c) > 0 {
+		return c[0], true
 	}
 	return LockedPackage{}, false
 }
@@ -92,13 +91,7 @@ func (l *Lock) BaseCatalogURL() string {
 // publishes only from an environment with at least one: the base catalog
 // of a build is taken from it (flake and store-path packages do not count).
 func (l *Lock) CatalogPackages() []LockedPackage {
-	var out []LockedPackage
-	for _, p := range l.ToplevelPackages() {
-		if p.Kind == KindCatalog {
-			out = append(out, p)
-		}
-	}
-	return out
+	return slices.DeleteFunc(l.ToplevelPackages(), func(p LockedPackage) bool { return p.Kind != KindCatalog })
 }
 
 // ParseLock parses a manifest.lock; a cancelled ctx stops it with ctx's
@@ -112,58 +105,104 @@ func ParseLock(ctx context.Context, path string, data []byte) (*Lock, error) {
 		return nil, src.errorf(off, "the lock has more than %d keys, the most this action reads (real ones have a few thousand): regenerate it with Flox", MaxLockKeys)
 	}
 	l := &Lock{Path: path}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	fail := func(err error) error { return jsonError(src, 0, err) }
+	if err := l.decode(ctx, src); err != nil {
+		return nil, jsonError(src, 0, err)
+	}
+	return l, nil
+}
 
+// decode reads the lock's object; errors it cannot place are positioned by
+// jsonError.
+func (l *Lock) decode(ctx context.Context, src *source) error {
+	dec := json.NewDecoder(bytes.NewReader(src.data))
 	if err := expectDelim(dec, '{'); err != nil {
-		return nil, fail(err)
+		return err
 	}
 	var haveVersion, havePackages bool
 	for dec.More() {
-		tok, err := dec.Token()
+		key, err := dec.Token()
 		if err != nil {
-			return nil, fail(err)
+			return err
 		}
-		key, _ := tok.(string)
-		valOff := skipSpace(data, int(dec.InputOffset()))
+		off := skipSpace(src.data, int(dec.InputOffset()))
 		switch key {
 		case "lockfile-version":
 			haveVersion = true
-			if err := dec.Decode(&l.Version); err != nil {
-				return nil, fail(err)
-			}
-			if l.Version != 1 {
-				return nil, src.errorf(valOff, "lockfile-version %d is not supported: this action reads version 1; lock the environment with a Flox release this action supports", l.Version)
+			if err = dec.Decode(&l.Version); err == nil && l.Version != 1 {
+				return src.errorf(off, "lockfile-version %d is not supported: this action reads version 1; lock the environment with a Flox release this action supports", l.Version)
 			}
 		case "manifest":
-			if err := dec.Decode(&l.Manifest); err != nil {
-				return nil, fail(err)
-			}
+			err = dec.Decode(&l.Manifest)
 		case "packages":
 			havePackages = true
-			if l.Packages, err = decodePackages(ctx, src, dec); err != nil {
-				return nil, err
-			}
+			err = l.decodePackages(ctx, src, dec)
 		default:
-			var skip json.RawMessage
-			if err := dec.Decode(&skip); err != nil {
-				return nil, fail(err)
-			}
+			err = dec.Decode(&json.RawMessage{})
+		}
+		if err != nil {
+			return err
 		}
 	}
 	if err := expectDelim(dec, '}'); err != nil {
-		return nil, fail(err)
+		return err
 	}
-	if end := skipSpace(data, int(dec.InputOffset())); end < len(data) {
-		return nil, src.errorf(end, "unexpected data after the lock's JSON object")
-	}
-	switch {
+	switch end := skipSpace(src.data, int(dec.InputOffset())); {
+	case end < len(src.data):
+		return src.errorf(end, "unexpected data after the lock's JSON object")
 	case !haveVersion:
-		return nil, src.errorf(0, "the lock has no lockfile-version: regenerate it with `flox lock`")
+		return src.errorf(0, "the lock has no lockfile-version: regenerate it with `flox lock`")
 	case !havePackages:
-		return nil, src.errorf(0, "the lock has no packages list: regenerate it with `flox lock`")
+		return src.errorf(0, "the lock has no packages list: regenerate it with `flox lock`")
 	}
-	return l, nil
+	return nil
+}
+
+func (l *Lock) decodePackages(ctx context.Context, src *source, dec *json.Decoder) error {
+	if err := expectDelim(dec, '['); err != nil {
+		return err
+	}
+	for i := 0; dec.More(); i++ {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("parse %s: %w", src.file, err)
+		}
+		off := skipSpace(src.data, int(dec.InputOffset()))
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return err
+		}
+		p := LockedPackage{Kind: KindCatalog, Pos: src.pos(off)}
+		// Flake packages keep the kebab-case of Flox's Nix plugin.
+		var other struct {
+			FlakeURL      *string `json:"locked-url"`
+			FlakeAttrPath *string `json:"locked-flake-attr-path"`
+			StorePath     *string `json:"store_path"`
+		}
+		if err := json.Unmarshal(raw, &p); err != nil {
+			return jsonError(src, off, err)
+		}
+		if err := json.Unmarshal(raw, &other); err != nil {
+			return jsonError(src, off, err)
+		}
+		switch {
+		case other.StorePath != nil:
+			p.Kind, p.StorePath = KindStorePath, *other.StorePath
+		case other.FlakeURL != nil || other.FlakeAttrPath != nil:
+			p.Kind = KindFlake
+			if other.FlakeURL != nil {
+				p.LockedURL = *other.FlakeURL
+			}
+		case p.LockedURL == "":
+			return src.errorf(off, "package %q (%s) has no locked_url: the lock is damaged; regenerate it with `flox lock`", p.InstallID, p.System)
+		}
+		if p.Group == "" || p.Kind != KindCatalog {
+			p.Group = DefaultGroup
+		}
+		if p.InstallID == "" || p.System == "" {
+			return src.errorf(off, "packages[%d] lacks install_id or system: the lock is damaged; regenerate it with `flox lock`", i)
+		}
+		l.Packages = append(l.Packages, p)
+	}
+	return expectDelim(dec, ']')
 }
 
 // jsonKeyOver returns the offset of key number max+1 of a JSON document, or
@@ -199,11 +238,9 @@ func expectDelim(dec *json.Decoder, want json.Delim) error {
 	return nil
 }
 
+// skipSpace skips what separates JSON values: blanks, ',' and ':'.
 func skipSpace(data []byte, off int) int {
-	for off < len(data) && (data[off] == ' ' || data[off] == '\t' || data[off] == '\n' || data[off] == '\r' || data[off] == ',' || data[off] == ':') {
-		off++
-	}
-	return off
+	return len(data) - len(bytes.TrimLeft(data[off:], " \t\n\r,:"))
 }
 
 // jsonError positions a decoding error; base is the offset of the bytes
@@ -212,6 +249,8 @@ func jsonError(src *source, base int, err error) error {
 	var syn *json.SyntaxError
 	var typ *json.UnmarshalTypeError
 	switch {
+	case errors.As(err, new(*Error)), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return err
 	case errors.As(err, &syn):
 		return src.errorf(base+int(syn.Offset), "invalid JSON: %v", err)
 	case errors.As(err, &typ):
@@ -229,91 +268,11 @@ func jsonError(src *source, base int, err error) error {
 // valueStart finds where the value of field starts, given that it ends at
 // end: encoding/json reports the offset after a mistyped value.
 func valueStart(data []byte, base, end int, field string) int {
-	if i := strings.LastIndexByte(field, '.'); i >= 0 {
-		field = field[i+1:]
-	}
-	if field == "" || end > len(data) {
-		return end
-	}
-	key := []byte(strconv.Quote(field))
-	i := bytes.LastIndex(data[base:end], key)
-	if i < 0 {
-		return end
-	}
-	off := skipSpace(data, base+i+len(key))
-	return off
-}
-
-// lockedPackage is a package as Flox writes it, in any of its three forms;
-// flake packages keep the kebab-case of Flox's Nix plugin.
-type lockedPackage struct {
-	InstallID     string            `json:"install_id"`
-	System        string            `json:"system"`
-	Group         string            `json:"group"`
-	LockedURL     string            `json:"locked_url"`
-	Rev           string            `json:"rev"`
-	RevCount      int64             `json:"rev_count"`
-	RevDate       string            `json:"rev_date"`
-	Outputs       map[string]string `json:"outputs"`
-	FlakeURL      *string           `json:"locked-url"`
-	FlakeAttrPath *string           `json:"locked-flake-attr-path"`
-	StorePath     *string           `json:"store_path"`
-}
-
-func decodePackages(ctx context.Context, src *source, dec *json.Decoder) ([]LockedPackage, error) {
-	fail := func(err error) error { return jsonError(src, 0, err) }
-	if err := expectDelim(dec, '['); err != nil {
-		return nil, fail(err)
-	}
-	var out []LockedPackage
-	for i := 0; dec.More(); i++ {
-		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("parse %s: %w", src.file, err)
-		}
-		off := skipSpace(src.data, int(dec.InputOffset()))
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return nil, fail(err)
-		}
-		p, err := decodePackage(src, off, raw)
-		if err != nil {
-			return nil, err
-		}
-		if p.InstallID == "" || p.System == "" {
-			return nil, src.errorf(off, "packages[%d] lacks install_id or system: the lock is damaged; regenerate it with `flox lock`", i)
-		}
-		out = append(out, p)
-	}
-	if err := expectDelim(dec, ']'); err != nil {
-		return nil, fail(err)
-	}
-	return out, nil
-}
-
-func decodePackage(src *source, off int, raw json.RawMessage) (LockedPackage, error) {
-	var lp lockedPackage
-	if err := json.Unmarshal(raw, &lp); err != nil {
-		return LockedPackage{}, jsonError(src, off, err)
-	}
-	p := LockedPackage{
-		Kind: KindCatalog, InstallID: lp.InstallID, System: lp.System, Group: DefaultGroup, LockedURL: lp.LockedURL,
-		Rev: lp.Rev, RevCount: lp.RevCount, RevDate: lp.RevDate, Outputs: lp.Outputs, Pos: src.pos(off),
-	}
-	switch {
-	case lp.StorePath != nil:
-		p.Kind, p.StorePath = KindStorePath, *lp.StorePath
-	case lp.FlakeURL != nil || lp.FlakeAttrPath != nil:
-		p.Kind = KindFlake
-		if lp.FlakeURL != nil {
-			p.LockedURL = *lp.FlakeURL
-		}
-	default:
-		if lp.Group != "" {
-			p.Group = lp.Group
-		}
-		if p.LockedURL == "" {
-			return p, src.errorf(off, "package %q (%s) has no locked_url: the lock is damaged; regenerate it with `flox lock`", p.InstallID, p.System)
+	key := []byte(strconv.Quote(field[strings.LastIndexByte(field, '.')+1:]))
+	if field != "" && end <= len(data) {
+		if i := bytes.LastIndex(data[base:end], key); i >= 0 {
+			return skipSpace(data, base+i+len(key))
 		}
 	}
-	return p, nil
+	return end
 }

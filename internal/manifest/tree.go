@@ -1,6 +1,7 @@
 package manifest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -70,32 +71,33 @@ func (t *value) add(key string, keyOff int, v *value) *entry {
 	return e
 }
 
-// parseTOML checks data is valid TOML and returns its tree. The tree is
-// built first: that pass is linear, counts keys and sees ctx, so that the
+// parseTOML checks data is valid TOML and returns its tree, and the same
+// as plain Go data (to compare builds with the lock's). The tree is built
+// first: that pass is linear, counts keys and sees ctx, so that the
 // decoder's check, which is quadratic in the number of keys, runs only on
 // data within MaxManifestKeys.
-func parseTOML(ctx context.Context, src *source) (*value, error) {
+func parseTOML(ctx context.Context, src *source) (*value, map[string]any, error) {
 	b := treeBuilder{src: src}
 	root, treeErr := b.build(ctx)
 	if b.keys > MaxManifestKeys || ctx.Err() != nil {
-		return nil, treeErr
+		return nil, nil, treeErr
 	}
-	var check map[string]any
-	if err := toml.Unmarshal(src.data, &check); err != nil {
+	var plain map[string]any
+	if err := toml.Unmarshal(src.data, &plain); err != nil {
 		var de *toml.DecodeError
 		if errors.As(err, &de) {
 			line, col := de.Position()
-			return nil, &Error{
+			return nil, nil, &Error{
 				Pos: src.pos(src.offsetOf(line, col)),
 				Msg: "invalid TOML: " + strings.TrimPrefix(de.Error(), "toml: "),
 			}
 		}
-		return nil, &Error{Pos: Position{File: src.file}, Msg: "invalid TOML: " + err.Error()}
+		return nil, nil, &Error{Pos: Position{File: src.file}, Msg: "invalid TOML: " + err.Error()}
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("parse %s: %w", src.file, err)
+		return nil, nil, fmt.Errorf("parse %s: %w", src.file, err)
 	}
-	return root, treeErr
+	return root, plain, treeErr
 }
 
 func (b *treeBuilder) build(ctx context.Context) (*value, error) {
@@ -114,11 +116,9 @@ func (b *treeBuilder) build(ctx context.Context) (*value, error) {
 		var err error
 		switch expr.Kind {
 		case unstable.KeyValue:
-			err = b.keyValue(&p, cur, expr)
-		case unstable.Table:
-			cur, err = b.header(&p, root, expr, false)
-		case unstable.ArrayTable:
-			cur, err = b.header(&p, root, expr, true)
+			err = b.keyValue(cur, expr)
+		case unstable.Table, unstable.ArrayTable:
+			cur, err = b.header(root, expr, expr.Kind == unstable.ArrayTable)
 		}
 		if err != nil {
 			return nil, err
@@ -139,30 +139,9 @@ type treeBuilder struct {
 	keys int
 }
 
-// counted counts a key written at off and refuses one too many.
-func (b *treeBuilder) counted(off int) error {
-	if b.keys++; b.keys > MaxManifestKeys {
-		return b.src.errorf(off, "the manifest has more than %d keys, the most this action reads (real ones have at most a few hundred): remove what is not needed to publish", MaxManifestKeys)
-	}
-	return nil
-}
-
 type keyPart struct {
 	name string
 	off  int
-}
-
-func (b *treeBuilder) keyParts(n *unstable.Node) ([]keyPart, error) {
-	var parts []keyPart
-	it := n.Key()
-	for it.Next() {
-		k := it.Node()
-		if err := b.counted(int(k.Raw.Offset)); err != nil {
-			return nil, err
-		}
-		parts = append(parts, keyPart{name: string(k.Data), off: int(k.Raw.Offset)})
-	}
-	return parts, nil
 }
 
 // descend returns the table named by part inside t, creating it when absent.
@@ -181,26 +160,37 @@ func (b *treeBuilder) descend(t *value, part keyPart) (*value, error) {
 	return nil, b.src.errorf(part.off, "invalid TOML: key %q is already %s, not a table", part.name, e.val.kind)
 }
 
-func (b *treeBuilder) header(p *unstable.Parser, root *value, n *unstable.Node, array bool) (*value, error) {
-	parts, err := b.keyParts(n)
+// parent counts the parts of n's key, refusing one key too many, and
+// returns the table that holds the last part, creating the tables on the
+// way, and that last part.
+func (b *treeBuilder) parent(t *value, n *unstable.Node) (*value, keyPart, error) {
+	var last keyPart
+	var err error
+	for it, i := n.Key(), 0; it.Next(); i++ {
+		if i > 0 {
+			if t, err = b.descend(t, last); err != nil {
+				return nil, keyPart{}, err
+			}
+		}
+		last = keyPart{name: string(it.Node().Data), off: int(it.Node().Raw.Offset)}
+		if b.keys++; b.keys > MaxManifestKeys {
+			return nil, keyPart{}, b.src.errorf(last.off, "the manifest has more than %d keys, the most this action reads (real ones have at most a few hundred): remove what is not needed to publish", MaxManifestKeys)
+		}
+	}
+	return t, last, nil
+}
+
+func (b *treeBuilder) header(root *value, n *unstable.Node, array bool) (*value, error) {
+	t, last, err := b.parent(root, n)
 	if err != nil {
 		return nil, err
 	}
-	t := root
-	for _, part := range parts[:len(parts)-1] {
-		var err error
-		if t, err = b.descend(t, part); err != nil {
-			return nil, err
-		}
-	}
-	last := parts[len(parts)-1]
 	if !array {
 		return b.descend(t, last)
 	}
 	e := t.get(last.name)
 	if e == nil {
-		arr := &value{kind: kindArray, off: last.off, arrayOfTables: true}
-		e = t.add(last.name, last.off, arr)
+		e = t.add(last.name, last.off, &value{kind: kindArray, off: last.off, arrayOfTables: true})
 	}
 	if e.val.kind != kindArray || !e.val.arrayOfTables {
 		return nil, b.src.errorf(last.off, "invalid TOML: key %q is already %s, not an array of tables", last.name, e.val.kind)
@@ -210,22 +200,15 @@ func (b *treeBuilder) header(p *unstable.Parser, root *value, n *unstable.Node, 
 	return elem, nil
 }
 
-func (b *treeBuilder) keyValue(p *unstable.Parser, t *value, n *unstable.Node) error {
-	parts, err := b.keyParts(n)
+func (b *treeBuilder) keyValue(t *value, n *unstable.Node) error {
+	t, last, err := b.parent(t, n)
 	if err != nil {
 		return err
 	}
-	for _, part := range parts[:len(parts)-1] {
-		var err error
-		if t, err = b.descend(t, part); err != nil {
-			return err
-		}
-	}
-	last := parts[len(parts)-1]
 	if t.get(last.name) != nil {
 		return b.src.errorf(last.off, "invalid TOML: key %q is defined twice", last.name)
 	}
-	v, err := b.value(p, n.Value(), b.valueStart(p, n))
+	v, err := b.value(n.Value(), b.valueStart(n))
 	if err != nil {
 		return err
 	}
@@ -235,105 +218,62 @@ func (b *treeBuilder) keyValue(p *unstable.Parser, t *value, n *unstable.Node) e
 
 // valueStart finds where the value of a key/value node starts: go-toml
 // records no range for arrays, so it is found after the key and the '='.
-func (b *treeBuilder) valueStart(p *unstable.Parser, n *unstable.Node) int {
+func (b *treeBuilder) valueStart(n *unstable.Node) int {
 	end := 0
-	it := n.Key()
-	for it.Next() {
-		r := it.Node().Raw
-		end = int(r.Offset + r.Length)
+	for it := n.Key(); it.Next(); {
+		end = int(it.Node().Raw.Offset + it.Node().Raw.Length)
 	}
-	data := b.src.data
-	skip := func() {
-		for end < len(data) && (data[end] == ' ' || data[end] == '\t') {
-			end++
-		}
-	}
-	skip()
-	if end < len(data) && data[end] == '=' {
-		end++
-	}
-	skip()
-	return end
+	rest := bytes.TrimLeft(b.src.data[end:], " \t")
+	rest = bytes.TrimLeft(bytes.TrimPrefix(rest, []byte("=")), " \t")
+	return len(b.src.data) - len(rest)
 }
 
-func (b *treeBuilder) value(p *unstable.Parser, n *unstable.Node, off int) (*value, error) {
+func (b *treeBuilder) value(n *unstable.Node, off int) (*value, error) {
 	if n.Raw.Length > 0 {
 		off = int(n.Raw.Offset)
 	}
-	text := string(n.Data)
+	v := &value{off: off, str: string(n.Data)}
+	var err error
 	switch n.Kind {
 	case unstable.String:
-		return &value{kind: kindString, off: off, str: text}, nil
+		v.kind = kindString
 	case unstable.Bool:
-		return &value{kind: kindBool, off: off, boolean: text == "true"}, nil
+		v.kind, v.boolean = kindBool, v.str == "true"
 	case unstable.Integer:
 		// go-toml checked the syntax, which Go's own integer syntax
 		// covers (0x, 0o, 0b, underscores); only the range is left.
-		i, err := strconv.ParseInt(text, 0, 64)
-		if err != nil {
-			return nil, b.src.errorf(off, "invalid TOML: integer %s is out of range", text)
+		v.kind = kindInteger
+		if v.integer, err = strconv.ParseInt(v.str, 0, 64); err != nil {
+			return nil, b.src.errorf(off, "invalid TOML: integer %s is out of range", v.str)
 		}
-		return &value{kind: kindInteger, off: off, integer: i}, nil
 	case unstable.Float:
-		return &value{kind: kindFloat, off: off, str: text}, nil
+		v.kind = kindFloat
 	case unstable.LocalDate, unstable.LocalTime, unstable.LocalDateTime, unstable.DateTime:
-		return &value{kind: kindDatetime, off: off, str: text}, nil
-	case unstable.Array:
-		arr := &value{kind: kindArray, off: off}
-		it := n.Children()
-		for it.Next() {
-			c := it.Node()
-			if c.Kind == unstable.Comment {
-				continue
-			}
-			// A nested array has no range of its own: it inherits the
-			// position of the array holding it.
-			elem, err := b.value(p, c, off)
-			if err != nil {
-				return nil, err
-			}
-			arr.elems = append(arr.elems, elem)
+		v.kind = kindDatetime
+	case unstable.Array, unstable.InlineTable:
+		if v.kind = kindArray; n.Kind == unstable.InlineTable {
+			v = newTable(off)
 		}
-		return arr, nil
-	case unstable.InlineTable:
-		t := newTable(off)
-		it := n.Children()
-		for it.Next() {
-			c := it.Node()
-			if c.Kind != unstable.KeyValue {
-				continue
-			}
-			if err := b.keyValue(p, t, c); err != nil {
-				return nil, err
+		for it := n.Children(); it.Next() && err == nil; {
+			switch c := it.Node(); {
+			case c.Kind == unstable.Comment:
+			case v.kind == kindTable:
+				if c.Kind == unstable.KeyValue {
+					err = b.keyValue(v, c)
+				}
+			default:
+				// A nested array has no range of its own: it inherits the
+				// position of the array holding it.
+				var elem *value
+				elem, err = b.value(c, off)
+				v.elems = append(v.elems, elem)
 			}
 		}
-		return t, nil
+		if err != nil {
+			return nil, err
+		}
+	default:
+		return nil, b.src.errorf(off, "invalid TOML: unexpected %s", n.Kind)
 	}
-	return nil, b.src.errorf(off, "invalid TOML: unexpected %s", n.Kind)
-}
-
-// plain converts a value to plain Go data, to compare a build with the
-// lock's.
-func (v *value) plain() any {
-	switch v.kind {
-	case kindTable:
-		m := make(map[string]any, len(v.entries))
-		for _, e := range v.entries {
-			m[e.key] = e.val.plain()
-		}
-		return m
-	case kindArray:
-		l := make([]any, len(v.elems))
-		for i, e := range v.elems {
-			l[i] = e.plain()
-		}
-		return l
-	case kindString, kindDatetime, kindFloat:
-		return v.str
-	case kindInteger:
-		return v.integer
-	case kindBool:
-		return v.boolean
-	}
-	return nil
+	return v, nil
 }

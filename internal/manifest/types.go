@@ -72,8 +72,8 @@ type Manifest struct {
 
 	vars   map[string]string
 	builds []Build
-	// buildData holds each build's table as plain data, to compare it with
-	// the one the lock records.
+	// buildData is [build] as go-toml decodes it, to compare each build
+	// with the one the lock records.
 	buildData map[string]any
 	// buildPos is where [build] is, or the start of the file without one:
 	// "no builds" is annotated there.
@@ -92,18 +92,6 @@ const (
 	KindFlake                            // flake
 	KindStorePath                        // store-path
 )
-
-func (k PackageKind) String() string {
-	switch k {
-	case KindCatalog:
-		return "catalog"
-	case KindFlake:
-		return "flake"
-	case KindStorePath:
-		return "store-path"
-	}
-	return "unknown"
-}
 
 // Package is one [install] entry.
 type Package struct {
@@ -134,30 +122,16 @@ type Outputs struct {
 	Names []string
 }
 
-// Options is [options].
+// Options is [options]; Activate.Mode is "", "dev" or "run".
 type Options struct {
-	Systems       []string
-	Allow         Allow
-	Semver        Semver
+	Systems []string
+	Allow   struct {
+		Unfree, Broken *bool
+		Licenses       []string
+	}
+	Semver        struct{ AllowPreReleases *bool }
 	CUDADetection *bool
-	Activate      Activate
-}
-
-// Allow is options.allow.
-type Allow struct {
-	Unfree   *bool
-	Broken   *bool
-	Licenses []string
-}
-
-// Semver is options.semver.
-type Semver struct {
-	AllowPreReleases *bool
-}
-
-// Activate is options.activate; Mode is "", "dev" or "run".
-type Activate struct {
-	Mode string
+	Activate      struct{ Mode string }
 }
 
 // Build is one [build.<name>] table.
