@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -13,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/nix-community/go-nix/pkg/nixbase32"
 
@@ -120,8 +122,12 @@ func (l Local) Build(ctx context.Context, req Request) (*Result, error) {
 			return nil, fmt.Errorf("build %q: environment %s is not inside %s", b.Name, req.EnvDir, req.SourceRoot)
 		}
 	}
-	if err := copyTree(top, src, filepath.Join(top, ".git")); err != nil {
-		return nil, fmt.Errorf("build %q: copy the clean clone to %s: %w", b.Name, src, err)
+	place, how := copyTree, "copy"
+	if req.MoveSource && req.SourceRoot != "" {
+		place, how = moveEntries, "move"
+	}
+	if err := place(top, src, filepath.Join(top, ".git")); err != nil {
+		return nil, fmt.Errorf("build %q: %s the clean clone to %s: %w", b.Name, how, src, err)
 	}
 	// The clone's .git is not copied (it is most of the files, and copying
 	// them was most of a small build's time): the copy's .git points at
@@ -312,6 +318,34 @@ func moveTree(src, dst string) error {
 		return nil
 	}
 	return copyTree(src, dst, "")
+}
+
+// moveEntries moves what the directory src holds but skip into the new
+// directory dst: one rename per entry of src rather than a new file per
+// file of the tree. An entry on another file system is copied.
+func moveEntries(src, dst, skip string) error {
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		return err
+	}
+	if err := os.Mkdir(dst, 0o755); err != nil {
+		return err
+	}
+	for _, e := range entries {
+		from, to := filepath.Join(src, e.Name()), filepath.Join(dst, e.Name())
+		if from == skip {
+			continue
+		}
+		if err := os.Rename(from, to); err != nil {
+			if !errors.Is(err, syscall.EXDEV) {
+				return err
+			}
+			if err := copyTree(from, to, ""); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // copyTree copies the file, directory or symlink src to dst, keeping
