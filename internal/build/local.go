@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -13,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/nix-community/go-nix/pkg/nixbase32"
 
@@ -30,7 +32,8 @@ import (
 // that records them (a wrapper calling `$out/libexec/…`, a generated
 // config, an `env` dump, a compiler embedding its build directory) gives
 // the same store path from the same commit. Under a fixed Root the build
-// runs in a copy of the clean clone at Root/src, with HOME Root/home,
+// runs in a copy of the clean clone (its files, moved, when
+// Request.MoveSource says so) at Root/src, with HOME Root/home,
 // TMPDIR Root/tmp, LANG and LC_ALL C.UTF-8, TZ UTC, umask 022,
 // SOURCE_DATE_EPOCH the commit's time, and without the variables that
 // differ between runs of one commit (GITHUB_RUN_ID, GITHUB_REF,
@@ -112,7 +115,10 @@ func (l Local) Build(ctx context.Context, req Request) (*Result, error) {
 	}
 	// The build works in a copy of the clean clone at a fixed path, so
 	// that the working directory is the same on every run, and so that a
-	// build cannot change what the next one sees.
+	// build cannot change what the next one sees. The last build moves
+	// the files instead: a rename per top-level entry rather than a file
+	// created per file (120-250 ms for this repository's 200 files on a
+	// shared runner's disk, most of a small build's fixed cost).
 	top, rel := req.EnvDir, "."
 	if req.SourceRoot != "" {
 		top = req.SourceRoot
@@ -120,8 +126,12 @@ func (l Local) Build(ctx context.Context, req Request) (*Result, error) {
 			return nil, fmt.Errorf("build %q: environment %s is not inside %s", b.Name, req.EnvDir, req.SourceRoot)
 		}
 	}
-	if err := copyTree(top, src, filepath.Join(top, ".git")); err != nil {
-		return nil, fmt.Errorf("build %q: copy the clean clone to %s: %w", b.Name, src, err)
+	place, how := copyTree, "copy"
+	if req.MoveSource && req.SourceRoot != "" {
+		place, how = moveEntries, "move"
+	}
+	if err := place(top, src, filepath.Join(top, ".git")); err != nil {
+		return nil, fmt.Errorf("build %q: %s the clean clone to %s: %w", b.Name, how, src, err)
 	}
 	// The clone's .git is not copied (it is most of the files, and copying
 	// them was most of a small build's time): the copy's .git points at
@@ -312,6 +322,34 @@ func moveTree(src, dst string) error {
 		return nil
 	}
 	return copyTree(src, dst, "")
+}
+
+// moveEntries moves what the directory src holds but skip into the new
+// directory dst: one rename per entry of src rather than a new file per
+// file of the tree. An entry on another file system is copied.
+func moveEntries(src, dst, skip string) error {
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		return err
+	}
+	if err := os.Mkdir(dst, 0o755); err != nil {
+		return err
+	}
+	for _, e := range entries {
+		from, to := filepath.Join(src, e.Name()), filepath.Join(dst, e.Name())
+		if from == skip {
+			continue
+		}
+		if err := os.Rename(from, to); err != nil {
+			if !errors.Is(err, syscall.EXDEV) {
+				return err
+			}
+			if err := copyTree(from, to, ""); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // copyTree copies the file, directory or symlink src to dst, keeping

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -356,4 +357,49 @@ func buildOneAt(t *testing.T, root string) (*build.Result, string, error) {
 		Scratch: t.TempDir(), Log: &log, Environ: os.Environ(),
 	})
 	return res, log.String(), err
+}
+
+// TestLocalBuildMovesTheLastSource builds from a checkout whose files the
+// builder may move rather than copy, and expects what the build sees, and
+// so its store path, to be what a copy gives, and the checkout's .git to
+// stay where it was.
+func TestLocalBuildMovesTheLastSource(t *testing.T) {
+	root := testRoot(t, "fp-test-move")
+	b := manifest.Build{Name: "lister", Command: "mkdir -p $out; pwd > $out/pwd; cd ../..; find . -path ./.git -prune -o -print | sort > $out/files; cat README > $out/readme"}
+	paths := map[bool]string{}
+	for _, move := range []bool{false, true} {
+		top, env := checkout(t)
+		os.MkdirAll(filepath.Join(top, ".git"), 0o755)
+		var log bytes.Buffer
+		res, err := build.Local{Root: root}.Build(context.Background(), build.Request{
+			EnvDir: env, SourceRoot: top, MoveSource: move, Build: b, Version: "1",
+			Scratch: t.TempDir(), Log: &log, Environ: os.Environ(),
+		})
+		if err != nil {
+			t.Fatalf("move %v: %v\n%s", move, err, log.String())
+		}
+		paths[move] = res.Outputs[0].StorePath
+		var left []string
+		entries, _ := os.ReadDir(top)
+		for _, e := range entries {
+			left = append(left, e.Name())
+		}
+		want := "README .git sub"
+		if move {
+			want = ".git"
+		}
+		sort.Strings(left)
+		if got := strings.Join(left, " "); got != strings.Join(sortedFields(want), " ") {
+			t.Errorf("move %v: the checkout holds %q after the build, want %q", move, got, want)
+		}
+	}
+	if paths[false] != paths[true] {
+		t.Errorf("moving the sources gave %s, copying them %s", paths[true], paths[false])
+	}
+}
+
+func sortedFields(s string) []string {
+	f := strings.Fields(s)
+	sort.Strings(f)
+	return f
 }

@@ -47,7 +47,10 @@ func Clone(ctx context.Context, repoRoot, rev, dst string, opts ...Option) error
 		return err
 	}
 	// The trailing -- makes git read rev as a revision, never a path.
-	if _, err := clone.Run(ctx, "checkout", "--quiet", rev, "--"); err != nil {
+	// Writing the files is most of a clone's time where creating a file
+	// is slow (about 0.5 ms each on a shared runner's disk); git writes
+	// them in parallel, one worker per core, from 100 files up.
+	if _, err := clone.Run(ctx, "-c", "checkout.workers=0", "checkout", "--quiet", rev, "--"); err != nil {
 		return fmt.Errorf("checking out %s in the clone of %s: %w", rev, repoRoot, err)
 	}
 	return nil

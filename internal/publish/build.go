@@ -63,6 +63,14 @@ func (buildStage) groupsItself()  {}
 
 func (buildStage) Run(ctx context.Context, r *Release) error {
 	vars := r.Environment.Manifest.Vars()
+	// The last build to run may take the clone's files rather than a copy
+	// of them: nothing reads the clone after it.
+	last := -1
+	for i, b := range r.Builds {
+		if _, done := r.Published[b.Name]; !done {
+			last = i
+		}
+	}
 	for i, b := range r.Builds {
 		if _, done := r.Published[b.Name]; done {
 			continue
@@ -74,7 +82,8 @@ func (buildStage) Run(ctx context.Context, r *Release) error {
 		res, err := r.Builder.Build(ctx, build.Request{
 			EnvDir: r.CloneDir, Build: b, Version: r.Versions[i], Vars: vars,
 			Scratch: r.Scratch, Log: r.UI.Writer(), Environ: r.Env.Environ,
-			SourceRoot: filepath.Join(r.Scratch, "src"), CommitTime: r.Source.RevDate, Sandbox: r.iso.sb,
+			SourceRoot: filepath.Join(r.Scratch, "src"), MoveSource: i == last,
+			CommitTime: r.Source.RevDate, Sandbox: r.iso.sb,
 		})
 		end()
 		if err != nil {

@@ -211,6 +211,18 @@ func (s *Sandbox) chownTree(root, skip string) error {
 		if p == skip {
 			return filepath.SkipDir
 		}
+		// A file with another name elsewhere may be one the build user
+		// linked there (where fs.protected_hardlinks is off) to be given
+		// it; a checkout or a fresh directory holds none.
+		if !d.IsDir() {
+			fi, err := d.Info()
+			if err != nil {
+				return fmt.Errorf("sandbox: give %s to the build user: %w", p, err)
+			}
+			if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Nlink > 1 {
+				return fmt.Errorf("sandbox: %s has %d hard links; it is not given to the build user, since a clean clone holds none", p, st.Nlink)
+			}
+		}
 		if err := os.Lchown(p, s.uid, s.gid); err != nil {
 			return fmt.Errorf("sandbox: give %s to the build user: %w", p, err)
 		}

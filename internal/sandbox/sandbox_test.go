@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -144,4 +145,31 @@ func countUID(t *testing.T, uid int) int {
 		}
 	}
 	return n
+}
+
+// TestOwnRefusesHardLinks gives a tree holding a second name of a file
+// owned by root (as a build user may plant one where
+// fs.protected_hardlinks is off) and expects the file to stay root's.
+func TestOwnRefusesHardLinks(t *testing.T) {
+	needRoot(t)
+	sb, err := sandbox.New(sandbox.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	secret := filepath.Join(dir, "secret")
+	os.WriteFile(secret, []byte("root's"), 0o600)
+	tree := filepath.Join(dir, "tree")
+	os.Mkdir(tree, 0o755)
+	if err := os.Link(secret, filepath.Join(tree, "planted")); err != nil {
+		t.Fatal(err)
+	}
+	err = sb.OwnWorktree(dir, tree)
+	if err == nil || !strings.Contains(err.Error(), "hard links") {
+		t.Errorf("OwnWorktree gave a tree with a hard link: %v", err)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(secret, &st); err != nil || st.Uid != 0 {
+		t.Errorf("the linked file belongs to uid %d (%v), want root", st.Uid, err)
+	}
 }
