@@ -214,7 +214,7 @@ func (p *holdProxy) setHold(f func(*http.Request) bool) {
 // cancelManifest has two quick builds, greeter and motd, and optionally a
 // third, slow, whose version command or build command ignores SIGTERM and
 // starts a child that ignores it too, writing the child's pid to pidFile.
-func cancelManifest(slowVersion, slowBuild bool, pidFile string) string {
+func cancelManifest(slowVersion, slowBuild, bigBuild bool, pidFile string) string {
 	m := `schema-version = "1.14.0"
 
 [install]
@@ -236,6 +236,12 @@ command = '''
 '''
 `
 	ignore := `trap '' TERM; sleep 1000 & echo $! >> ` + pidFile + `; wait`
+	if bigBuild {
+		// A NAR of 64 MB of text takes a good part of a second to
+		// compress and write: a signal sent as the upload starts lands
+		// while it is in flight, however loaded the machine.
+		m += "\n[build.big]\nversion = \"1.0.0\"\ncommand = '''\n  mkdir -p $out/share\n  head -c 48000000 /dev/urandom | base64 > $out/share/big\n'''\n"
+	}
 	switch {
 	case slowVersion:
 		m += "\n[build.slow]\nversion.command = '''" + ignore + "; echo 1.0.0'''\ncommand = 'mkdir -p $out'\n"
@@ -289,6 +295,7 @@ type cancelCase struct {
 	heldGitHub  bool // GitHub's API holds the commit check open
 	slowVersion bool
 	slowBuild   bool
+	bigBuild    bool // a build whose NAR takes long to upload
 	at          signalAt
 	stage       string // the stage the line must name
 	// published, when set, is what the line must say was published.
@@ -341,8 +348,8 @@ func TestSignalEndsTheRunAtEveryStage(t *testing.T) {
 		// at once, without waiting for the build to go.
 		{name: "build ignores SIGINT, then SIGTERM", slowBuild: true, stage: "build",
 			at: signalAt{match: prefix("::group::Build slow"), nth: 1, delay: 300 * time.Millisecond, sig: syscall.SIGINT, then: term, thenAfter: 200 * time.Millisecond}},
-		{name: "upload, file://, after the first path", stage: "upload",
-			at: signalAt{match: prefix("uploaded "), nth: 1, sig: term}},
+		{name: "upload, file://, a large NAR in flight", stage: "upload", bigBuild: true,
+			at: signalAt{match: prefix("::group::Sign and upload"), nth: 1, delay: 100 * time.Millisecond, sig: term}},
 		{name: "upload, MinIO holds the NAR uploads", minio: true, hold: narPut, stage: "upload",
 			at: signalAt{match: prefix("::group::Sign and upload"), nth: 1, delay: 500 * time.Millisecond, sig: term}},
 		{name: "record, MinIO holds the catalog", minio: true, hold: catalogOf("/"), stage: "catalog",
@@ -367,7 +374,7 @@ func TestSignalEndsTheRunAtEveryStage(t *testing.T) {
 					syscall.Kill(pid, syscall.SIGKILL)
 				}
 			})
-			r := newTestRepo(t, cancelManifest(tc.slowVersion, tc.slowBuild, pidFile))
+			r := newTestRepo(t, cancelManifest(tc.slowVersion, tc.slowBuild, tc.bigBuild, pidFile))
 			a := newActionsEnv(t, r, "push", "refs/heads/main")
 			a["INPUT_SIGNING-KEY"] = secret
 			a["INPUT_CATALOG"] = "acme"
