@@ -200,9 +200,7 @@ func narKeys(t *testing.T, c *s3.Client, bucket string) map[string]bool {
 // A run may fail only when the case says so, with an error that names the
 // object and the cause.
 func TestPublishUnderInjectedFaults(t *testing.T) {
-	if testing.Short() {
-		t.Skip("the fault-injection suite runs MinIO for about half a minute; skipped with -short")
-	}
+	testenv.Slow(t)
 	rig := startFaultRig(t)
 	c := rig.m.Client()
 	key := newKey(t, "fault-test")
@@ -360,9 +358,7 @@ func TestCancelAbortsMultipartUploads(t *testing.T) {
 // the NAR uploads: 100 distinct paths should cost about 100 uploads, not
 // the 180 three independent publishers would make.
 func TestConcurrentPublishersUploadSharedPathsAboutOnce(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs MinIO; skipped with -short")
-	}
+	testenv.Slow(t)
 	m := testenv.StartMinIO(t, testenv.MinIOOptions{})
 	bucket := m.CreateBucket(t)
 	key := newKey(t, "concurrent")

@@ -4,12 +4,12 @@ import (
 	"context"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/flox-publish/publish-action/internal/nixdaemon"
+	"github.com/flox-publish/publish-action/internal/testenv"
 )
 
 // TestStartStop starts Debian's nix-daemon on a socket of the test's own
@@ -22,12 +22,7 @@ func TestStartStop(t *testing.T) {
 		}
 		return
 	}
-	if _, err := exec.LookPath("nix-daemon"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("nix-daemon (Debian's nix-bin) is not on PATH")
-		}
-		t.Skip("nix-daemon is not on PATH (apt-get install nix-bin)")
-	}
+	testenv.RequireTool(t, "nix-daemon")
 	sock := filepath.Join(t.TempDir(), "socket")
 	d, err := nixdaemon.Start(context.Background(), nixdaemon.Options{Socket: sock, GitHubToken: "ghs_test"})
 	if err != nil || d == nil {

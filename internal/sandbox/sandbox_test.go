@@ -11,15 +11,13 @@ import (
 	"time"
 
 	"github.com/flox-publish/publish-action/internal/sandbox"
+	"github.com/flox-publish/publish-action/internal/testenv"
 )
 
 func needRoot(t *testing.T) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("the sandbox tests need root (CI runs them as root)")
-		}
-		t.Skip("the sandbox tests need root to run commands as a user of their own")
+		testenv.Missing(t, "the sandbox tests need root to run commands as a user of their own (CI runs them as root)")
 	}
 }
 

@@ -56,7 +56,7 @@ func Slow(t testing.TB) {
 
 func debianPackage(tool string) string {
 	switch tool {
-	case "nix", "nix-store", "nix-build", "nix-instantiate":
+	case "nix", "nix-store", "nix-build", "nix-instantiate", "nix-daemon":
 		return "nix-bin"
 	}
 	return tool

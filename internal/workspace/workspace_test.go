@@ -8,15 +8,13 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/flox-publish/publish-action/internal/testenv"
 	"github.com/flox-publish/publish-action/internal/workspace"
 )
 
 func TestRestore(t *testing.T) {
 	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("needs root (CI runs the suite as root)")
-		}
-		t.Skip("needs root to own files as another user")
+		testenv.Missing(t, "needs root to own files as another user (CI runs the suite as root)")
 	}
 	dir := t.TempDir()
 	git := func(args ...string) {
