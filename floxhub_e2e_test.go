@@ -13,7 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/flox-publish/publish-action/internal/build"
+	"github.com/flox-publish/publish-action/internal/builder"
 	"github.com/flox-publish/publish-action/internal/testenv"
 )
 
@@ -111,7 +111,7 @@ func countSuffix(list []string, suffix string) int {
 func TestFloxHubStoreTypesEndToEnd(t *testing.T) {
 	m := testenv.StartMinIO(t, testenv.MinIOOptions{})
 	secret, public := newSecretKey(t)
-	system := build.System()
+	system := builder.System()
 	creds := map[string]string{"AWS_ACCESS_KEY_ID": m.RootUser, "AWS_SECRET_ACCESS_KEY": m.RootPassword}
 	firstRun := []string{"create acme/greeter", "check-build acme/greeter", "publish/info acme/greeter", "builds acme/greeter"}
 

@@ -9,7 +9,7 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/flox-publish/publish-action/internal/build"
+	"github.com/flox-publish/publish-action/internal/builder"
 	"github.com/flox-publish/publish-action/internal/git"
 	"github.com/flox-publish/publish-action/internal/manifest"
 )
@@ -34,7 +34,7 @@ func (versionStage) Run(ctx context.Context, r *Release) error {
 		p.locks = append(p.locks, lock)
 	})
 	clone := filepath.Join(scratch, "src")
-	if err := git.Clone(ctx, r.Source.RepoRoot, r.Source.Rev, clone, git.TrustRepository(), git.WithEnv(build.GitEnv(r.Env.Environ))); err != nil {
+	if err := git.Clone(ctx, r.Source.RepoRoot, r.Source.Rev, clone, git.TrustRepository(), git.WithEnv(builder.GitEnv(r.Env.Environ))); err != nil {
 		return fmt.Errorf("clone %s at %s for a clean build: %w", r.Source.RepoRoot, r.Source.Rev, err)
 	}
 	if err := r.iso.prepareClone(scratch, clone); err != nil {
@@ -44,7 +44,7 @@ func (versionStage) Run(ctx context.Context, r *Release) error {
 	vars := r.Environment.Manifest.Vars()
 	r.Versions = make([]string, len(r.Builds))
 	for i, b := range r.Builds {
-		if r.Versions[i], err = build.ResolveVersion(ctx, r.iso.sb, r.CloneDir, b, r.Env.Environ, vars); err != nil {
+		if r.Versions[i], err = builder.ResolveVersion(ctx, r.iso.sb, r.CloneDir, b, r.Env.Environ, vars); err != nil {
 			return err
 		}
 	}
@@ -76,10 +76,10 @@ func (buildStage) Run(ctx context.Context, r *Release) error {
 			continue
 		}
 		end := r.UI.Group(fmt.Sprintf("Build %s %s (%s builder)", b.Name, r.Versions[i], r.Builder.Name()))
-		if w := build.UnsandboxedWarning(r.Builder.Name(), b, !r.iso.sb.Dropped()); w != "" {
+		if w := builder.UnsandboxedWarning(r.Builder.Name(), b, !r.iso.sb.Dropped()); w != "" {
 			r.iso.warn(r.UI, w)
 		}
-		res, err := r.Builder.Build(ctx, build.Request{
+		res, err := r.Builder.Build(ctx, builder.Request{
 			EnvDir: r.CloneDir, Build: b, Version: r.Versions[i], Vars: vars,
 			Scratch: r.Scratch, Log: r.UI.Writer(), Environ: r.Env.Environ,
 			SourceRoot: filepath.Join(r.Scratch, "src"), MoveSource: i == last,

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/flox-publish/publish-action/internal/build"
+	"github.com/flox-publish/publish-action/internal/builder"
 	"github.com/flox-publish/publish-action/internal/catalog"
 	"github.com/flox-publish/publish-action/internal/store"
 	"github.com/flox-publish/publish-action/internal/upstream"
@@ -38,7 +38,7 @@ func (checkCatalogStage) Run(ctx context.Context, r *Release) error {
 	}
 	r.Hub = hub
 	for i, b := range r.Builds {
-		t, err := r.catalogTarget(b.Name, build.System())
+		t, err := r.catalogTarget(b.Name, builder.System())
 		if err != nil {
 			return err
 		}
@@ -82,7 +82,7 @@ func (r *Release) lookUpIndex(ctx context.Context) error {
 		return err
 	}
 	for _, b := range r.Builds {
-		t, err := r.catalogTarget(b.Name, build.System())
+		t, err := r.catalogTarget(b.Name, builder.System())
 		if err != nil {
 			return err
 		}

@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/flox-publish/publish-action/internal/build"
+	"github.com/flox-publish/publish-action/internal/builder"
 	"github.com/flox-publish/publish-action/internal/credentials"
 	"github.com/flox-publish/publish-action/internal/inputs"
 	"github.com/flox-publish/publish-action/internal/manifest"
@@ -77,7 +77,7 @@ func (checkStage) Run(ctx context.Context, r *Release) error {
 	if r.Key == nil && !r.Mode.DryRun {
 		return cfg.SigningKeyRequired()
 	}
-	if r.Builder, err = build.SelectInput(cfg); err != nil {
+	if r.Builder, err = builder.SelectInput(cfg); err != nil {
 		return err
 	}
 	if r.Mode.DryRun {

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/flox-publish/publish-action/internal/build"
+	"github.com/flox-publish/publish-action/internal/builder"
 	"github.com/flox-publish/publish-action/internal/inputs"
 	"github.com/flox-publish/publish-action/internal/nixdaemon"
 	"github.com/flox-publish/publish-action/internal/sandbox"
@@ -42,7 +42,7 @@ func startIsolation(ctx context.Context, u *ui.UI, getenv func(string) string, c
 	var err error
 	// Only the flox builder builds through Nix; "auto" is flox only where
 	// flox is installed.
-	if b, err := build.Select(cfg.Builder); err == nil && b.Name() == "flox" {
+	if b, err := builder.Select(cfg.Builder); err == nil && b.Name() == "flox" {
 		if iso.daemon, err = nixdaemon.Start(ctx, nixdaemon.Options{GitHubToken: cfg.GitHubToken}); err != nil {
 			return nil, err
 		}

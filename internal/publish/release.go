@@ -12,7 +12,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
-	"github.com/flox-publish/publish-action/internal/build"
+	"github.com/flox-publish/publish-action/internal/builder"
 	"github.com/flox-publish/publish-action/internal/cache"
 	"github.com/flox-publish/publish-action/internal/catalog"
 	"github.com/flox-publish/publish-action/internal/inputs"
@@ -55,7 +55,7 @@ type Release struct {
 	Environment *manifest.Environment
 	Builds      []manifest.Build // the selected builds, in manifest order
 	Key         *signing.Key     // nil in pull requests and unsigned dry runs
-	Builder     build.Builder
+	Builder     builder.Builder
 	// Credentials is the OIDC → STS provider when role-to-assume is set,
 	// else the credentials found in the environment; it holds no OIDC
 	// token yet: the first one is fetched at the first upload.
@@ -67,7 +67,7 @@ type Release struct {
 	Versions []string
 
 	// Set by the build stage, one per build.
-	Results []*build.Result
+	Results []*builder.Result
 
 	// Set by the catalog-check stage, before the builds.
 	Hub *catalog.FloxHub // nil without floxhub-token, and in a dry run

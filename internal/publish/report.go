@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/flox-publish/publish-action/internal/build"
+	"github.com/flox-publish/publish-action/internal/builder"
 	"github.com/flox-publish/publish-action/internal/cache"
 	"github.com/flox-publish/publish-action/internal/catalog"
 	"github.com/flox-publish/publish-action/internal/nixpath"
@@ -68,7 +68,7 @@ func newReport(r *Release) *report.Report {
 	} else if !r.Inputs.Store.IsZero() && r.Mode.DryRun {
 		rep.StoreURL = r.Inputs.Store.String()
 	}
-	results := map[string]*build.Result{}
+	results := map[string]*builder.Result{}
 	for _, res := range r.Results {
 		results[res.Name] = res
 	}
@@ -76,7 +76,7 @@ func newReport(r *Release) *report.Report {
 		res, built := results[b.Name]
 		if !built {
 			// Not built: published already (a failed run does not report).
-			p := report.Package{Name: b.Name, Version: r.Versions[i], System: build.System(), StorePaths: []string{}, Status: report.Present, CatalogURL: r.Links[b.Name]}
+			p := report.Package{Name: b.Name, Version: r.Versions[i], System: builder.System(), StorePaths: []string{}, Status: report.Present, CatalogURL: r.Links[b.Name]}
 			if pub, ok := r.Published[b.Name]; ok {
 				p.Note = pub.String()
 			}

@@ -1,4 +1,4 @@
-package build_test
+package builder_test
 
 import (
 	"bytes"
@@ -10,7 +10,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/flox-publish/publish-action/internal/build"
+	"github.com/flox-publish/publish-action/internal/builder"
 	"github.com/flox-publish/publish-action/internal/inputs"
 	"github.com/flox-publish/publish-action/internal/manifest"
 	"github.com/flox-publish/publish-action/internal/nixpath"
@@ -32,19 +32,19 @@ func envDir(t *testing.T, manifestTOML string) (string, *manifest.Manifest) {
 	return dir, m
 }
 
-func buildOne(t *testing.T, b build.Builder, manifestTOML string, environ []string) (*build.Result, string, error) {
+func buildOne(t *testing.T, b builder.Builder, manifestTOML string, environ []string) (*builder.Result, string, error) {
 	t.Helper()
 	dir, m := envDir(t, manifestTOML)
 	builds, err := m.Select(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	version, err := build.ResolveVersion(context.Background(), sandbox.Current(), dir, builds[0], environ, m.Vars())
+	version, err := builder.ResolveVersion(context.Background(), sandbox.Current(), dir, builds[0], environ, m.Vars())
 	if err != nil {
 		return nil, "", err
 	}
 	var log bytes.Buffer
-	res, err := b.Build(context.Background(), build.Request{
+	res, err := b.Build(context.Background(), builder.Request{
 		EnvDir: dir, Build: builds[0], Version: version, Vars: m.Vars(),
 		Scratch: t.TempDir(), Log: &log, Environ: environ,
 	})
@@ -59,7 +59,7 @@ func TestLocalBuilder(t *testing.T) {
 		name, manifest string
 		wantErr        string
 		version        string // the resolved version, when set
-		check          func(t *testing.T, res *build.Result, log string)
+		check          func(t *testing.T, res *builder.Result, log string)
 	}{
 		{
 			name: "vars, out and a scrubbed environment",
@@ -73,7 +73,7 @@ env | sort
 mkdir -p $out/bin
 echo "hello $WHO" > $out/bin/hello
 '''`,
-			check: func(t *testing.T, res *build.Result, log string) {
+			check: func(t *testing.T, res *builder.Result, log string) {
 				if res.Name != "hello" || res.Version != "2.1" || !strings.HasSuffix(res.Outputs[0].StorePath, "-hello-2.1") {
 					t.Fatalf("result %+v", res)
 				}
@@ -144,11 +144,11 @@ echo "hello $WHO" > $out/bin/hello
 			if err != nil {
 				t.Fatal(err)
 			}
-			var res *build.Result
+			var res *builder.Result
 			var log bytes.Buffer
-			version, err := build.ResolveVersion(context.Background(), sandbox.Current(), dir, builds[0], environ, m.Vars())
+			version, err := builder.ResolveVersion(context.Background(), sandbox.Current(), dir, builds[0], environ, m.Vars())
 			if err == nil {
-				res, err = build.Local{}.Build(context.Background(), build.Request{
+				res, err = builder.Local{}.Build(context.Background(), builder.Request{
 					EnvDir: dir, Build: builds[0], Version: version, Vars: m.Vars(),
 					Scratch: t.TempDir(), Log: &log, Environ: environ,
 				})
@@ -182,7 +182,7 @@ func TestFloxBuilderWithStandIn(t *testing.T) {
 	dep := strings.TrimSpace(testenv.Nix(t, "nix-build", "--no-out-link", depFile))
 
 	environ := append(testenv.NixEnv(t), "PATH="+path, "FLOX_STANDIN_REFERENCE="+dep, "INPUT_SIGNING-KEY=key-1:c2VjcmV0", "FLOX_FLOXHUB_TOKEN=fh-secret")
-	res, log, err := buildOne(t, build.Flox{}, `version = 1
+	res, log, err := buildOne(t, builder.Flox{}, `version = 1
 [vars]
 WHO = "flox"
 [build.app]
@@ -214,10 +214,10 @@ echo "hello $WHO" > $out/bin/app
 func TestSelect(t *testing.T) {
 	withFlox := testenv.FloxStandInPATH(t)
 	t.Setenv("PATH", t.TempDir()) // no flox
-	if b, err := build.Select("auto"); err != nil || b.Name() != "local" {
+	if b, err := builder.Select("auto"); err != nil || b.Name() != "local" {
 		t.Fatalf("auto without flox: %v %v", b, err)
 	}
-	if _, err := build.Select("flox"); err == nil || !strings.Contains(err.Error(), "flox is not on PATH") {
+	if _, err := builder.Select("flox"); err == nil || !strings.Contains(err.Error(), "flox is not on PATH") {
 		t.Fatalf("flox without flox: %v", err)
 	}
 	for _, tc := range []struct {
@@ -227,12 +227,12 @@ func TestSelect(t *testing.T) {
 		{inputs.Config{Builder: "flox"}, "--builder: is flox, but flox is not on PATH; install Flox (https://flox.dev/docs/install-flox/) or pass --builder local"},
 		{inputs.Config{Builder: "flox", InActions: true}, "input builder: is flox, but flox is not on PATH; use the action's image, which has Flox, or set builder: local"},
 	} {
-		if _, err := build.SelectInput(tc.cfg); err == nil || err.Error() != tc.want {
+		if _, err := builder.SelectInput(tc.cfg); err == nil || err.Error() != tc.want {
 			t.Errorf("SelectInput(%+v) = %v, want %s", tc.cfg, err, tc.want)
 		}
 	}
 	t.Setenv("PATH", withFlox)
-	if b, err := build.Select("auto"); err != nil || b.Name() != "flox" {
+	if b, err := builder.Select("auto"); err != nil || b.Name() != "flox" {
 		t.Fatalf("auto with flox: %v %v", b, err)
 	}
 }
@@ -261,7 +261,7 @@ version.command = "id -u"
 	if err := sb.OwnWorktree(filepath.Dir(dir), dir); err != nil {
 		t.Fatal(err)
 	}
-	version, err := build.ResolveVersion(context.Background(), sb, dir, builds[0], os.Environ(), nil)
+	version, err := builder.ResolveVersion(context.Background(), sb, dir, builds[0], os.Environ(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -269,7 +269,7 @@ version.command = "id -u"
 		t.Errorf("the version command ran as uid %s, want the build user %d", version, sb.UID())
 	}
 	var log bytes.Buffer
-	res, err := build.Local{}.Build(context.Background(), build.Request{
+	res, err := builder.Local{}.Build(context.Background(), builder.Request{
 		EnvDir: dir, Build: builds[0], Version: version, Scratch: t.TempDir(), Log: &log,
 		Environ: os.Environ(), Sandbox: sb,
 	})
@@ -306,7 +306,7 @@ func TestUnsandboxedWarning(t *testing.T) {
 		{"off", "flox", off, false, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := build.UnsandboxedWarning(tc.builder, tc.b, tc.nixSandbox)
+			got := builder.UnsandboxedWarning(tc.builder, tc.b, tc.nixSandbox)
 			if (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) {
 				t.Errorf("got %q, want one containing %q", got, tc.want)
 			}

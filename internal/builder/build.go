@@ -10,7 +10,7 @@
 // Two builders implement Builder: Flox (`flox build`, outputs in the local
 // Nix store) and Local (the command under bash, `$out` imported as a
 // content-addressed path computed without Nix).
-package build
+package builder
 
 import (
 	"bytes"

@@ -1,4 +1,4 @@
-package build_test
+package builder_test
 
 import (
 	"bytes"
@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flox-publish/publish-action/internal/build"
+	"github.com/flox-publish/publish-action/internal/builder"
 	"github.com/flox-publish/publish-action/internal/cache"
 	"github.com/flox-publish/publish-action/internal/manifest"
 	"github.com/flox-publish/publish-action/internal/nixpath"
@@ -65,7 +65,7 @@ func checkout(t *testing.T) (top, env string) {
 	return top, env
 }
 
-func buildAllLocal(t *testing.T, root string, environ []string, commit time.Time) map[string]*build.Result {
+func buildAllLocal(t *testing.T, root string, environ []string, commit time.Time) map[string]*builder.Result {
 	t.Helper()
 	top, env := checkout(t)
 	path := filepath.Join(env, ".flox", "env", "manifest.toml")
@@ -77,10 +77,10 @@ func buildAllLocal(t *testing.T, root string, environ []string, commit time.Time
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := map[string]*build.Result{}
+	out := map[string]*builder.Result{}
 	for _, b := range builds {
 		var log bytes.Buffer
-		res, err := build.Local{Root: root}.Build(context.Background(), build.Request{
+		res, err := builder.Local{Root: root}.Build(context.Background(), builder.Request{
 			EnvDir: env, SourceRoot: top, Build: b, Version: b.Version.Literal, Vars: m.Vars(),
 			Scratch: t.TempDir(), Log: &log, Environ: environ, CommitTime: commit,
 		})
@@ -277,7 +277,7 @@ func TestLocalBuildsTakeTurns(t *testing.T) {
 				return
 			}
 			b, _ := m.Build("wrapped")
-			res, err := build.Local{Root: root}.Build(context.Background(), build.Request{
+			res, err := builder.Local{Root: root}.Build(context.Background(), builder.Request{
 				EnvDir: env, SourceRoot: top, Build: b, Version: "2.0", Vars: m.Vars(),
 				Scratch: t.TempDir(), Log: &log, Environ: os.Environ(), CommitTime: commit,
 			})
@@ -321,7 +321,7 @@ func TestLocalBuildWaitsWithinContext(t *testing.T) {
 	go func() {
 		top, env := checkout(t)
 		b := manifest.Build{Name: "holder", Command: "while [ ! -e " + release + " ]; do sleep 0.05; done; echo x > $out/x"}
-		_, err := build.Local{Root: root}.Build(context.Background(), build.Request{
+		_, err := builder.Local{Root: root}.Build(context.Background(), builder.Request{
 			EnvDir: env, SourceRoot: top, Build: b, Version: "1", Scratch: t.TempDir(), Log: &bytes.Buffer{}, Environ: os.Environ(),
 		})
 		holder <- err
@@ -336,7 +336,7 @@ func TestLocalBuildWaitsWithinContext(t *testing.T) {
 	top, env := checkout(t)
 	var log bytes.Buffer
 	start := time.Now()
-	_, err := build.Local{Root: root}.Build(ctx, build.Request{
+	_, err := builder.Local{Root: root}.Build(ctx, builder.Request{
 		EnvDir: env, SourceRoot: top, Build: manifest.Build{Name: "waiter", Command: "echo x > $out/x"}, Version: "1",
 		Scratch: t.TempDir(), Log: &log, Environ: os.Environ(),
 	})
@@ -349,10 +349,10 @@ func TestLocalBuildWaitsWithinContext(t *testing.T) {
 	}
 }
 
-func buildOneAt(t *testing.T, root string) (*build.Result, string, error) {
+func buildOneAt(t *testing.T, root string) (*builder.Result, string, error) {
 	top, env := checkout(t)
 	var log bytes.Buffer
-	res, err := build.Local{Root: root}.Build(context.Background(), build.Request{
+	res, err := builder.Local{Root: root}.Build(context.Background(), builder.Request{
 		EnvDir: env, SourceRoot: top, Build: manifest.Build{Name: "x", Command: "echo x > $out/x"}, Version: "1",
 		Scratch: t.TempDir(), Log: &log, Environ: os.Environ(),
 	})
@@ -371,7 +371,7 @@ func TestLocalBuildMovesTheLastSource(t *testing.T) {
 		top, env := checkout(t)
 		os.MkdirAll(filepath.Join(top, ".git"), 0o755)
 		var log bytes.Buffer
-		res, err := build.Local{Root: root}.Build(context.Background(), build.Request{
+		res, err := builder.Local{Root: root}.Build(context.Background(), builder.Request{
 			EnvDir: env, SourceRoot: top, MoveSource: move, Build: b, Version: "1",
 			Scratch: t.TempDir(), Log: &log, Environ: os.Environ(),
 		})
