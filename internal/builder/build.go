@@ -1,4 +1,4 @@
-// Package build turns a manifest's builds into Nix store paths.
+// Package builder turns a manifest's builds into Nix store paths.
 //
 // Builds run in a clean clone of the verified commit, never in the
 // workspace, so a build can only use what the commit holds. Build commands
