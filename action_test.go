@@ -334,7 +334,9 @@ func isMethodCall(e ast.Expr, name string) bool {
 	return ok && sel.Sel.Name == name
 }
 
-// goSources returns the module's non-test Go files by slash path.
+// goSources returns the action's Go files by slash path: the module's, but
+// for tests and internal/testenv, which only tests import (its fixtures
+// set INPUT_* and GITHUB_OUTPUT for the runs they start).
 func goSources(t *testing.T) map[string]string {
 	t.Helper()
 	root := testenv.ProjectRoot(t)
@@ -344,7 +346,7 @@ func goSources(t *testing.T) map[string]string {
 			return err
 		}
 		if d.IsDir() {
-			if n := d.Name(); p != root && (strings.HasPrefix(n, ".") || n == "testdata" || n == "examples") {
+			if n := d.Name(); p != root && (strings.HasPrefix(n, ".") || n == "testdata" || n == "examples" || p == filepath.Join(root, "internal", "testenv")) {
 				return filepath.SkipDir
 			}
 			return nil

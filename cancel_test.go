@@ -39,6 +39,7 @@ import (
 
 	"github.com/flox-publish/publish-action/internal/publish"
 	"github.com/flox-publish/publish-action/internal/testenv"
+	"github.com/flox-publish/publish-action/internal/testenv/fixture"
 )
 
 // cancelLimit is the bound from the signal to the exit.
@@ -318,7 +319,7 @@ func TestSignalEndsTheRunAtEveryStage(t *testing.T) {
 	testenv.RequireTool(t, "git")
 	testenv.RequireTool(t, "bash")
 	bin := buildBinary(t)
-	secret, _ := newSecretKey(t)
+	secret, _ := fixture.NewSecretKey(t)
 	m := testenv.StartMinIO(t, testenv.MinIOOptions{})
 	proxy := newHoldProxy(t, m.Endpoint)
 
@@ -374,8 +375,8 @@ func TestSignalEndsTheRunAtEveryStage(t *testing.T) {
 					syscall.Kill(pid, syscall.SIGKILL)
 				}
 			})
-			r := newTestRepo(t, cancelManifest(tc.slowVersion, tc.slowBuild, tc.bigBuild, pidFile))
-			a := newActionsEnv(t, r, "push", "refs/heads/main")
+			r := fixture.NewRepo(t, cancelManifest(tc.slowVersion, tc.slowBuild, tc.bigBuild, pidFile))
+			a := fixture.NewActionsEnv(t, r, "push", "refs/heads/main")
 			a["INPUT_SIGNING-KEY"] = secret
 			a["INPUT_CATALOG"] = "acme"
 			a["TMPDIR"] = tmp
@@ -393,7 +394,7 @@ func TestSignalEndsTheRunAtEveryStage(t *testing.T) {
 				a["INPUT_STORE-URL"] = "file://" + filepath.Join(base, "cache")
 			}
 			at := tc.at
-			res := runBinary(t, bin, r.work, a.environ(), &at)
+			res := runBinary(t, bin, r.Work, a.Environ(), &at)
 			stats.runs++
 			if res.toExit > stats.maxToExit {
 				stats.maxToExit = res.toExit
@@ -669,7 +670,7 @@ func TestKilledPublishLeavesAValidCacheAndARerunCompletes(t *testing.T) {
 	path := testenv.FloxStandInPATH(t)
 	top, _ := testenv.NixClosure(t, "killsuite", "")
 	nixEnv := testenv.NixEnv(t)
-	secret, _ := newSecretKey(t)
+	secret, _ := fixture.NewSecretKey(t)
 	m := testenv.StartMinIO(t, testenv.MinIOOptions{})
 
 	kill := syscall.SIGKILL
@@ -701,8 +702,8 @@ func TestKilledPublishLeavesAValidCacheAndARerunCompletes(t *testing.T) {
 			base := testenv.OpenTempDir(t)
 			tmp := filepath.Join(base, "tmp")
 			os.Mkdir(tmp, 0o755)
-			r := newTestRepo(t, killManifest)
-			a := newActionsEnv(t, r, "push", "refs/heads/main")
+			r := fixture.NewRepo(t, killManifest)
+			a := fixture.NewActionsEnv(t, r, "push", "refs/heads/main")
 			a["INPUT_SIGNING-KEY"] = secret
 			a["INPUT_CATALOG"] = "acme"
 			a["INPUT_BUILDER"] = "flox"
@@ -725,10 +726,10 @@ func TestKilledPublishLeavesAValidCacheAndARerunCompletes(t *testing.T) {
 				a["INPUT_STORE-URL"] = "file://" + cache
 				view = fileView(cache)
 			}
-			env := append(a.environ(), "PATH="+path) // the last PATH wins
+			env := append(a.Environ(), "PATH="+path) // the last PATH wins
 
 			point := kc.at
-			killed := runBinary(t, bin, r.work, env, &point)
+			killed := runBinary(t, bin, r.Work, env, &point)
 			stats.runs++
 			if killed.code == 0 {
 				stats.completed++
@@ -748,7 +749,7 @@ func TestKilledPublishLeavesAValidCacheAndARerunCompletes(t *testing.T) {
 				t.Logf("the kill left %d build processes running in the scratch directory (ended by the test): %v", len(o), o)
 			}
 
-			rerun := runBinary(t, bin, r.work, env, nil)
+			rerun := runBinary(t, bin, r.Work, env, nil)
 			stats.runs++
 			if rerun.code != 0 {
 				t.Fatalf("the re-run failed: exit %d\n%s", rerun.code, rerun.log)

@@ -38,6 +38,7 @@ import (
 
 	"github.com/flox-publish/publish-action/internal/git/gittest"
 	"github.com/flox-publish/publish-action/internal/testenv"
+	"github.com/flox-publish/publish-action/internal/testenv/fixture"
 )
 
 // runnerUID is the uid of the runner's user on GitHub's hosted runners,
@@ -101,11 +102,11 @@ func newE2EFixture(t *testing.T) *e2eFixture {
 	f := &e2eFixture{bin: buildBinary(t), shas: map[string]string{}, token: "ghs_e2eRunnerToken0123456789abcdefXYZ", action: loadAction(t)}
 
 	env := gittest.Env(t)
-	r := &testRepo{t: t, env: env, remote: gittest.Bare(t, env), work: gittest.Init(t, env)}
-	f.remote = r.remote
+	r := &fixture.Repo{T: t, Env: env, Remote: gittest.Bare(t, env), Work: gittest.Init(t, env)}
+	f.remote = r.Remote
 	// As GitHub: fetching a commit by id is allowed (gittest.Bare already
 	// serves partial clones).
-	r.git(r.remote, "config", "uploadpack.allowAnySHA1InWant", "true")
+	r.Git(r.Remote, "config", "uploadpack.allowAnySHA1InWant", "true")
 
 	example := filepath.Join(testenv.ProjectRoot(t), "examples", "hello")
 	err := filepath.WalkDir(example, func(p string, d fs.DirEntry, err error) error {
@@ -128,30 +129,30 @@ func newE2EFixture(t *testing.T) *e2eFixture {
 			m, _ := os.ReadFile(filepath.Join(example, ".flox", "env", "manifest.toml"))
 			data = []byte(testenv.LockFor(t, string(m)+e2eMotd, data))
 		}
-		r.write("examples/hello/"+rel, string(data))
+		r.Write("examples/hello/"+rel, string(data))
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.write("README.md", "# widgets\n")
-	f.shas["main"] = r.commitAndPush("widgets with a Flox environment")
-	r.git(r.work, "tag", "-a", "v1.0.0", "-m", "release 1.0.0")
-	r.git(r.work, "tag", "v2.0.0")
-	r.git(r.work, "push", "-q", "origin", "v1.0.0", "v2.0.0")
+	r.Write("README.md", "# widgets\n")
+	f.shas["main"] = r.CommitAndPush("widgets with a Flox environment")
+	r.Git(r.Work, "tag", "-a", "v1.0.0", "-m", "release 1.0.0")
+	r.Git(r.Work, "tag", "v2.0.0")
+	r.Git(r.Work, "push", "-q", "origin", "v1.0.0", "v2.0.0")
 
 	// Pull request 7: a branch of the repository.
-	r.git(r.work, "checkout", "-q", "-b", "feature")
-	r.write("examples/hello/greeting.txt", "Hello from a pull request\n")
-	r.git(r.work, "commit", "-q", "-am", "change the greeting")
-	r.git(r.work, "push", "-q", "origin", "feature", "HEAD:refs/pull/7/head")
+	r.Git(r.Work, "checkout", "-q", "-b", "feature")
+	r.Write("examples/hello/greeting.txt", "Hello from a pull request\n")
+	r.Git(r.Work, "commit", "-q", "-am", "change the greeting")
+	r.Git(r.Work, "push", "-q", "origin", "feature", "HEAD:refs/pull/7/head")
 	f.shas["pr7"] = f.merge(r, "feature", "refs/pull/7/merge")
 
 	// Pull request 8: a fork's commit, on no branch of the repository.
-	r.git(r.work, "checkout", "-q", "--detach", "main")
-	r.write("examples/hello/greeting.txt", "Hello from a fork\n")
-	r.git(r.work, "commit", "-q", "-am", "change the greeting in a fork")
-	r.git(r.work, "push", "-q", "origin", "HEAD:refs/pull/8/head")
+	r.Git(r.Work, "checkout", "-q", "--detach", "main")
+	r.Write("examples/hello/greeting.txt", "Hello from a fork\n")
+	r.Git(r.Work, "commit", "-q", "-am", "change the greeting in a fork")
+	r.Git(r.Work, "push", "-q", "origin", "HEAD:refs/pull/8/head")
 	f.shas["pr8"] = f.merge(r, "HEAD", "refs/pull/8/merge")
 
 	f.api = httptest.NewServer(http.HandlerFunc(f.serveAPI))
@@ -160,12 +161,12 @@ func newE2EFixture(t *testing.T) *e2eFixture {
 }
 
 // merge makes GitHub's test merge of head into main and pushes it to ref.
-func (f *e2eFixture) merge(r *testRepo, head, ref string) string {
-	headSHA := r.git(r.work, "rev-parse", head)
-	r.git(r.work, "checkout", "-q", "--detach", "main")
-	r.git(r.work, "merge", "-q", "--no-ff", "-m", "Merge "+headSHA+" into main", headSHA)
-	r.git(r.work, "push", "-q", "origin", "HEAD:"+ref)
-	return r.git(r.work, "rev-parse", "HEAD")
+func (f *e2eFixture) merge(r *fixture.Repo, head, ref string) string {
+	headSHA := r.Git(r.Work, "rev-parse", head)
+	r.Git(r.Work, "checkout", "-q", "--detach", "main")
+	r.Git(r.Work, "merge", "-q", "--no-ff", "-m", "Merge "+headSHA+" into main", headSHA)
+	r.Git(r.Work, "push", "-q", "origin", "HEAD:"+ref)
+	return r.Git(r.Work, "rev-parse", "HEAD")
 }
 
 // serveAPI answers GET /repos/acme/widgets/commits/{sha} as GitHub does for
@@ -425,7 +426,7 @@ func (f *e2eFixture) run(t *testing.T, s runnerStep) runnerResult {
 		}
 	}
 	summary, _ := os.ReadFile(files["GITHUB_STEP_SUMMARY"])
-	res := runnerResult{code: code, log: strings.Join(shown, "\n"), outputs: outputs(t, files["GITHUB_OUTPUT"]), summary: string(summary), workspace: ws}
+	res := runnerResult{code: code, log: strings.Join(shown, "\n"), outputs: fixture.Outputs(t, files["GITHUB_OUTPUT"]), summary: string(summary), workspace: ws}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("exit %d; log:\n%s\nsummary:\n%s", res.code, res.log, res.summary)
@@ -467,6 +468,12 @@ func checkWorkspaceOwner(t *testing.T, ws string) {
 		t.Errorf("the run left files in the workspace not owned by the runner's user (uid %d): %v", runnerUID, rootOwned)
 	}
 }
+
+// The names the container test was written with.
+var (
+	newSecretKey = fixture.NewSecretKey
+	outputs      = fixture.Outputs
+)
 
 // firstLine is the summary's first line.
 func firstLine(s string) string {
@@ -534,7 +541,7 @@ func checkStore(t *testing.T, dir, publicKey string, paths []string) {
 		t.Fatal(err)
 	}
 	var inStore []string
-	for _, file := range narinfos(t, dir) {
+	for _, file := range fixture.NarInfos(t, dir) {
 		data, err := os.ReadFile(file)
 		if err != nil {
 			t.Fatal(err)
@@ -580,7 +587,7 @@ func checkStore(t *testing.T, dir, publicKey string, paths []string) {
 func TestEndToEndAsTheRunnerStartsIt(t *testing.T) {
 	testenv.Slow(t)
 	f := newE2EFixture(t)
-	secret, public := newSecretKey(t)
+	secret, public := fixture.NewSecretKey(t)
 
 	t.Run("version tag publishes", func(t *testing.T) {
 		t.Parallel()
@@ -624,7 +631,7 @@ func TestEndToEndAsTheRunnerStartsIt(t *testing.T) {
 		if strings.Contains(r.log, `build "motd"`) {
 			t.Error("the error names motd, which sets no version and takes the tag's")
 		}
-		checkFailureSummary(t, r.summary, "build", `build "greeter" has version 1.0.0`, "v2.0.0")
+		fixture.CheckFailureSummary(t, r.summary, "build", `build "greeter" has version 1.0.0`, "v2.0.0")
 		if strings.Contains(r.log, "::group::Build") {
 			t.Error("a build ran before the version check failed")
 		}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/flox-publish/publish-action/internal/builder"
 	"github.com/flox-publish/publish-action/internal/testenv"
+	"github.com/flox-publish/publish-action/internal/testenv/fixture"
 )
 
 // floxHubToken looks like a FloxHub personal access token; the tests
@@ -33,9 +34,9 @@ type floxHubRun struct {
 // stand-in hub as catalog-url, the inputs and environment in extra, and
 // checks that none of secrets shows in the log (less the runner's
 // ::add-mask:: commands, which it consumes), the summary or the outputs.
-func runWithFloxHub(t *testing.T, r *testRepo, hub *testenv.FloxHubStandIn, extra map[string]string, secrets ...string) floxHubRun {
+func runWithFloxHub(t *testing.T, r *fixture.Repo, hub *testenv.FloxHubStandIn, extra map[string]string, secrets ...string) floxHubRun {
 	t.Helper()
-	a := newActionsEnv(t, r, "push", "refs/heads/main")
+	a := fixture.NewActionsEnv(t, r, "push", "refs/heads/main")
 	a["INPUT_FLOXHUB-TOKEN"] = floxHubToken
 	a["INPUT_CATALOG-URL"] = hub.URL()
 	a["HOME"] = t.TempDir()
@@ -43,7 +44,7 @@ func runWithFloxHub(t *testing.T, r *testRepo, hub *testenv.FloxHubStandIn, extr
 		a[k] = v
 	}
 	var out bytes.Buffer
-	run := floxHubRun{code: realMain(context.Background(), a.getenv, a.environ(), nil, &out)}
+	run := floxHubRun{code: realMain(context.Background(), a.Getenv, a.Environ(), nil, &out)}
 	var shown []string
 	for _, line := range strings.Split(out.String(), "\n") {
 		if !strings.HasPrefix(line, "::add-mask::") {
@@ -54,7 +55,7 @@ func runWithFloxHub(t *testing.T, r *testRepo, hub *testenv.FloxHubStandIn, extr
 	summary, _ := os.ReadFile(a["GITHUB_STEP_SUMMARY"])
 	outFile, _ := os.ReadFile(a["GITHUB_OUTPUT"])
 	run.summary, run.outFile = string(summary), string(outFile)
-	run.outputs = outputs(t, a["GITHUB_OUTPUT"])
+	run.outputs = fixture.Outputs(t, a["GITHUB_OUTPUT"])
 	for _, s := range append(secrets, floxHubToken) {
 		for name, text := range map[string]string{"log": run.log, "summary": run.summary, "outputs": run.outFile} {
 			if strings.Contains(text, s) {
@@ -110,7 +111,7 @@ func countSuffix(list []string, suffix string) int {
 // with real MinIO as the store paths' destination.
 func TestFloxHubStoreTypesEndToEnd(t *testing.T) {
 	m := testenv.StartMinIO(t, testenv.MinIOOptions{})
-	secret, public := newSecretKey(t)
+	secret, public := fixture.NewSecretKey(t)
 	system := builder.System()
 	creds := map[string]string{"AWS_ACCESS_KEY_ID": m.RootUser, "AWS_SECRET_ACCESS_KEY": m.RootPassword}
 	firstRun := []string{"create acme/greeter", "check-build acme/greeter", "publish/info acme/greeter", "builds acme/greeter"}
@@ -122,7 +123,7 @@ func TestFloxHubStoreTypesEndToEnd(t *testing.T) {
 		hub.AddUser(floxHubToken, "alice")
 		ingress := "s3://" + bucket + "/cache?endpoint=" + m.Endpoint + "&region=us-east-1&want-mass-query=true"
 		hub.AddCatalog("acme", map[string]any{"store_type": "nix-copy", "ingress_uri": ingress, "egress_uri": "https://cache.acme.example"}, "alice")
-		r := newTestRepo(t, greeterManifest)
+		r := fixture.NewRepo(t, fixture.GreeterManifest)
 		in := map[string]string{"INPUT_SIGNING-KEY": secret}
 		for k, v := range creds {
 			in[k] = v
@@ -145,7 +146,7 @@ func TestFloxHubStoreTypesEndToEnd(t *testing.T) {
 			t.Errorf("the record carries %d narinfos, want the closure's 1", n)
 		}
 		objects := keys(t, m, bucket, "cache/")
-		if countSuffix(objects, ".narinfo") != 1 || !slices.Contains(objects, "cache/catalog/acme/greeter/"+system+"/"+r.git(r.work, "rev-parse", "HEAD")+".json") {
+		if countSuffix(objects, ".narinfo") != 1 || !slices.Contains(objects, "cache/catalog/acme/greeter/"+system+"/"+r.Git(r.Work, "rev-parse", "HEAD")+".json") {
 			t.Errorf("the bucket holds %q: want the narinfo and the catalog index's record", objects)
 		}
 		if got := run.outputs["catalog-urls"]; got != "https://hub.flox.dev/packages/acme/greeter" {
@@ -154,7 +155,7 @@ func TestFloxHubStoreTypesEndToEnd(t *testing.T) {
 
 		// A re-run finds it published: create and check-build only, no build.
 		rerun := runWithFloxHub(t, r, hub, in, m.RootPassword)
-		rerun.must(t, "already published on 2026-05-01 12:00 UTC from source revision "+r.git(r.work, "rev-parse", "HEAD"), "flox install acme/greeter")
+		rerun.must(t, "already published on 2026-05-01 12:00 UTC from source revision "+r.Git(r.Work, "rev-parse", "HEAD"), "flox install acme/greeter")
 		if rerun.built() {
 			t.Errorf("the re-run built the package again:\n%s", rerun.log)
 		}
@@ -190,7 +191,7 @@ func TestFloxHubStoreTypesEndToEnd(t *testing.T) {
 		srv := httptest.NewServer(mux)
 		t.Cleanup(srv.Close)
 		hub.AddCatalog("acme", map[string]any{"store_type": "nix-copy", "ingress_uri": srv.URL + "/cache?priority=30", "egress_uri": srv.URL + "/cache"}, "alice")
-		r := newTestRepo(t, greeterManifest)
+		r := fixture.NewRepo(t, fixture.GreeterManifest)
 		run := runWithFloxHub(t, r, hub, map[string]string{"INPUT_SIGNING-KEY": secret, "INPUT_CATALOG-URL": srv.URL})
 		run.must(t, "priority= on the catalog's ingress URI is ignored", "flox install acme/greeter", "--option substituters '"+srv.URL+"/cache'")
 		path := strings.TrimSpace(run.outputs["store-paths"])
@@ -203,7 +204,7 @@ func TestFloxHubStoreTypesEndToEnd(t *testing.T) {
 		hub2.AddUser(floxHubToken, "alice")
 		other := testenv.StartHTTPCache(t, "")
 		hub2.AddCatalog("acme", map[string]any{"store_type": "nix-copy", "ingress_uri": other.URL + "/cache", "egress_uri": other.URL + "/cache"}, "alice")
-		r2 := newTestRepo(t, greeterManifest)
+		r2 := fixture.NewRepo(t, fixture.GreeterManifest)
 		runWithFloxHub(t, r2, hub2, map[string]string{"INPUT_SIGNING-KEY": secret}).must(t, "flox install acme/greeter")
 		for _, a := range other.Authorizations() {
 			if a != "" {
@@ -225,7 +226,7 @@ func TestFloxHubStoreTypesEndToEnd(t *testing.T) {
 		c.IngressURI = "s3://" + bucket + "/ingest?endpoint=" + m.Endpoint + "&region=us-east-1"
 		c.IngressAuth = map[string]any{"aws-s3": map[string]any{"envs": map[string]any{
 			"AWS_ACCESS_KEY_ID": m.RootUser, "AWS_SECRET_ACCESS_KEY": m.RootPassword}}}
-		r := newTestRepo(t, greeterManifest)
+		r := fixture.NewRepo(t, fixture.GreeterManifest)
 		// No AWS credentials in the environment: FloxHub's are the upload's.
 		run := runWithFloxHub(t, r, hub, map[string]string{"INPUT_SIGNING-KEY": secret, "INPUT_PUBLISHER-TIMEOUT": "1m"}, m.RootPassword)
 		// FloxHub's credentials are masked before anything about the store
@@ -256,7 +257,7 @@ func TestFloxHubStoreTypesEndToEnd(t *testing.T) {
 		hub.StrictClosure = true
 		hub.AddUser(floxHubToken, "alice")
 		hub.AddCatalog("acme", map[string]any{"store_type": "meta-only"}, "alice")
-		r := newTestRepo(t, greeterManifest)
+		r := fixture.NewRepo(t, fixture.GreeterManifest)
 		run := runWithFloxHub(t, r, hub, map[string]string{"INPUT_SIGNING-KEY": secret})
 		run.must(t, "store type meta-only, nothing to upload", "flox install acme/greeter", "| nothing uploaded: catalog acme takes metadata only (store type meta-only) |")
 		if got := hub.Calls(); !slices.Equal(got, firstRun) {
@@ -281,15 +282,15 @@ func TestFloxHubStoreTypesEndToEnd(t *testing.T) {
 		hub := testenv.StartFloxHubStandIn(t)
 		hub.AddUser(floxHubToken, "alice")
 		hub.AddCatalog("acme", map[string]any{"store_type": "null"}, "alice")
-		r := newTestRepo(t, greeterManifest)
+		r := fixture.NewRepo(t, fixture.GreeterManifest)
 		cacheDir := t.TempDir()
 		run := runWithFloxHub(t, r, hub, map[string]string{"INPUT_SIGNING-KEY": secret, "INPUT_STORE-URL": "file://" + cacheDir})
 		run.must(t, "store type null, uploading to file://"+cacheDir, "flox install acme/greeter", "nix-store --realise --option substituters 'file://"+cacheDir+"'")
 		if _, ok := hub.Builds()[0].Body["narinfos"]; ok {
 			t.Error("the record of a null store carries narinfos")
 		}
-		if len(narinfos(t, cacheDir)) != 1 {
-			t.Errorf("the store holds %d narinfos, want 1", len(narinfos(t, cacheDir)))
+		if len(fixture.NarInfos(t, cacheDir)) != 1 {
+			t.Errorf("the store holds %d narinfos, want 1", len(fixture.NarInfos(t, cacheDir)))
 		}
 	})
 
@@ -298,7 +299,7 @@ func TestFloxHubStoreTypesEndToEnd(t *testing.T) {
 		hub.AddUser(floxHubToken, "alice")
 		hub.AddCatalog("acme", map[string]any{"store_type": "null"}, "alice")
 		hub.Fault(testenv.FloxHubFault{Step: "check-build", Status: 400, Body: `{"detail":"cannot check this build"}`})
-		r := newTestRepo(t, greeterManifest)
+		r := fixture.NewRepo(t, fixture.GreeterManifest)
 		run := runWithFloxHub(t, r, hub, map[string]string{"INPUT_SIGNING-KEY": secret})
 		run.must(t, "::warning::FloxHub could not say whether acme/greeter is already published (it will be built and published)", "flox install acme/greeter")
 		if !run.built() || len(hub.Builds()) != 1 {
@@ -310,7 +311,7 @@ func TestFloxHubStoreTypesEndToEnd(t *testing.T) {
 		hub := testenv.StartFloxHubStandIn(t)
 		hub.AddUser(floxHubToken, "alice")
 		hub.AddCatalog("acme", map[string]any{"store_type": "nix-copy", "ingress_uri": "s3://someone-elses-bucket", "egress_uri": "https://cache.acme.example"}, "alice")
-		r := newTestRepo(t, greeterManifest)
+		r := fixture.NewRepo(t, fixture.GreeterManifest)
 		bucket := m.CreateBucket(t)
 		in := map[string]string{"INPUT_SIGNING-KEY": secret, "INPUT_STORE-URL": "s3://" + bucket + "?endpoint=" + m.Endpoint + "&region=us-east-1"}
 		for k, v := range creds {

@@ -9,144 +9,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/flox-publish/publish-action/internal/git/gittest"
-	"github.com/flox-publish/publish-action/internal/signing"
-	"github.com/flox-publish/publish-action/internal/testenv"
+	"github.com/flox-publish/publish-action/internal/testenv/fixture"
 )
 
-// testRepo is a real git repository with a bare remote, holding a Flox
-// environment at its root.
-type testRepo struct {
-	t      *testing.T
-	work   string
-	remote string
-	env    []string
-}
-
-const greeterManifest = `schema-version = "1.14.0"
-
-[install]
-hello.pkg-path = "hello"
-
-[vars]
-GREETING = "hi there"
-
-[build.greeter]
-version = "1.0.0"
-description = "greets"
-command = '''
-  mkdir -p $out/bin
-  printf '#!/bin/sh\necho %s\n' "$GREETING" > $out/bin/greeter
-  chmod +x $out/bin/greeter
-'''
-`
-
-func newTestRepo(t *testing.T, manifest string) *testRepo {
-	t.Helper()
-	env := gittest.Env(t)
-	r := &testRepo{t: t, env: env, remote: gittest.Bare(t, env), work: gittest.Init(t, env)}
-	lock, err := os.ReadFile(filepath.Join(testenv.ProjectRoot(t), "examples", "hello", ".flox", "env", "manifest.lock"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.write(".flox/env.json", `{"name":"test","version":1}`)
-	r.write(".flox/env/manifest.toml", manifest)
-	r.write(".flox/env/manifest.lock", testenv.LockFor(t, manifest, lock))
-	r.commitAndPush("initial")
-	return r
-}
-
-func (r *testRepo) git(dir string, args ...string) string {
-	r.t.Helper()
-	return gittest.Git(r.t, r.env, dir, args...)
-}
-
-func (r *testRepo) write(rel, content string) {
-	r.t.Helper()
-	gittest.WriteFile(r.t, r.work, rel, content)
-}
-
-func (r *testRepo) commitAndPush(msg string) string {
-	r.git(r.work, "add", "-A")
-	r.git(r.work, "commit", "-q", "-m", msg)
-	if len(r.git(r.work, "remote")) == 0 {
-		r.git(r.work, "remote", "add", "origin", r.remote)
-	}
-	r.git(r.work, "push", "-q", "origin", "HEAD:refs/heads/main")
-	return r.git(r.work, "rev-parse", "HEAD")
-}
-
-// actionsEnv is the environment the runner gives a container action.
-type actionsEnv map[string]string
-
-func (a actionsEnv) getenv(k string) string { return a[k] }
-func (a actionsEnv) environ() []string {
-	var out []string
-	for k, v := range a {
-		out = append(out, k+"="+v)
-	}
-	return append(out, "PATH="+os.Getenv("PATH"))
-}
-
-func newActionsEnv(t *testing.T, r *testRepo, event, ref string) actionsEnv {
-	t.Helper()
-	dir := t.TempDir()
-	return actionsEnv{
-		"GITHUB_ACTIONS": "true", "CI": "true",
-		"GITHUB_EVENT_NAME": event, "GITHUB_REF": ref,
-		"GITHUB_SHA":              r.git(r.work, "rev-parse", "HEAD"),
-		"GITHUB_REPOSITORY":       "acme/widgets",
-		"GITHUB_REPOSITORY_OWNER": "acme",
-		"GITHUB_RUN_ID":           "4242",
-		"GITHUB_SERVER_URL":       "https://github.com",
-		"GITHUB_WORKSPACE":        r.work,
-		"GITHUB_OUTPUT":           filepath.Join(dir, "output"),
-		"GITHUB_STEP_SUMMARY":     filepath.Join(dir, "summary"),
-		"INPUT_DIR":               r.work,
-		"INPUT_DRY-RUN":           "auto",
-		"INPUT_BUILDER":           "local",
-	}
-}
-
-func newSecretKey(t *testing.T) (secret, public string) {
-	t.Helper()
-	s, p, err := signing.Generate("test-1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s, p
-}
-
-// outputs parses a GITHUB_OUTPUT file.
-func outputs(t *testing.T, file string) map[string]string {
-	t.Helper()
-	data, _ := os.ReadFile(file)
-	out := map[string]string{}
-	lines := strings.Split(string(data), "\n")
-	for i := 0; i < len(lines); i++ {
-		name, delim, ok := strings.Cut(lines[i], "<<")
-		if !ok {
-			continue
-		}
-		var val []string
-		for i++; i < len(lines) && lines[i] != delim; i++ {
-			val = append(val, lines[i])
-		}
-		out[name] = strings.Join(val, "\n")
-	}
-	return out
-}
-
-func narinfos(t *testing.T, dir string) []string {
-	m, _ := filepath.Glob(filepath.Join(dir, "*.narinfo"))
-	return m
-}
-
 func TestActionsPublishKeepsSecretsOutOfBuildsAndReports(t *testing.T) {
-	r := newTestRepo(t, strings.Replace(greeterManifest, "  mkdir -p $out/bin\n", "  echo '--- build environment:'; env; cat /proc/self/environ | tr '\\0' '\\n'\n  mkdir -p $out/bin\n", 1))
-	secret, public := newSecretKey(t)
+	r := fixture.NewRepo(t, strings.Replace(fixture.GreeterManifest, "  mkdir -p $out/bin\n", "  echo '--- build environment:'; env; cat /proc/self/environ | tr '\\0' '\\n'\n  mkdir -p $out/bin\n", 1))
+	secret, public := fixture.NewSecretKey(t)
 	cacheDir := filepath.Join(t.TempDir(), "cache")
-	a := newActionsEnv(t, r, "push", "refs/heads/main")
+	a := fixture.NewActionsEnv(t, r, "push", "refs/heads/main")
 	a["INPUT_STORE-URL"] = "file://" + cacheDir
 	a["INPUT_SIGNING-KEY"] = secret
 	a["INPUT_GITHUB-TOKEN"] = ""
@@ -154,7 +24,7 @@ func TestActionsPublishKeepsSecretsOutOfBuildsAndReports(t *testing.T) {
 	a["AWS_SECRET_ACCESS_KEY"] = "aws-secret-value-123"
 
 	var out bytes.Buffer
-	code := realMain(context.Background(), a.getenv, a.environ(), nil, &out)
+	code := realMain(context.Background(), a.Getenv, a.Environ(), nil, &out)
 	log := out.String()
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, log)
@@ -183,7 +53,7 @@ func TestActionsPublishKeepsSecretsOutOfBuildsAndReports(t *testing.T) {
 	if !strings.Contains(string(summary), public) {
 		t.Errorf("summary lacks the public key:\n%s", summary)
 	}
-	o := outputs(t, a["GITHUB_OUTPUT"])
+	o := fixture.Outputs(t, a["GITHUB_OUTPUT"])
 	if o["dry-run"] != "false" || !strings.Contains(o["store-paths"], "-greeter-1.0.0") {
 		t.Fatalf("outputs: %v", o)
 	}
@@ -191,11 +61,11 @@ func TestActionsPublishKeepsSecretsOutOfBuildsAndReports(t *testing.T) {
 	if err := json.Unmarshal([]byte(o["packages"]), &pkgs); err != nil || len(pkgs) != 1 || pkgs[0]["status"] != "uploaded" {
 		t.Fatalf("packages output %q: %v", o["packages"], err)
 	}
-	if len(narinfos(t, cacheDir)) != 1 {
-		t.Fatalf("cache holds %d narinfos, want 1", len(narinfos(t, cacheDir)))
+	if len(fixture.NarInfos(t, cacheDir)) != 1 {
+		t.Fatalf("cache holds %d narinfos, want 1", len(fixture.NarInfos(t, cacheDir)))
 	}
 	index, err := os.ReadFile(filepath.Join(cacheDir, "catalog", "acme", "greeter.json"))
-	if err != nil || !strings.Contains(string(index), r.git(r.work, "rev-parse", "HEAD")) || !strings.Contains(string(index), "https://github.com/acme/widgets/actions/runs/4242") {
+	if err != nil || !strings.Contains(string(index), r.Git(r.Work, "rev-parse", "HEAD")) || !strings.Contains(string(index), "https://github.com/acme/widgets/actions/runs/4242") {
 		t.Fatalf("catalog index: %v\n%s", err, index)
 	}
 	// Issue 13: without FloxHub, flox install cannot find the package; the
@@ -207,18 +77,18 @@ func TestActionsPublishKeepsSecretsOutOfBuildsAndReports(t *testing.T) {
 
 	// A re-run finds the build in the store's catalog index, does not build
 	// it again (issue 13), uploads nothing and says so.
-	a2 := newActionsEnv(t, r, "push", "refs/heads/main")
+	a2 := fixture.NewActionsEnv(t, r, "push", "refs/heads/main")
 	for k, v := range a {
 		if strings.HasPrefix(k, "INPUT_") {
 			a2[k] = v
 		}
 	}
 	out.Reset()
-	if code := realMain(context.Background(), a2.getenv, a2.environ(), nil, &out); code != 0 {
+	if code := realMain(context.Background(), a2.Getenv, a2.Environ(), nil, &out); code != 0 {
 		t.Fatalf("re-run exit %d\n%s", code, out.String())
 	}
 	summary2, _ := os.ReadFile(a2["GITHUB_STEP_SUMMARY"])
-	if !strings.Contains(string(summary2), "already published") || !strings.Contains(string(summary2), "from source revision "+r.git(r.work, "rev-parse", "HEAD")) {
+	if !strings.Contains(string(summary2), "already published") || !strings.Contains(string(summary2), "from source revision "+r.Git(r.Work, "rev-parse", "HEAD")) {
 		t.Fatalf("re-run summary does not say the package was already published:\n%s", summary2)
 	}
 	if strings.Contains(out.String(), "::group::Build greeter") {
@@ -227,16 +97,16 @@ func TestActionsPublishKeepsSecretsOutOfBuildsAndReports(t *testing.T) {
 }
 
 func TestPullRequestIsADryRun(t *testing.T) {
-	r := newTestRepo(t, greeterManifest)
+	r := fixture.NewRepo(t, fixture.GreeterManifest)
 	cacheDir := filepath.Join(t.TempDir(), "cache")
-	a := newActionsEnv(t, r, "pull_request", "refs/pull/7/merge")
+	a := fixture.NewActionsEnv(t, r, "pull_request", "refs/pull/7/merge")
 	a["INPUT_STORE-URL"] = "file://" + cacheDir
 	a["INPUT_DRY-RUN"] = "false"
 	var out bytes.Buffer
-	if code := realMain(context.Background(), a.getenv, a.environ(), nil, &out); code != 0 {
+	if code := realMain(context.Background(), a.Getenv, a.Environ(), nil, &out); code != 0 {
 		t.Fatalf("exit %d\n%s", code, out.String())
 	}
-	if o := outputs(t, a["GITHUB_OUTPUT"]); o["dry-run"] != "true" {
+	if o := fixture.Outputs(t, a["GITHUB_OUTPUT"]); o["dry-run"] != "true" {
 		t.Fatalf("dry-run output = %q", o["dry-run"])
 	}
 	if _, err := os.Stat(cacheDir); !os.IsNotExist(err) {
@@ -250,11 +120,11 @@ func TestPullRequestIsADryRun(t *testing.T) {
 }
 
 func TestFailuresStopBeforeUpload(t *testing.T) {
-	secret, _ := newSecretKey(t)
+	secret, _ := fixture.NewSecretKey(t)
 	for _, tc := range []struct {
 		name     string
 		manifest string
-		prepare  func(r *testRepo)
+		prepare  func(r *fixture.Repo)
 		ref      string
 		want     []string
 		built    bool   // whether a build ran before the failure
@@ -262,31 +132,31 @@ func TestFailuresStopBeforeUpload(t *testing.T) {
 	}{
 		{
 			name:     "failing build names the package",
-			manifest: strings.Replace(greeterManifest, "  mkdir -p $out/bin\n", "  echo compiling; exit 3\n", 1),
+			manifest: strings.Replace(fixture.GreeterManifest, "  mkdir -p $out/bin\n", "  echo compiling; exit 3\n", 1),
 			want:     []string{`build "greeter" failed`, "nothing was uploaded"},
 			built:    true,
 			stage:    "build",
 		},
 		{
 			name:     "empty $out",
-			manifest: strings.Replace(greeterManifest, "  mkdir -p $out/bin\n", "  exit 0\n", 1),
+			manifest: strings.Replace(fixture.GreeterManifest, "  mkdir -p $out/bin\n", "  exit 0\n", 1),
 			want:     []string{"did not write anything to $out"},
 			built:    true,
 			stage:    "build",
 		},
 		{
 			name:     "dirty tree",
-			manifest: greeterManifest,
-			prepare:  func(r *testRepo) { r.write(".flox/env/manifest.toml", greeterManifest+"\n# edited\n") },
+			manifest: fixture.GreeterManifest,
+			prepare:  func(r *fixture.Repo) { r.Write(".flox/env/manifest.toml", fixture.GreeterManifest+"\n# edited\n") },
 			want:     []string{"manifest.toml"},
 			stage:    "verify",
 		},
 		{
 			name:     "tag version mismatch",
-			manifest: greeterManifest,
-			prepare: func(r *testRepo) {
-				r.git(r.work, "tag", "v2.0.0")
-				r.git(r.work, "push", "-q", "origin", "v2.0.0")
+			manifest: fixture.GreeterManifest,
+			prepare: func(r *fixture.Repo) {
+				r.Git(r.Work, "tag", "v2.0.0")
+				r.Git(r.Work, "push", "-q", "origin", "v2.0.0")
 			},
 			ref:   "refs/tags/v2.0.0",
 			want:  []string{`build "greeter" has version 1.0.0`, "v2.0.0"},
@@ -294,13 +164,13 @@ func TestFailuresStopBeforeUpload(t *testing.T) {
 		},
 		{
 			name:     "unknown package",
-			manifest: greeterManifest,
+			manifest: fixture.GreeterManifest,
 			want:     []string{"nope", "greeter"},
 			stage:    "verify",
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := newTestRepo(t, tc.manifest)
+			r := fixture.NewRepo(t, tc.manifest)
 			if tc.prepare != nil {
 				tc.prepare(r)
 			}
@@ -309,14 +179,14 @@ func TestFailuresStopBeforeUpload(t *testing.T) {
 				ref = "refs/heads/main"
 			}
 			cacheDir := filepath.Join(t.TempDir(), "cache")
-			a := newActionsEnv(t, r, "push", ref)
+			a := fixture.NewActionsEnv(t, r, "push", ref)
 			a["INPUT_STORE-URL"] = "file://" + cacheDir
 			a["INPUT_SIGNING-KEY"] = secret
 			if tc.name == "unknown package" {
 				a["INPUT_PACKAGES"] = "nope"
 			}
 			var out bytes.Buffer
-			code := realMain(context.Background(), a.getenv, a.environ(), nil, &out)
+			code := realMain(context.Background(), a.Getenv, a.Environ(), nil, &out)
 			log := out.String()
 			if code == 0 {
 				t.Fatalf("exit 0\n%s", log)
@@ -332,24 +202,24 @@ func TestFailuresStopBeforeUpload(t *testing.T) {
 			if built := strings.Contains(log, "::group::Build greeter"); built != tc.built {
 				t.Errorf("build ran = %v, want %v\n%s", built, tc.built, log)
 			}
-			if n := len(narinfos(t, cacheDir)); n != 0 {
+			if n := len(fixture.NarInfos(t, cacheDir)); n != 0 {
 				t.Errorf("%d narinfos written", n)
 			}
 			summary, _ := os.ReadFile(a["GITHUB_STEP_SUMMARY"])
-			checkFailureSummary(t, string(summary), tc.stage, tc.want...)
+			fixture.CheckFailureSummary(t, string(summary), tc.stage, tc.want...)
 		})
 	}
 }
 
 func TestLocalRunWithFlags(t *testing.T) {
-	r := newTestRepo(t, greeterManifest)
+	r := fixture.NewRepo(t, fixture.GreeterManifest)
 	dir := t.TempDir()
 	var out bytes.Buffer
 	if code := realMain(context.Background(), os.Getenv, os.Environ(), []string{"keygen", "--name", "local-1", "--out", filepath.Join(dir, "key")}, &out); code != 0 {
 		t.Fatalf("keygen: %s", out.String())
 	}
 	out.Reset()
-	args := []string{"--dir", r.work, "--store-url", "file://" + filepath.Join(dir, "cache"), "--signing-key-file", filepath.Join(dir, "key.sec"), "--builder", "local"}
+	args := []string{"--dir", r.Work, "--store-url", "file://" + filepath.Join(dir, "cache"), "--signing-key-file", filepath.Join(dir, "key.sec"), "--builder", "local"}
 	env := map[string]string{"PATH": os.Getenv("PATH")}
 	code := realMain(context.Background(), func(k string) string { return env[k] }, []string{"PATH=" + os.Getenv("PATH")}, args, &out)
 	if code != 0 {
@@ -371,14 +241,14 @@ func TestLocalRunWithFlags(t *testing.T) {
 // without credentials in the environment, the run says so before it
 // builds, instead of failing at the first upload with an access error.
 func TestNoAWSCredentialsFailBeforeAnyBuild(t *testing.T) {
-	secret, _ := newSecretKey(t)
-	r := newTestRepo(t, greeterManifest)
-	a := newActionsEnv(t, r, "push", "refs/heads/main")
+	secret, _ := fixture.NewSecretKey(t)
+	r := fixture.NewRepo(t, fixture.GreeterManifest)
+	a := fixture.NewActionsEnv(t, r, "push", "refs/heads/main")
 	a["INPUT_STORE-URL"] = "s3://my-nix-cache?region=eu-west-1&endpoint=127.0.0.1:1"
 	a["INPUT_SIGNING-KEY"] = secret
 	a["HOME"] = t.TempDir()
 	var out bytes.Buffer
-	if code := realMain(context.Background(), a.getenv, a.environ(), nil, &out); code != 1 {
+	if code := realMain(context.Background(), a.Getenv, a.Environ(), nil, &out); code != 1 {
 		t.Fatalf("exit %d, want 1\n%s", code, out.String())
 	}
 	log := out.String()
@@ -395,14 +265,14 @@ func TestNoAWSCredentialsFailBeforeAnyBuild(t *testing.T) {
 // TestDryRunLinksHaveNoQuery: a store URL with a query gives catalog links
 // under the bucket, not under its query string.
 func TestDryRunLinksHaveNoQuery(t *testing.T) {
-	r := newTestRepo(t, greeterManifest)
-	a := newActionsEnv(t, r, "pull_request", "refs/pull/7/merge")
+	r := fixture.NewRepo(t, fixture.GreeterManifest)
+	a := fixture.NewActionsEnv(t, r, "pull_request", "refs/pull/7/merge")
 	a["INPUT_STORE-URL"] = "s3://my-nix-cache/nix?region=eu-west-1&endpoint=127.0.0.1:1"
 	var out bytes.Buffer
-	if code := realMain(context.Background(), a.getenv, a.environ(), nil, &out); code != 0 {
+	if code := realMain(context.Background(), a.Getenv, a.Environ(), nil, &out); code != 0 {
 		t.Fatalf("exit %d\n%s", code, out.String())
 	}
-	if got, want := outputs(t, a["GITHUB_OUTPUT"])["catalog-urls"], "s3://my-nix-cache/nix/catalog/acme/greeter.json"; got != want {
+	if got, want := fixture.Outputs(t, a["GITHUB_OUTPUT"])["catalog-urls"], "s3://my-nix-cache/nix/catalog/acme/greeter.json"; got != want {
 		t.Errorf("catalog-urls = %q, want %q", got, want)
 	}
 }

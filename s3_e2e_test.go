@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/flox-publish/publish-action/internal/testenv"
+	"github.com/flox-publish/publish-action/internal/testenv/fixture"
 )
 
 // TestPublishToMinIOWithOIDC runs the whole action as a tag release would:
@@ -22,15 +23,15 @@ func TestPublishToMinIOWithOIDC(t *testing.T) {
 	bucket := m.CreateBucket(t)
 	m.AllowAnonymousRead(t, bucket)
 
-	r := newTestRepo(t, greeterManifest)
-	r.git(r.work, "tag", "v1.0.0")
-	r.git(r.work, "push", "-q", "origin", "v1.0.0")
-	secret, public := newSecretKey(t)
+	r := fixture.NewRepo(t, fixture.GreeterManifest)
+	r.Git(r.Work, "tag", "v1.0.0")
+	r.Git(r.Work, "push", "-q", "origin", "v1.0.0")
+	secret, public := fixture.NewSecretKey(t)
 
 	publish := func() (string, map[string]string) {
 		t.Helper()
 		ep := issuer.Endpoint(testenv.TokenOptions{Subject: "repo:acme/widgets:ref:refs/tags/v1.0.0"})
-		a := newActionsEnv(t, r, "push", "refs/tags/v1.0.0")
+		a := fixture.NewActionsEnv(t, r, "push", "refs/tags/v1.0.0")
 		a["INPUT_STORE-URL"] = "s3://" + bucket + "/releases?endpoint=" + m.Endpoint + "&region=us-east-1"
 		a["INPUT_SIGNING-KEY"] = secret
 		a["INPUT_ROLE-TO-ASSUME"] = m.RoleARN
@@ -38,7 +39,7 @@ func TestPublishToMinIOWithOIDC(t *testing.T) {
 		a["ACTIONS_ID_TOKEN_REQUEST_URL"] = ep.URL
 		a["ACTIONS_ID_TOKEN_REQUEST_TOKEN"] = ep.RequestToken
 		var out bytes.Buffer
-		if code := realMain(context.Background(), a.getenv, a.environ(), nil, &out); code != 0 {
+		if code := realMain(context.Background(), a.Getenv, a.Environ(), nil, &out); code != 0 {
 			t.Fatalf("exit %d\n%s\n--- minio log:\n%s", code, out.String(), m.Log())
 		}
 		for _, tok := range ep.Tokens() {
@@ -49,7 +50,7 @@ func TestPublishToMinIOWithOIDC(t *testing.T) {
 		if len(ep.Tokens()) == 0 {
 			t.Fatal("no OIDC token was requested")
 		}
-		return out.String(), outputs(t, a["GITHUB_OUTPUT"])
+		return out.String(), fixture.Outputs(t, a["GITHUB_OUTPUT"])
 	}
 
 	log, o := publish()
