@@ -37,7 +37,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/nix-community/go-nix/pkg/narinfo"
 
-	"github.com/flox-publish/publish-action/internal/publish"
 	"github.com/flox-publish/publish-action/internal/testenv"
 	"github.com/flox-publish/publish-action/internal/testenv/fixture"
 )
@@ -786,80 +785,6 @@ func TestKilledPublishLeavesAValidCacheAndARerunCompletes(t *testing.T) {
 	}
 	t.Logf("SIGKILL at %d points: %s; complete NARs re-uploaded by re-runs: %d; left by kills: %d scratch directories in TMPDIR (all removed by the re-runs), %d build processes orphaned, %d in stores after the re-runs (temporary files, open multipart uploads: the store work's)",
 		len(cases), stats, reuploads, scratchLeft, orphans, storeLeft)
-}
-
-func TestWatchSignals(t *testing.T) {
-	for _, tc := range []struct {
-		name   string
-		second bool // a second signal, rather than the bound, ends the wait
-	}{{"the bound passes", false}, {"a second signal", true}} {
-		t.Run(tc.name, func(t *testing.T) {
-			sigs := make(chan os.Signal, 2)
-			ctx, cancel := context.WithCancelCause(context.Background())
-			bound := make(chan time.Time)
-			asked := make(chan time.Duration, 1)
-			after := func(d time.Duration) <-chan time.Time { asked <- d; return bound }
-			abandoned := make(chan error, 1)
-			go watchSignals(sigs, cancel, after, func(err error) { abandoned <- err })
-
-			sigs <- syscall.SIGINT
-			<-ctx.Done()
-			var in publish.Interrupted
-			if !errors.As(context.Cause(ctx), &in) || in.Signal != syscall.SIGINT || !errors.Is(ctx.Err(), context.Canceled) {
-				t.Fatalf("cause %v, want Interrupted by SIGINT", context.Cause(ctx))
-			}
-			if d := <-asked; d != cancelBound {
-				t.Errorf("waits %s, want %s", d, cancelBound)
-			}
-			select {
-			case err := <-abandoned:
-				t.Fatalf("abandoned (%v) before the bound or a second signal", err)
-			case <-time.After(50 * time.Millisecond):
-			}
-			if tc.second {
-				sigs <- syscall.SIGTERM
-			} else {
-				close(bound)
-			}
-			select {
-			case err := <-abandoned:
-				if exitCode(err) != 130 {
-					t.Errorf("exit code %d for %v, want 130 (the first signal's)", exitCode(err), err)
-				}
-			case <-time.After(5 * time.Second):
-				t.Fatal("not abandoned")
-			}
-		})
-	}
-}
-
-func TestAbandonReportsOnce(t *testing.T) {
-	dir := t.TempDir()
-	summary := filepath.Join(dir, "summary")
-	env := map[string]string{"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": summary}
-	var out bytes.Buffer
-	p := &publish.Progress{}
-	// A run that never returns: the progress is all there is.
-	r, err := publish.Run(context.Background(), publish.Env{Getenv: func(k string) string { return env[k] }, Stdout: io.Discard, Progress: p}, []string{"--jobs", "0"})
-	if err == nil || r == nil {
-		t.Fatal("the run with bad inputs did not fail")
-	}
-	// That run reported its own end: Abandon says nothing more.
-	publish.Abandon(publish.Env{Getenv: func(k string) string { return env[k] }, Stdout: &out}, p, publish.Interrupted{Signal: syscall.SIGTERM})
-	if out.Len() != 0 {
-		t.Errorf("Abandon reported a run that had reported its end:\n%s", out.String())
-	}
-
-	p = &publish.Progress{}
-	publish.Abandon(publish.Env{Getenv: func(k string) string { return env[k] }, Stdout: &out}, p, publish.Interrupted{Signal: syscall.SIGTERM})
-	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	if len(lines) != 1 || !strings.HasPrefix(lines[0], "::error::Cancelled by SIGTERM") || !strings.Contains(lines[0], "nothing was published") {
-		t.Errorf("Abandon printed %q, want one line saying the run was cancelled and nothing was published", lines)
-	}
-	data, _ := os.ReadFile(summary)
-	if !strings.Contains(string(data), "### Cancelled by SIGTERM") {
-		t.Errorf("summary:\n%s", data)
-	}
 }
 
 // killOrphansIn kills the processes whose working directory is under dir

@@ -1,4 +1,4 @@
-package main
+package publish_test
 
 import (
 	"bytes"
@@ -44,7 +44,7 @@ func runWithFloxHub(t *testing.T, r *fixture.Repo, hub *testenv.FloxHubStandIn, 
 		a[k] = v
 	}
 	var out bytes.Buffer
-	run := floxHubRun{code: realMain(context.Background(), a.Getenv, a.Environ(), nil, &out)}
+	run := floxHubRun{code: release(context.Background(), a.Getenv, a.Environ(), nil, &out)}
 	var shown []string
 	for _, line := range strings.Split(out.String(), "\n") {
 		if !strings.HasPrefix(line, "::add-mask::") {

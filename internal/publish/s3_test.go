@@ -1,4 +1,4 @@
-package main
+package publish_test
 
 import (
 	"bytes"
@@ -39,7 +39,7 @@ func TestPublishToMinIOWithOIDC(t *testing.T) {
 		a["ACTIONS_ID_TOKEN_REQUEST_URL"] = ep.URL
 		a["ACTIONS_ID_TOKEN_REQUEST_TOKEN"] = ep.RequestToken
 		var out bytes.Buffer
-		if code := realMain(context.Background(), a.Getenv, a.Environ(), nil, &out); code != 0 {
+		if code := release(context.Background(), a.Getenv, a.Environ(), nil, &out); code != 0 {
 			t.Fatalf("exit %d\n%s\n--- minio log:\n%s", code, out.String(), m.Log())
 		}
 		for _, tok := range ep.Tokens() {
