@@ -1,4 +1,4 @@
-package main
+package test
 
 // The container test: the action's binary run as GitHub runs its image, in
 // an emulation of the container (see internal/testenv/dockerlike): a

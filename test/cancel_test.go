@@ -1,4 +1,4 @@
-package main
+package test
 
 // Tests of the built binary under signals (issue 12): SIGTERM at every
 // stage ends the run in time with one line and the job summary, and leaves

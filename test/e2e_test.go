@@ -1,4 +1,4 @@
-package main
+package test
 
 // End-to-end tests of the binary the action's image runs, started the way
 // the Actions runner starts a container action: no arguments, a fresh

@@ -1,4 +1,4 @@
-package main
+package test
 
 // Tests that what users read — action.yml, the README, the example
 // workflows, the Dockerfile — says what the code does: every input and

@@ -1,4 +1,4 @@
-package main
+package test
 
 // Tests that the README's commands work as written: "Try it" runs, taken
 // from the README itself, against Debian's Nix on its default
