@@ -275,7 +275,8 @@ func TestActionOutputsMatchCode(t *testing.T) {
 func TestActionOutputsAreOnlyWrittenThroughReport(t *testing.T) {
 	calls := 0
 	for path, src := range goSources(t) {
-		if path != "internal/ui/ui.go" && strings.Contains(src, `"GITHUB_OUTPUT"`) {
+		// workflow reads the file's path from the environment; ui writes it.
+		if path != "internal/ui/ui.go" && path != "internal/workflow/workflow.go" && strings.Contains(src, `"GITHUB_OUTPUT"`) {
 			t.Errorf("%s names GITHUB_OUTPUT: write outputs with ui.SetOutputs(report.Outputs())", path)
 		}
 		if !strings.Contains(src, "SetOutputs(") {

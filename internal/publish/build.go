@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strings"
 
 	"github.com/flox-publish/publish-action/internal/builder"
 	"github.com/flox-publish/publish-action/internal/git"
@@ -48,7 +47,7 @@ func (versionStage) Run(ctx context.Context, r *Release) error {
 			return err
 		}
 	}
-	tag, ok := strings.CutPrefix(r.GitHub.Ref, "refs/tags/")
+	tag, ok := r.Run.Tag()
 	if !ok || !r.Inputs.CheckVersion {
 		return nil
 	}

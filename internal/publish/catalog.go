@@ -185,7 +185,7 @@ func (recordCatalogStage) Run(ctx context.Context, r *Release) error {
 			return err
 		}
 	}
-	runPage := runURL(r.Env.Getenv)
+	runPage := r.Run.URL()
 	for _, res := range r.Results {
 		t, err := r.catalogTarget(res.Name, res.System)
 		if err != nil {

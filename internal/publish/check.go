@@ -31,7 +31,7 @@ func (checkStage) Run(ctx context.Context, r *Release) error {
 	// GitHub's answer is bounded: a request it holds open must not hold
 	// the release (a cancel ends it sooner, through ctx).
 	client := &http.Client{Timeout: gitHubTimeout}
-	src, err := verify.Verify(ctx, verify.Options{EnvDir: cfg.Dir, DryRun: r.Mode.DryRun, GitHub: r.GitHub, Env: r.Env.Environ, HTTPClient: client})
+	src, err := verify.Verify(ctx, verify.Options{EnvDir: cfg.Dir, DryRun: r.Mode.DryRun, Run: r.Run, GitHubToken: cfg.GitHubToken, Env: r.Env.Environ, HTTPClient: client})
 	if err != nil {
 		return err
 	}
@@ -64,7 +64,7 @@ func (checkStage) Run(ctx context.Context, r *Release) error {
 	}
 	// In a pull request the key is neither read nor needed: forks have no
 	// secrets, and a dry run must pass without them.
-	if !prEvents[r.GitHub.EventName] {
+	if !r.Run.PullRequest() {
 		if r.Key, err = cfg.LoadSigningKey(); err != nil {
 			return err
 		}

@@ -10,6 +10,7 @@ import (
 	"github.com/flox-publish/publish-action/internal/nixdaemon"
 	"github.com/flox-publish/publish-action/internal/sandbox"
 	"github.com/flox-publish/publish-action/internal/ui"
+	"github.com/flox-publish/publish-action/internal/workflow"
 	"github.com/flox-publish/publish-action/internal/workspace"
 )
 
@@ -30,9 +31,9 @@ type isolation struct {
 // it), picks the build user, closes /github to it and, for the flox
 // builder as root, starts the Nix daemon with the GitHub token as its
 // access-tokens.
-func startIsolation(ctx context.Context, u *ui.UI, getenv func(string) string, cfg inputs.Config) (*isolation, error) {
+func startIsolation(ctx context.Context, u *ui.UI, run workflow.Run, cfg inputs.Config) (*isolation, error) {
 	iso := &isolation{}
-	if dir := getenv("GITHUB_WORKSPACE"); cfg.InActions && dir != "" {
+	if dir := run.Workspace; run.InActions && dir != "" {
 		ws, err := workspace.Take(dir)
 		if err != nil {
 			return nil, err

@@ -10,6 +10,7 @@ import (
 
 	"github.com/flox-publish/publish-action/internal/report"
 	"github.com/flox-publish/publish-action/internal/ui"
+	"github.com/flox-publish/publish-action/internal/workflow"
 )
 
 // Interrupted is the cause of a run cancelled by a signal: the workflow
@@ -142,7 +143,7 @@ func (p *Progress) removeScratch() {
 // The caller exits right after; the stages are not waited for.
 func Abandon(env Env, p *Progress, cause error) {
 	if p.claimReport() {
-		u := ui.New(env.Getenv, env.Stdout)
+		u := ui.New(workflow.Read(env.Getenv), env.Stdout)
 		emitCancelled(u, p.failure("", cause))
 	}
 	p.removeScratch()

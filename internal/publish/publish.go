@@ -8,6 +8,7 @@ import (
 	"github.com/flox-publish/publish-action/internal/inputs"
 	"github.com/flox-publish/publish-action/internal/report"
 	"github.com/flox-publish/publish-action/internal/ui"
+	"github.com/flox-publish/publish-action/internal/workflow"
 )
 
 // Stages is the release, in order: check → versions → catalog (check) →
@@ -32,18 +33,19 @@ const InputsStage = "Read the inputs"
 // that failed (InputsStage when the inputs are bad). The Release is never
 // nil: it holds what the run got done.
 func Run(ctx context.Context, env Env, args []string) (*Release, error) {
-	u := ui.New(env.Getenv, env.Stdout)
+	run := workflow.Read(env.Getenv)
+	u := ui.New(run, env.Stdout)
 	defer u.Flush()
 	for _, name := range environmentSecrets {
 		u.Mask(env.Getenv(name))
 	}
-	r := &Release{Env: env, UI: u, progress: env.Progress}
+	r := &Release{Env: env, UI: u, Run: run, progress: env.Progress}
 	if r.progress == nil {
 		r.progress = &Progress{}
 	}
 	defer r.progress.removeScratch()
 
-	cfg, err := inputs.Parse(env.Getenv, args)
+	cfg, err := inputs.Parse(run, env.Getenv, args)
 	for _, s := range cfg.Secrets() {
 		u.Mask(s)
 	}
@@ -51,12 +53,11 @@ func Run(ctx context.Context, env Env, args []string) (*Release, error) {
 		return r, r.fail(ctx, nil, err)
 	}
 	r.Inputs = cfg
-	if r.iso, err = startIsolation(ctx, u, env.Getenv, cfg); err != nil {
+	if r.iso, err = startIsolation(ctx, u, run, cfg); err != nil {
 		return r, r.fail(ctx, isolationStage{}, err)
 	}
 	defer r.iso.close(u)
-	r.GitHub = githubContext(env.Getenv, cfg)
-	r.Mode = decideMode(cfg, r.GitHub)
+	r.Mode = decideMode(cfg, run)
 	r.progress.update(func(p *Progress) { p.mode, p.dryRun = r.Mode.Reason, r.Mode.DryRun })
 	if u.InActions() { // a terminal gets the mode in the report's first line
 		u.Notice("%s", r.Mode.Reason)
@@ -122,10 +123,7 @@ func (r *Release) fail(ctx context.Context, s Stage, err error) error {
 	f := &report.Failure{
 		Stage: part, Err: err,
 		Mode: r.Mode.Reason, DryRun: r.Mode.DryRun, Uploaded: r.Uploaded,
-		RepoURL: r.GitHub.RepoURL(),
-	}
-	if r.Env.Getenv != nil {
-		f.Root = r.Env.Getenv("GITHUB_WORKSPACE")
+		RepoURL: r.Run.RepoURL(), Root: r.Run.Workspace,
 	}
 	if r.Store != nil {
 		f.StoreURL = r.Store.URL()

@@ -9,6 +9,7 @@ import (
 
 	"github.com/flox-publish/publish-action/internal/manifest"
 	"github.com/flox-publish/publish-action/internal/ui"
+	"github.com/flox-publish/publish-action/internal/workflow"
 )
 
 // stage is a Stage made of functions, for testing the loop.
@@ -24,7 +25,7 @@ func (s stage) Skip(*Release) bool                      { return s.skip }
 
 func TestStagesRunInOrderAndStopAtTheFirstError(t *testing.T) {
 	var out bytes.Buffer
-	r := &Release{UI: ui.New(func(string) string { return "" }, &out)}
+	r := &Release{UI: ui.New(workflow.Run{}, &out)}
 	var ran []string
 	mark := func(name string, err error) stage {
 		return stage{name: name, run: func(*Release) error { ran = append(ran, name); return err }}
@@ -59,7 +60,7 @@ func TestStagesRunInOrderAndStopAtTheFirstError(t *testing.T) {
 }
 
 func TestACancelledRunStopsBeforeTheNextStage(t *testing.T) {
-	r := &Release{UI: ui.New(func(string) string { return "" }, &bytes.Buffer{})}
+	r := &Release{UI: ui.New(workflow.Run{}, &bytes.Buffer{})}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	err := r.runStages(ctx, []Stage{stage{name: "never", run: func(*Release) error { t.Error("ran"); return nil }}})

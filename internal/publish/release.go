@@ -23,6 +23,7 @@ import (
 	"github.com/flox-publish/publish-action/internal/ui"
 	"github.com/flox-publish/publish-action/internal/upstream"
 	"github.com/flox-publish/publish-action/internal/verify"
+	"github.com/flox-publish/publish-action/internal/workflow"
 )
 
 // Env is the process's world, injected so that tests run in parallel.
@@ -47,8 +48,9 @@ type Release struct {
 	Env    Env
 	UI     *ui.UI
 	Inputs inputs.Config
-	GitHub verify.GitHub
-	Mode   Mode
+	// Run is the workflow run's context, read once.
+	Run  workflow.Run
+	Mode Mode
 
 	// Set by the check stage.
 	Source      *verify.Source

@@ -50,8 +50,8 @@ func newReport(r *Release) *report.Report {
 		DryRun: r.Mode.DryRun, Mode: r.Mode.Reason, Rev: src.Rev, Ref: src.Ref, RevCount: src.RevCount,
 		Builder: r.Builder.Name(), Warnings: src.Warnings, Catalog: r.Inputs.Catalog,
 	}
-	rep.RepoURL = r.GitHub.RepoURL()
-	rep.RunURL = runURL(r.Env.Getenv)
+	rep.RepoURL = r.Run.RepoURL()
+	rep.RunURL = r.Run.URL()
 	if sum := upstream.Summarize(r.Inputs.UpstreamCaches, r.Upstream); sum.Paths > 0 {
 		rep.Upstream = report.UpstreamSummary{Paths: sum.Paths, NarBytes: sum.NarBytes, Caches: sum.Caches, Keys: r.Inputs.UpstreamKeys}
 	}

@@ -5,13 +5,14 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/nix-community/go-nix/pkg/narinfo"
+
 	"github.com/flox-publish/publish-action/internal/cache"
 	"github.com/flox-publish/publish-action/internal/catalog"
 	"github.com/flox-publish/publish-action/internal/nixpath"
 	"github.com/flox-publish/publish-action/internal/report"
 	"github.com/flox-publish/publish-action/internal/store"
 	"github.com/flox-publish/publish-action/internal/upstream"
-	"github.com/nix-community/go-nix/pkg/narinfo"
 )
 
 // uploadStage asks the catalog where store paths go, then signs every path
