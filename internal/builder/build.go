@@ -256,18 +256,3 @@ func ResolveVersion(ctx context.Context, sb *sandbox.Sandbox, envDir string, b m
 	}
 	return version, nil
 }
-
-// GitEnv filters environ down to what the action's own git commands
-// (verification, the clean clone) need: the build allowlist, HOME and
-// git's GIT_* settings. No input, token or cloud credential reaches git,
-// its remote helpers or a credential helper a repository configures.
-func GitEnv(environ []string) []string {
-	out := SafeEnv(environ, false)
-	for _, kv := range environ {
-		k, _, _ := strings.Cut(kv, "=")
-		if k == "HOME" || k == "SSH_AUTH_SOCK" || (strings.HasPrefix(k, "GIT_") && !strings.Contains(k, "TOKEN")) {
-			out = append(out, kv)
-		}
-	}
-	return out
-}

@@ -33,7 +33,7 @@ func (versionStage) Run(ctx context.Context, r *Release) error {
 		p.locks = append(p.locks, lock)
 	})
 	clone := filepath.Join(scratch, "src")
-	if err := git.Clone(ctx, r.Source.RepoRoot, r.Source.Rev, clone, git.TrustRepository(), git.WithEnv(builder.GitEnv(r.Env.Environ))); err != nil {
+	if err := git.Clone(ctx, r.Source.RepoRoot, r.Source.Rev, clone, git.TrustRepository(), git.WithEnv(r.Env.Environ)); err != nil {
 		return fmt.Errorf("clone %s at %s for a clean build: %w", r.Source.RepoRoot, r.Source.Rev, err)
 	}
 	if err := r.iso.prepareClone(scratch, clone); err != nil {
