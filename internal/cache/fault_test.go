@@ -21,6 +21,7 @@ import (
 
 	"github.com/flox-publish/publish-action/internal/cache"
 	"github.com/flox-publish/publish-action/internal/nixpath"
+	"github.com/flox-publish/publish-action/internal/retry"
 	"github.com/flox-publish/publish-action/internal/signing"
 	"github.com/flox-publish/publish-action/internal/store"
 	"github.com/flox-publish/publish-action/internal/testenv"
@@ -98,7 +99,7 @@ func (r *faultRig) open(t *testing.T, bucket string, logs *strings.Builder) *sto
 	s, err := store.OpenS3(context.Background(), u, store.Options{
 		Jobs: 2, PartSize: 5 << 20, Credentials: r.m.RootCredentials(),
 		Timeouts: store.Timeouts{Stall: time.Second, Drain: 200 * time.Millisecond, Abort: 5 * time.Second},
-		Retry:    store.RetryPolicy{MaxAttempts: 6, BaseDelay: 20 * time.Millisecond, MaxDelay: 300 * time.Millisecond, MaxRetryAfter: time.Second},
+		Retry:    retry.Policy{Attempts: 6, Base: 20 * time.Millisecond, Max: 300 * time.Millisecond, MaxRetryAfter: time.Second},
 		Logf: func(f string, a ...any) {
 			mu.Lock()
 			defer mu.Unlock()

@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/flox-publish/publish-action/internal/retry"
 	"github.com/flox-publish/publish-action/internal/store"
 )
 
@@ -22,7 +24,8 @@ type FloxHub struct {
 	// reflection on its fields, shows an address rather than the token.
 	token      *secret
 	client     *http.Client
-	retry      Retry
+	retry      retry.Policy
+	timeout    time.Duration
 	logf       func(format string, args ...any)
 	userAgent  string
 	storeHosts []string
@@ -32,7 +35,10 @@ type FloxHub struct {
 type Options struct {
 	// HTTPClient sends the requests; nil uses a client of its own.
 	HTTPClient *http.Client
-	Retry      Retry
+	// Retry is how calls are retried; its zero fields are DefaultRetry's.
+	Retry retry.Policy
+	// Timeout bounds one try, answer included; 0 means DefaultTimeout.
+	Timeout time.Duration
 	// Logf receives a line for each retry; nil discards them.
 	Logf func(format string, args ...any)
 	// UserAgent is sent with each request; "" sends flox-publish-action.
@@ -72,7 +78,8 @@ func NewFloxHub(baseURL, token string, opts Options) (*FloxHub, error) {
 		base:       u,
 		token:      &secret{value: token},
 		client:     opts.HTTPClient,
-		retry:      opts.Retry.withDefaults(),
+		retry:      opts.Retry.Or(DefaultRetry),
+		timeout:    cmp.Or(opts.Timeout, DefaultTimeout),
 		logf:       opts.Logf,
 		userAgent:  opts.UserAgent,
 		storeHosts: opts.StoreHosts,
@@ -268,43 +275,29 @@ func (f *FloxHub) call(ctx context.Context, o op, path string, query url.Values,
 	u.RawQuery = query.Encode()
 	target := u.String()
 
-	for attempt := 1; ; attempt++ {
+	var answer []byte
+	err = f.retry.Do(ctx, func() error {
 		resp, err := f.attempt(ctx, target, body)
-		var retryAfter time.Duration
-		if err == nil {
-			if resp.status >= 200 && resp.status < 300 {
-				if out == nil {
-					return nil
-				}
-				if err := json.Unmarshal(resp.body, out); err != nil {
-					return fmt.Errorf("%s: FloxHub's answer is not the JSON the API describes: %w", o.verb, err)
-				}
-				return nil
-			}
-			apiErr := &APIError{Op: o.verb, Catalog: o.catalog, Status: resp.status, Detail: f.token.scrub(errorDetail(resp.body))}
-			if !retryableStatus(resp.status) {
-				return apiErr
-			}
-			if attempt >= f.retry.Attempts {
-				return fmt.Errorf("%w (after %d tries)", apiErr, attempt)
-			}
-			err = apiErr
-			retryAfter = parseRetryAfter(resp.retryAfter, time.Now())
-		} else {
-			err = fmt.Errorf("%s: %w", o.verb, err)
-			if !retryableError(ctx, err) || attempt >= f.retry.Attempts {
-				if attempt > 1 {
-					return fmt.Errorf("%w (after %d tries)", err, attempt)
-				}
-				return err
-			}
-		}
-		wait := f.retry.backoff(attempt, retryAfter)
-		f.logf("FloxHub: %v; retrying in %s (try %d of %d)", err, wait.Round(10*time.Millisecond), attempt+1, f.retry.Attempts)
-		if err := f.retry.Sleep(ctx, wait); err != nil {
+		if err != nil {
 			return fmt.Errorf("%s: %w", o.verb, err)
 		}
+		if resp.status < 200 || resp.status >= 300 {
+			apiErr := &APIError{Op: o.verb, Catalog: o.catalog, Status: resp.status, Detail: f.token.scrub(errorDetail(resp.body))}
+			after, _ := retry.After(resp.retryAfter, time.Now())
+			return retry.WithRetryAfter(apiErr, after)
+		}
+		answer = resp.body
+		return nil
+	}, retryable(ctx), func(err error, wait time.Duration, next int) {
+		f.logf("FloxHub: %v; retrying in %s (try %d of %d)", err, wait.Round(10*time.Millisecond), next, f.retry.Attempts)
+	})
+	if err != nil || out == nil {
+		return err
 	}
+	if err := json.Unmarshal(answer, out); err != nil {
+		return fmt.Errorf("%s: FloxHub's answer is not the JSON the API describes: %w", o.verb, err)
+	}
+	return nil
 }
 
 type response struct {
@@ -317,7 +310,7 @@ type response struct {
 const maxBody = 4 << 20
 
 func (f *FloxHub) attempt(ctx context.Context, target string, body []byte) (response, error) {
-	ctx, cancel := context.WithTimeout(ctx, f.retry.AttemptTimeout)
+	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flox-publish/publish-action/internal/retry"
 	"github.com/flox-publish/publish-action/internal/testenv"
 )
 
@@ -90,9 +91,9 @@ func newTestHub(t *testing.T, s *testenv.FloxHubStandIn, token string, logf func
 	var mu sync.Mutex
 	waits := &[]time.Duration{}
 	hub, err := NewFloxHub(s.URL()+"/", token, Options{
-		Logf: logf,
-		Retry: Retry{
-			AttemptTimeout: 2 * time.Second,
+		Logf:    logf,
+		Timeout: 2 * time.Second,
+		Retry: retry.Policy{
 			Sleep: func(ctx context.Context, d time.Duration) error {
 				mu.Lock()
 				defer mu.Unlock()
@@ -661,7 +662,7 @@ func TestRetries(t *testing.T) {
 				defer mu.Unlock()
 				logged = append(logged, fmt.Sprintf(format, args...))
 			})
-			hub.retry.AttemptTimeout = 200 * time.Millisecond
+			hub.timeout = 200 * time.Millisecond
 			_, err := hub.Prepare(context.Background(), testTarget())
 			if tt.wantErr == "" && err != nil {
 				t.Fatalf("Prepare: %v", err)
@@ -694,7 +695,7 @@ func TestRetryStopsWhenCancelled(t *testing.T) {
 	s.AddUser(testToken, "alice")
 	s.AddCatalog(testCatalog, map[string]any{"store_type": "null"}, "alice")
 	s.Fault(testenv.FloxHubFault{Step: "create", Status: 503})
-	hub, err := NewFloxHub(s.URL(), testToken, Options{Retry: Retry{Base: time.Hour, Max: time.Hour}})
+	hub, err := NewFloxHub(s.URL(), testToken, Options{Retry: retry.Policy{Base: time.Hour, Max: time.Hour}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,57 +12,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 )
-
-func TestBackoff(t *testing.T) {
-	t.Parallel()
-	r := Retry{Base: time.Second, Max: 8 * time.Second, MaxRetryAfter: time.Minute}.withDefaults()
-	tests := []struct {
-		attempt    int
-		retryAfter time.Duration
-		min, max   time.Duration
-	}{
-		{1, 0, 500 * time.Millisecond, time.Second},
-		{2, 0, time.Second, 2 * time.Second},
-		{3, 0, 2 * time.Second, 4 * time.Second},
-		{4, 0, 4 * time.Second, 8 * time.Second},
-		{10, 0, 4 * time.Second, 8 * time.Second}, // capped
-		{1, 30 * time.Second, 30 * time.Second, 30 * time.Second},
-		{1, time.Hour, time.Minute, time.Minute}, // Retry-After capped
-		{4, time.Second, 4 * time.Second, 8 * time.Second},
-	}
-	for _, tt := range tests {
-		for range 50 {
-			if d := r.backoff(tt.attempt, tt.retryAfter); d < tt.min || d > tt.max {
-				t.Errorf("backoff(%d, %s) = %s, want within [%s, %s]", tt.attempt, tt.retryAfter, d, tt.min, tt.max)
-				break
-			}
-		}
-	}
-}
-
-func TestParseRetryAfter(t *testing.T) {
-	t.Parallel()
-	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
-	tests := []struct {
-		in   string
-		want time.Duration
-	}{
-		{"", 0},
-		{"0", 0},
-		{"120", 2 * time.Minute},
-		{"-5", 0},
-		{"soon", 0},
-		{"Fri, 01 May 2026 12:00:30 GMT", 30 * time.Second},
-		{"Fri, 01 May 2026 11:00:00 GMT", 0}, // in the past
-	}
-	for _, tt := range tests {
-		if got := parseRetryAfter(tt.in, now); got != tt.want {
-			t.Errorf("parseRetryAfter(%q) = %s, want %s", tt.in, got, tt.want)
-		}
-	}
-}
 
 func TestRetryableStatus(t *testing.T) {
 	t.Parallel()

@@ -59,7 +59,7 @@ type Config struct {
 	// http.DefaultClient with a timeout per request.
 	HTTPClient *http.Client
 	// Retryer retries STS calls; nil means the AWS SDK's standard one.
-	// store.RetryPolicy's retries only what a retry can fix.
+	// store.Retryer retries only what a retry can fix.
 	Retryer aws.Retryer
 	// Mask is called with each secret as it is obtained (the OIDC token,
 	// the access key, the secret key, the session token) before anything

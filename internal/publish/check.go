@@ -11,6 +11,7 @@ import (
 	"github.com/flox-publish/publish-action/internal/credentials"
 	"github.com/flox-publish/publish-action/internal/inputs"
 	"github.com/flox-publish/publish-action/internal/manifest"
+	"github.com/flox-publish/publish-action/internal/retry"
 	"github.com/flox-publish/publish-action/internal/store"
 	"github.com/flox-publish/publish-action/internal/verify"
 )
@@ -89,7 +90,7 @@ func (checkStage) Run(ctx context.Context, r *Release) error {
 		r.Credentials, err = credentials.New(credentials.Config{
 			RoleARN: cfg.RoleToAssume, SessionName: cfg.RoleSessionName, Audience: cfg.Audience,
 			Region: cfg.AWSRegion, STSEndpoint: cfg.STSEndpoint, Getenv: r.Env.Getenv, Mask: r.UI.Mask, Logf: r.UI.Printf,
-			Retryer: store.RetryPolicy{}.Retryer(),
+			Retryer: store.Retryer(retry.Policy{}, nil),
 		})
 		return err
 	}

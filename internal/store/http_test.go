@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flox-publish/publish-action/internal/retry"
 	"github.com/flox-publish/publish-action/internal/testenv"
 )
 
@@ -24,7 +25,7 @@ func TestHTTPStore(t *testing.T) {
 	u, _ := url.Parse(cache.URL + "/cache?want-mass-query=true&priority=30")
 	h, err := OpenHTTP(u, HTTPOptions{
 		BasicAuth: func(u *url.URL) (string, string, bool) { return "unused", "token", u.Host == host },
-		Retry:     RetryPolicy{BaseDelay: time.Millisecond, MaxDelay: time.Millisecond},
+		Retry:     retry.Policy{Base: time.Millisecond, Max: time.Millisecond},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -94,15 +94,11 @@ func openS3(ctx context.Context, loc s3Location, opts Options) (*S3, error) {
 			return nil, fmt.Errorf("store-url %s: %w", loc, err)
 		}
 	}
-	retry := opts.Retry
-	if retry.Logf == nil {
-		retry.Logf = opts.Logf
-	}
 	s3opts := s3.Options{
 		Region:       loc.Region,
 		Credentials:  creds,
 		UsePathStyle: loc.PathStyle,
-		Retryer:      retry.Retryer(),
+		Retryer:      Retryer(opts.Retry, opts.Logf),
 		// The signed SHA-256 of each body is the integrity check every
 		// S3-compatible server understands; the SDK's newer default
 		// checksums are rejected by some, and make it send unsigned

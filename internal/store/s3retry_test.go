@@ -14,6 +14,8 @@ import (
 	"time"
 
 	awscreds "github.com/aws/aws-sdk-go-v2/credentials"
+
+	"github.com/flox-publish/publish-action/internal/retry"
 )
 
 // fakeS3 answers each request with the next status of a script (the last
@@ -69,7 +71,7 @@ func openFake(t *testing.T, endpoint string, logf func(string, ...any)) *S3 {
 	s, err := OpenS3(context.Background(), u, Options{
 		Jobs:        1,
 		Credentials: awscreds.NewStaticCredentialsProvider("AKIDRETRYTEST", "retry-secret-value", ""),
-		Retry:       RetryPolicy{MaxAttempts: 4, BaseDelay: 10 * time.Millisecond, MaxDelay: 50 * time.Millisecond, MaxRetryAfter: 3 * time.Second},
+		Retry:       retry.Policy{Attempts: 4, Base: 10 * time.Millisecond, Max: 50 * time.Millisecond, MaxRetryAfter: 3 * time.Second},
 		Logf:        logf,
 	})
 	if err != nil {
@@ -210,11 +212,11 @@ func TestRetryRefusedConnectionFailsAtOnce(t *testing.T) {
 
 func TestRetryDelayIsCappedWithJitter(t *testing.T) {
 	t.Parallel()
-	p := RetryPolicy{BaseDelay: 100 * time.Millisecond, MaxDelay: time.Second}.withDefaults()
+	p := retry.Policy{Base: 100 * time.Millisecond, Max: time.Second}.Or(DefaultRetry)
 	seen := map[time.Duration]bool{}
 	for attempt := 1; attempt <= 12; attempt++ {
 		for range 20 {
-			d, _ := p.delay(attempt, fmt.Errorf("x"))
+			d := p.Wait(attempt, retryAfter(fmt.Errorf("x")))
 			full := min(100*time.Millisecond<<(attempt-1), time.Second)
 			if d < full/2 || d > full {
 				t.Fatalf("attempt %d: delay %s outside [%s, %s]", attempt, d, full/2, full)

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/flox-publish/publish-action/internal/retry"
 )
 
 // ErrNotFound is returned by Get for a key that does not exist.
@@ -163,9 +165,9 @@ type Options struct {
 	PartSize int64
 	// Timeouts bound every S3 request; the zero value is the defaults.
 	Timeouts Timeouts
-	// Retry is the retry policy of S3 requests; the zero value is the
-	// default policy.
-	Retry RetryPolicy
+	// Retry is how failed requests are tried again; its zero fields are
+	// DefaultRetry's.
+	Retry retry.Policy
 	// Logf, when set, receives notes such as retries. Never secrets.
 	Logf func(format string, args ...any)
 }
