@@ -27,9 +27,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nix-community/go-nix/pkg/narinfo"
-
 	"github.com/flox-publish/publish-action/internal/cache"
+	"github.com/flox-publish/publish-action/internal/narinfo"
 	"github.com/flox-publish/publish-action/internal/nixpath"
 	"github.com/flox-publish/publish-action/internal/report"
 	"github.com/flox-publish/publish-action/internal/signing"

@@ -17,9 +17,9 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/nix-community/go-nix/pkg/narinfo"
 
 	"github.com/flox-publish/publish-action/internal/cache"
+	"github.com/flox-publish/publish-action/internal/narinfo"
 	"github.com/flox-publish/publish-action/internal/nixpath"
 	"github.com/flox-publish/publish-action/internal/retry"
 	"github.com/flox-publish/publish-action/internal/signing"
@@ -426,7 +426,7 @@ func TestRerunReusesCompleteNARs(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, p := range paths {
-		os.Remove(filepath.Join(s.Root(), cache.NarInfoKey(p.StorePath)))
+		os.Remove(filepath.Join(s.Root(), narinfo.Key(p.StorePath)))
 	}
 	again, err := cache.Publish(context.Background(), cache.Options{Store: s, Key: key, Jobs: 2}, paths)
 	if err != nil {

@@ -6,6 +6,10 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/nix-community/go-nix/pkg/nixhash"
+
+	"github.com/flox-publish/publish-action/internal/narinfo"
 )
 
 // The wire types of the catalog API, named after the OpenAPI schemas in
@@ -123,35 +127,32 @@ func catalogLicense(licenses []string) string {
 	return "[ " + strings.Join(licenses, ", ") + " ]"
 }
 
-func (n NarInfo) toJSON() (narInfoJSON, error) {
-	narHash, err := sriHash(n.NarHash)
-	if err != nil {
-		return narInfoJSON{}, fmt.Errorf("narinfo of %s: NarHash: %w", n.StorePath, err)
-	}
-	if narHash == "" {
+// narInfoToJSON writes a narinfo as `nix path-info --json` prints it.
+func narInfoToJSON(n *narinfo.NarInfo) (narInfoJSON, error) {
+	if n.NarHash == nil {
 		return narInfoJSON{}, fmt.Errorf("narinfo of %s has no NarHash", n.StorePath)
 	}
-	fileHash, err := sriHash(n.FileHash)
-	if err != nil {
-		return narInfoJSON{}, fmt.Errorf("narinfo of %s: FileHash: %w", n.StorePath, err)
-	}
-	refs := make([]string, 0, len(n.References))
-	for _, r := range n.References {
-		refs = append(refs, absStorePath(r))
-	}
-	sort.Strings(refs)
-	return narInfoJSON{
-		NarHash:      narHash,
+	j := narInfoJSON{
+		NarHash:      n.NarHash.Format(nixhash.SRI, true),
 		NarSize:      n.NarSize,
-		References:   refs,
+		References:   make([]string, 0, len(n.References)),
 		Deriver:      absStorePath(n.Deriver),
-		Signatures:   n.Sigs,
 		CA:           n.CA,
 		URL:          n.URL,
 		Compression:  n.Compression,
-		DownloadHash: fileHash,
 		DownloadSize: n.FileSize,
-	}, nil
+	}
+	if n.FileHash != nil {
+		j.DownloadHash = n.FileHash.Format(nixhash.SRI, true)
+	}
+	for _, r := range n.References {
+		j.References = append(j.References, absStorePath(r))
+	}
+	sort.Strings(j.References)
+	for _, sig := range n.Signatures {
+		j.Signatures = append(j.Signatures, sig.String())
+	}
+	return j, nil
 }
 
 // buildRequest is the body of POST …/builds for b, sent to d.
@@ -190,7 +191,7 @@ func buildRequest(b Build, d Destination) (packageBuildWithNarInfo, error) {
 	if d.SendNarInfos && len(b.NarInfos) > 0 {
 		req.NarInfos = make(map[string]narInfoJSON, len(b.NarInfos))
 		for _, n := range b.NarInfos {
-			j, err := n.toJSON()
+			j, err := narInfoToJSON(n)
 			if err != nil {
 				return packageBuildWithNarInfo{}, err
 			}

@@ -29,9 +29,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nix-community/go-nix/pkg/nixhash"
-
 	"github.com/flox-publish/publish-action/internal/git"
+	"github.com/flox-publish/publish-action/internal/narinfo"
 	"github.com/flox-publish/publish-action/internal/nixpath"
 )
 
@@ -77,7 +76,7 @@ type Build struct {
 	// repository root; "" means ".flox".
 	DotFloxDir string
 	// NarInfos describe the published store paths (the outputs' closure).
-	NarInfos []NarInfo
+	NarInfos []*narinfo.NarInfo
 
 	RunURL string // the workflow run that published the build
 	// Substituters are the upstream caches that serve paths of the
@@ -92,24 +91,6 @@ type Build struct {
 type Output struct {
 	Name      string `json:"name"`       // "out", "man", …
 	StorePath string `json:"store_path"` // /nix/store/<hash>-<name>
-}
-
-// NarInfo is what a binary cache's .narinfo says of a store path, with the
-// values as the .narinfo writes them (hashes as "sha256:<nix32>", references
-// and deriver as base names); absolute paths and other hash encodings are
-// accepted too.
-type NarInfo struct {
-	StorePath   string
-	URL         string // nar/<filehash>.nar.zst
-	Compression string
-	FileHash    string
-	FileSize    uint64
-	NarHash     string
-	NarSize     uint64
-	References  []string
-	Deriver     string
-	Sigs        []string
-	CA          string
 }
 
 var (
@@ -251,19 +232,6 @@ func scpRemote(remote string) (string, error) {
 		return "", errors.New("the git remote URL has no host")
 	}
 	return u.String(), nil
-}
-
-// sriHash writes a Nix hash in the form `nix path-info --json` prints and
-// the catalog receives (sha256-<base64>).
-func sriHash(h string) (string, error) {
-	if h == "" {
-		return "", nil
-	}
-	parsed, err := nixhash.ParseAny(h, nil)
-	if err != nil {
-		return "", fmt.Errorf("hash %q: %w", h, err)
-	}
-	return parsed.Format(nixhash.SRI, true), nil
 }
 
 // absStorePath makes a .narinfo's base name an absolute store path.

@@ -6,6 +6,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/nix-community/go-nix/pkg/nixhash"
+
+	"github.com/flox-publish/publish-action/internal/narinfo"
 )
 
 func TestStoreConfig(t *testing.T) {
@@ -173,7 +177,7 @@ func TestNixpkgsRev(t *testing.T) {
 	}
 }
 
-func TestSRIHash(t *testing.T) {
+func TestNarInfoHashesInSRIForm(t *testing.T) {
 	t.Parallel()
 	// Nix 2.8 printed these for one path: the .narinfo form and the
 	// `nix path-info --json` form.
@@ -182,14 +186,17 @@ func TestSRIHash(t *testing.T) {
 		{"sha256:0w25jdlc0qnv8mizc64h30pzk9x3qyan3ahjgqq5yp0p1804mw26", "sha256-RvBKAAoXXF8wfhKqYZXHo6f5LxiQGPZjRdtiwGiTRXA="},
 		{"sha256-MyEwKR7frLkJXyCTAYmhACAemt2h4EszAo04ltEu78o=", "sha256-MyEwKR7frLkJXyCTAYmhACAemt2h4EszAo04ltEu78o="},
 		{"sha256:332130291edfacb9095f20930189a100201e9adda1e04b33028d3896d12eefca", "sha256-MyEwKR7frLkJXyCTAYmhACAemt2h4EszAo04ltEu78o="},
-		{"", ""},
 	}
 	for _, tt := range tests {
-		if got, err := sriHash(tt.in); err != nil || got != tt.want {
-			t.Errorf("sriHash(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+		j, err := narInfoToJSON(&narinfo.NarInfo{StorePath: helloOut, NarHash: mustHash(tt.in), FileHash: mustHash(tt.in)})
+		if err != nil || j.NarHash != tt.want || j.DownloadHash != tt.want {
+			t.Errorf("%s: narHash %q, downloadHash %q, %v; want %q", tt.in, j.NarHash, j.DownloadHash, err, tt.want)
 		}
 	}
-	if _, err := sriHash("md5:abc"); err == nil {
+	if j, err := narInfoToJSON(&narinfo.NarInfo{StorePath: helloOut}); err == nil {
+		t.Errorf("a narinfo without a NAR hash was written: %+v", j)
+	}
+	if _, err := nixhash.ParseAny("md5:abc", nil); err == nil {
 		t.Error("a bad hash was accepted")
 	}
 }

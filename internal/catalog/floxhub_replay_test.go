@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/flox-publish/publish-action/internal/cache"
+	"github.com/flox-publish/publish-action/internal/narinfo"
 	"github.com/flox-publish/publish-action/internal/nixpath"
 	"github.com/flox-publish/publish-action/internal/store"
 	"github.com/flox-publish/publish-action/internal/testenv"
@@ -70,7 +72,7 @@ func replayRun(t *testing.T, hub *FloxHub, storeURL string, opts store.Options, 
 		for _, n := range closureNarInfos() {
 			paths = append(paths, n.StorePath)
 		}
-		if b.NarInfos, err = ReadNarInfos(ctx, st, paths); err != nil {
+		if b.NarInfos, err = cache.ReadNarInfos(ctx, st, paths); err != nil {
 			return d, st, err
 		}
 	default:
@@ -92,11 +94,12 @@ func replayRun(t *testing.T, hub *FloxHub, storeURL string, opts store.Options, 
 const helloLog = "/nix/store/1w25jdlc0qnv8mizc64h30pzk9x3qyan-hello-1.2.3-log"
 
 // closureNarInfos is the whole closure of testBuild's outputs.
-func closureNarInfos() []NarInfo {
-	return []NarInfo{
-		{StorePath: helloOut, NarHash: "sha256:1jpg5v8rcf4d08rlpq51vnd1w800l64h34r0bw4vkb6z3qlk089k", NarSize: 288, References: []string{helloDep, helloOut}},
-		{StorePath: helloLog, NarHash: "sha256:1jpg5v8rcf4d08rlpq51vnd1w800l64h34r0bw4vkb6z3qlk089k", NarSize: 288},
-		{StorePath: helloDep, NarHash: "sha256:1jpg5v8rcf4d08rlpq51vnd1w800l64h34r0bw4vkb6z3qlk089k", NarSize: 288},
+func closureNarInfos() []*narinfo.NarInfo {
+	h := "sha256:1jpg5v8rcf4d08rlpq51vnd1w800l64h34r0bw4vkb6z3qlk089k"
+	return []*narinfo.NarInfo{
+		{StorePath: helloOut, NarHash: mustHash(h), NarSize: 288, References: baseNames([]string{helloDep, helloOut})},
+		{StorePath: helloLog, NarHash: mustHash(h), NarSize: 288},
+		{StorePath: helloDep, NarHash: mustHash(h), NarSize: 288},
 	}
 }
 

@@ -13,6 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nix-community/go-nix/pkg/narinfo/signature"
+	"github.com/nix-community/go-nix/pkg/nixhash"
+
+	"github.com/flox-publish/publish-action/internal/narinfo"
 	"github.com/flox-publish/publish-action/internal/retry"
 	"github.com/flox-publish/publish-action/internal/testenv"
 )
@@ -59,29 +63,38 @@ func testBuild(t Target) Build {
 		License:     []string{"MIT", "Apache-2.0"},
 		DrvPath:     "/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-hello-1.2.3.drv",
 		Outputs:     []Output{{Name: "out", StorePath: helloOut}, {Name: "log", StorePath: helloOut + "-log"}},
-		NarInfos: []NarInfo{
+		NarInfos: []*narinfo.NarInfo{
 			{
 				StorePath:   helloOut,
 				URL:         "nar/0w25jdlc0qnv8mizc64h30pzk9x3qyan3ahjgqq5yp0p1804mw26.nar.xz",
 				Compression: "xz",
-				FileHash:    "sha256:0w25jdlc0qnv8mizc64h30pzk9x3qyan3ahjgqq5yp0p1804mw26",
+				FileHash:    mustHash("sha256:0w25jdlc0qnv8mizc64h30pzk9x3qyan3ahjgqq5yp0p1804mw26"),
 				FileSize:    168,
-				NarHash:     "sha256:1jpg5v8rcf4d08rlpq51vnd1w800l64h34r0bw4vkb6z3qlk089k",
+				NarHash:     mustHash("sha256:1jpg5v8rcf4d08rlpq51vnd1w800l64h34r0bw4vkb6z3qlk089k"),
 				NarSize:     288,
 				References:  []string{"mh869f5y41gicsc4l49ghi31c0j0pjsw-hello-1.2.3", "0w25jdlc0qnv8mizc64h30pzk9x3qyan-dep-1.0"},
 				Deriver:     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-hello-1.2.3.drv",
-				Sigs:        []string{"acme-1:c2lnbmF0dXJl"},
+				Signatures:  []signature.Signature{{Name: "acme-1", Data: []byte("signature")}},
 				CA:          "fixed:r:sha256:1jpg5v8rcf4d08rlpq51vnd1w800l64h34r0bw4vkb6z3qlk089k",
 			},
 			{
 				StorePath: helloDep,
-				NarHash:   "sha256-MyEwKR7frLkJXyCTAYmhACAemt2h4EszAo04ltEu78o=",
+				NarHash:   mustHash("sha256-MyEwKR7frLkJXyCTAYmhACAemt2h4EszAo04ltEu78o="),
 				NarSize:   288,
 			},
 		},
 		RunURL:  "https://github.com/acme/hello/actions/runs/1",
 		KeyName: "acme-1",
 	}
+}
+
+// mustHash reads a hash as a narinfo or `nix path-info --json` writes it.
+func mustHash(s string) *nixhash.HashWithEncoding {
+	h, err := nixhash.ParseAny(s, nil)
+	if err != nil {
+		panic(err)
+	}
+	return h
 }
 
 // newTestHub returns a client of s whose retries do not wait; the waits
@@ -762,7 +775,7 @@ func TestRecordValidation(t *testing.T) {
 		{"output outside the store", func(b *Build) { b.Outputs[0].StorePath = "/tmp/out" }, `"/tmp/out" is not a store path`},
 		{"no rev date", func(b *Build) { b.Source.RevDate = time.Time{} }, "date is missing"},
 		{"shallow clone", func(b *Build) { b.Source.RevCount = 0 }, "full history"},
-		{"bad nar hash", func(b *Build) { b.NarInfos[0].NarHash = "sha256:xyz" }, "NarHash"},
+		{"no nar hash", func(b *Build) { b.NarInfos[0].NarHash = nil }, "NarHash"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

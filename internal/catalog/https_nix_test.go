@@ -75,7 +75,7 @@ func TestHTTPSIngressWithNix(t *testing.T) {
 	for _, p := range closure {
 		paths = append(paths, p.StorePath)
 	}
-	if b.NarInfos, err = ReadNarInfos(ctx, st, paths); err != nil {
+	if b.NarInfos, err = cache.ReadNarInfos(ctx, st, paths); err != nil {
 		t.Fatal(err)
 	}
 	if err := hub.Record(ctx, d, b); err != nil {

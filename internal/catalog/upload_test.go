@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nix-community/go-nix/pkg/narinfo/signature"
+
+	"github.com/flox-publish/publish-action/internal/narinfo"
 	"github.com/flox-publish/publish-action/internal/nixpath"
 	"github.com/flox-publish/publish-action/internal/store"
 	"github.com/flox-publish/publish-action/internal/testenv"
@@ -111,14 +114,12 @@ func TestCatalogRef(t *testing.T) {
 	}
 }
 
-func TestFromPathInfo(t *testing.T) {
+func TestLocalNarInfoJSON(t *testing.T) {
 	t.Parallel()
 	digest := make([]byte, 32)
-	n, err := FromPathInfo(nixpath.PathInfo{StorePath: helloOut, NarHash: digest, NarSize: 288, References: []string{helloDep}, Deriver: "/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-hello-1.2.3.drv"}, []string{"acme-1:c2ln"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	j, err := n.toJSON()
+	n := narinfo.New(nixpath.PathInfo{StorePath: helloOut, NarHash: digest, NarSize: 288, References: []string{helloDep}, Deriver: "/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-hello-1.2.3.drv"}, narinfo.NAR{})
+	n.Signatures = []signature.Signature{{Name: "acme-1", Data: []byte("sig")}}
+	j, err := narInfoToJSON(n)
 	if err != nil {
 		t.Fatal(err)
 	}

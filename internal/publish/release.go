@@ -17,6 +17,7 @@ import (
 	"github.com/flox-publish/publish-action/internal/catalog"
 	"github.com/flox-publish/publish-action/internal/inputs"
 	"github.com/flox-publish/publish-action/internal/manifest"
+	"github.com/flox-publish/publish-action/internal/narinfo"
 	"github.com/flox-publish/publish-action/internal/report"
 	"github.com/flox-publish/publish-action/internal/signing"
 	"github.com/flox-publish/publish-action/internal/store"
@@ -87,7 +88,7 @@ type Release struct {
 	Written     []cache.PathResult
 	// NarInfos are the closure's narinfos for the catalog's records, when
 	// Destination.SendNarInfos; by store path.
-	NarInfos map[string]catalog.NarInfo
+	NarInfos map[string]*narinfo.NarInfo
 	// Upstream are the closure's paths that upstream caches serve signed,
 	// which are not uploaded.
 	Upstream map[string]upstream.Served

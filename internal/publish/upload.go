@@ -2,13 +2,11 @@ package publish
 
 import (
 	"context"
-	"fmt"
 	"strings"
-
-	"github.com/nix-community/go-nix/pkg/narinfo"
 
 	"github.com/flox-publish/publish-action/internal/cache"
 	"github.com/flox-publish/publish-action/internal/catalog"
+	"github.com/flox-publish/publish-action/internal/narinfo"
 	"github.com/flox-publish/publish-action/internal/nixpath"
 	"github.com/flox-publish/publish-action/internal/report"
 	"github.com/flox-publish/publish-action/internal/store"
@@ -117,16 +115,16 @@ func (r *Release) openStore(ctx context.Context) error {
 // those an upstream serves, and as the store has them for the paths it
 // had already (a re-publish), whose narinfos this run did not write.
 func (r *Release) storeNarInfos(ctx context.Context) error {
-	r.NarInfos = map[string]catalog.NarInfo{}
+	r.NarInfos = map[string]*narinfo.NarInfo{}
 	var present []string
 	for _, w := range r.Written {
 		if w.NarInfo != nil {
-			r.NarInfos[w.StorePath] = catalog.FromNarInfo(w.NarInfo)
+			r.NarInfos[w.StorePath] = w.NarInfo
 		} else {
 			present = append(present, w.StorePath)
 		}
 	}
-	read, err := catalog.ReadNarInfos(ctx, r.Store, present)
+	read, err := cache.ReadNarInfos(ctx, r.Store, present)
 	if err != nil {
 		return r.Destination.Wrap(err)
 	}
@@ -139,19 +137,13 @@ func (r *Release) storeNarInfos(ctx context.Context) error {
 // localNarInfos makes the narinfos of the closure from what the local
 // store says of each path, signed with the run's key.
 func (r *Release) localNarInfos(closure []nixpath.PathInfo) error {
-	r.NarInfos = map[string]catalog.NarInfo{}
+	r.NarInfos = map[string]*narinfo.NarInfo{}
 	for _, p := range closure {
-		var sigs []string
-		if r.Key != nil && len(p.NarHash) > 0 {
-			sig, err := r.Key.Sign(p.Fingerprint())
-			if err != nil {
-				return fmt.Errorf("sign %s: %w", p.StorePath, err)
+		n := narinfo.New(p, narinfo.NAR{})
+		if r.Key != nil && n.NarHash != nil {
+			if err := narinfo.Sign(n, r.Key); err != nil {
+				return err
 			}
-			sigs = []string{sig.String()}
-		}
-		n, err := catalog.FromPathInfo(p, sigs)
-		if err != nil {
-			return err
 		}
 		r.NarInfos[p.StorePath] = n
 	}

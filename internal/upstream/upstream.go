@@ -20,15 +20,14 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/nix-community/go-nix/pkg/narinfo"
 	"github.com/nix-community/go-nix/pkg/narinfo/signature"
 
+	"github.com/flox-publish/publish-action/internal/narinfo"
 	"github.com/flox-publish/publish-action/internal/nixpath"
 	"github.com/flox-publish/publish-action/internal/retry"
 )
@@ -226,39 +225,13 @@ func askPath(ctx context.Context, opts Options, base string, p nixpath.PathInfo)
 		return nil, err
 	}
 	ni, err := narinfo.Parse(bytes.NewReader(body))
-	if err != nil || !Matches(ni, p) || !Trusted(ni, opts.Keys) {
+	if err != nil || !narinfo.Matches(ni, p) || !narinfo.Trusted(ni, opts.Keys) {
 		// A narinfo that does not parse, describes another NAR or is not
 		// signed by a trusted key is not a reason to distrust the whole
 		// upstream: the path is simply uploaded.
 		return nil, nil
 	}
 	return ni, nil
-}
-
-// Matches says whether ni describes p: the same store path, NAR hash, NAR
-// size and references.
-func Matches(ni *narinfo.NarInfo, p nixpath.PathInfo) bool {
-	if ni.StorePath != p.StorePath || ni.NarSize != p.NarSize || ni.NarHash == nil || !bytes.Equal(ni.NarHash.Digest(), p.NarHash) {
-		return false
-	}
-	got := append([]string(nil), ni.References...)
-	want := make([]string, 0, len(p.References))
-	for _, r := range p.References {
-		want = append(want, nixpath.Base(r))
-	}
-	sort.Strings(got)
-	sort.Strings(want)
-	return strings.Join(got, " ") == strings.Join(want, " ")
-}
-
-// Trusted says whether ni carries a valid signature by one of keys. The
-// fingerprint lists references sorted, as Nix signs them, whatever order
-// the narinfo gives.
-func Trusted(ni *narinfo.NarInfo, keys []signature.PublicKey) bool {
-	c := *ni
-	c.References = append([]string(nil), ni.References...)
-	sort.Strings(c.References)
-	return signature.VerifyFirst(c.Fingerprint(), c.Signatures, keys)
 }
 
 // lookupRetry is how one narinfo is asked for again: a 5xx or a reset
