@@ -17,7 +17,6 @@ import (
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -102,7 +101,7 @@ func run(ctx context.Context) error {
 	}
 	publish := func(i int, withUpstream bool) (result, error) {
 		dir := filepath.Join(work, "ours-"+strconv.FormatBool(withUpstream)+"-"+strconv.Itoa(i))
-		st, err := store.OpenFile(&url.URL{Scheme: "file", Path: dir})
+		st, err := store.OpenFile(dir)
 		if err != nil {
 			return result{}, err
 		}

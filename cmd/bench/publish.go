@@ -58,7 +58,11 @@ func publishCmd(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, err := store.Open(ctx, *storeURL, store.Options{Jobs: *jobs, Getenv: os.Getenv})
+	loc, err := store.ParseLocation(*storeURL)
+	if err != nil {
+		return err
+	}
+	st, err := store.Open(ctx, loc, store.Options{Jobs: *jobs, Getenv: os.Getenv})
 	if err != nil {
 		return err
 	}

@@ -3,7 +3,6 @@ package builder_test
 import (
 	"bytes"
 	"context"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -196,7 +195,7 @@ func TestLocalSelfReferenceWorksOnceInstalled(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := filepath.Join(t.TempDir(), "cache")
-	st, err := store.OpenFile(&url.URL{Scheme: "file", Path: dir})
+	st, err := store.OpenFile(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

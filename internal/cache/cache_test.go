@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -38,7 +37,7 @@ func newKey(t *testing.T, name string) *signing.Key {
 
 func fileStore(t *testing.T) *store.File {
 	t.Helper()
-	s, err := store.OpenFile(&url.URL{Scheme: "file", Path: filepath.Join(t.TempDir(), "cache")})
+	s, err := store.OpenFile(filepath.Join(t.TempDir(), "cache"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package catalog
 import (
 	"encoding/json"
 	"errors"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"github.com/nix-community/go-nix/pkg/nixhash"
 
 	"github.com/flox-publish/publish-action/internal/narinfo"
+	"github.com/flox-publish/publish-action/internal/store"
 )
 
 func TestStoreConfig(t *testing.T) {
@@ -80,43 +82,40 @@ func TestStoreConfig(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Errorf("%s: got %v, want an error with %q", tt.name, err, tt.wantErr)
 			}
-		case err != nil || got != tt.want:
-			t.Errorf("%s: got %+v, %v; want %+v", tt.name, got, err, tt.want)
-		}
-	}
-}
-
-func TestSameStore(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		a, b string
-		want bool
-	}{
-		{"s3://bucket", "s3://bucket?region=us-east-1", true},
-		{"s3://bucket/", "s3://bucket", true},
-		{"s3://bucket/prefix/", "s3://bucket/prefix?endpoint=https://minio:9000", true},
-		{"S3://bucket", "s3://bucket", true},
-		{"s3://bucket/a", "s3://bucket/b", false},
-		{"s3://bucket", "s3://other", false},
-		{"file:///srv/cache", "file:///srv/cache/", true},
-		{"file:///srv/cache", "s3://srv/cache", false},
-	}
-	for _, tt := range tests {
-		if got, err := sameStore(tt.a, tt.b); err != nil || got != tt.want {
-			t.Errorf("sameStore(%q, %q) = %v, %v; want %v", tt.a, tt.b, got, err, tt.want)
+		case err != nil:
+			t.Errorf("%s: %v", tt.name, err)
+		default:
+			// The ingress is read where the answer is (see UploadTarget).
+			if got.IngressURI != "" && got.Ingress.String() != tt.want.IngressURI {
+				t.Errorf("%s: ingress read as %s, want %s", tt.name, got.Ingress, tt.want.IngressURI)
+			}
+			got.Ingress, got.Notes = store.Location{}, nil
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("%s: got %+v; want %+v", tt.name, got, tt.want)
+			}
 		}
 	}
 }
 
 func TestDestinationRedactsStoreURLs(t *testing.T) {
 	t.Parallel()
-	p := Plan{Store: StoreConfig{Type: StoreNixCopy, IngressURI: "s3://catalog-store?secret=hunter2", EgressURI: nixCopyOut}}
-	_, err := p.Destination("s3://mine?access-key=hunter2")
+	// A query no store takes is dropped at the edge, with a note that
+	// quotes no value, or refused without quoting it.
+	ingress, notes, err := UploadTarget("s3://catalog-store?secret=hunter2")
+	if err != nil || strings.Contains(strings.Join(notes, " "), "hunter2") || ingress.String() != "s3://catalog-store" {
+		t.Errorf("UploadTarget: %s, %q, %v", ingress, notes, err)
+	}
+	if _, err := store.ParseLocation("s3://mine?access-key=hunter2"); err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("ParseLocation: %v; want an error that names no query", err)
+	}
+	mine, _ := store.ParseLocation("s3://mine?region=eu-west-1")
+	p := Plan{Store: StoreConfig{Type: StoreNixCopy, IngressURI: "s3://catalog-store?secret=hunter2", Ingress: ingress, EgressURI: nixCopyOut}}
+	_, err = p.Destination(mine)
 	if err == nil || strings.Contains(err.Error(), "hunter2") {
 		t.Errorf("Destination: %v; want an error that names no query", err)
 	}
 	p.Store.Type = "quantum"
-	if _, err := p.Destination(""); err == nil {
+	if _, err := p.Destination(store.Location{}); err == nil {
 		t.Error("an unknown store type got a destination")
 	}
 }

@@ -215,7 +215,8 @@ func storeConfig(catalog string, pi publishInfoResponse) (StoreConfig, error) {
 		if c.IngressURI == "" || c.EgressURI == "" {
 			return StoreConfig{}, fmt.Errorf("catalog %s (store type nix-copy): FloxHub's answer has no ingress_uri or egress_uri", catalog)
 		}
-		return StoreConfig{Type: t, Catalog: catalog, IngressURI: c.IngressURI, EgressURI: c.EgressURI}, nil
+		sc := StoreConfig{Type: t, Catalog: catalog, IngressURI: c.IngressURI, EgressURI: c.EgressURI}
+		return sc.readIngress()
 	case StoreMetaOnly, StoreNull:
 		return StoreConfig{Type: t, Catalog: catalog}, nil
 	case StorePublisher:
@@ -228,10 +229,21 @@ func storeConfig(catalog string, pi publishInfoResponse) (StoreConfig, error) {
 		if err != nil {
 			return StoreConfig{}, fmt.Errorf("catalog %s (store type publisher): %w", catalog, err)
 		}
-		return StoreConfig{Type: t, Catalog: catalog, IngressURI: *pi.IngressURI, Auth: auth}, nil
+		sc := StoreConfig{Type: t, Catalog: catalog, IngressURI: *pi.IngressURI, Auth: auth}
+		return sc.readIngress()
 	default:
 		return StoreConfig{}, fmt.Errorf("catalog %s: FloxHub answered with store type %q, which this action does not know; update the action", catalog, c.StoreType)
 	}
+}
+
+// readIngress parses sc's ingress URI: the one place a store URL FloxHub
+// gives is read.
+func (sc StoreConfig) readIngress() (StoreConfig, error) {
+	var err error
+	if sc.Ingress, sc.Notes, err = UploadTarget(sc.IngressURI); err != nil {
+		return StoreConfig{}, fmt.Errorf("catalog %s (store type %s): %w", sc.Catalog, sc.Type, err)
+	}
+	return sc, nil
 }
 
 // Record makes the last step of a publish: it records b in the catalog,

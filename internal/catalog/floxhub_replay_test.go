@@ -45,15 +45,17 @@ func replayRun(t *testing.T, hub *FloxHub, storeURL string, opts store.Options, 
 	if plan.Store, err = hub.PublishInfo(ctx, target); err != nil {
 		return Destination{}, nil, err
 	}
-	d, err := plan.Destination(storeURL)
+	d, err := plan.Destination(location(t, storeURL))
 	if err != nil {
 		return Destination{}, nil, err
 	}
 	b := testBuild(target)
 	b.Outputs[1].StorePath = helloLog // a hash of its own, as real outputs have
-	st, err := d.OpenStore(ctx, opts)
-	if err != nil {
-		return d, nil, err
+	var st store.Store
+	if !d.Store.IsZero() {
+		if st, err = store.Open(ctx, d.Store, opts); err != nil {
+			return d, nil, err
+		}
 	}
 	if st != nil {
 		for _, n := range closureNarInfos() {

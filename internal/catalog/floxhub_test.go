@@ -18,6 +18,7 @@ import (
 
 	"github.com/flox-publish/publish-action/internal/narinfo"
 	"github.com/flox-publish/publish-action/internal/retry"
+	"github.com/flox-publish/publish-action/internal/store"
 	"github.com/flox-publish/publish-action/internal/testenv"
 )
 
@@ -130,7 +131,7 @@ func TestPublishByStoreType(t *testing.T) {
 		auth     any
 		storeURL string
 		// want is the destination, and what the build record says of it.
-		want            Destination
+		want            destView
 		wantPrepareErr  error
 		wantDestErr     string
 		wantNarInfos    bool
@@ -140,7 +141,7 @@ func TestPublishByStoreType(t *testing.T) {
 		{
 			name:            "nix-copy: the catalog's ingress is the store",
 			store:           map[string]any{"store_type": "nix-copy", "ingress_uri": nixCopyIn, "egress_uri": nixCopyOut},
-			want:            Destination{StoreURL: nixCopyIn, CacheURI: nixCopyIn, SendNarInfos: true, NarInfosSourceURL: nixCopyOut},
+			want:            destView{Store: nixCopyIn, CacheURI: nixCopyIn, SendNarInfos: true, NarInfosSourceURL: nixCopyOut},
 			wantNarInfos:    true,
 			wantCacheURI:    nixCopyIn,
 			wantNarInfosSrc: nixCopyOut,
@@ -149,7 +150,7 @@ func TestPublishByStoreType(t *testing.T) {
 			name:            "nix-copy: store-url naming the same bucket is used for how to reach it",
 			store:           map[string]any{"store_type": "nix-copy", "ingress_uri": nixCopyIn, "egress_uri": nixCopyOut},
 			storeURL:        "s3://acme-flox-store/?region=eu-west-1&endpoint=https://s3.internal",
-			want:            Destination{StoreURL: "s3://acme-flox-store/?region=eu-west-1&endpoint=https://s3.internal", CacheURI: nixCopyIn, SendNarInfos: true, NarInfosSourceURL: nixCopyOut},
+			want:            destView{Store: "s3://acme-flox-store?region=eu-west-1&endpoint=https://s3.internal", CacheURI: nixCopyIn, SendNarInfos: true, NarInfosSourceURL: nixCopyOut},
 			wantNarInfos:    true,
 			wantCacheURI:    nixCopyIn,
 			wantNarInfosSrc: nixCopyOut,
@@ -163,7 +164,7 @@ func TestPublishByStoreType(t *testing.T) {
 		{
 			name:            "meta-only without store-url: narinfos only, nothing uploaded",
 			store:           map[string]any{"store_type": "meta-only"},
-			want:            Destination{SendNarInfos: true, NarInfosSourceURL: "daemon://"},
+			want:            destView{SendNarInfos: true, NarInfosSourceURL: "daemon://"},
 			wantNarInfos:    true,
 			wantNarInfosSrc: "daemon://",
 		},
@@ -171,27 +172,27 @@ func TestPublishByStoreType(t *testing.T) {
 			name:            "meta-only with store-url: uploaded to the user's cache",
 			store:           map[string]any{"store_type": "meta-only"},
 			storeURL:        "file:///srv/cache",
-			want:            Destination{StoreURL: "file:///srv/cache", SendNarInfos: true, NarInfosSourceURL: "file:///srv/cache"},
+			want:            destView{Store: "file:///srv/cache", SendNarInfos: true, NarInfosSourceURL: "file:///srv/cache"},
 			wantNarInfos:    true,
 			wantNarInfosSrc: "file:///srv/cache",
 		},
 		{
 			name:  "null: metadata only",
 			store: map[string]any{"store_type": "null"},
-			want:  Destination{},
+			want:  destView{},
 		},
 		{
 			name:     "null with store-url: the user's cache still gets the paths",
 			store:    map[string]any{"store_type": "null"},
 			storeURL: "file:///srv/cache",
-			want:     Destination{StoreURL: "file:///srv/cache"},
+			want:     destView{Store: "file:///srv/cache"},
 		},
 		{
 			name:         "publisher: Flox's store, with FloxHub's credentials, no narinfos",
 			store:        map[string]any{"store_type": "publisher", "publisher_url": nil},
 			ingress:      "s3://flox-publisher-store?region=us-east-1&want-mass-query=true",
 			auth:         map[string]any{"aws-s3": map[string]any{"envs": map[string]any{"AWS_ACCESS_KEY_ID": "AKIAFLOX", "AWS_SECRET_ACCESS_KEY": "ingress-secret", "AWS_SESSION_TOKEN": "ingress-session"}}},
-			want:         Destination{StoreURL: "s3://flox-publisher-store?region=us-east-1", CacheURI: "s3://flox-publisher-store?region=us-east-1&want-mass-query=true", WaitForPublisher: true, Notes: []string{"want-mass-query= on the catalog's ingress URI is ignored: it tells Nix clients how to query the cache, not how to write it"}},
+			want:         destView{Store: "s3://flox-publisher-store?region=us-east-1", CacheURI: "s3://flox-publisher-store?region=us-east-1&want-mass-query=true", WaitForPublisher: true, Notes: []string{"want-mass-query= on the catalog's ingress URI is ignored: it tells Nix clients how to query the cache, not how to write it"}},
 			wantCacheURI: "s3://flox-publisher-store?region=us-east-1&want-mass-query=true",
 		},
 		{
@@ -204,7 +205,7 @@ func TestPublishByStoreType(t *testing.T) {
 		{
 			name:            "nix-copy over https: no store parameter is passed on, each noted",
 			store:           map[string]any{"store_type": "nix-copy", "ingress_uri": "https://publisher.flox.dev/acme?priority=30&want-mass-query=true", "egress_uri": nixCopyOut},
-			want:            Destination{StoreURL: "https://publisher.flox.dev/acme", CacheURI: "https://publisher.flox.dev/acme?priority=30&want-mass-query=true", SendNarInfos: true, NarInfosSourceURL: nixCopyOut, Notes: []string{"priority= on the catalog's ingress URI is ignored: it orders substituters on Nix clients, not how to write the cache", "want-mass-query= on the catalog's ingress URI is ignored: it tells Nix clients how to query the cache, not how to write it"}},
+			want:            destView{Store: "https://publisher.flox.dev/acme", CacheURI: "https://publisher.flox.dev/acme?priority=30&want-mass-query=true", SendNarInfos: true, NarInfosSourceURL: nixCopyOut, Notes: []string{"priority= on the catalog's ingress URI is ignored: it orders substituters on Nix clients, not how to write the cache", "want-mass-query= on the catalog's ingress URI is ignored: it tells Nix clients how to query the cache, not how to write it"}},
 			wantNarInfos:    true,
 			wantCacheURI:    "https://publisher.flox.dev/acme?priority=30&want-mass-query=true",
 			wantNarInfosSrc: nixCopyOut,
@@ -234,7 +235,7 @@ func TestPublishByStoreType(t *testing.T) {
 			if plan.AlreadyPublished || plan.CheckErr != nil {
 				t.Fatalf("plan %+v: a first publish is neither published nor unchecked", plan)
 			}
-			d, err := plan.Destination(tt.storeURL)
+			d, err := plan.Destination(location(t, tt.storeURL))
 			if tt.wantDestErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantDestErr) {
 					t.Fatalf("Destination: got %v, want an error with %q", err, tt.wantDestErr)
@@ -281,11 +282,33 @@ func TestPublishByStoreType(t *testing.T) {
 	}
 }
 
-// exportedDestination is d without its credentials and its names, which
-// the tests check apart.
-func exportedDestination(d Destination) Destination {
-	d.auth, d.hub, d.Type, d.Catalog = nil, nil, "", ""
-	return d
+// destView is a Destination as the tests compare it: its store as a URL,
+// without what reaching it takes and without its names, which the tests
+// check apart.
+type destView struct {
+	Store             string
+	CacheURI          string
+	SendNarInfos      bool
+	NarInfosSourceURL string
+	Notes             []string
+	WaitForPublisher  bool
+}
+
+func exportedDestination(d Destination) destView {
+	return destView{Store: d.Store.String(), CacheURI: d.CacheURI, SendNarInfos: d.SendNarInfos, NarInfosSourceURL: d.NarInfosSourceURL, Notes: d.Notes, WaitForPublisher: d.WaitForPublisher}
+}
+
+// location parses a store URL as the store-url input does; "" is none.
+func location(t *testing.T, raw string) store.Location {
+	t.Helper()
+	if raw == "" {
+		return store.Location{}
+	}
+	l, err := store.ParseLocation(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
 }
 
 // TestRecordBody checks every field of the build record against what the
@@ -301,7 +324,7 @@ func TestRecordBody(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := plan.Destination("")
+	d, err := plan.Destination(store.Location{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -390,7 +413,7 @@ func TestAlreadyPublished(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, _ := plan.Destination("")
+	d, _ := plan.Destination(store.Location{})
 	if err := hub.Record(ctx, d, testBuild(testTarget())); err != nil {
 		t.Fatal(err)
 	}
@@ -411,7 +434,7 @@ func TestAlreadyPublished(t *testing.T) {
 	if got, want := plan.Published.String(), "already published on 2026-05-01 12:00 UTC from source revision "+testRev; got != want {
 		t.Errorf("Published.String() = %q, want %q", got, want)
 	}
-	if _, err := plan.Destination(""); err == nil {
+	if _, err := plan.Destination(store.Location{}); err == nil {
 		t.Error("Destination of an already published build: want an error")
 	}
 	// The same revision for another system is a new build.
@@ -556,7 +579,7 @@ func TestFloxHubErrors(t *testing.T) {
 			plan, err := hub.Prepare(ctx, target)
 			if err == nil && tt.record {
 				var d Destination
-				if d, err = plan.Destination(""); err == nil {
+				if d, err = plan.Destination(store.Location{}); err == nil {
 					err = hub.Record(ctx, d, testBuild(target))
 				}
 			}

@@ -42,11 +42,11 @@ func TestHTTPSIngressWithNix(t *testing.T) {
 	if plan.Store, err = hub.PublishInfo(ctx, target); err != nil {
 		t.Fatal(err)
 	}
-	d, err := plan.Destination("")
+	d, err := plan.Destination(store.Location{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := d.OpenStore(ctx, store.Options{})
+	st, err := store.Open(ctx, d.Store, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

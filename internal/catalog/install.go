@@ -69,16 +69,15 @@ func (in Install) Lines() []string {
 
 // Substituter is the binary cache clients read d's paths from: the
 // catalog's egress URI for nix-copy, none for Flox's publisher store
-// (flox install reaches it), and the store uploaded to otherwise
-// (storeURL, as the store shows itself: without credentials).
-func (d Destination) Substituter(storeURL string) string {
+// (flox install reaches it), and the store uploaded to otherwise.
+func (d Destination) Substituter() string {
 	switch d.Type {
 	case StoreNixCopy:
 		return d.NarInfosSourceURL
 	case StorePublisher:
 		return ""
 	}
-	return storeURL
+	return d.Store.String()
 }
 
 // DrvPath is the derivation that built outputs, as the local store (or

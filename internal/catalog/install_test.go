@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/flox-publish/publish-action/internal/nixpath"
+	"github.com/flox-publish/publish-action/internal/store"
 )
 
 func TestInstallAdvice(t *testing.T) {
@@ -43,11 +44,11 @@ func TestSubstituter(t *testing.T) {
 		want string
 	}{
 		{Destination{Type: StoreNixCopy, NarInfosSourceURL: nixCopyOut}, nixCopyOut},
-		{Destination{Type: StorePublisher, StoreURL: "s3://flox"}, ""},
-		{Destination{Type: StoreMetaOnly}, "file:///srv/cache"},
-		{Destination{}, "file:///srv/cache"},
+		{Destination{Type: StorePublisher, Store: store.Dir("/flox")}, ""},
+		{Destination{Type: StoreMetaOnly, Store: store.Dir("/srv/cache")}, "file:///srv/cache"},
+		{Destination{Store: store.Dir("/srv/cache")}, "file:///srv/cache"},
 	} {
-		if got := tt.d.Substituter("file:///srv/cache"); got != tt.want {
+		if got := tt.d.Substituter(); got != tt.want {
 			t.Errorf("%s: %q, want %q", tt.d.Type, got, tt.want)
 		}
 	}

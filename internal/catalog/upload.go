@@ -1,7 +1,6 @@
 package catalog
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -179,18 +178,18 @@ var nixParamNotes = map[string]string{
 	"path-info-cache-size": "it is a client-side cache",
 }
 
-// UploadTarget turns a catalog's ingress URI into a store URL this
-// action's store layer opens: s3:// keeps its S3 parameters (region,
-// endpoint, scheme, profile, addressing-style), http(s):// keeps none, and
-// every other Nix store parameter is left out with a note saying why.
-func UploadTarget(ingress string) (storeURL string, notes []string, err error) {
+// UploadTarget reads a catalog's ingress URI as this action's stores open
+// it: s3:// keeps its S3 parameters (region, endpoint, scheme, profile,
+// addressing-style), http(s):// keeps none, and every other Nix store
+// parameter is left out with a note saying why.
+func UploadTarget(ingress string) (loc store.Location, notes []string, err error) {
 	u, err := url.Parse(ingress)
 	if err != nil || u.Host == "" {
-		return "", nil, fmt.Errorf("ingress URI %s is not a store URL", store.RedactURL(ingress))
+		return store.Location{}, nil, fmt.Errorf("ingress URI %s is not a store URL", store.RedactURL(ingress))
 	}
 	q, err := url.ParseQuery(u.RawQuery)
 	if err != nil {
-		return "", nil, fmt.Errorf("ingress URI %s: the query does not parse: %w", store.RedactURL(ingress), err)
+		return store.Location{}, nil, fmt.Errorf("ingress URI %s: the query does not parse: %w", store.RedactURL(ingress), err)
 	}
 	var keep []string
 	switch u.Scheme {
@@ -198,7 +197,7 @@ func UploadTarget(ingress string) (storeURL string, notes []string, err error) {
 		keep = store.S3Params()
 	case "http", "https":
 	default:
-		return "", nil, fmt.Errorf("ingress URI %s: scheme %q is not one this action uploads to (s3, https, http)", store.RedactURL(ingress), u.Scheme)
+		return store.Location{}, nil, fmt.Errorf("ingress URI %s: scheme %q is not one this action uploads to (s3, https, http)", store.RedactURL(ingress), u.Scheme)
 	}
 	names := make([]string, 0, len(q))
 	for k := range q {
@@ -230,48 +229,9 @@ func UploadTarget(ingress string) (storeURL string, notes []string, err error) {
 		}
 		out.RawQuery = strings.Join(parts, "&")
 	}
-	return out.String(), notes, nil
-}
-
-// OpenStore opens the store d uploads to; nil when d uploads nothing.
-// opts are the run's store options: for a publisher store, FloxHub's
-// ingress credentials replace opts's credentials and environment; for an
-// https:// store, the FloxHub token authenticates to FloxHub's own hosts
-// and to no other.
-func (d Destination) OpenStore(ctx context.Context, opts store.Options) (store.Store, error) {
-	if d.StoreURL == "" {
-		return nil, nil
-	}
-	fail := func(err error) error {
-		if d.Type == "" {
-			return err
-		}
-		return fmt.Errorf("catalog %s (store type %s): %w", d.Catalog, d.Type, err)
-	}
-	u, err := url.Parse(d.StoreURL)
+	loc, err = store.ParseLocation(out.String())
 	if err != nil {
-		return nil, fail(fmt.Errorf("store %s is not a URL", store.RedactURL(d.StoreURL)))
+		return store.Location{}, nil, fmt.Errorf("ingress URI %w", err)
 	}
-	switch u.Scheme {
-	case "http", "https":
-		s, err := store.OpenHTTP(u, store.HTTPOptions{BasicAuth: d.hub.basicAuth, Retry: opts.Retry, Logf: opts.Logf})
-		if err != nil {
-			return nil, fail(err)
-		}
-		return s, nil
-	}
-	if d.auth != nil {
-		opts.Credentials = d.auth.Credentials()
-		opts.Getenv = d.auth.Getenv
-		opts.Principal = "FloxHub's ingress credentials for catalog " + d.Catalog
-	}
-	s, err := store.Open(ctx, d.StoreURL, opts)
-	if err != nil {
-		return nil, fail(err)
-	}
-	return s, nil
+	return loc, notes, nil
 }
-
-// Secrets are the values of d's credentials, to mask before anything is
-// printed.
-func (d Destination) Secrets() []string { return d.auth.Secrets() }

@@ -44,7 +44,7 @@ func TestUploadTarget(t *testing.T) {
 			}
 			continue
 		}
-		if err != nil || got != tt.want || !slices.Equal(notes, tt.wantNotes) {
+		if err != nil || got.String() != tt.want || !slices.Equal(notes, tt.wantNotes) {
 			t.Errorf("%s: got %s %q %v, want %s %q", tt.ingress, got, notes, err, tt.want, tt.wantNotes)
 		}
 	}
@@ -64,11 +64,11 @@ func TestTokenOnlyForFloxHubHosts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := plan.Destination("")
+	d, err := plan.Destination(store.Location{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := d.OpenStore(ctx, store.Options{})
+	st, err := store.Open(ctx, d.Store, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

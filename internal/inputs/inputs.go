@@ -377,6 +377,10 @@ func (p *parser) config(run workflow.Run, getenv func(string) string) (Config, e
 			p.fail("store-url", "%q carries credentials; give them through role-to-assume or the AWS environment instead", store.RedactURL(raw))
 		} else if c.Store, err = store.ParseLocation(raw); err != nil {
 			p.fail("store-url", "%v", err)
+		} else if c.Store.IsHTTP() {
+			// Only a catalog names an http(s) store (FloxHub's own).
+			c.Store = store.Location{}
+			p.fail("store-url", "%s: scheme %q is not supported: use file:///absolute/path or s3://BUCKET[/PREFIX]?region=…", store.RedactURL(raw), strings.SplitN(raw, ":", 2)[0])
 		}
 	}
 

@@ -208,6 +208,7 @@ func TestStoreURLIsCheckedWholeBeforeAnyBuild(t *testing.T) {
 		{"s3://cache?region=Nowhere!", "is not a region name"},
 		{"s3://cache?endpoint=ftp://x", "http or https"},
 		{"s3://cache?access-key=hunter2", "input store-url"},
+		{"https://cache.example/nix", `scheme "https" is not supported`},
 	} {
 		_, err := parse(actions("INPUT_STORE-URL", tc.url), nil)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

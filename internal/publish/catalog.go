@@ -73,7 +73,7 @@ func (checkCatalogStage) Run(ctx context.Context, r *Release) error {
 // builds again, finds every path present, and its index record already
 // there.
 func (r *Release) lookUpIndex(ctx context.Context) error {
-	st, err := store.OpenLocation(ctx, r.Inputs.Store, store.Options{Getenv: r.Env.Getenv})
+	st, err := store.Open(ctx, r.Inputs.Store, r.storeOptions(nil))
 	if err != nil {
 		return err
 	}
@@ -121,7 +121,7 @@ func (r *Release) catalogTarget(pkg, system string) (catalog.Target, error) {
 // store is store-url's.
 func (r *Release) destination(ctx context.Context) (catalog.Destination, error) {
 	if r.Hub == nil {
-		return catalog.Destination{StoreURL: r.Inputs.Store.String()}, nil
+		return catalog.Destination{Store: r.Inputs.Store}, nil
 	}
 	var dests []catalog.Destination
 	for _, res := range r.Results {
@@ -133,7 +133,7 @@ func (r *Release) destination(ctx context.Context) (catalog.Destination, error) 
 		if plan.Store, err = r.Hub.PublishInfo(ctx, t); err != nil {
 			return catalog.Destination{}, err
 		}
-		d, err := plan.Destination(r.Inputs.Store.String())
+		d, err := plan.Destination(r.Inputs.Store)
 		if err != nil {
 			return catalog.Destination{}, err
 		}
@@ -146,15 +146,15 @@ func (r *Release) destination(ctx context.Context) (catalog.Destination, error) 
 	for _, o := range dests[1:] {
 		// One catalog has one store; two answers that differ would need two
 		// uploads, and more likely mean a change in FloxHub mid-run.
-		if o.StoreURL != d.StoreURL || o.Type != d.Type {
-			return catalog.Destination{}, fmt.Errorf("catalog %s: FloxHub named two stores for the packages of this run (%s %s, %s %s); re-run the release", d.Catalog, d.Type, store.RedactURL(d.StoreURL), o.Type, store.RedactURL(o.StoreURL))
+		if o.Store.String() != d.Store.String() || o.Type != d.Type {
+			return catalog.Destination{}, fmt.Errorf("catalog %s: FloxHub named two stores for the packages of this run (%s %s, %s %s); re-run the release", d.Catalog, d.Type, d.Store.Base(), o.Type, o.Store.Base())
 		}
 	}
 	r.UI.Printf("catalog %s: store type %s%s", d.Catalog, d.Type, func() string {
-		if d.StoreURL == "" {
+		if d.Store.IsZero() {
 			return ", nothing to upload"
 		}
-		return ", uploading to " + store.RedactURL(d.StoreURL)
+		return ", uploading to " + d.Store.Base()
 	}())
 	for _, n := range d.Notes {
 		r.UI.Printf("%s", n)
@@ -301,7 +301,7 @@ func (r *Release) substituter() string {
 	if r.Store == nil {
 		return ""
 	}
-	return r.Destination.Substituter(r.Store.URL())
+	return r.Destination.Substituter()
 }
 
 func dotFlox(envDir string) string {

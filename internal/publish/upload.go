@@ -4,6 +4,8 @@ import (
 	"context"
 	"strings"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+
 	"github.com/flox-publish/publish-action/internal/cache"
 	"github.com/flox-publish/publish-action/internal/catalog"
 	"github.com/flox-publish/publish-action/internal/narinfo"
@@ -85,29 +87,35 @@ func (uploadStage) Run(ctx context.Context, r *Release) error {
 // openStore opens the store the destination names; r.Store stays nil when
 // it names none.
 func (r *Release) openStore(ctx context.Context) error {
-	cfg, d := r.Inputs, r.Destination
-	if d.StoreURL == "" {
+	d := r.Destination
+	if d.Store.IsZero() {
 		return nil
 	}
-	loc, locErr := store.ParseLocation(d.StoreURL)
-	if locErr == nil {
-		r.StoreAt = loc
-		r.progress.update(func(p *Progress) { p.storeURL = loc.String() })
-	}
-	if r.Credentials == nil && locErr == nil && loc.IsS3() && d.Type != catalog.StorePublisher {
+	r.StoreAt = d.Store
+	r.progress.update(func(p *Progress) { p.storeURL = d.Store.String() })
+	creds := r.Credentials
+	if creds == nil && d.Store.IsS3() && d.Type != catalog.StorePublisher {
 		// The catalog's store, which the check stage did not know.
 		var err error
-		if r.Credentials, err = store.EnvironmentCredentials(ctx, loc, r.Env.Getenv); err != nil {
+		if creds, err = store.EnvironmentCredentials(ctx, d.Store, r.Env.Getenv); err != nil {
 			return d.Wrap(err)
 		}
 	}
-	opts := store.Options{Jobs: cfg.Jobs, Getenv: r.Env.Getenv, Region: cfg.AWSRegion, Credentials: r.Credentials, Logf: r.UI.Printf}
+	var err error
+	r.Store, err = store.Open(ctx, d.Store, r.storeOptions(creds))
+	return d.Wrap(err)
+}
+
+// storeOptions are the run's settings for opening a store, with creds
+// signing S3 requests (nil: none found yet). The upload and the catalog
+// index's look-up open stores with them alike.
+func (r *Release) storeOptions(creds aws.CredentialsProvider) store.Options {
+	cfg := r.Inputs
+	opts := store.Options{Jobs: cfg.Jobs, Getenv: r.Env.Getenv, Region: cfg.AWSRegion, Credentials: creds, Logf: r.UI.Printf}
 	if cfg.RoleToAssume != "" {
 		opts.Principal = "role " + cfg.RoleToAssume
 	}
-	var err error
-	r.Store, err = d.OpenStore(ctx, opts)
-	return err
+	return opts
 }
 
 // storeNarInfos gathers the narinfo of every closure path for the

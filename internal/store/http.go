@@ -33,8 +33,8 @@ type HTTP struct {
 	logf   func(string, ...any)
 }
 
-// HTTPOptions configure an HTTP store.
-type HTTPOptions struct {
+// httpOptions configure an HTTP store.
+type httpOptions struct {
 	// Client sends the requests; nil means a client of its own.
 	Client *http.Client
 	// BasicAuth returns the credentials for a request's URL, if any. It is
@@ -53,16 +53,9 @@ const SpoolInMemory = 16 << 20
 
 var _ Store = (*HTTP)(nil)
 
-// OpenHTTP opens the HTTP(S) store at u. Nix store parameters in the query
-// (want-mass-query=…, priority=…) are for Nix and are not sent: the caller
-// decides which to honour (see catalog.UploadTarget). It sends no request.
-func OpenHTTP(u *url.URL, opts HTTPOptions) (*HTTP, error) {
-	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
-		return nil, fmt.Errorf("store %s is not an http(s):// URL with a host", u.Redacted())
-	}
-	if u.User != nil {
-		return nil, fmt.Errorf("store %s carries credentials in the URL; they are given separately", u.Redacted())
-	}
+// openHTTP opens the HTTP(S) store at u (a Location's: no query, no
+// credentials). It sends no request.
+func openHTTP(u *url.URL, opts httpOptions) (*HTTP, error) {
 	base := *u
 	base.RawQuery, base.Fragment = "", ""
 	base.Path = strings.TrimSuffix(base.Path, "/")

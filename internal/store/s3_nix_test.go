@@ -48,7 +48,8 @@ func TestPublishToMinIOInstallsWithRealNix(t *testing.T) {
 	m.AllowAnonymousRead(t, bucket)
 	ctx := context.Background()
 
-	st, err := store.Open(ctx, "s3://"+bucket+"/nix?endpoint="+m.Endpoint, store.Options{
+	loc, _ := store.ParseLocation("s3://" + bucket + "/nix?endpoint=" + m.Endpoint)
+	st, err := store.Open(ctx, loc, store.Options{
 		Jobs: 2, PartSize: 5 << 20, Credentials: m.RootCredentials(),
 	})
 	if err != nil {

@@ -83,7 +83,7 @@ func openOIDC(t *testing.T, m *testenv.MinIO, issuer *testenv.OIDCIssuerStandIn,
 		raw += "/" + prefix
 	}
 	u, _ := url.Parse(raw + "?endpoint=" + m.Endpoint)
-	o.store, err = OpenS3(context.Background(), u, Options{
+	o.store, err = openS3URL(context.Background(), u, Options{
 		Jobs: 2, PartSize: 5 << 20, Credentials: creds, Principal: "role " + cfg.RoleARN, Logf: o.secrets.logf,
 	})
 	return o, err

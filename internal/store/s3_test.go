@@ -56,7 +56,7 @@ func openMinIO(t *testing.T, m *testenv.MinIO, bucket, prefix string, opts Optio
 	if opts.Credentials == nil {
 		opts.Credentials = m.RootCredentials()
 	}
-	s, err := OpenS3(context.Background(), u, opts)
+	s, err := openS3URL(context.Background(), u, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -510,4 +510,13 @@ func TestS3WrongRegion(t *testing.T) {
 	if _, err := s.Put(context.Background(), "nix-cache-info", strings.NewReader("StoreDir: /nix/store\n"), "text/x-nix-cache-info"); err != nil {
 		t.Errorf("with the right region: %v", err)
 	}
+}
+
+// openS3URL opens the S3 store at u, as Open opens a parsed Location.
+func openS3URL(ctx context.Context, u *url.URL, opts Options) (*S3, error) {
+	loc, err := parseS3URL(u, opts.Region)
+	if err != nil {
+		return nil, err
+	}
+	return openS3(ctx, loc, opts)
 }

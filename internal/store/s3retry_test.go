@@ -68,7 +68,7 @@ func resetConn(w http.ResponseWriter) {
 func openFake(t *testing.T, endpoint string, logf func(string, ...any)) *S3 {
 	t.Helper()
 	u, _ := url.Parse("s3://retry-test/pre?endpoint=" + endpoint)
-	s, err := OpenS3(context.Background(), u, Options{
+	s, err := openS3URL(context.Background(), u, Options{
 		Jobs:        1,
 		Credentials: awscreds.NewStaticCredentialsProvider("AKIDRETRYTEST", "retry-secret-value", ""),
 		Retry:       retry.Policy{Attempts: 4, Base: 10 * time.Millisecond, Max: 50 * time.Millisecond, MaxRetryAfter: 3 * time.Second},
