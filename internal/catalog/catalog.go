@@ -1,24 +1,9 @@
-// Package catalog records published builds: in the FloxHub catalog, as
-// `flox publish` does (FloxHub), and in an index kept in the binary cache
-// itself (Index), which lets a run without a FloxHub token tell that a
-// build is already published.
-//
-// The FloxHub calls follow the catalog API of the Flox CLI
-// (catalog-api-v1/openapi.json) and the order the CLI makes them in
-// (cli/flox/src/commands/publish.rs):
-//
-//  1. POST /api/v1/catalog/catalogs/{catalog}/packages?name={package}
-//  2. POST …/packages/{package}/check-build; stop here when published
-//  3. (the build)
-//  4. POST …/packages/{package}/publish/info
-//  5. (the store paths are uploaded, as the store type says)
-//  6. POST …/packages/{package}/builds
-//  7. publisher stores only: POST /api/v1/catalog/store/status until
-//     FloxHub knows every output
-//
-// Steps 1–2 are Check, 4 is PublishInfo (Plan.Destination and
-// Destination.OpenStore then say where and how to upload), 6 is Record,
-// 7 is WaitPublished. Prepare makes 1, 2 and 4 at once.
+// Package catalog is what a publish records and where its store paths go:
+// the names of a published build (Target, Build), the plan of where the
+// paths go given the catalog's store (Plan.Destination), and the index
+// kept in the binary cache itself (Index), which lets a run without a
+// FloxHub token tell that a build is already published. The FloxHub API
+// client that fills in a Plan and records a Build is package floxhub.
 package catalog
 
 import (
@@ -142,8 +127,8 @@ func (t Target) validateKey() error {
 	return errors.Join(errs...)
 }
 
-// validate checks everything the catalog requires of a target.
-func (t Target) validate() error {
+// Validate checks everything the catalog requires of a target.
+func (t Target) Validate() error {
 	errs := []error{t.validateKey()}
 	if _, err := PublicSourceURL(t.Source.URL); err != nil {
 		errs = append(errs, err)
@@ -156,9 +141,9 @@ func (t Target) validate() error {
 	return errors.Join(errs...)
 }
 
-// validate checks what the builds call requires beyond the target.
-func (b Build) validate() error {
-	errs := []error{b.Target.validate()}
+// Validate checks what a build record requires beyond its target.
+func (b Build) Validate() error {
+	errs := []error{b.Target.Validate()}
 	if len(b.Outputs) == 0 {
 		errs = append(errs, errors.New("a build has at least one output"))
 	}
@@ -174,17 +159,6 @@ func (b Build) validate() error {
 		errs = append(errs, fmt.Errorf("the source revision count is %d; it needs the full history (a shallow clone counts wrong)", b.Source.RevCount))
 	}
 	return errors.Join(errs...)
-}
-
-// nixpkgsRev is the rev query parameter of the locked base catalog URL,
-// which check-build takes as the nixpkgs revision. Flox sends "" when there
-// is none, and so does this.
-func (t Target) nixpkgsRev() string {
-	u, err := url.Parse(t.LockedBaseCatalogURL)
-	if err != nil {
-		return ""
-	}
-	return u.Query().Get("rev")
 }
 
 // PublicSourceURL returns a git remote URL fit to publish: without a
@@ -232,34 +206,4 @@ func scpRemote(remote string) (string, error) {
 		return "", errors.New("the git remote URL has no host")
 	}
 	return u.String(), nil
-}
-
-// absStorePath makes a .narinfo's base name an absolute store path.
-func absStorePath(p string) string {
-	if p == "" || strings.HasPrefix(p, "/") {
-		return p
-	}
-	return nixpath.StoreDir + "/" + p
-}
-
-func (b Build) outputsToInstall() []string {
-	if len(b.OutputsToInstall) > 0 {
-		return b.OutputsToInstall
-	}
-	var names []string
-	for _, o := range b.Outputs {
-		if o.Name == "out" {
-			return []string{"out"}
-		}
-		names = append(names, o.Name)
-	}
-	return names
-}
-
-// derivationName is the name Flox's manifest builder gives the derivation.
-func (b Build) derivationName() string {
-	if b.Version == "" {
-		return b.Package
-	}
-	return b.Package + "-" + b.Version
 }

@@ -23,7 +23,7 @@ const (
 	// StorePublisher: Flox's own store. Store paths are uploaded to the
 	// ingress URI with the credentials FloxHub hands out for it, the build
 	// record carries no narinfos, and FloxHub's publisher service ingests
-	// the paths afterwards (see FloxHub.WaitPublished).
+	// the paths afterwards (see floxhub.Client.WaitPublished).
 	StorePublisher StoreType = "publisher"
 )
 
@@ -76,12 +76,15 @@ type StoreConfig struct {
 	Notes   []string
 	// EgressURI is where clients download the paths from (nix-copy).
 	EgressURI string
-	// Auth is what the upload to a publisher store authenticates with.
-	Auth *IngressAuth
+	// Access is what reaching the catalog's store takes: the FloxHub
+	// token for FloxHub's own https hosts (and no other), and for a
+	// publisher store the credentials FloxHub hands out for the upload.
+	Access store.Access
+	// Secrets are the values of Access's credentials, to mask before
+	// anything is printed.
+	Secrets []string
 	// Catalog names the catalog in messages.
 	Catalog string
-
-	hub *hubAuth // the FloxHub token, for FloxHub's own https stores
 }
 
 // Destination says where a run uploads store paths and what the build
@@ -102,7 +105,7 @@ type Destination struct {
 	Type    StoreType
 	Catalog string
 	// Notes say which Nix store parameters of the ingress URI were left
-	// out, and why (see UploadTarget); the run prints them.
+	// out, and why (see ingressLocation); the run prints them.
 	Notes []string
 	// WaitForPublisher: after the build is recorded, FloxHub's publisher
 	// ingests the paths; the run waits with FloxHub.WaitPublished before
@@ -158,7 +161,7 @@ const localNarInfos = "daemon://"
 func (p Plan) Destination(given store.Location) (Destination, error) {
 	sc := p.Store
 	base := Destination{Type: sc.Type, Catalog: sc.Catalog}
-	access := store.Access{BasicAuth: sc.hub.basicAuth}
+	access := sc.Access
 	fail := func(format string, args ...any) error {
 		return fmt.Errorf("catalog %s (store type %s): %s", sc.Catalog, sc.Type, fmt.Sprintf(format, args...))
 	}
@@ -178,12 +181,8 @@ func (p Plan) Destination(given store.Location) (Destination, error) {
 		if !given.IsZero() {
 			return Destination{}, fail("store-url %s cannot be used: the catalog's store is Flox's own, uploaded to with credentials FloxHub hands out; remove store-url to publish there, or give the catalog a nix-copy store of yours in FloxHub", given.Base())
 		}
-		if sc.Auth != nil {
-			access.Credentials, access.Getenv = sc.Auth.Credentials(), sc.Auth.Getenv
-			access.Principal = "FloxHub's ingress credentials for catalog " + sc.Catalog
-		}
 		d := base
-		d.Store, d.CacheURI, d.Notes, d.WaitForPublisher, d.secrets = sc.Ingress.With(access), sc.IngressURI, sc.Notes, true, sc.Auth.Secrets()
+		d.Store, d.CacheURI, d.Notes, d.WaitForPublisher, d.secrets = sc.Ingress.With(access), sc.IngressURI, sc.Notes, true, sc.Secrets
 		return d, nil
 	case StoreMetaOnly:
 		d := base

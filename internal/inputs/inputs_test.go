@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flox-publish/publish-action/internal/catalog"
+	"github.com/flox-publish/publish-action/internal/floxhub"
 	"github.com/flox-publish/publish-action/internal/signing"
 	"github.com/flox-publish/publish-action/internal/workflow"
 )
@@ -33,8 +33,8 @@ func TestDefaults(t *testing.T) {
 		t.Fatalf("defaults: %+v", c)
 	}
 	// The Flox CLI's wait for its publisher, which the input raises.
-	if c.PublisherTimeout != catalog.DefaultPublisherTimeout {
-		t.Errorf("publisher-timeout defaults to %s, want catalog.DefaultPublisherTimeout (%s)", c.PublisherTimeout, catalog.DefaultPublisherTimeout)
+	if c.PublisherTimeout != floxhub.DefaultPublisherTimeout {
+		t.Errorf("publisher-timeout defaults to %s, want floxhub.DefaultPublisherTimeout (%s)", c.PublisherTimeout, floxhub.DefaultPublisherTimeout)
 	}
 	c, err = parse(actions("INPUT_REBUILD", "true", "INPUT_PUBLISHER-TIMEOUT", "2h"), nil)
 	if err != nil || !c.Rebuild || c.PublisherTimeout != 2*time.Hour {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/flox-publish/publish-action/internal/builder"
 	"github.com/flox-publish/publish-action/internal/catalog"
+	"github.com/flox-publish/publish-action/internal/floxhub"
 	"github.com/flox-publish/publish-action/internal/store"
 	"github.com/flox-publish/publish-action/internal/upstream"
 )
@@ -32,7 +33,7 @@ func (checkCatalogStage) Run(ctx context.Context, r *Release) error {
 	if cfg.FloxHubToken == "" {
 		return r.lookUpIndex(ctx)
 	}
-	hub, err := catalog.NewFloxHub(cfg.CatalogURL, cfg.FloxHubToken, catalog.Options{Logf: r.UI.Printf})
+	hub, err := floxhub.NewFloxHub(cfg.CatalogURL, cfg.FloxHubToken, floxhub.Options{Logf: r.UI.Printf})
 	if err != nil {
 		return err
 	}
@@ -247,7 +248,7 @@ func (r *Release) waitForPublisher(ctx context.Context, b catalog.Build) error {
 	}
 	r.UI.Printf("%s/%s: waiting for FloxHub to ingest %d store paths (at most %s, the publisher-timeout input)", b.Catalog, b.Package, len(outs), r.Inputs.PublisherTimeout)
 	last := -1
-	return r.Hub.WaitPublished(ctx, b.Catalog, outs, catalog.Wait{
+	return r.Hub.WaitPublished(ctx, b.Catalog, outs, floxhub.Wait{
 		Timeout: r.Inputs.PublisherTimeout,
 		Progress: func(known, total int, waited time.Duration) {
 			if known != last {

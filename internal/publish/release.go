@@ -15,6 +15,7 @@ import (
 	"github.com/flox-publish/publish-action/internal/builder"
 	"github.com/flox-publish/publish-action/internal/cache"
 	"github.com/flox-publish/publish-action/internal/catalog"
+	"github.com/flox-publish/publish-action/internal/floxhub"
 	"github.com/flox-publish/publish-action/internal/inputs"
 	"github.com/flox-publish/publish-action/internal/manifest"
 	"github.com/flox-publish/publish-action/internal/narinfo"
@@ -73,7 +74,7 @@ type Release struct {
 	Results []*builder.Result
 
 	// Set by the catalog-check stage, before the builds.
-	Hub *catalog.FloxHub // nil without floxhub-token, and in a dry run
+	Hub *floxhub.FloxHub // nil without floxhub-token, and in a dry run
 	// Published are the packages already published from this commit for
 	// this system (FloxHub's check-build, or a file:// catalog index):
 	// they are not built.

@@ -1,4 +1,4 @@
-package catalog
+package floxhub
 
 import (
 	"context"
@@ -10,9 +10,11 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awscreds "github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/flox-publish/publish-action/internal/cache"
+	"github.com/flox-publish/publish-action/internal/catalog"
 	"github.com/flox-publish/publish-action/internal/narinfo"
 	"github.com/flox-publish/publish-action/internal/nixpath"
 	"github.com/flox-publish/publish-action/internal/store"
@@ -32,22 +34,22 @@ var (
 // replayRun is one publish as the pipeline makes it, step by step in the
 // CLI's order, against the stand-in. upload writes the closure's narinfos
 // to the destination's store, as the cache package would.
-func replayRun(t *testing.T, hub *FloxHub, storeURL string, opts store.Options, wait Wait) (Destination, store.Store, error) {
+func replayRun(t *testing.T, hub *FloxHub, storeURL string, opts store.Options, wait Wait) (catalog.Destination, store.Store, error) {
 	t.Helper()
 	ctx := context.Background()
 	target := testTarget()
 	target.Source.Ref = "refs/heads/main" // as verify gives it; Flox sends "main"
 	plan, err := hub.Check(ctx, target)
 	if err != nil || plan.AlreadyPublished {
-		return Destination{}, nil, err
+		return catalog.Destination{}, nil, err
 	}
 	// (the build runs here)
 	if plan.Store, err = hub.PublishInfo(ctx, target); err != nil {
-		return Destination{}, nil, err
+		return catalog.Destination{}, nil, err
 	}
 	d, err := plan.Destination(location(t, storeURL))
 	if err != nil {
-		return Destination{}, nil, err
+		return catalog.Destination{}, nil, err
 	}
 	b := testBuild(target)
 	b.Outputs[1].StorePath = helloLog // a hash of its own, as real outputs have
@@ -124,7 +126,7 @@ func TestReplayCLISequences(t *testing.T) {
 	runCreds := store.Options{Credentials: m.RootCredentials(), Getenv: func(string) string { return "" }}
 	// The run's own credentials, which must not be what a publisher
 	// upload uses.
-	wrongCreds := store.Options{Credentials: staticCreds("not-the-ingress-key", "not-the-ingress-secret"), Getenv: func(string) string { return "" }}
+	wrongCreds := store.Options{Credentials: awscreds.NewStaticCredentialsProvider("not-the-ingress-key", "not-the-ingress-secret", ""), Getenv: func(string) string { return "" }}
 
 	httpCache := testenv.StartHTTPCache(t, testToken)
 
@@ -133,7 +135,7 @@ func TestReplayCLISequences(t *testing.T) {
 		setup    func(t *testing.T, s *testenv.FloxHubStandIn, bucket string) (storeURL string, opts store.Options)
 		want     []string
 		stored   func(t *testing.T, bucket string)
-		checkDst func(t *testing.T, d Destination)
+		checkDst func(t *testing.T, d catalog.Destination)
 	}{
 		{
 			name: "nix-copy to s3",
@@ -143,7 +145,7 @@ func TestReplayCLISequences(t *testing.T) {
 				return "", runCreds
 			},
 			want: cliSequence,
-			checkDst: func(t *testing.T, d Destination) {
+			checkDst: func(t *testing.T, d catalog.Destination) {
 				if len(d.Notes) != 1 || !strings.Contains(d.Notes[0], "want-mass-query=") {
 					t.Errorf("notes %q, want one on want-mass-query", d.Notes)
 				}
@@ -173,7 +175,7 @@ func TestReplayCLISequences(t *testing.T) {
 				return "", wrongCreds
 			},
 			want: append(slices.Clone(cliPublisherSequence), "store/status", "store/status"),
-			checkDst: func(t *testing.T, d Destination) {
+			checkDst: func(t *testing.T, d catalog.Destination) {
 				if !d.WaitForPublisher || d.SendNarInfos {
 					t.Errorf("publisher destination %+v", exportedDestination(d))
 				}

@@ -1,4 +1,4 @@
-package catalog
+package floxhub
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/flox-publish/publish-action/internal/cache"
+	"github.com/flox-publish/publish-action/internal/catalog"
 	"github.com/flox-publish/publish-action/internal/signing"
 	"github.com/flox-publish/publish-action/internal/store"
 	"github.com/flox-publish/publish-action/internal/testenv"
@@ -66,8 +67,8 @@ func TestHTTPSIngressWithNix(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := testBuild(target)
-	b.Outputs = []Output{{Name: "out", StorePath: top}}
-	b.DrvPath = DrvPath(b.Outputs, closure)
+	b.Outputs = []catalog.Output{{Name: "out", StorePath: top}}
+	b.DrvPath = catalog.DrvPath(b.Outputs, closure)
 	if !strings.HasSuffix(b.DrvPath, ".drv") {
 		t.Errorf("DrvPath of a Nix build: %q", b.DrvPath)
 	}

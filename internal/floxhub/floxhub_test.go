@@ -1,4 +1,4 @@
-package catalog
+package floxhub
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 	"github.com/nix-community/go-nix/pkg/narinfo/signature"
 	"github.com/nix-community/go-nix/pkg/nixhash"
 
+	"github.com/flox-publish/publish-action/internal/catalog"
 	"github.com/flox-publish/publish-action/internal/narinfo"
 	"github.com/flox-publish/publish-action/internal/retry"
 	"github.com/flox-publish/publish-action/internal/store"
@@ -36,12 +37,12 @@ const (
 	testCatalog = "acme"
 )
 
-func testTarget() Target {
-	return Target{
+func testTarget() catalog.Target {
+	return catalog.Target{
 		Catalog: testCatalog,
 		Package: "hello",
 		System:  "x86_64-linux",
-		Source: Source{
+		Source: catalog.Source{
 			// actions/checkout can leave a token in the remote URL; it must
 			// not reach the catalog.
 			URL:      "https://x-access-token:ghs_notforthecatalog@github.com/acme/hello.git",
@@ -56,14 +57,14 @@ func testTarget() Target {
 
 // testBuild's narinfo hashes are the ones Nix 2.8 wrote for a real path,
 // with the SRI forms `nix path-info --json` printed for them.
-func testBuild(t Target) Build {
-	return Build{
+func testBuild(t catalog.Target) catalog.Build {
+	return catalog.Build{
 		Target:      t,
 		Version:     "1.2.3",
 		Description: "Says hello",
 		License:     []string{"MIT", "Apache-2.0"},
 		DrvPath:     "/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-hello-1.2.3.drv",
-		Outputs:     []Output{{Name: "out", StorePath: helloOut}, {Name: "log", StorePath: helloOut + "-log"}},
+		Outputs:     []catalog.Output{{Name: "out", StorePath: helloOut}, {Name: "log", StorePath: helloOut + "-log"}},
 		NarInfos: []*narinfo.NarInfo{
 			{
 				StorePath:   helloOut,
@@ -245,13 +246,13 @@ func TestPublishByStoreType(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if d.Type != StoreType(tt.store["store_type"].(string)) || d.Catalog != testCatalog {
+			if d.Type != catalog.StoreType(tt.store["store_type"].(string)) || d.Catalog != testCatalog {
 				t.Errorf("Destination names catalog %q, store type %q", d.Catalog, d.Type)
 			}
 			if got := exportedDestination(d); !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("Destination:\n got %+v\nwant %+v", got, tt.want)
 			}
-			if d.Type == StorePublisher && len(d.Secrets()) != 3 {
+			if d.Type == catalog.StorePublisher && len(d.Secrets()) != 3 {
 				t.Errorf("secrets to mask: %d, want the key id, the secret key and the session token", len(d.Secrets()))
 			}
 			b := testBuild(testTarget())
@@ -294,7 +295,7 @@ type destView struct {
 	WaitForPublisher  bool
 }
 
-func exportedDestination(d Destination) destView {
+func exportedDestination(d catalog.Destination) destView {
 	return destView{Store: d.Store.String(), CacheURI: d.CacheURI, SendNarInfos: d.SendNarInfos, NarInfosSourceURL: d.NarInfosSourceURL, Notes: d.Notes, WaitForPublisher: d.WaitForPublisher}
 }
 
@@ -423,7 +424,7 @@ func TestAlreadyPublished(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Published{
+	want := catalog.Published{
 		SourceRev:     testRev,
 		SourceRevDate: time.Date(2026, 4, 1, 10, 30, 0, 0, time.UTC),
 		PublishedAt:   time.Date(2026, 5, 1, 12, 0, 0, 123456000, time.UTC),
@@ -578,7 +579,7 @@ func TestFloxHubErrors(t *testing.T) {
 			ctx := context.Background()
 			plan, err := hub.Prepare(ctx, target)
 			if err == nil && tt.record {
-				var d Destination
+				var d catalog.Destination
 				if d, err = plan.Destination(store.Location{}); err == nil {
 					err = hub.Record(ctx, d, testBuild(target))
 				}
@@ -619,7 +620,7 @@ func TestCheckFailureIsAWarning(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if plan.CheckErr == nil || !strings.Contains(plan.CheckErr.Error(), "Catalog or package not found") || plan.Store.Type != StoreNull {
+	if plan.CheckErr == nil || !strings.Contains(plan.CheckErr.Error(), "Catalog or package not found") || plan.Store.Type != catalog.StoreNull {
 		t.Errorf("plan %+v: want the check's failure kept and the store type read", plan)
 	}
 }
@@ -750,19 +751,19 @@ func TestValidationBeforeCalls(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name   string
-		change func(t *Target)
+		change func(t *catalog.Target)
 		wantIn string
 	}{
-		{"catalog too short", func(t *Target) { t.Catalog = "ab" }, `"ab" is not a catalog name`},
-		{"catalog with a dot", func(t *Target) { t.Catalog = "acme.org" }, "not a catalog name"},
-		{"catalog too long", func(t *Target) { t.Catalog = strings.Repeat("a", 64) }, "not a catalog name"},
-		{"package with a slash", func(t *Target) { t.Package = "a/b" }, `"a/b" is not a package name`},
-		{"package empty", func(t *Target) { t.Package = "" }, "not a package name"},
-		{"package ..", func(t *Target) { t.Package = ".." }, `".." cannot name a package`},
-		{"package too long", func(t *Target) { t.Package = strings.Repeat("p", 129) }, "not a package name"},
-		{"system unknown", func(t *Target) { t.System = "riscv64-linux" }, `"riscv64-linux" is not a system`},
-		{"abbreviated rev", func(t *Target) { t.Source.Rev = "0123456" }, "not a full git commit hash"},
-		{"no remote", func(t *Target) { t.Source.URL = "" }, "no git remote URL"},
+		{"catalog too short", func(t *catalog.Target) { t.Catalog = "ab" }, `"ab" is not a catalog name`},
+		{"catalog with a dot", func(t *catalog.Target) { t.Catalog = "acme.org" }, "not a catalog name"},
+		{"catalog too long", func(t *catalog.Target) { t.Catalog = strings.Repeat("a", 64) }, "not a catalog name"},
+		{"package with a slash", func(t *catalog.Target) { t.Package = "a/b" }, `"a/b" is not a package name`},
+		{"package empty", func(t *catalog.Target) { t.Package = "" }, "not a package name"},
+		{"package ..", func(t *catalog.Target) { t.Package = ".." }, `".." cannot name a package`},
+		{"package too long", func(t *catalog.Target) { t.Package = strings.Repeat("p", 129) }, "not a package name"},
+		{"system unknown", func(t *catalog.Target) { t.System = "riscv64-linux" }, `"riscv64-linux" is not a system`},
+		{"abbreviated rev", func(t *catalog.Target) { t.Source.Rev = "0123456" }, "not a full git commit hash"},
+		{"no remote", func(t *catalog.Target) { t.Source.URL = "" }, "no git remote URL"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -776,7 +777,7 @@ func TestValidationBeforeCalls(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tt.wantIn) {
 				t.Errorf("Prepare: got %v, want an error with %q", err, tt.wantIn)
 			}
-			err = hub.Record(context.Background(), Destination{}, testBuild(target))
+			err = hub.Record(context.Background(), catalog.Destination{}, testBuild(target))
 			if err == nil || !strings.Contains(err.Error(), tt.wantIn) {
 				t.Errorf("Record: got %v, want an error with %q", err, tt.wantIn)
 			}
@@ -791,14 +792,14 @@ func TestRecordValidation(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name   string
-		change func(b *Build)
+		change func(b *catalog.Build)
 		wantIn string
 	}{
-		{"no outputs", func(b *Build) { b.Outputs = nil }, "at least one output"},
-		{"output outside the store", func(b *Build) { b.Outputs[0].StorePath = "/tmp/out" }, `"/tmp/out" is not a store path`},
-		{"no rev date", func(b *Build) { b.Source.RevDate = time.Time{} }, "date is missing"},
-		{"shallow clone", func(b *Build) { b.Source.RevCount = 0 }, "full history"},
-		{"no nar hash", func(b *Build) { b.NarInfos[0].NarHash = nil }, "NarHash"},
+		{"no outputs", func(b *catalog.Build) { b.Outputs = nil }, "at least one output"},
+		{"output outside the store", func(b *catalog.Build) { b.Outputs[0].StorePath = "/tmp/out" }, `"/tmp/out" is not a store path`},
+		{"no rev date", func(b *catalog.Build) { b.Source.RevDate = time.Time{} }, "date is missing"},
+		{"shallow clone", func(b *catalog.Build) { b.Source.RevCount = 0 }, "full history"},
+		{"no nar hash", func(b *catalog.Build) { b.NarInfos[0].NarHash = nil }, "NarHash"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -808,7 +809,7 @@ func TestRecordValidation(t *testing.T) {
 			hub, _ := newTestHub(t, s, testToken, t.Logf)
 			b := testBuild(testTarget())
 			tt.change(&b)
-			err := hub.Record(context.Background(), Destination{SendNarInfos: true}, b)
+			err := hub.Record(context.Background(), catalog.Destination{SendNarInfos: true}, b)
 			if err == nil || !strings.Contains(err.Error(), tt.wantIn) {
 				t.Errorf("Record: got %v, want an error with %q", err, tt.wantIn)
 			}
@@ -925,7 +926,7 @@ func TestPublicSourceURL(t *testing.T) {
 		{"relative/path", "", "neither a URL"},
 	}
 	for _, tt := range tests {
-		got, err := PublicSourceURL(tt.in)
+		got, err := catalog.PublicSourceURL(tt.in)
 		if tt.wantErr != "" {
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Errorf("PublicSourceURL(%q): got %q, %v; want an error with %q", tt.in, got, err, tt.wantErr)

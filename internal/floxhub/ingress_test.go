@@ -1,4 +1,4 @@
-package catalog
+package floxhub
 
 import (
 	"context"
@@ -37,7 +37,7 @@ func TestUploadTarget(t *testing.T) {
 		{ingress: "not a url", wantErr: "is not a store URL"},
 	}
 	for _, tt := range tests {
-		got, notes, err := UploadTarget(tt.ingress)
+		got, notes, err := ingressLocation(tt.ingress)
 		if tt.wantErr != "" {
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Errorf("%s: got %v, want an error with %q", tt.ingress, err, tt.wantErr)

@@ -1,4 +1,24 @@
-package catalog
+// Package floxhub is the client of FloxHub's catalog API: what `flox
+// publish` asks and tells FloxHub, with its retries, waits and
+// authentication.
+//
+// The calls follow the catalog API of the Flox CLI
+// (catalog-api-v1/openapi.json) and the order the CLI makes them in
+// (cli/flox/src/commands/publish.rs):
+//
+//  1. POST /api/v1/catalog/catalogs/{catalog}/packages?name={package}
+//  2. POST …/packages/{package}/check-build; stop here when published
+//  3. (the build)
+//  4. POST …/packages/{package}/publish/info
+//  5. (the store paths are uploaded, as the store type says)
+//  6. POST …/packages/{package}/builds
+//  7. publisher stores only: POST /api/v1/catalog/store/status until
+//     FloxHub knows every output
+//
+// Steps 1–2 are Check, 4 is PublishInfo (catalog.Plan.Destination then
+// says where to upload, and store.Open opens it), 6 is Record, 7 is
+// WaitPublished. Prepare makes 1, 2 and 4 at once.
+package floxhub
 
 import (
 	"bytes"
@@ -13,6 +33,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/flox-publish/publish-action/internal/catalog"
 	"github.com/flox-publish/publish-action/internal/retry"
 	"github.com/flox-publish/publish-action/internal/store"
 )
@@ -107,14 +128,14 @@ func (f *FloxHub) GoString() string { return "catalog.FloxHub{" + f.base.String(
 // call Check before the build and PublishInfo after it, as the Flox CLI
 // does: FloxHub's ingress credentials are then fetched only once the
 // build, which runs repository code, is over.
-func (f *FloxHub) Prepare(ctx context.Context, t Target) (Plan, error) {
+func (f *FloxHub) Prepare(ctx context.Context, t catalog.Target) (catalog.Plan, error) {
 	plan, err := f.Check(ctx, t)
 	if err != nil || plan.AlreadyPublished {
 		return plan, err
 	}
 	plan.Store, err = f.PublishInfo(ctx, t)
 	if err != nil {
-		return Plan{}, err
+		return catalog.Plan{}, err
 	}
 	return plan, nil
 }
@@ -126,11 +147,11 @@ func (f *FloxHub) Prepare(ctx context.Context, t Target) (Plan, error) {
 // Names are checked against the API's patterns before any call. A failed
 // already-published check does not stop the publish (Plan.CheckErr), as
 // in the Flox CLI.
-func (f *FloxHub) Check(ctx context.Context, t Target) (Plan, error) {
-	if err := t.validate(); err != nil {
-		return Plan{}, fmt.Errorf("publish %s/%s: %w", t.Catalog, t.Package, err)
+func (f *FloxHub) Check(ctx context.Context, t catalog.Target) (catalog.Plan, error) {
+	if err := t.Validate(); err != nil {
+		return catalog.Plan{}, fmt.Errorf("publish %s/%s: %w", t.Catalog, t.Package, err)
 	}
-	src, _ := PublicSourceURL(t.Source.URL) // validated above
+	src, _ := catalog.PublicSourceURL(t.Source.URL) // validated above
 	pkgPath := f.packagePath(t)
 
 	create := op{verb: "create package " + t.Package + " in catalog " + t.Catalog, catalog: t.Catalog}
@@ -139,16 +160,16 @@ func (f *FloxHub) Check(ctx context.Context, t Target) (Plan, error) {
 	var apiErr *APIError
 	// 409 is documented as "the package already exists", like 200.
 	if err != nil && !(errors.As(err, &apiErr) && apiErr.Status == http.StatusConflict) {
-		return Plan{}, err
+		return catalog.Plan{}, err
 	}
 
-	var plan Plan
+	var plan catalog.Plan
 	check := op{verb: "check whether " + t.Catalog + "/" + t.Package + " is already published", catalog: t.Catalog}
 	var cb checkBuildResponse
 	err = f.call(ctx, check, pkgPath+"/check-build", nil, checkBuildRequest{
 		SourceURL:    src,
 		SourceRev:    t.Source.Rev,
-		NixpkgsRev:   t.nixpkgsRev(),
+		NixpkgsRev:   baseNixpkgsRev(t),
 		System:       t.System,
 		LockedInputs: map[string]lockedInputEntry{},
 	}, &cb)
@@ -157,14 +178,14 @@ func (f *FloxHub) Check(ctx context.Context, t Target) (Plan, error) {
 		plan.CheckErr = fmt.Errorf("%s: FloxHub's answer has no already_published", check.verb)
 	case err == nil && *cb.AlreadyPublished:
 		plan.AlreadyPublished = true
-		plan.Published = Published{PublishedAt: parseAPITime(cb.PublishedAt), SourceRevDate: parseAPITime(cb.SourceRevDate)}
+		plan.Published = catalog.Published{PublishedAt: parseAPITime(cb.PublishedAt), SourceRevDate: parseAPITime(cb.SourceRevDate)}
 		if cb.SourceRev != nil {
 			plan.Published.SourceRev = *cb.SourceRev
 		}
 	case errors.As(err, &apiErr) && (apiErr.Status == http.StatusUnauthorized || apiErr.Status == http.StatusForbidden):
-		return Plan{}, err
+		return catalog.Plan{}, err
 	case err != nil && ctx.Err() != nil:
-		return Plan{}, err
+		return catalog.Plan{}, err
 	case err != nil:
 		plan.CheckErr = err
 	}
@@ -174,9 +195,9 @@ func (f *FloxHub) Check(ctx context.Context, t Target) (Plan, error) {
 // PublishInfo makes step 3: it asks where the store paths go. For a
 // publisher store the answer carries short-lived upload credentials, so
 // call it after the build and right before the upload.
-func (f *FloxHub) PublishInfo(ctx context.Context, t Target) (StoreConfig, error) {
-	if err := t.validate(); err != nil {
-		return StoreConfig{}, fmt.Errorf("publish %s/%s: %w", t.Catalog, t.Package, err)
+func (f *FloxHub) PublishInfo(ctx context.Context, t catalog.Target) (catalog.StoreConfig, error) {
+	if err := t.Validate(); err != nil {
+		return catalog.StoreConfig{}, fmt.Errorf("publish %s/%s: %w", t.Catalog, t.Package, err)
 	}
 	info := op{verb: "ask FloxHub where " + t.Catalog + "/" + t.Package + "'s store paths go", catalog: t.Catalog}
 	var pi publishInfoResponse
@@ -185,14 +206,16 @@ func (f *FloxHub) PublishInfo(ctx context.Context, t Target) (StoreConfig, error
 		if errors.As(err, &apiErr) && apiErr.Status == http.StatusUnprocessableEntity {
 			apiErr.Hint = "the catalog may have no store configured; configure one for catalog " + t.Catalog + " in FloxHub"
 		}
-		return StoreConfig{}, err
+		return catalog.StoreConfig{}, err
 	}
-	store, err := storeConfig(t.Catalog, pi)
+	sc, err := storeConfig(t.Catalog, pi)
 	if err != nil {
-		return StoreConfig{}, err
+		return catalog.StoreConfig{}, err
 	}
-	store.hub = f.storeAuth()
-	return store, nil
+	// The token goes to FloxHub's own hosts whatever the store type: a
+	// nix-copy store may be one of them.
+	sc.Access.BasicAuth = f.storeAuth().basicAuth
+	return sc, nil
 }
 
 // storeAuth is the FloxHub token for FloxHub's own store hosts and the
@@ -205,43 +228,43 @@ func (f *FloxHub) storeAuth() *hubAuth {
 	return &hubAuth{hosts: floxHubStoreHosts, anyScheme: named, token: f.token}
 }
 
-func storeConfig(catalog string, pi publishInfoResponse) (StoreConfig, error) {
+// storeConfig reads FloxHub's publish information for catalog name: the
+// one place a store URL FloxHub gives is parsed.
+func storeConfig(name string, pi publishInfoResponse) (catalog.StoreConfig, error) {
 	c := pi.CatalogStoreConfig
 	if c == nil {
-		return StoreConfig{}, fmt.Errorf("catalog %s: FloxHub's publish information has no catalog_store_config", catalog)
+		return catalog.StoreConfig{}, fmt.Errorf("catalog %s: FloxHub's publish information has no catalog_store_config", name)
 	}
-	switch t := StoreType(c.StoreType); t {
-	case StoreNixCopy:
+	sc := catalog.StoreConfig{Type: catalog.StoreType(c.StoreType), Catalog: name}
+	switch sc.Type {
+	case catalog.StoreNixCopy:
 		if c.IngressURI == "" || c.EgressURI == "" {
-			return StoreConfig{}, fmt.Errorf("catalog %s (store type nix-copy): FloxHub's answer has no ingress_uri or egress_uri", catalog)
+			return catalog.StoreConfig{}, fmt.Errorf("catalog %s (store type nix-copy): FloxHub's answer has no ingress_uri or egress_uri", name)
 		}
-		sc := StoreConfig{Type: t, Catalog: catalog, IngressURI: c.IngressURI, EgressURI: c.EgressURI}
-		return sc.readIngress()
-	case StoreMetaOnly, StoreNull:
-		return StoreConfig{Type: t, Catalog: catalog}, nil
-	case StorePublisher:
+		sc.IngressURI, sc.EgressURI = c.IngressURI, c.EgressURI
+	case catalog.StoreMetaOnly, catalog.StoreNull:
+		return sc, nil
+	case catalog.StorePublisher:
 		// The publisher's ingress is the answer's top-level ingress_uri,
 		// as the Flox CLI reads it (publish.rs).
 		if pi.IngressURI == nil || *pi.IngressURI == "" {
-			return StoreConfig{}, fmt.Errorf("catalog %s (store type publisher): FloxHub's answer has no ingress_uri to upload to", catalog)
+			return catalog.StoreConfig{}, fmt.Errorf("catalog %s (store type publisher): FloxHub's answer has no ingress_uri to upload to", name)
 		}
 		auth, err := parseIngressAuth(pi.IngressAuth)
 		if err != nil {
-			return StoreConfig{}, fmt.Errorf("catalog %s (store type publisher): %w", catalog, err)
+			return catalog.StoreConfig{}, fmt.Errorf("catalog %s (store type publisher): %w", name, err)
 		}
-		sc := StoreConfig{Type: t, Catalog: catalog, IngressURI: *pi.IngressURI, Auth: auth}
-		return sc.readIngress()
+		sc.IngressURI = *pi.IngressURI
+		if auth != nil {
+			sc.Access = store.Access{Credentials: auth.Credentials(), Getenv: auth.Getenv, Principal: "FloxHub's ingress credentials for catalog " + name}
+			sc.Secrets = auth.Secrets()
+		}
 	default:
-		return StoreConfig{}, fmt.Errorf("catalog %s: FloxHub answered with store type %q, which this action does not know; update the action", catalog, c.StoreType)
+		return catalog.StoreConfig{}, fmt.Errorf("catalog %s: FloxHub answered with store type %q, which this action does not know; update the action", name, c.StoreType)
 	}
-}
-
-// readIngress parses sc's ingress URI: the one place a store URL FloxHub
-// gives is read.
-func (sc StoreConfig) readIngress() (StoreConfig, error) {
 	var err error
-	if sc.Ingress, sc.Notes, err = UploadTarget(sc.IngressURI); err != nil {
-		return StoreConfig{}, fmt.Errorf("catalog %s (store type %s): %w", sc.Catalog, sc.Type, err)
+	if sc.Ingress, sc.Notes, err = ingressLocation(sc.IngressURI); err != nil {
+		return catalog.StoreConfig{}, fmt.Errorf("catalog %s (store type %s): %w", name, sc.Type, err)
 	}
 	return sc, nil
 }
@@ -249,8 +272,8 @@ func (sc StoreConfig) readIngress() (StoreConfig, error) {
 // Record makes the last step of a publish: it records b in the catalog,
 // once its store paths are where d says. Recording a build the catalog
 // already has succeeds.
-func (f *FloxHub) Record(ctx context.Context, d Destination, b Build) error {
-	if err := b.validate(); err != nil {
+func (f *FloxHub) Record(ctx context.Context, d catalog.Destination, b catalog.Build) error {
+	if err := b.Validate(); err != nil {
 		return fmt.Errorf("record %s/%s: %w", b.Catalog, b.Package, err)
 	}
 	req, err := buildRequest(b, d)
@@ -261,11 +284,11 @@ func (f *FloxHub) Record(ctx context.Context, d Destination, b Build) error {
 	return f.call(ctx, o, f.packagePath(b.Target)+"/builds", nil, req, nil)
 }
 
-func (f *FloxHub) catalogPath(t Target) string {
+func (f *FloxHub) catalogPath(t catalog.Target) string {
 	return "/api/v1/catalog/catalogs/" + url.PathEscape(t.Catalog)
 }
 
-func (f *FloxHub) packagePath(t Target) string {
+func (f *FloxHub) packagePath(t catalog.Target) string {
 	return f.catalogPath(t) + "/packages/" + url.PathEscape(t.Package)
 }
 

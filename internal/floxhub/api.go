@@ -1,15 +1,18 @@
-package catalog
+package floxhub
 
 import (
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/nix-community/go-nix/pkg/nixhash"
 
+	"github.com/flox-publish/publish-action/internal/catalog"
 	"github.com/flox-publish/publish-action/internal/narinfo"
+	"github.com/flox-publish/publish-action/internal/nixpath"
 )
 
 // The wire types of the catalog API, named after the OpenAPI schemas in
@@ -91,15 +94,15 @@ type packageBuildWithNarInfo struct {
 
 // packageDerivation is PackageDerivation.
 type packageDerivation struct {
-	DrvPath          string   `json:"drv_path"`
-	System           string   `json:"system"`
-	Name             string   `json:"name"`
-	Pname            string   `json:"pname"`
-	Version          string   `json:"version,omitempty"`
-	Description      string   `json:"description,omitempty"`
-	License          string   `json:"license,omitempty"`
-	Outputs          []Output `json:"outputs"` // Output is PackageOutput, field for field
-	OutputsToInstall []string `json:"outputs_to_install"`
+	DrvPath          string           `json:"drv_path"`
+	System           string           `json:"system"`
+	Name             string           `json:"name"`
+	Pname            string           `json:"pname"`
+	Version          string           `json:"version,omitempty"`
+	Description      string           `json:"description,omitempty"`
+	License          string           `json:"license,omitempty"`
+	Outputs          []catalog.Output `json:"outputs"` // Output is PackageOutput, field for field
+	OutputsToInstall []string         `json:"outputs_to_install"`
 }
 
 // narInfoJSON is NarInfo as `nix path-info --json --store <cache>` prints
@@ -156,12 +159,12 @@ func narInfoToJSON(n *narinfo.NarInfo) (narInfoJSON, error) {
 }
 
 // buildRequest is the body of POST …/builds for b, sent to d.
-func buildRequest(b Build, d Destination) (packageBuildWithNarInfo, error) {
-	src, err := PublicSourceURL(b.Source.URL)
+func buildRequest(b catalog.Build, d catalog.Destination) (packageBuildWithNarInfo, error) {
+	src, err := catalog.PublicSourceURL(b.Source.URL)
 	if err != nil {
 		return packageBuildWithNarInfo{}, err
 	}
-	outputs := append(make([]Output, 0, len(b.Outputs)), b.Outputs...) // [] rather than null
+	outputs := append(make([]catalog.Output, 0, len(b.Outputs)), b.Outputs...) // [] rather than null
 	req := packageBuildWithNarInfo{
 		URL:                  src,
 		Rev:                  b.Source.Rev,
@@ -172,13 +175,13 @@ func buildRequest(b Build, d Destination) (packageBuildWithNarInfo, error) {
 		Derivation: packageDerivation{
 			DrvPath:          b.DrvPath,
 			System:           b.System,
-			Name:             b.derivationName(),
+			Name:             derivationName(b),
 			Pname:            b.Package,
 			Version:          b.Version,
 			Description:      b.Description,
 			License:          catalogLicense(b.License),
 			Outputs:          outputs,
-			OutputsToInstall: b.outputsToInstall(),
+			OutputsToInstall: outputsToInstall(b),
 		},
 		CacheURI:     d.CacheURI,
 		DotFloxDir:   b.DotFloxDir,
@@ -228,4 +231,45 @@ func CatalogRef(ref string) string {
 		}
 	}
 	return ref
+}
+
+// baseNixpkgsRev is the rev query parameter of the locked base catalog URL,
+// which check-build takes as the nixpkgs revision. Flox sends "" when there
+// is none, and so does this.
+func baseNixpkgsRev(t catalog.Target) string {
+	u, err := url.Parse(t.LockedBaseCatalogURL)
+	if err != nil {
+		return ""
+	}
+	return u.Query().Get("rev")
+}
+
+// absStorePath makes a .narinfo's base name an absolute store path.
+func absStorePath(p string) string {
+	if p == "" || strings.HasPrefix(p, "/") {
+		return p
+	}
+	return nixpath.StoreDir + "/" + p
+}
+
+func outputsToInstall(b catalog.Build) []string {
+	if len(b.OutputsToInstall) > 0 {
+		return b.OutputsToInstall
+	}
+	var names []string
+	for _, o := range b.Outputs {
+		if o.Name == "out" {
+			return []string{"out"}
+		}
+		names = append(names, o.Name)
+	}
+	return names
+}
+
+// derivationName is the name Flox's manifest builder gives the derivation.
+func derivationName(b catalog.Build) string {
+	if b.Version == "" {
+		return b.Package
+	}
+	return b.Package + "-" + b.Version
 }

@@ -1,4 +1,4 @@
-package catalog
+package floxhub
 
 import (
 	"encoding/json"
@@ -178,11 +178,11 @@ var nixParamNotes = map[string]string{
 	"path-info-cache-size": "it is a client-side cache",
 }
 
-// UploadTarget reads a catalog's ingress URI as this action's stores open
+// ingressLocation reads a catalog's ingress URI as this action's stores open
 // it: s3:// keeps its S3 parameters (region, endpoint, scheme, profile,
 // addressing-style), http(s):// keeps none, and every other Nix store
 // parameter is left out with a note saying why.
-func UploadTarget(ingress string) (loc store.Location, notes []string, err error) {
+func ingressLocation(ingress string) (loc store.Location, notes []string, err error) {
 	u, err := url.Parse(ingress)
 	if err != nil || u.Host == "" {
 		return store.Location{}, nil, fmt.Errorf("ingress URI %s is not a store URL", store.RedactURL(ingress))
