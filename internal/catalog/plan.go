@@ -108,7 +108,7 @@ type Destination struct {
 	// out, and why (see ingressLocation); the run prints them.
 	Notes []string
 	// WaitForPublisher: after the build is recorded, FloxHub's publisher
-	// ingests the paths; the run waits with FloxHub.WaitPublished before
+	// ingests the paths; the run waits with floxhub.Client.WaitPublished before
 	// it reports them installable.
 	WaitForPublisher bool
 

@@ -38,8 +38,8 @@ import (
 	"github.com/flox-publish/publish-action/internal/store"
 )
 
-// FloxHub is a client of the FloxHub catalog API, acting with one token.
-type FloxHub struct {
+// Client is a client of the FloxHub catalog API, acting with one token.
+type Client struct {
 	base *url.URL
 	// token is behind a pointer so that printing a FloxHub, even with
 	// reflection on its fields, shows an address rather than the token.
@@ -69,9 +69,9 @@ type Options struct {
 	StoreHosts []string
 }
 
-// NewFloxHub returns a client of the catalog API at baseURL (the
+// New returns a client of the catalog API at baseURL (the
 // catalog-url input, https://api.flox.dev) using token.
-func NewFloxHub(baseURL, token string, opts Options) (*FloxHub, error) {
+func New(baseURL, token string, opts Options) (*Client, error) {
 	u, err := url.Parse(baseURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("catalog-url %s is not an http(s) URL", store.RedactURL(baseURL))
@@ -95,7 +95,7 @@ func NewFloxHub(baseURL, token string, opts Options) (*FloxHub, error) {
 			return nil, errors.New("floxhub-token has spaces or control characters; paste the token alone")
 		}
 	}
-	h := &FloxHub{
+	h := &Client{
 		base:       u,
 		token:      &secret{value: token},
 		client:     opts.HTTPClient,
@@ -118,17 +118,17 @@ func NewFloxHub(baseURL, token string, opts Options) (*FloxHub, error) {
 }
 
 // String names the client without its token.
-func (f *FloxHub) String() string { return "FloxHub at " + f.base.String() }
+func (f *Client) String() string { return "FloxHub at " + f.base.String() }
 
 // GoString keeps %#v from printing the token's field.
-func (f *FloxHub) GoString() string { return "catalog.FloxHub{" + f.base.String() + "}" }
+func (f *Client) GoString() string { return "floxhub.Client{" + f.base.String() + "}" }
 
 // Prepare makes steps 1 to 3 of a publish at once: Check, then, unless
 // the build is already published, PublishInfo. A run that builds should
 // call Check before the build and PublishInfo after it, as the Flox CLI
 // does: FloxHub's ingress credentials are then fetched only once the
 // build, which runs repository code, is over.
-func (f *FloxHub) Prepare(ctx context.Context, t catalog.Target) (catalog.Plan, error) {
+func (f *Client) Prepare(ctx context.Context, t catalog.Target) (catalog.Plan, error) {
 	plan, err := f.Check(ctx, t)
 	if err != nil || plan.AlreadyPublished {
 		return plan, err
@@ -147,7 +147,7 @@ func (f *FloxHub) Prepare(ctx context.Context, t catalog.Target) (catalog.Plan, 
 // Names are checked against the API's patterns before any call. A failed
 // already-published check does not stop the publish (Plan.CheckErr), as
 // in the Flox CLI.
-func (f *FloxHub) Check(ctx context.Context, t catalog.Target) (catalog.Plan, error) {
+func (f *Client) Check(ctx context.Context, t catalog.Target) (catalog.Plan, error) {
 	if err := t.Validate(); err != nil {
 		return catalog.Plan{}, fmt.Errorf("publish %s/%s: %w", t.Catalog, t.Package, err)
 	}
@@ -195,7 +195,7 @@ func (f *FloxHub) Check(ctx context.Context, t catalog.Target) (catalog.Plan, er
 // PublishInfo makes step 3: it asks where the store paths go. For a
 // publisher store the answer carries short-lived upload credentials, so
 // call it after the build and right before the upload.
-func (f *FloxHub) PublishInfo(ctx context.Context, t catalog.Target) (catalog.StoreConfig, error) {
+func (f *Client) PublishInfo(ctx context.Context, t catalog.Target) (catalog.StoreConfig, error) {
 	if err := t.Validate(); err != nil {
 		return catalog.StoreConfig{}, fmt.Errorf("publish %s/%s: %w", t.Catalog, t.Package, err)
 	}
@@ -220,7 +220,7 @@ func (f *FloxHub) PublishInfo(ctx context.Context, t catalog.Target) (catalog.St
 
 // storeAuth is the FloxHub token for FloxHub's own store hosts and the
 // catalog API's host.
-func (f *FloxHub) storeAuth() *hubAuth {
+func (f *Client) storeAuth() *hubAuth {
 	named := []string{strings.ToLower(f.base.Host)}
 	for _, h := range f.storeHosts {
 		named = append(named, strings.ToLower(h))
@@ -272,7 +272,7 @@ func storeConfig(name string, pi publishInfoResponse) (catalog.StoreConfig, erro
 // Record makes the last step of a publish: it records b in the catalog,
 // once its store paths are where d says. Recording a build the catalog
 // already has succeeds.
-func (f *FloxHub) Record(ctx context.Context, d catalog.Destination, b catalog.Build) error {
+func (f *Client) Record(ctx context.Context, d catalog.Destination, b catalog.Build) error {
 	if err := b.Validate(); err != nil {
 		return fmt.Errorf("record %s/%s: %w", b.Catalog, b.Package, err)
 	}
@@ -284,11 +284,11 @@ func (f *FloxHub) Record(ctx context.Context, d catalog.Destination, b catalog.B
 	return f.call(ctx, o, f.packagePath(b.Target)+"/builds", nil, req, nil)
 }
 
-func (f *FloxHub) catalogPath(t catalog.Target) string {
+func (f *Client) catalogPath(t catalog.Target) string {
 	return "/api/v1/catalog/catalogs/" + url.PathEscape(t.Catalog)
 }
 
-func (f *FloxHub) packagePath(t catalog.Target) string {
+func (f *Client) packagePath(t catalog.Target) string {
 	return f.catalogPath(t) + "/packages/" + url.PathEscape(t.Package)
 }
 
@@ -300,7 +300,7 @@ type op struct {
 
 // call POSTs in as JSON to path and decodes a 2xx answer into out, retrying
 // as f.retry says.
-func (f *FloxHub) call(ctx context.Context, o op, path string, query url.Values, in, out any) error {
+func (f *Client) call(ctx context.Context, o op, path string, query url.Values, in, out any) error {
 	body, err := json.Marshal(in)
 	if err != nil {
 		return fmt.Errorf("%s: %w", o.verb, err)
@@ -344,7 +344,7 @@ type response struct {
 // maxBody bounds what is read of an answer: the API's answers are small.
 const maxBody = 4 << 20
 
-func (f *FloxHub) attempt(ctx context.Context, target string, body []byte) (response, error) {
+func (f *Client) attempt(ctx context.Context, target string, body []byte) (response, error) {
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))

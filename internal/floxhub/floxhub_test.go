@@ -101,11 +101,11 @@ func mustHash(s string) *nixhash.HashWithEncoding {
 
 // newTestHub returns a client of s whose retries do not wait; the waits
 // they would have made are appended to *waits.
-func newTestHub(t *testing.T, s *testenv.FloxHubStandIn, token string, logf func(string, ...any)) (*FloxHub, *[]time.Duration) {
+func newTestHub(t *testing.T, s *testenv.FloxHubStandIn, token string, logf func(string, ...any)) (*Client, *[]time.Duration) {
 	t.Helper()
 	var mu sync.Mutex
 	waits := &[]time.Duration{}
-	hub, err := NewFloxHub(s.URL()+"/", token, Options{
+	hub, err := New(s.URL()+"/", token, Options{
 		Logf:    logf,
 		Timeout: 2 * time.Second,
 		Retry: retry.Policy{
@@ -732,7 +732,7 @@ func TestRetryStopsWhenCancelled(t *testing.T) {
 	s.AddUser(testToken, "alice")
 	s.AddCatalog(testCatalog, map[string]any{"store_type": "null"}, "alice")
 	s.Fault(testenv.FloxHubFault{Step: "create", Status: 503})
-	hub, err := NewFloxHub(s.URL(), testToken, Options{Retry: retry.Policy{Base: time.Hour, Max: time.Hour}})
+	hub, err := New(s.URL(), testToken, Options{Retry: retry.Policy{Base: time.Hour, Max: time.Hour}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -860,7 +860,7 @@ func TestTokenNeverShown(t *testing.T) {
 	}
 	// A malformed token is refused without being quoted.
 	for _, bad := range []string{"flox_pat_abc\nInjected: header", "flox pat with spaces"} {
-		_, err := NewFloxHub("https://api.flox.dev", bad, Options{})
+		_, err := New("https://api.flox.dev", bad, Options{})
 		if err == nil {
 			t.Errorf("token %q accepted", bad)
 			continue
@@ -879,7 +879,7 @@ func TestTokenNeverShown(t *testing.T) {
 	}
 }
 
-func TestNewFloxHub(t *testing.T) {
+func TestNew(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		baseURL, token string
@@ -894,14 +894,14 @@ func TestNewFloxHub(t *testing.T) {
 		{"https://api.flox.dev", "  ", "floxhub-token is empty"},
 	}
 	for _, tt := range tests {
-		_, err := NewFloxHub(tt.baseURL, tt.token, Options{})
+		_, err := New(tt.baseURL, tt.token, Options{})
 		switch {
 		case tt.wantIn == "" && err != nil:
-			t.Errorf("NewFloxHub(%q): %v", tt.baseURL, err)
+			t.Errorf("New(%q): %v", tt.baseURL, err)
 		case tt.wantIn != "" && (err == nil || !strings.Contains(err.Error(), tt.wantIn)):
-			t.Errorf("NewFloxHub(%q): got %v, want an error with %q", tt.baseURL, err, tt.wantIn)
+			t.Errorf("New(%q): got %v, want an error with %q", tt.baseURL, err, tt.wantIn)
 		case err != nil && strings.Contains(err.Error(), "hunter2"):
-			t.Errorf("NewFloxHub(%q): the error shows the password: %v", tt.baseURL, err)
+			t.Errorf("New(%q): the error shows the password: %v", tt.baseURL, err)
 		}
 	}
 }

@@ -30,7 +30,7 @@ func TestHTTPSIngressWithNix(t *testing.T) {
 	s.StrictClosure = true
 	s.AddUser(testToken, "alice")
 	s.AddCatalog(testCatalog, map[string]any{"store_type": "nix-copy", "ingress_uri": httpCache.URL + "/cache?want-mass-query=true", "egress_uri": httpCache.URL + "/cache"}, "alice")
-	hub, err := NewFloxHub(s.URL(), testToken, Options{StoreHosts: []string{httpCache.Host()}})
+	hub, err := New(s.URL(), testToken, Options{StoreHosts: []string{httpCache.Host()}})
 	if err != nil {
 		t.Fatal(err)
 	}

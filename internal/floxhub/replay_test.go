@@ -34,7 +34,7 @@ var (
 // replayRun is one publish as the pipeline makes it, step by step in the
 // CLI's order, against the stand-in. upload writes the closure's narinfos
 // to the destination's store, as the cache package would.
-func replayRun(t *testing.T, hub *FloxHub, storeURL string, opts store.Options, wait Wait) (catalog.Destination, store.Store, error) {
+func replayRun(t *testing.T, hub *Client, storeURL string, opts store.Options, wait Wait) (catalog.Destination, store.Store, error) {
 	t.Helper()
 	ctx := context.Background()
 	target := testTarget()
@@ -197,7 +197,7 @@ func TestReplayCLISequences(t *testing.T) {
 			s.AddUser(testToken, "alice")
 			bucket := m.CreateBucket(t)
 			storeURL, opts := tt.setup(t, s, bucket)
-			hub, err := NewFloxHub(s.URL(), testToken, Options{StoreHosts: []string{httpCache.Host()}})
+			hub, err := New(s.URL(), testToken, Options{StoreHosts: []string{httpCache.Host()}})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -23,7 +23,7 @@ type storepathStatusResponse struct {
 	} `json:"items"`
 }
 
-// Wait bounds FloxHub.WaitPublished.
+// Wait bounds Client.WaitPublished.
 type Wait struct {
 	// Timeout is how long to wait in all; 0 means DefaultPublisherTimeout.
 	// The publisher-timeout input sets it.
@@ -50,7 +50,7 @@ var ErrPublisherTimeout = errors.New("FloxHub's publisher has not confirmed the 
 // FloxHub answers nothing for is not known yet (the Flox CLI takes an
 // empty answer for done; this waits for each path). Cancelling ctx ends
 // the wait at once.
-func (f *FloxHub) WaitPublished(ctx context.Context, catalog string, outputs []string, w Wait) error {
+func (f *Client) WaitPublished(ctx context.Context, catalog string, outputs []string, w Wait) error {
 	if w.Timeout <= 0 {
 		w.Timeout = DefaultPublisherTimeout
 	}

@@ -33,7 +33,7 @@ func (checkCatalogStage) Run(ctx context.Context, r *Release) error {
 	if cfg.FloxHubToken == "" {
 		return r.lookUpIndex(ctx)
 	}
-	hub, err := floxhub.NewFloxHub(cfg.CatalogURL, cfg.FloxHubToken, floxhub.Options{Logf: r.UI.Printf})
+	hub, err := floxhub.New(cfg.CatalogURL, cfg.FloxHubToken, floxhub.Options{Logf: r.UI.Printf})
 	if err != nil {
 		return err
 	}

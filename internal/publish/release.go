@@ -74,7 +74,7 @@ type Release struct {
 	Results []*builder.Result
 
 	// Set by the catalog-check stage, before the builds.
-	Hub *floxhub.FloxHub // nil without floxhub-token, and in a dry run
+	Hub *floxhub.Client // nil without floxhub-token, and in a dry run
 	// Published are the packages already published from this commit for
 	// this system (FloxHub's check-build, or a file:// catalog index):
 	// they are not built.
