@@ -207,3 +207,26 @@ func scpRemote(remote string) (string, error) {
 	}
 	return u.String(), nil
 }
+
+// DrvPath is the derivation that built outputs, as the local store (or
+// the narinfos) name it: the deriver the outputs share. It is "" when they
+// have none (a build Nix did not make, such as the local builder's) or
+// when they disagree, which a single derivation's outputs never do.
+func DrvPath(outputs []Output, closure []nixpath.PathInfo) string {
+	deriver := map[string]string{}
+	for _, p := range closure {
+		deriver[p.StorePath] = p.Deriver
+	}
+	drv := ""
+	for k, o := range outputs {
+		d := deriver[o.StorePath]
+		if d == "" || k > 0 && d != drv {
+			return ""
+		}
+		drv = d
+	}
+	if !strings.HasSuffix(drv, ".drv") {
+		return ""
+	}
+	return drv
+}

@@ -201,3 +201,16 @@ func (p Plan) Destination(given store.Location) (Destination, error) {
 		return Destination{}, fail("this store type is not supported")
 	}
 }
+
+// Substituter is the binary cache clients read d's paths from: the
+// catalog's egress URI for nix-copy, none for Flox's publisher store
+// (flox install reaches it), and the store uploaded to otherwise.
+func (d Destination) Substituter() string {
+	switch d.Type {
+	case StoreNixCopy:
+		return d.NarInfosSourceURL
+	case StorePublisher:
+		return ""
+	}
+	return d.Store.String()
+}

@@ -276,26 +276,6 @@ func (r *Release) setLinks() {
 	}
 }
 
-// installAdvice says how a package is installed: with flox install only
-// when FloxHub has the build, else with Nix from the store (the report's
-// commands).
-func (r *Release) installAdvice(name string, outputs []string) []string {
-	if r.Inputs.Catalog == "" {
-		return nil
-	}
-	_, published := r.Published[name]
-	recorded := r.RecordedInFloxHub[name] || published
-	why := "no floxhub-token was given"
-	if r.Inputs.FloxHubToken != "" {
-		why = "FloxHub has no record of it"
-	}
-	pub := ""
-	if r.Key != nil {
-		pub = r.Key.Public
-	}
-	return catalog.InstallAdvice(recorded, why, r.Inputs.Catalog, name, r.substituter(), pub, outputs).Lines()
-}
-
 // substituter is the binary cache consumers read the published paths
 // from, "" when there is none they can read.
 func (r *Release) substituter() string {

@@ -48,7 +48,7 @@ func newReport(r *Release) *report.Report {
 	src := r.Source
 	rep := &report.Report{
 		DryRun: r.Mode.DryRun, Mode: r.Mode.Reason, Rev: src.Rev, Ref: src.Ref, RevCount: src.RevCount,
-		Builder: r.Builder.Name(), Warnings: src.Warnings, Catalog: r.Inputs.Catalog,
+		Builder: r.Builder.Name(), Warnings: src.Warnings, Catalog: r.Inputs.Catalog, FloxHub: r.Inputs.FloxHubToken != "",
 	}
 	rep.RepoURL = r.Run.RepoURL()
 	rep.RunURL = r.Run.URL()
@@ -78,10 +78,7 @@ func newReport(r *Release) *report.Report {
 			// Not built: published already (a failed run does not report).
 			p := report.Package{Name: b.Name, Version: r.Versions[i], System: builder.System(), StorePaths: []string{}, Status: report.Present, CatalogURL: r.Links[b.Name]}
 			if pub, ok := r.Published[b.Name]; ok {
-				p.Note = pub.String()
-			}
-			if !r.Mode.DryRun {
-				p.Install = r.installAdvice(b.Name, nil)
+				p.Note, p.InFloxHub = pub.String(), true
 			}
 			rep.Packages = append(rep.Packages, p)
 			continue
@@ -122,9 +119,8 @@ func newReport(r *Release) *report.Report {
 		default:
 			p.Status = report.Present
 		}
-		if !r.Mode.DryRun {
-			p.Install = r.installAdvice(res.Name, p.StorePaths)
-		}
+		_, published := r.Published[res.Name]
+		p.InFloxHub = r.RecordedInFloxHub[res.Name] || published
 		rep.Packages = append(rep.Packages, p)
 	}
 	return rep
