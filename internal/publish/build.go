@@ -11,13 +11,15 @@ import (
 	"github.com/flox-publish/publish-action/internal/builder"
 	"github.com/flox-publish/publish-action/internal/git"
 	"github.com/flox-publish/publish-action/internal/manifest"
+	"github.com/flox-publish/publish-action/internal/report"
 )
 
 // versionStage clones the verified commit and resolves each build's version
 // (and checks it against a version tag) before the first build starts.
 type versionStage struct{}
 
-func (versionStage) String() string { return "Clone the commit and resolve versions" }
+func (versionStage) String() string    { return "Clone the commit and resolve versions" }
+func (versionStage) Part() report.Part { return report.PartBuild }
 
 func (versionStage) Run(ctx context.Context, r *Release) error {
 	scratch, lock, removed, err := newScratch()
@@ -57,8 +59,9 @@ func (versionStage) Run(ctx context.Context, r *Release) error {
 // buildStage builds every selected package in the clone.
 type buildStage struct{}
 
-func (buildStage) String() string { return "Build" }
-func (buildStage) groupsItself()  {}
+func (buildStage) String() string    { return "Build" }
+func (buildStage) Part() report.Part { return report.PartBuild }
+func (buildStage) groupsItself()     {}
 
 func (buildStage) Run(ctx context.Context, r *Release) error {
 	vars := r.Environment.Manifest.Vars()

@@ -8,6 +8,7 @@ import (
 	"github.com/flox-publish/publish-action/internal/builder"
 	"github.com/flox-publish/publish-action/internal/catalog"
 	"github.com/flox-publish/publish-action/internal/floxhub"
+	"github.com/flox-publish/publish-action/internal/report"
 	"github.com/flox-publish/publish-action/internal/store"
 	"github.com/flox-publish/publish-action/internal/upstream"
 )
@@ -20,7 +21,8 @@ import (
 // file:// store's catalog index answers the second question.
 type checkCatalogStage struct{}
 
-func (checkCatalogStage) String() string { return "Check the catalog" }
+func (checkCatalogStage) String() string    { return "Check the catalog" }
+func (checkCatalogStage) Part() report.Part { return report.PartCatalog }
 
 // Skip: a dry run writes nothing to FloxHub (create is a write), and
 // without a catalog name there is nothing to look up.
@@ -168,7 +170,8 @@ func (r *Release) destination(ctx context.Context) (catalog.Destination, error) 
 // link.
 type recordCatalogStage struct{}
 
-func (recordCatalogStage) String() string { return "Record in the catalog" }
+func (recordCatalogStage) String() string    { return "Record in the catalog" }
+func (recordCatalogStage) Part() report.Part { return report.PartCatalog }
 
 // Skip: without a catalog name there is nothing to record nor to link.
 func (recordCatalogStage) Skip(r *Release) bool { return r.Inputs.Catalog == "" }

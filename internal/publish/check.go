@@ -11,6 +11,7 @@ import (
 	"github.com/flox-publish/publish-action/internal/credentials"
 	"github.com/flox-publish/publish-action/internal/inputs"
 	"github.com/flox-publish/publish-action/internal/manifest"
+	"github.com/flox-publish/publish-action/internal/report"
 	"github.com/flox-publish/publish-action/internal/retry"
 	"github.com/flox-publish/publish-action/internal/store"
 	"github.com/flox-publish/publish-action/internal/verify"
@@ -25,7 +26,8 @@ type checkStage struct{}
 // commit.
 const gitHubTimeout = 30 * time.Second
 
-func (checkStage) String() string { return "Check the commit, the manifest and the inputs" }
+func (checkStage) String() string    { return "Check the commit, the manifest and the inputs" }
+func (checkStage) Part() report.Part { return report.PartVerify }
 
 func (checkStage) Run(ctx context.Context, r *Release) error {
 	cfg := r.Inputs

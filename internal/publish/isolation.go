@@ -8,6 +8,7 @@ import (
 	"github.com/flox-publish/publish-action/internal/builder"
 	"github.com/flox-publish/publish-action/internal/inputs"
 	"github.com/flox-publish/publish-action/internal/nixdaemon"
+	"github.com/flox-publish/publish-action/internal/report"
 	"github.com/flox-publish/publish-action/internal/sandbox"
 	"github.com/flox-publish/publish-action/internal/ui"
 	"github.com/flox-publish/publish-action/internal/workflow"
@@ -113,4 +114,5 @@ func (iso *isolation) close(u *ui.UI) {
 type isolationStage struct{}
 
 func (isolationStage) String() string                      { return "Prepare the build user" }
+func (isolationStage) Part() report.Part                   { return report.PartSetUp }
 func (isolationStage) Run(context.Context, *Release) error { return nil }

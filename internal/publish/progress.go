@@ -50,7 +50,7 @@ func SignalName(s os.Signal) string {
 // run's scratch directories before it exits (see Abandon).
 type Progress struct {
 	mu       sync.Mutex
-	stage    string // the part of the release running (see partOf)
+	stage    report.Part // the part of the release running
 	mode     string
 	dryRun   bool
 	storeURL string
@@ -89,7 +89,7 @@ func (p *Progress) claimReport() bool {
 }
 
 // failure is a cancelled run's report from what the run got done.
-func (p *Progress) failure(stage string, cause error) *report.Failure {
+func (p *Progress) failure(stage report.Part, cause error) *report.Failure {
 	if p == nil {
 		p = &Progress{}
 	}

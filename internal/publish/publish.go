@@ -78,7 +78,7 @@ func (r *Release) runStages(ctx context.Context, stages []Stage) error {
 		if err := ctx.Err(); err != nil {
 			return r.fail(ctx, s, context.Cause(ctx))
 		}
-		r.progress.update(func(p *Progress) { p.stage = partOf(s) })
+		r.progress.update(func(p *Progress) { p.stage = s.Part() })
 		end := func(time.Duration) {}
 		if _, ok := s.(selfGrouped); !ok {
 			endGroup := r.UI.Group(s.String())
@@ -104,9 +104,9 @@ func (r *Release) runStages(ctx context.Context, stages []Stage) error {
 // that a failed run says where it stopped and what was published.
 // A nil stage is the reading of the inputs, before the stages.
 func (r *Release) fail(ctx context.Context, s Stage, err error) error {
-	name, part := InputsStage, "inputs"
+	name, part := InputsStage, report.PartInputs
 	if s != nil {
-		name, part = s.String(), partOf(s)
+		name, part = s.String(), s.Part()
 	}
 	if ctx.Err() != nil {
 		// Cancelled: whatever the stage returned is the cancellation's
@@ -140,24 +140,4 @@ func (r *Release) fail(ctx context.Context, s Stage, err error) error {
 		r.UI.Warning("job summary: %v", werr)
 	}
 	return r.Failed
-}
-
-// partOf names the part of the release a stage belongs to, as the failure
-// summary names it and picks its advice by.
-func partOf(s Stage) string {
-	switch s.(type) {
-	case checkStage:
-		return "verify"
-	case versionStage, buildStage:
-		return "build"
-	case checkCatalogStage, recordCatalogStage:
-		return "catalog"
-	case uploadStage:
-		return "upload"
-	case reportStage:
-		return "report"
-	case isolationStage:
-		return "set-up"
-	}
-	return s.String()
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/flox-publish/publish-action/internal/manifest"
+	"github.com/flox-publish/publish-action/internal/report"
 	"github.com/flox-publish/publish-action/internal/ui"
 	"github.com/flox-publish/publish-action/internal/workflow"
 )
@@ -20,6 +21,7 @@ type stage struct {
 }
 
 func (s stage) String() string                          { return s.name }
+func (s stage) Part() report.Part                       { return report.Part(s.name) }
 func (s stage) Run(_ context.Context, r *Release) error { return s.run(r) }
 func (s stage) Skip(*Release) bool                      { return s.skip }
 

@@ -128,6 +128,9 @@ type Timing struct {
 type Stage interface {
 	// String is the stage's name as people read it, e.g. "Sign and upload".
 	String() string
+	// Part is the part of the release it belongs to, as the failure
+	// summary names it.
+	Part() report.Part
 	Run(ctx context.Context, r *Release) error
 }
 

@@ -16,7 +16,8 @@ import (
 // terminal it prints the same facts as text.
 type reportStage struct{}
 
-func (reportStage) String() string { return "Report" }
+func (reportStage) String() string    { return "Report" }
+func (reportStage) Part() report.Part { return report.PartReport }
 
 // groupsItself: the report is the run's last word, not a section to fold.
 func (reportStage) groupsItself() {}

@@ -23,7 +23,8 @@ import (
 // store at all: it signs and reports what it would upload.
 type uploadStage struct{}
 
-func (uploadStage) String() string { return "Sign and upload" }
+func (uploadStage) String() string    { return "Sign and upload" }
+func (uploadStage) Part() report.Part { return report.PartUpload }
 
 // Skip: every selected package is published already; nothing was built.
 func (uploadStage) Skip(r *Release) bool { return len(r.Results) == 0 }
