@@ -280,7 +280,7 @@ func TestLoadSigningKeyPhrasing(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			k, err := tc.cfg.LoadSigningKey()
 			if tc.want == "" {
-				if err != nil || (k != nil) != tc.wantKey {
+				if err != nil || (k != nil) != tc.wantKey || k != nil && k.Name != "k-1" {
 					t.Fatalf("key %v, err %v", k, err)
 				}
 				return
