@@ -15,6 +15,7 @@ package builder
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -25,7 +26,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/flox-publish/publish-action/internal/inputs"
 	"github.com/flox-publish/publish-action/internal/manifest"
 	"github.com/flox-publish/publish-action/internal/nixpath"
 	"github.com/flox-publish/publish-action/internal/sandbox"
@@ -104,13 +104,24 @@ type Builder interface {
 	Build(ctx context.Context, req Request) (*Result, error)
 }
 
-// Select returns the builder for the builder input: "flox", "local", or
-// "auto" (flox when it is on PATH).
+// ErrNoFlox is Select's error when the flox builder is asked for and flox
+// is not on PATH.
+var ErrNoFlox = errors.New("the flox builder needs flox, and flox is not on PATH")
+
+// UnknownError is Select's error for a name no builder has.
+type UnknownError struct{ Name string }
+
+func (e *UnknownError) Error() string {
+	return fmt.Sprintf("%q is not a builder: auto, flox or local", e.Name)
+}
+
+// Select returns the builder named "flox", "local", or "auto" (flox when
+// it is on PATH): the choice is made once, for the whole run.
 func Select(name string) (Builder, error) {
 	switch name {
 	case "flox":
 		if _, err := exec.LookPath("flox"); err != nil {
-			return nil, fmt.Errorf("input builder is flox, but flox is not on PATH: install Flox (https://flox.dev/docs/install-flox/) or use builder: local")
+			return nil, ErrNoFlox
 		}
 		return Flox{}, nil
 	case "local":
@@ -121,23 +132,7 @@ func Select(name string) (Builder, error) {
 		}
 		return Local{}, nil
 	}
-	return nil, fmt.Errorf("input builder: %q is not one of auto, flox, local", name)
-}
-
-// SelectInput is Select for the builder input of c, with its errors
-// phrased for where c was read (see inputs.Error).
-func SelectInput(c inputs.Config) (Builder, error) {
-	b, err := Select(c.Builder)
-	if err == nil {
-		return b, nil
-	}
-	if c.Builder == "flox" {
-		return nil, c.Errorf("builder", inputs.Fix{
-			Workflow: "use the action's image, which has Flox, or set builder: local",
-			Terminal: "install Flox (https://flox.dev/docs/install-flox/) or pass --builder local",
-		}, "is flox, but flox is not on PATH")
-	}
-	return nil, c.Errorf("builder", inputs.Fix{}, "%q is not one of auto, flox, local", c.Builder)
+	return nil, &UnknownError{Name: name}
 }
 
 // System returns this machine's Nix system double, such as x86_64-linux.

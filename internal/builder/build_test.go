@@ -3,6 +3,7 @@ package builder_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -11,7 +12,6 @@ import (
 	"testing"
 
 	"github.com/flox-publish/publish-action/internal/builder"
-	"github.com/flox-publish/publish-action/internal/inputs"
 	"github.com/flox-publish/publish-action/internal/manifest"
 	"github.com/flox-publish/publish-action/internal/nixpath"
 	"github.com/flox-publish/publish-action/internal/sandbox"
@@ -217,20 +217,15 @@ func TestSelect(t *testing.T) {
 	if b, err := builder.Select("auto"); err != nil || b.Name() != "local" {
 		t.Fatalf("auto without flox: %v %v", b, err)
 	}
-	if _, err := builder.Select("flox"); err == nil || !strings.Contains(err.Error(), "flox is not on PATH") {
+	if _, err := builder.Select("flox"); !errors.Is(err, builder.ErrNoFlox) || !strings.Contains(err.Error(), "flox is not on PATH") {
 		t.Fatalf("flox without flox: %v", err)
 	}
-	for _, tc := range []struct {
-		cfg  inputs.Config
-		want string
-	}{
-		{inputs.Config{Builder: "flox"}, "--builder: is flox, but flox is not on PATH; install Flox (https://flox.dev/docs/install-flox/) or pass --builder local"},
-		{inputs.Config{Builder: "flox", InActions: true}, "input builder: is flox, but flox is not on PATH; use the action's image, which has Flox, or set builder: local"},
-	} {
-		if _, err := builder.SelectInput(tc.cfg); err == nil || err.Error() != tc.want {
-			t.Errorf("SelectInput(%+v) = %v, want %s", tc.cfg, err, tc.want)
-		}
+	var unknown *builder.UnknownError
+	if _, err := builder.Select("nix"); !errors.As(err, &unknown) || unknown.Name != "nix" {
+		t.Fatalf("an unknown builder: %v", err)
 	}
+	// How the errors read for where the run is: publish's
+	// TestErrorsArePhrasedForWhereTheRunIs.
 	t.Setenv("PATH", withFlox)
 	if b, err := builder.Select("auto"); err != nil || b.Name() != "flox" {
 		t.Fatalf("auto with flox: %v %v", b, err)

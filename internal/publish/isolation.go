@@ -32,7 +32,7 @@ type isolation struct {
 // it), picks the build user, closes /github to it and, for the flox
 // builder as root, starts the Nix daemon with the GitHub token as its
 // access-tokens.
-func startIsolation(ctx context.Context, u *ui.UI, run workflow.Run, cfg inputs.Config) (*isolation, error) {
+func startIsolation(ctx context.Context, u *ui.UI, run workflow.Run, cfg inputs.Config, b builder.Builder) (*isolation, error) {
 	iso := &isolation{}
 	if dir := run.Workspace; run.InActions && dir != "" {
 		ws, err := workspace.Take(dir)
@@ -42,9 +42,8 @@ func startIsolation(ctx context.Context, u *ui.UI, run workflow.Run, cfg inputs.
 		iso.ws = ws
 	}
 	var err error
-	// Only the flox builder builds through Nix; "auto" is flox only where
-	// flox is installed.
-	if b, err := builder.Select(cfg.Builder); err == nil && b.Name() == "flox" {
+	// Only the flox builder builds through Nix.
+	if b.Name() == "flox" {
 		if iso.daemon, err = nixdaemon.Start(ctx, nixdaemon.Options{GitHubToken: cfg.GitHubToken}); err != nil {
 			return nil, err
 		}

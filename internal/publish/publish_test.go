@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/flox-publish/publish-action/internal/builder"
+	"github.com/flox-publish/publish-action/internal/inputs"
 	"github.com/flox-publish/publish-action/internal/manifest"
 	"github.com/flox-publish/publish-action/internal/report"
 	"github.com/flox-publish/publish-action/internal/ui"
@@ -118,5 +120,28 @@ func TestEnvironmentSecretsAreMasked(t *testing.T) {
 		if strings.Contains(out.String(), s) {
 			t.Errorf("the log shows %q:\n%s", s, out.String())
 		}
+	}
+}
+
+// TestErrorsArePhrasedForWhereTheRunIs: what the domain packages say
+// without naming inputs reads, at the edge, as the Actions input and its
+// workflow fix, or the flag and its shell fix.
+func TestErrorsArePhrasedForWhereTheRunIs(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  inputs.Config
+		err  error
+		want string
+	}{
+		{"flox missing, terminal", inputs.Config{Builder: "flox"}, builder.ErrNoFlox,
+			"--builder: is flox, but flox is not on PATH; install Flox (https://flox.dev/docs/install-flox/) or pass --builder local"},
+		{"flox missing, Actions", inputs.Config{Builder: "flox", InActions: true}, builder.ErrNoFlox,
+			"input builder: is flox, but flox is not on PATH; use the action's image, which has Flox, or set builder: local"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := phrase(tc.cfg, tc.err); got == nil || got.Error() != tc.want {
+				t.Errorf("phrase = %v, want %s", got, tc.want)
+			}
+		})
 	}
 }

@@ -7,6 +7,9 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/flox-publish/publish-action/internal/manifest"
+	"github.com/flox-publish/publish-action/internal/report"
 )
 
 func TestAbandonSaysWhatWasPublishedAndRemovesTheScratch(t *testing.T) {
@@ -14,22 +17,25 @@ func TestAbandonSaysWhatWasPublishedAndRemovesTheScratch(t *testing.T) {
 	os.MkdirAll(filepath.Join(scratch, "src"), 0o755)
 	for _, tc := range []struct {
 		name   string
-		set    func(*Progress)
+		set    func(*Release)
 		want   string
 		inline bool // in Actions, with a summary
 	}{
 		{
 			name: "uploading, in a terminal",
-			set: func(p *Progress) {
-				p.stage, p.scratch = "upload", []string{scratch}
-				p.uploaded = []string{"/nix/store/aaa-x", "/nix/store/bbb-y"}
+			set: func(r *Release) {
+				r.part, r.Cloned = report.PartUpload, &Cloned{Scratch: scratch}
+				r.Uploaded = &Uploaded{Paths: []string{"/nix/store/aaa-x", "/nix/store/bbb-y"}}
 			},
 			want: "Cancelled by SIGTERM during the upload stage: 2 store paths uploaded, nothing published.",
 		},
 		{
 			name: "recording, in Actions",
-			set: func(p *Progress) {
-				p.stage, p.packages, p.recorded = "catalog", []string{"a", "b", "c"}, []string{"b"}
+			set: func(r *Release) {
+				r.part = report.PartCatalog
+				for _, name := range []string{"a", "b", "c"} {
+					r.Packages = append(r.Packages, &Package{Build: manifest.Build{Name: name}, Recorded: name == "b"})
+				}
 			},
 			want:   "::error::Cancelled by SIGTERM during the catalog stage: published b; not published: a, c.",
 			inline: true,
@@ -41,10 +47,10 @@ func TestAbandonSaysWhatWasPublishedAndRemovesTheScratch(t *testing.T) {
 			if tc.inline {
 				env["GITHUB_ACTIONS"] = "true"
 			}
-			p := &Progress{}
-			tc.set(p)
 			var out bytes.Buffer
-			Abandon(Env{Getenv: func(k string) string { return env[k] }, Stdout: &out}, p, Interrupted{Signal: syscall.SIGTERM})
+			r := New(Env{Getenv: func(k string) string { return env[k] }, Stdout: &out})
+			tc.set(r)
+			r.Abandon(Interrupted{Signal: syscall.SIGTERM})
 			if got := strings.TrimSuffix(out.String(), "\n"); got != tc.want {
 				t.Errorf("printed %q, want the one line %q", got, tc.want)
 			}
