@@ -103,6 +103,10 @@ const (
 	ContentTypeNAR       = "application/x-nix-nar"
 )
 
+// ErrNoKey is Publish's error when it has no key to sign with and is not
+// a dry run.
+var ErrNoKey = errors.New("no signing key: publishing signs every store path with the secret key")
+
 // Publish writes every path of paths (a set of closures) to the store.
 // Results come back in the order of paths.
 //
@@ -121,7 +125,7 @@ func Publish(ctx context.Context, opts Options, paths []nixpath.PathInfo) ([]Pat
 			return nil, errors.New("no store to publish to")
 		}
 		if opts.Key == nil {
-			return nil, errors.New("no signing key: publishing needs the secret key that signs the store paths (input signing-key or signing-key-file)")
+			return nil, ErrNoKey
 		}
 	}
 	if opts.Compression == "" {

@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"time"
@@ -129,6 +130,28 @@ func (d Destination) Wrap(err error) error {
 // printed.
 func (d Destination) Secrets() []string { return d.secrets }
 
+// StoreURLError is Plan.Destination's refusal of the store the run was
+// given (store-url) for a catalog that has a store of its own.
+type StoreURLError struct {
+	Catalog string
+	Type    StoreType
+	Given   store.Location
+	// Store is the catalog's store (nix-copy); zero for Flox's own
+	// (publisher), which no store a run is given can be.
+	Store store.Location
+	// Name is how the store given is named in the message ("the store",
+	// or the input that gave it, in the words of where the run is).
+	Name string
+}
+
+func (e *StoreURLError) Error() string {
+	name := cmp.Or(e.Name, "the store")
+	if e.Store.IsZero() {
+		return fmt.Sprintf("catalog %s (store type %s): %s %s cannot be used: the catalog's store is Flox's own, uploaded to with credentials FloxHub hands out; remove %s to publish there, or give the catalog a nix-copy store of yours in FloxHub", e.Catalog, e.Type, name, e.Given.Base(), name)
+	}
+	return fmt.Sprintf("catalog %s (store type %s): %s %s is not the catalog's store %s: the catalog's clients download from its store, so the store paths must go there; remove %s, or make it name the same store", e.Catalog, e.Type, name, e.Given.Base(), e.Store.Base(), name)
+}
+
 // localNarInfos is the narinfos_source_url the Flox CLI sends when the
 // narinfos come from the machine that built rather than from a store.
 const localNarInfos = "daemon://"
@@ -173,13 +196,13 @@ func (p Plan) Destination(given store.Location) (Destination, error) {
 			return d, nil
 		}
 		if !given.Same(sc.Ingress) {
-			return Destination{}, fail("store-url %s is not the catalog's store %s: the catalog's clients download from its store, so the store paths must go there; remove store-url, or make it name the same store", given.Base(), sc.Ingress.Base())
+			return Destination{}, &StoreURLError{Catalog: sc.Catalog, Type: sc.Type, Given: given, Store: sc.Ingress}
 		}
 		d.Store, d.Notes = given.With(access), nil
 		return d, nil
 	case StorePublisher:
 		if !given.IsZero() {
-			return Destination{}, fail("store-url %s cannot be used: the catalog's store is Flox's own, uploaded to with credentials FloxHub hands out; remove store-url to publish there, or give the catalog a nix-copy store of yours in FloxHub", given.Base())
+			return Destination{}, &StoreURLError{Catalog: sc.Catalog, Type: sc.Type, Given: given}
 		}
 		d := base
 		d.Store, d.CacheURI, d.Notes, d.WaitForPublisher, d.secrets = sc.Ingress.With(access), sc.IngressURI, sc.Notes, true, sc.Secrets

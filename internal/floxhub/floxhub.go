@@ -69,30 +69,45 @@ type Options struct {
 	StoreHosts []string
 }
 
-// New returns a client of the catalog API at baseURL (the
-// catalog-url input, https://api.flox.dev) using token.
+// ErrNoToken and ErrTokenText are New's errors for a token it cannot
+// send; BaseURLError for a base URL it cannot call.
+var (
+	ErrNoToken   = errors.New("the FloxHub token is empty")
+	ErrTokenText = errors.New("the FloxHub token has spaces or control characters; paste the token alone")
+)
+
+// BaseURLError says why the API's base URL cannot be called.
+type BaseURLError struct {
+	URL string // redacted
+	Why string
+}
+
+func (e *BaseURLError) Error() string { return "FloxHub's API URL " + e.URL + " " + e.Why }
+
+// New returns a client of the catalog API at baseURL (the catalog-url
+// input, https://api.flox.dev) using token.
 func New(baseURL, token string, opts Options) (*Client, error) {
 	u, err := url.Parse(baseURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("catalog-url %s is not an http(s) URL", store.RedactURL(baseURL))
+		return nil, &BaseURLError{URL: store.RedactURL(baseURL), Why: "is not an http(s) URL"}
 	}
 	if u.User != nil {
-		return nil, fmt.Errorf("catalog-url %s carries credentials; FloxHub takes only the floxhub-token", store.RedactURL(baseURL))
+		return nil, &BaseURLError{URL: store.RedactURL(baseURL), Why: "carries credentials; FloxHub takes only its token"}
 	}
 	if u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("catalog-url %s: a base URL takes no query or fragment", store.RedactURL(baseURL))
+		return nil, &BaseURLError{URL: store.RedactURL(baseURL), Why: "takes no query or fragment"}
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/")
 	u.RawPath = ""
 	token = strings.TrimSpace(token)
 	if token == "" {
-		return nil, errors.New("floxhub-token is empty")
+		return nil, ErrNoToken
 	}
 	for _, c := range token {
 		// The token goes into a header; a control character would let it
 		// end the header early, and the error must not say what the token is.
 		if c < 0x21 || c == 0x7f {
-			return nil, errors.New("floxhub-token has spaces or control characters; paste the token alone")
+			return nil, ErrTokenText
 		}
 	}
 	h := &Client{
@@ -375,6 +390,10 @@ type APIError struct {
 	Detail  string // the API's "detail", or the start of the answer
 	// Hint says what to do about it, where the status alone does not.
 	Hint string
+	// Fix says what to do in the words of where the run is (the inputs
+	// in Actions, the flags in a terminal), for the statuses whose fix is
+	// an input; the edge sets it (see publish's phrase).
+	Fix string
 }
 
 func (e *APIError) Error() string {
@@ -382,11 +401,14 @@ func (e *APIError) Error() string {
 	switch e.Status {
 	case http.StatusUnauthorized:
 		msg = fmt.Sprintf("%s: FloxHub rejected the token (401 Unauthorized): it is invalid or expired. Make a new one: "+
-			"a FloxHub personal access token, or `flox auth login` then `flox auth token`, and store it in the secret the floxhub-token input reads", e.Op)
+			"a FloxHub personal access token, or `flox auth login` then `flox auth token`", e.Op)
+		if e.Fix != "" {
+			msg += ", and " + e.Fix
+		}
 	case http.StatusForbidden:
-		msg = fmt.Sprintf("%s: not permitted to write to catalog %s (403 Forbidden): the token's account must own the catalog or belong to the organisation it is named after; check the catalog input and whose token floxhub-token holds", e.Op, e.Catalog)
+		msg = fmt.Sprintf("%s: not permitted to write to catalog %s (403 Forbidden): the token's account must own the catalog or belong to the organisation it is named after; %s", e.Op, e.Catalog, cmp.Or(e.Fix, "check the catalog's name and whose token this is"))
 	case http.StatusNotFound:
-		msg = fmt.Sprintf("%s: FloxHub has no catalog %s, or no such package in it (404 Not Found); check the catalog input", e.Op, e.Catalog)
+		msg = fmt.Sprintf("%s: FloxHub has no catalog %s, or no such package in it (404 Not Found); %s", e.Op, e.Catalog, cmp.Or(e.Fix, "check the catalog's name"))
 	case http.StatusUnprocessableEntity:
 		msg = fmt.Sprintf("%s: FloxHub refused the request as invalid (422)", e.Op)
 	default:

@@ -201,7 +201,7 @@ func TestPublishByStoreType(t *testing.T) {
 			store:       map[string]any{"store_type": "publisher", "publisher_url": nil},
 			ingress:     "s3://flox-publisher-store",
 			storeURL:    "s3://mine",
-			wantDestErr: "catalog acme (store type publisher): store-url s3://mine cannot be used",
+			wantDestErr: "catalog acme (store type publisher): the store s3://mine cannot be used",
 		},
 		{
 			name:            "nix-copy over https: no store parameter is passed on, each noted",
@@ -472,8 +472,10 @@ func TestFloxHubErrors(t *testing.T) {
 			setup:      func(s *testenv.FloxHubStandIn) { s.AddCatalog(testCatalog, nixCopy, "alice") },
 			token:      "flox_pat_expired",
 			wantStatus: http.StatusUnauthorized,
-			wantIn:     []string{"create package hello in catalog acme", "invalid or expired", "flox auth token", "floxhub-token"},
-			wantCalls:  1,
+			// Where the token goes is said at the edge (publish's
+			// TestErrorsArePhrasedForWhereTheRunIs).
+			wantIn:    []string{"create package hello in catalog acme", "invalid or expired", "flox auth token"},
+			wantCalls: 1,
 		},
 		{
 			name:       "403: a catalog the token may not write",
@@ -891,11 +893,14 @@ func TestNew(t *testing.T) {
 		{"api.flox.dev", testToken, "not an http(s) URL"},
 		{"https://user:hunter2@api.flox.dev", testToken, "carries credentials"},
 		{"https://api.flox.dev?x=1", testToken, "no query"},
-		{"https://api.flox.dev", "  ", "floxhub-token is empty"},
+		{"https://api.flox.dev", "  ", "the FloxHub token is empty"},
 	}
 	for _, tt := range tests {
 		_, err := New(tt.baseURL, tt.token, Options{})
+		var baseURL *BaseURLError
 		switch {
+		case tt.wantIn != "" && !errors.As(err, &baseURL) && !errors.Is(err, ErrNoToken):
+			t.Errorf("New(%q, %q): %v is not one of the errors the edge phrases", tt.baseURL, tt.token, err)
 		case tt.wantIn == "" && err != nil:
 			t.Errorf("New(%q): %v", tt.baseURL, err)
 		case tt.wantIn != "" && (err == nil || !strings.Contains(err.Error(), tt.wantIn)):

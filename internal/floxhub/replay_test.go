@@ -2,6 +2,7 @@ package floxhub
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -249,7 +250,10 @@ func TestWaitPublishedTimesOut(t *testing.T) {
 	hub, _ := newTestHub(t, s, testToken, t.Logf)
 	start := time.Now()
 	err := hub.WaitPublished(context.Background(), "acme", []string{helloOut}, Wait{Interval: 20 * time.Millisecond, Timeout: 200 * time.Millisecond})
-	if err == nil || !strings.Contains(err.Error(), "publisher-timeout") || !strings.Contains(err.Error(), "catalog acme (store type publisher)") {
+	// How to wait longer is said at the edge, for where the run is
+	// (publish's TestErrorsArePhrasedForWhereTheRunIs).
+	var timeout *PublisherTimeoutError
+	if !errors.As(err, &timeout) || !errors.Is(err, ErrPublisherTimeout) || timeout.Total != 1 || !strings.Contains(err.Error(), "catalog acme (store type publisher)") {
 		t.Errorf("WaitPublished: %v", err)
 	}
 	if waited := time.Since(start); waited > 5*time.Second {
@@ -257,7 +261,7 @@ func TestWaitPublishedTimesOut(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := hub.WaitPublished(ctx, "acme", []string{helloOut}, Wait{}); err == nil || strings.Contains(err.Error(), "publisher-timeout") {
+	if err := hub.WaitPublished(ctx, "acme", []string{helloOut}, Wait{}); err == nil || errors.Is(err, ErrPublisherTimeout) {
 		t.Errorf("WaitPublished when cancelled: %v", err)
 	}
 }

@@ -1,6 +1,7 @@
 package floxhub
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -41,8 +42,25 @@ type Wait struct {
 const DefaultPublisherTimeout = 30 * time.Minute
 
 // ErrPublisherTimeout is returned by WaitPublished when FloxHub has not
-// confirmed the paths in time.
+// confirmed the paths in time (as a *PublisherTimeoutError).
 var ErrPublisherTimeout = errors.New("FloxHub's publisher has not confirmed the store paths in time")
+
+// PublisherTimeoutError says how far FloxHub got when the wait ran out.
+type PublisherTimeoutError struct {
+	Catalog      string
+	Known, Total int
+	Timeout      time.Duration
+	// Fix says how to wait longer, in the words of where the run is; the
+	// edge sets it (the publisher-timeout input).
+	Fix string
+}
+
+func (e *PublisherTimeoutError) Error() string {
+	return fmt.Sprintf("catalog %s (store type publisher): %v: %d of %d known after %s. The upload itself is done; FloxHub's publisher is still ingesting. %s, or re-run later: a re-run finds the build already published",
+		e.Catalog, ErrPublisherTimeout, e.Known, e.Total, e.Timeout, cmp.Or(e.Fix, "Wait longer"))
+}
+
+func (e *PublisherTimeoutError) Is(target error) bool { return target == ErrPublisherTimeout }
 
 // WaitPublished polls FloxHub's store status (POST
 // /api/v1/catalog/store/status) until it knows the narinfo of every one
@@ -99,7 +117,7 @@ func (f *Client) WaitPublished(ctx context.Context, catalog string, outputs []st
 		}
 	}
 	if !errors.Is(ctx.Err(), context.Canceled) {
-		return fmt.Errorf("catalog %s (store type publisher): %w: %d of %d known after %s. The upload itself is done; FloxHub's publisher is still ingesting. Raise the publisher-timeout input, or re-run later: a re-run finds the build already published", catalog, ErrPublisherTimeout, known, len(paths), w.Timeout)
+		return &PublisherTimeoutError{Catalog: catalog, Known: known, Total: len(paths), Timeout: w.Timeout}
 	}
 	return fmt.Errorf("catalog %s (store type publisher): waiting for FloxHub: %w", catalog, ctx.Err())
 }

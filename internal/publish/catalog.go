@@ -268,7 +268,11 @@ func (r *Release) waitForPublisher(ctx context.Context, b catalog.Build) error {
 	for _, o := range b.Outputs {
 		outs = append(outs, o.StorePath)
 	}
-	r.UI.Printf("%s/%s: waiting for FloxHub to ingest %d store paths (at most %s, the publisher-timeout input)", b.Catalog, b.Package, len(outs), r.Inputs.PublisherTimeout)
+	limit := "--publisher-timeout"
+	if r.Inputs.InActions {
+		limit = "the publisher-timeout input"
+	}
+	r.UI.Printf("%s/%s: waiting for FloxHub to ingest %d store paths (at most %s, %s)", b.Catalog, b.Package, len(outs), r.Inputs.PublisherTimeout, limit)
 	last := -1
 	return r.hub().WaitPublished(ctx, b.Catalog, outs, floxhub.Wait{
 		Timeout: r.Inputs.PublisherTimeout,

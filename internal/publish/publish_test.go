@@ -4,13 +4,19 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/flox-publish/publish-action/internal/builder"
+	"github.com/flox-publish/publish-action/internal/cache"
+	"github.com/flox-publish/publish-action/internal/catalog"
+	"github.com/flox-publish/publish-action/internal/floxhub"
 	"github.com/flox-publish/publish-action/internal/inputs"
 	"github.com/flox-publish/publish-action/internal/manifest"
 	"github.com/flox-publish/publish-action/internal/report"
+	"github.com/flox-publish/publish-action/internal/store"
 	"github.com/flox-publish/publish-action/internal/ui"
 	"github.com/flox-publish/publish-action/internal/workflow"
 )
@@ -125,23 +131,69 @@ func TestEnvironmentSecretsAreMasked(t *testing.T) {
 
 // TestErrorsArePhrasedForWhereTheRunIs: what the domain packages say
 // without naming inputs reads, at the edge, as the Actions input and its
-// workflow fix, or the flag and its shell fix.
+// workflow fix, or the flag and its shell fix, whatever wraps it.
 func TestErrorsArePhrasedForWhereTheRunIs(t *testing.T) {
+	mine, _ := store.ParseLocation("s3://mine?region=eu-west-1")
+	theirs, _ := store.ParseLocation("s3://someone-elses-bucket")
+	terminal, actions := inputs.Config{Builder: "flox"}, inputs.Config{Builder: "flox", InActions: true}
+	noCreds := func() error {
+		return fmt.Errorf("catalog acme (store type nix-copy): %w", &store.NoCredentialsError{Store: "s3://cache/nix"})
+	}
+	timeout := func() error {
+		return &floxhub.PublisherTimeoutError{Catalog: "acme", Known: 1, Total: 2, Timeout: time.Minute}
+	}
+	unauthorized := func() error {
+		return fmt.Errorf("%w (after 5 tries)", &floxhub.APIError{Op: "create package hello in catalog acme", Catalog: "acme", Status: 401})
+	}
 	for _, tc := range []struct {
-		name string
-		cfg  inputs.Config
-		err  error
-		want string
+		name    string
+		cfg     inputs.Config
+		err     error
+		want    []string
+		notWant []string
 	}{
-		{"flox missing, terminal", inputs.Config{Builder: "flox"}, builder.ErrNoFlox,
-			"--builder: is flox, but flox is not on PATH; install Flox (https://flox.dev/docs/install-flox/) or pass --builder local"},
-		{"flox missing, Actions", inputs.Config{Builder: "flox", InActions: true}, builder.ErrNoFlox,
-			"input builder: is flox, but flox is not on PATH; use the action's image, which has Flox, or set builder: local"},
+		{"flox missing, terminal", terminal, builder.ErrNoFlox,
+			[]string{"--builder: is flox, but flox is not on PATH; install Flox (https://flox.dev/docs/install-flox/) or pass --builder local"}, nil},
+		{"flox missing, Actions", actions, builder.ErrNoFlox,
+			[]string{"input builder: is flox, but flox is not on PATH; use the action's image, which has Flox, or set builder: local"}, nil},
+		{"store-url for Flox's store, Actions", actions, &catalog.StoreURLError{Catalog: "acme", Type: catalog.StorePublisher, Given: mine},
+			[]string{"catalog acme (store type publisher): store-url s3://mine cannot be used", "remove store-url"}, []string{"--store-url"}},
+		{"store-url for Flox's store, terminal", terminal, &catalog.StoreURLError{Catalog: "acme", Type: catalog.StorePublisher, Given: mine},
+			[]string{"catalog acme (store type publisher): --store-url s3://mine cannot be used", "remove --store-url"}, nil},
+		{"store-url for another's store, Actions", actions, &catalog.StoreURLError{Catalog: "acme", Type: catalog.StoreNixCopy, Given: mine, Store: theirs},
+			[]string{"catalog acme (store type nix-copy): store-url s3://mine is not the catalog's store s3://someone-elses-bucket"}, nil},
+		{"no AWS credentials, Actions", actions, noCreds(),
+			[]string{"catalog acme (store type nix-copy): no AWS credentials found for s3://cache/nix", "role-to-assume", "configure-aws-credentials"}, nil},
+		{"no AWS credentials, terminal", terminal, noCreds(),
+			[]string{"no AWS credentials found for s3://cache/nix", "export AWS_ACCESS_KEY_ID"}, []string{"role-to-assume", "step's env"}},
+		{"publisher timeout, Actions", actions, timeout(), []string{"1 of 2 known after 1m0s", "Raise the publisher-timeout input"}, nil},
+		{"publisher timeout, terminal", terminal, timeout(), []string{"Pass a longer --publisher-timeout"}, []string{"input"}},
+		{"token refused, Actions", actions, unauthorized(),
+			[]string{"invalid or expired", "`flox auth token`, and store it in the secret the floxhub-token input reads (after 5 tries)"}, nil},
+		{"token refused, terminal", terminal, unauthorized(), []string{"and pass it with --floxhub-token"}, []string{"secret"}},
+		{"empty token", actions, floxhub.ErrNoToken, []string{"input floxhub-token: is empty"}, nil},
+		{"no key", terminal, cache.ErrNoKey, []string{"--signing-key-file: no signing key"}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := phrase(tc.cfg, tc.err); got == nil || got.Error() != tc.want {
-				t.Errorf("phrase = %v, want %s", got, tc.want)
+			got := phrase(tc.cfg, tc.err)
+			if got == nil {
+				t.Fatal("phrase = nil")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(got.Error(), w) {
+					t.Errorf("%q lacks %q", got, w)
+				}
+			}
+			for _, w := range tc.notWant {
+				if strings.Contains(got.Error(), w) {
+					t.Errorf("%q has %q", got, w)
+				}
 			}
 		})
+	}
+	// The words change; the error is still the domain's.
+	var nc *store.NoCredentialsError
+	if !errors.As(phrase(actions, noCreds()), &nc) {
+		t.Error("a phrased error is not the domain's any more")
 	}
 }
