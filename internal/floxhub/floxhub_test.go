@@ -627,6 +627,10 @@ func TestCheckFailureIsAWarning(t *testing.T) {
 	}
 }
 
+// dateIn90s stands, in TestRetries's table, for a Retry-After date 90
+// seconds after the fault is set.
+const dateIn90s = "(a date 90 s from now)"
+
 func TestRetries(t *testing.T) {
 	t.Parallel()
 	nixCopy := map[string]any{"store_type": "nix-copy", "ingress_uri": nixCopyIn, "egress_uri": nixCopyOut}
@@ -651,7 +655,7 @@ func TestRetries(t *testing.T) {
 		},
 		{
 			name:      "429 honours Retry-After as a date",
-			faults:    []testenv.FloxHubFault{{Step: "create", Status: 429, RetryAfter: time.Now().Add(90 * time.Second).UTC().Format(http.TimeFormat)}},
+			faults:    []testenv.FloxHubFault{{Step: "create", Status: 429, RetryAfter: dateIn90s}},
 			wantCalls: 2, wantWaits: 1, wantWaitAtLeast: 80 * time.Second,
 		},
 		{
@@ -692,6 +696,11 @@ func TestRetries(t *testing.T) {
 			s.AddUser(testToken, "alice")
 			s.AddCatalog(testCatalog, nixCopy, "alice")
 			for _, f := range tt.faults {
+				if f.RetryAfter == dateIn90s {
+					// Written as the test runs, not when the table was
+					// made: parallel tests may start much later.
+					f.RetryAfter = time.Now().Add(90 * time.Second).UTC().Format(http.TimeFormat)
+				}
 				s.Fault(f)
 			}
 			var logged []string
