@@ -27,7 +27,7 @@ func TestUploadTarget(t *testing.T) {
 		{ingress: "s3://bucket", want: "s3://bucket"},
 		{ingress: "s3://bucket/pfx?region=eu-west-1&endpoint=https://s3.example&want-mass-query=true&compression=xz",
 			want: "s3://bucket/pfx?region=eu-west-1&endpoint=https://s3.example",
-			wantNotes: []string{"compression= on the catalog's ingress URI is ignored: NARs are compressed as the compression input says (zstd by default, as the Flox CLI uploads)",
+			wantNotes: []string{"compression= on the catalog's ingress URI is ignored: NARs are compressed as the run's compression setting says (zstd by default, as the Flox CLI uploads)",
 				"want-mass-query= on the catalog's ingress URI is ignored: it tells Nix clients how to query the cache, not how to write it"}},
 		{ingress: "https://publisher.flox.dev/acme?priority=30", want: "https://publisher.flox.dev/acme",
 			wantNotes: []string{"priority= on the catalog's ingress URI is ignored: it orders substituters on Nix clients, not how to write the cache"}},

@@ -227,6 +227,24 @@ func (p *parser) fail(name, format string, a ...any) {
 	p.errs = append(p.errs, &Error{Input: name, Msg: fmt.Sprintf(format, a...), InActions: p.inActions})
 }
 
+// nixSettingFix is what to do about a Nix binary-cache setting on a store
+// URL whose equivalent is an input.
+func (p *parser) nixSettingFix(param, why string) string {
+	fix, ok := map[string]Fix{
+		"compression":       {Workflow: "use the action's `compression` input", Terminal: "use --compression"},
+		"compression-level": {Workflow: "use the action's `compression-level` input", Terminal: "use --compression-level"},
+		"secret-key":        {Workflow: "use the action's `signing-key` or `signing-key-file` input", Terminal: "use --signing-key-file"},
+		"secret-keys":       {Workflow: "use the action's `signing-key` or `signing-key-file` input", Terminal: "use --signing-key-file"},
+	}[param]
+	switch {
+	case !ok:
+		return why
+	case p.inActions:
+		return fix.Workflow
+	}
+	return fix.Terminal
+}
+
 // name is how another input is written in a message: as in `with:` in
 // Actions, as a flag in a terminal.
 func (p *parser) name(input string) string {
@@ -376,6 +394,10 @@ func (p *parser) config(run workflow.Run, getenv func(string) string) (Config, e
 		if u, err := url.Parse(raw); err == nil && u.User != nil {
 			p.fail("store-url", "%q carries credentials; give them through role-to-assume or the AWS environment instead", store.RedactURL(raw))
 		} else if c.Store, err = store.ParseLocation(raw); err != nil {
+			var ns *store.NixSettingError
+			if errors.As(err, &ns) {
+				ns.Fix = p.nixSettingFix(ns.Param, ns.Why)
+			}
 			p.fail("store-url", "%v", err)
 		} else if c.Store.IsHTTP() {
 			// Only a catalog names an http(s) store (FloxHub's own).

@@ -209,6 +209,8 @@ func TestStoreURLIsCheckedWholeBeforeAnyBuild(t *testing.T) {
 		{"s3://cache?endpoint=ftp://x", "http or https"},
 		{"s3://cache?access-key=hunter2", "input store-url"},
 		{"https://cache.example/nix", `scheme "https" is not supported`},
+		{"s3://cache?compression=xz", "compression= is a Nix binary-cache setting, not an S3 one: use the action's `compression` input"},
+		{"s3://cache?secret-key=/k", "use the action's `signing-key` or `signing-key-file` input"},
 	} {
 		_, err := parse(actions("INPUT_STORE-URL", tc.url), nil)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -217,6 +219,9 @@ func TestStoreURLIsCheckedWholeBeforeAnyBuild(t *testing.T) {
 		if err != nil && strings.Contains(err.Error(), "hunter2") {
 			t.Errorf("%s: the error shows a query value: %v", tc.url, err)
 		}
+	}
+	if _, err := parse(func(string) string { return "" }, []string{"--store-url", "s3://cache?compression=xz"}); err == nil || !strings.Contains(err.Error(), "not an S3 one: use --compression") {
+		t.Errorf("in a terminal: %v", err)
 	}
 	c, err := parse(actions("INPUT_STORE-URL", "s3://cache/team?endpoint=localhost:9000"), nil)
 	if err != nil {

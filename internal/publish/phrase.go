@@ -7,6 +7,7 @@ import (
 	"github.com/flox-publish/publish-action/internal/builder"
 	"github.com/flox-publish/publish-action/internal/cache"
 	"github.com/flox-publish/publish-action/internal/catalog"
+	"github.com/flox-publish/publish-action/internal/credentials"
 	"github.com/flox-publish/publish-action/internal/floxhub"
 	"github.com/flox-publish/publish-action/internal/inputs"
 	"github.com/flox-publish/publish-action/internal/store"
@@ -34,6 +35,9 @@ func phrase(cfg inputs.Config, err error) error {
 		noCreds *store.NoCredentialsError
 		timeout *floxhub.PublisherTimeoutError
 		api     *floxhub.APIError
+		noToken *credentials.MissingPermissionError
+		refused *credentials.RefusedError
+		sts     *credentials.ExchangeError
 	)
 	switch {
 	case err == nil:
@@ -70,6 +74,21 @@ func phrase(cfg inputs.Config, err error) error {
 				timeout.Fix = "Raise the publisher-timeout input"
 			}
 		})
+	case errors.As(err, &noToken):
+		if !actions {
+			return rephrase(err, noToken, func() {
+				noToken.Fix = "Outside GitHub Actions there is no such token: leave out --role-to-assume, and export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, instead."
+			})
+		}
+	case errors.As(err, &refused):
+		return rephrase(err, refused, func() {
+			refused.AudienceName, refused.RoleName = "the audience input", "role-to-assume"
+			if !actions {
+				refused.AudienceName, refused.RoleName = "--audience", "--role-to-assume"
+			}
+		})
+	case errors.As(err, &sts):
+		return rephrase(err, sts, func() { sts.Check = cfg.Name("sts-endpoint") + " and " + cfg.Name("aws-region") })
 	case errors.As(err, &api):
 		fixes := map[int][2]string{
 			401: {"pass it with --floxhub-token", "store it in the secret the floxhub-token input reads"},

@@ -12,6 +12,7 @@ import (
 	"github.com/flox-publish/publish-action/internal/builder"
 	"github.com/flox-publish/publish-action/internal/cache"
 	"github.com/flox-publish/publish-action/internal/catalog"
+	"github.com/flox-publish/publish-action/internal/credentials"
 	"github.com/flox-publish/publish-action/internal/floxhub"
 	"github.com/flox-publish/publish-action/internal/inputs"
 	"github.com/flox-publish/publish-action/internal/manifest"
@@ -172,6 +173,14 @@ func TestErrorsArePhrasedForWhereTheRunIs(t *testing.T) {
 			[]string{"invalid or expired", "`flox auth token`, and store it in the secret the floxhub-token input reads (after 5 tries)"}, nil},
 		{"token refused, terminal", terminal, unauthorized(), []string{"and pass it with --floxhub-token"}, []string{"secret"}},
 		{"empty token", actions, floxhub.ErrNoToken, []string{"input floxhub-token: is empty"}, nil},
+		{"no OIDC token, Actions", actions, &credentials.MissingPermissionError{RoleARN: "arn:aws:iam::1:role/p", Missing: "ACTIONS_ID_TOKEN_REQUEST_URL"},
+			[]string{"ACTIONS_ID_TOKEN_REQUEST_URL is not set", "permissions:\n      id-token: write", "forks"}, nil},
+		{"no OIDC token, terminal", terminal, &credentials.MissingPermissionError{RoleARN: "arn:aws:iam::1:role/p", Missing: "ACTIONS_ID_TOKEN_REQUEST_URL"},
+			[]string{"leave out --role-to-assume"}, []string{"permissions:"}},
+		{"token refused, Actions", actions, fmt.Errorf("upload x: %w", &credentials.RefusedError{RoleARN: "arn:aws:iam::1:role/p", Audience: "sts.amazonaws.com"}),
+			[]string{"upload x: STS refused", "this aud (the audience input); check also that role-to-assume names an existing role"}, nil},
+		{"STS unreachable, terminal", terminal, &credentials.ExchangeError{RoleARN: "arn:aws:iam::1:role/p", Where: "https://sts", Err: errors.New("503")},
+			[]string{"(check --sts-endpoint and --aws-region)"}, nil},
 		{"no key", terminal, cache.ErrNoKey, []string{"--signing-key-file: no signing key"}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

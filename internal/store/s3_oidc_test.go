@@ -188,7 +188,7 @@ func TestOIDCRefusals(t *testing.T) {
 		want []string
 	}{
 		{"wrong audience", testenv.TokenOptions{Subject: sub, Audience: "https://github.com/acme"}, "",
-			[]string{`aud "https://github.com/acme"`, `sub "` + sub + `"`, "must match configured OpenID Client ID", "audience input"}},
+			[]string{`aud "https://github.com/acme"`, `sub "` + sub + `"`, "must match configured OpenID Client ID", "aud (the audience the token was asked for)"}},
 		{"expired token", testenv.TokenOptions{Subject: sub, Expired: true}, "",
 			[]string{"Token is expired", `sub "` + sub + `"`, `aud "sts.amazonaws.com"`, "expiring "}},
 		{"unknown role", testenv.TokenOptions{Subject: sub}, "arn:minio:iam:::role/no-such-role",

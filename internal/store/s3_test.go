@@ -501,7 +501,7 @@ func TestS3WrongRegion(t *testing.T) {
 	if err == nil {
 		t.Fatal("Put signed for the wrong region succeeded")
 	}
-	for _, w := range []string{"s3://" + bucket + "/nix-cache-info", "AuthorizationHeaderMalformed", `The bucket "` + bucket + `" is in region eu-central-1, not us-east-1: add ?region=eu-central-1 to store-url`} {
+	for _, w := range []string{"s3://" + bucket + "/nix-cache-info", "AuthorizationHeaderMalformed", `The bucket "` + bucket + `" is in region eu-central-1, not us-east-1: add ?region=eu-central-1 to the store URL`} {
 		if !strings.Contains(err.Error(), w) {
 			t.Errorf("error %q does not contain %q", err, w)
 		}

@@ -125,7 +125,7 @@ func TestRetryPolicy(t *testing.T) {
 			wantReqs: 1, wantErr: "NotImplemented"},
 		{name: "AWS's wrong-region redirect names the region", op: "size",
 			script:   []func(http.ResponseWriter){status(301, "", "X-Amz-Bucket-Region", "eu-west-1"), status(200, "")},
-			wantReqs: 1, wantErr: `The bucket "retry-test" is in region eu-west-1, not us-east-1: add ?region=eu-west-1 to store-url`},
+			wantReqs: 1, wantErr: `The bucket "retry-test" is in region eu-west-1, not us-east-1: add ?region=eu-west-1 to the store URL`},
 		{name: "HEAD 403 fails at once", op: "size",
 			script:   []func(http.ResponseWriter){status(403, ""), status(200, "")},
 			wantReqs: 1, wantErr: "HTTP 403"},
