@@ -111,7 +111,7 @@ func UnsandboxedWarning(builder string, b manifest.Build, nixSandbox bool) strin
 	}
 	switch {
 	case builder == "local":
-		return fmt.Sprintf(`build %q (%s) asks for sandbox = "pure", but the local builder runs without Nix's sandbox: its command could reach the network and files outside its inputs; use builder: flox on a machine where Nix's sandbox works`, b.Name, b.Pos)
+		return fmt.Sprintf(`build %q (%s) asks for sandbox = "pure", but the local builder runs without Nix's sandbox: its command could reach the network and files outside its inputs; use the flox builder on a machine where Nix's sandbox works`, b.Name, b.Pos)
 	case !nixSandbox:
 		return fmt.Sprintf(`build %q (%s) asks for sandbox = "pure", but it ran without Nix's sandbox: the action's container cannot create the namespaces the sandbox needs (Docker's default seccomp profile refuses them), so the build could reach the network and files outside its inputs; it still ran as a user of its own, apart from the action's secrets`, b.Name, b.Pos)
 	}

@@ -498,7 +498,7 @@ func ensureCacheInfo(ctx context.Context, s store.Store) error {
 	}
 	for _, line := range strings.Split(string(data), "\n") {
 		if v, ok := strings.CutPrefix(line, "StoreDir:"); ok && strings.TrimSpace(v) != nixpath.StoreDir {
-			return fmt.Errorf("%s is a cache for store %q, not %s: choose another store-url", s.URL(), strings.TrimSpace(v), nixpath.StoreDir)
+			return fmt.Errorf("%s is a cache for store %q, not %s: choose another store", s.URL(), strings.TrimSpace(v), nixpath.StoreDir)
 		}
 	}
 	return nil
