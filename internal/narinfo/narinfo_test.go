@@ -5,8 +5,6 @@ import (
 	"crypto/ed25519"
 	"encoding/base64"
 	"flag"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/nix-community/go-nix/pkg/narinfo/signature"
@@ -14,27 +12,13 @@ import (
 	"github.com/flox-publish/publish-action/internal/narinfo"
 	"github.com/flox-publish/publish-action/internal/nixpath"
 	"github.com/flox-publish/publish-action/internal/signing"
+	"github.com/flox-publish/publish-action/internal/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/ from what the code writes now")
 
 // golden compares got with testdata/name, or writes it there with -update.
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to write it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs from what the code writes (go test -update rewrites it):\n--- got\n%s--- want\n%s", path, got, want)
-	}
-}
+func golden(t *testing.T, name, got string) { testenv.Golden(t, name, got, *update) }
 
 // goldenKey is a signing key made from a fixed seed: ed25519 signatures
 // are deterministic, so the golden narinfo's signature is too.

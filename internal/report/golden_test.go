@@ -3,32 +3,16 @@ package report
 import (
 	"errors"
 	"flag"
-	"os"
-	"path/filepath"
 	"testing"
 
+	"github.com/flox-publish/publish-action/internal/testenv"
 	"github.com/flox-publish/publish-action/internal/ui"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/ from what the code writes now")
 
 // golden compares got with testdata/name, or writes it there with -update.
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to write it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs from what the code writes (go test -update rewrites it):\n--- got\n%s--- want\n%s", path, got, want)
-	}
-}
+func golden(t *testing.T, name, got string) { testenv.Golden(t, name, got, *update) }
 
 // release is a tag release of two packages to a bucket, one of them
 // partly served by cache.nixos.org, recorded in the store's catalog index
