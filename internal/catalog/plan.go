@@ -71,8 +71,8 @@ type StoreConfig struct {
 	// as FloxHub wrote it: the build record sends it back as cache_uri.
 	IngressURI string
 	// Ingress is IngressURI as this action's stores open it, and Notes
-	// say which of its Nix store parameters were left out, and why (see
-	// UploadTarget); the run prints them.
+	// say which of its Nix store parameters were left out, and why; the
+	// run prints them. FloxHub's client reads both from its answer.
 	Ingress store.Location
 	Notes   []string
 	// EgressURI is where clients download the paths from (nix-copy).
@@ -106,7 +106,7 @@ type Destination struct {
 	Type    StoreType
 	Catalog string
 	// Notes say which Nix store parameters of the ingress URI were left
-	// out, and why (see ingressLocation); the run prints them.
+	// out, and why (see StoreConfig.Notes); the run prints them.
 	Notes []string
 	// WaitForPublisher: after the build is recorded, FloxHub's publisher
 	// ingests the paths; the run waits with floxhub.Client.WaitPublished before

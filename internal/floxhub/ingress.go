@@ -38,7 +38,7 @@ type hubAuth struct {
 	token     *secret
 }
 
-// basicAuth is a store.HTTPOptions.BasicAuth: host or host:port must be
+// basicAuth is a store.Access.BasicAuth: host or host:port must be
 // one of FloxHub's, over https, or one the user named.
 func (h *hubAuth) basicAuth(u *url.URL) (string, string, bool) {
 	if h == nil {

@@ -16,7 +16,7 @@ import (
 	"github.com/flox-publish/publish-action/internal/testenv"
 )
 
-func TestUploadTarget(t *testing.T) {
+func TestIngressLocation(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		ingress   string

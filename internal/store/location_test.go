@@ -100,7 +100,7 @@ func TestLocationSame(t *testing.T) {
 	}
 }
 
-func TestOpenLocationAppliesTheDefaultRegion(t *testing.T) {
+func TestOpenAppliesTheDefaultRegion(t *testing.T) {
 	t.Parallel()
 	l, _ := ParseLocation("s3://cache")
 	s, err := Open(context.Background(), l, Options{Region: "eu-north-1", Credentials: noCreds{}})
@@ -138,7 +138,7 @@ func TestNoCredentialsIsItsOwnError(t *testing.T) {
 	}
 }
 
-// noCreds is a credentials provider that is never asked: OpenLocation
+// noCreds is a credentials provider that is never asked: Open
 // sends no request.
 type noCreds struct{}
 

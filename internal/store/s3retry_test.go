@@ -80,7 +80,7 @@ func openFake(t *testing.T, endpoint string, logf func(string, ...any)) *S3 {
 	return s
 }
 
-func TestRetryPolicy(t *testing.T) {
+func TestRetryer(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name     string

@@ -7,6 +7,8 @@ import (
 	"github.com/flox-publish/publish-action/internal/workflow"
 )
 
+// decideMode says whether the run publishes, and why: a pull request's
+// run never does, whatever dry-run says.
 func decideMode(cfg inputs.Config, gh workflow.Run) Mode {
 	switch {
 	case gh.PullRequest():
