@@ -638,6 +638,11 @@ func TestExampleWorkflowsLeastPrivilege(t *testing.T) {
 			if name == ".github/workflows/release.yml" && jobName == "tag" {
 				want = map[string]string{"contents": "write"}
 			}
+			// Its attesting job signs the binaries' provenance (Sigstore,
+			// through the OIDC token), and only that.
+			if name == ".github/workflows/release.yml" && jobName == "attest" {
+				want = map[string]string{"contents": "read", "id-token": "write", "attestations": "write"}
+			}
 			perms := job.Permissions
 			if perms == nil {
 				perms = w.Permissions
