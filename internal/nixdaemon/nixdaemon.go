@@ -51,6 +51,8 @@ type Daemon struct {
 	done   chan struct{}
 	socket string
 	dir    string // made for the socket, removed by Stop
+	// manager is what runs a system daemon (System), for the summary.
+	manager string
 	// lifeline, where the system has no parent-death signal, is the
 	// write end of a pipe whose closing (at Stop, or when the action
 	// dies) ends the daemon.

@@ -496,3 +496,31 @@ func (s *Sandbox) Hide(dirs ...string) error {
 	}
 	return nil
 }
+
+// HideFor closes dir to the build user (mode 0700: its owner, the
+// runner's user, keeps every right) until the returned function gives it
+// its mode back. For a directory of the runner's, outside the container:
+// a run killed before it reopens leaves it to its owner alone, which
+// costs that owner nothing. Only when commands run as a build user.
+func (s *Sandbox) HideFor(dir string) (reopen func() error, err error) {
+	if !s.dropped {
+		return func() error { return nil }, nil
+	}
+	fi, err := os.Stat(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return func() error { return nil }, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: %w", err)
+	}
+	mode := fi.Mode().Perm()
+	if err := os.Chmod(dir, mode&0o700); err != nil {
+		return nil, fmt.Errorf("sandbox: close %s to builds: %w", dir, err)
+	}
+	return func() error {
+		if err := os.Chmod(dir, mode); err != nil {
+			return fmt.Errorf("sandbox: give %s its mode %o back: %w", dir, mode, err)
+		}
+		return nil
+	}, nil
+}
