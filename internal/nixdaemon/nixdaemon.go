@@ -53,6 +53,7 @@ type Daemon struct {
 	dir    string // made for the socket, removed by Stop
 	// manager is what runs a system daemon (System), for the summary.
 	manager string
+	sandbox string // a system daemon's sandbox setting
 	// lifeline, where the system has no parent-death signal, is the
 	// write end of a pipe whose closing (at Stop, or when the action
 	// dies) ends the daemon.

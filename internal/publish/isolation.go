@@ -9,6 +9,7 @@ import (
 
 	"github.com/flox-publish/publish-action/internal/build"
 	"github.com/flox-publish/publish-action/internal/inputs"
+	"github.com/flox-publish/publish-action/internal/manifest"
 	"github.com/flox-publish/publish-action/internal/nixdaemon"
 	"github.com/flox-publish/publish-action/internal/sandbox"
 	"github.com/flox-publish/publish-action/internal/ui"
@@ -88,10 +89,26 @@ func startIsolation(ctx context.Context, u *ui.UI, getenv func(string) string, c
 		}
 	}
 	iso.notes = append(iso.notes, iso.sb.Describe())
+	if u := getenv("SUDO_USER"); u != "" && iso.sb.Dropped() {
+		iso.notes = append(iso.notes, fmt.Sprintf("the action ran as root through sudo, for the runner's user %s, so that builds could run as a user of their own", u))
+	}
 	if d := iso.daemon.Describe(); d != "" {
 		iso.notes = append(iso.notes, d)
 	}
 	return iso, nil
+}
+
+// unsandboxedWarning is the warning for a build that asks for Nix's
+// sandbox where it will not have it, "" when there is nothing to say. On
+// a runner the system's daemon decides, by its nix.conf.
+func (iso *isolation) unsandboxedWarning(builder string, b manifest.Build) string {
+	if builder != "flox" || b.Sandbox != manifest.SandboxPure || !iso.daemon.IsSystem() {
+		return build.UnsandboxedWarning(builder, b, !iso.sb.Dropped())
+	}
+	if s := iso.daemon.Sandbox(); s == "true" || s == "relaxed" {
+		return ""
+	}
+	return fmt.Sprintf(`build %q (%s) asks for sandbox = "pure", but the system's Nix daemon runs builds without Nix's sandbox (its nix.conf says sandbox = %s, or says nothing and that is Nix's default here), so the build could reach the network and files outside its inputs; set sandbox = true (Linux) or sandbox = relaxed (macOS) in /etc/nix/nix.conf and restart the daemon in a step before this one; it still ran as a user of its own, apart from the action's secrets`, b.Name, b.Pos, iso.daemon.Sandbox())
 }
 
 // prepareClone gives the clean clone's files (not its .git) to the build
