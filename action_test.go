@@ -641,7 +641,7 @@ func TestExampleWorkflowsLeastPrivilege(t *testing.T) {
 			// Its attesting job signs the binaries' provenance (Sigstore,
 			// through the OIDC token), and only that.
 			if name == ".github/workflows/release.yml" && jobName == "attest" {
-				want = map[string]string{"contents": "read", "id-token": "write", "attestations": "write"}
+				want = map[string]string{"contents": "read", "id-token": "write", "attestations": "write", "artifact-metadata": "write"}
 			}
 			perms := job.Permissions
 			if perms == nil {
