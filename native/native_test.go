@@ -146,6 +146,29 @@ func TestReleaseFiles(t *testing.T) {
 	}
 }
 
+// TestArm64BinaryRuns runs the linux/arm64 release binary, built with
+// Debian's cross compiler, under qemu-user (on an arm64 machine, the
+// amd64 one would need the same): it starts and has libzstd.
+func TestArm64BinaryRuns(t *testing.T) {
+	dir := buildRelease(t)
+	if runtime.GOARCH != "amd64" {
+		t.Skip("runs the arm64 binary from an amd64 machine")
+	}
+	qemu, err := exec.LookPath("qemu-aarch64")
+	if err != nil {
+		testenv.Missing(t, "qemu-aarch64 is not installed: apt-get install qemu-user (scripts/install-tools.sh does)")
+	}
+	out, err := exec.Command(qemu, filepath.Join(dir, "flox-publish-linux-arm64"), "--version").CombinedOutput()
+	if err != nil {
+		t.Fatalf("qemu-aarch64 flox-publish-linux-arm64 --version: %v\n%s", err, out)
+	}
+	for _, want := range []string{"flox-publish " + releaseVersion, "zstd: libzstd", "linux/arm64"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("--version lacks %q:\n%s", want, out)
+		}
+	}
+}
+
 // release is a local release: the directory served on 127.0.0.1 and a
 // copy of the action's folder pinned to it.
 type release struct {
