@@ -7,8 +7,9 @@ import (
 
 // Linux prctl options (linux/prctl.h); syscall does not name them.
 const (
-	prSetDumpable   = 4
-	prSetNoNewPrivs = 38
+	prSetDumpable       = 4
+	prSetChildSubreaper = 36
+	prSetNoNewPrivs     = 38
 )
 
 // Harden is called first thing in the action's main. It makes the process
