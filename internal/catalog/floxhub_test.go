@@ -610,7 +610,7 @@ func TestRetries(t *testing.T) {
 			wantCalls: 2, wantWaits: 1, wantWaitAtLeast: 7 * time.Second,
 		},
 		{
-			name:      "429 honours Retry-After as a date",
+			name: "429 honours Retry-After as a date",
 			// The date is taken when the table is made, and a loaded
 			// machine under -race has been seen to spend 18 s before the
 			// request: the wait must only be well above the longest
