@@ -225,7 +225,7 @@ func TestSelect(t *testing.T) {
 		want string
 	}{
 		{inputs.Config{Builder: "flox"}, "--builder: is flox, but flox is not on PATH; install Flox (https://flox.dev/docs/install-flox/) or pass --builder local"},
-		{inputs.Config{Builder: "flox", InActions: true}, "input builder: is flox, but flox is not on PATH; use the action's image, which has Flox, or set builder: local"},
+		{inputs.Config{Builder: "flox", InActions: true}, "input builder: is flox, but flox is not on PATH; on the runner (the native action) add a `uses: flox/install-flox-action@v2` step before this one, which installs Flox and its Nix daemon; or use the container action, whose image has Flox; or set builder: local"},
 	} {
 		if _, err := build.SelectInput(tc.cfg); err == nil || err.Error() != tc.want {
 			t.Errorf("SelectInput(%+v) = %v, want %s", tc.cfg, err, tc.want)

@@ -76,7 +76,7 @@ func (buildStage) Run(ctx context.Context, r *Release) error {
 			continue
 		}
 		end := r.UI.Group(fmt.Sprintf("Build %s %s (%s builder)", b.Name, r.Versions[i], r.Builder.Name()))
-		if w := build.UnsandboxedWarning(r.Builder.Name(), b, !r.iso.sb.Dropped()); w != "" {
+		if w := r.iso.unsandboxedWarning(r.Builder.Name(), b); w != "" {
 			r.iso.warn(r.UI, w)
 		}
 		res, err := r.Builder.Build(ctx, build.Request{

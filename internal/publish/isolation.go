@@ -3,10 +3,13 @@ package publish
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/flox-publish/publish-action/internal/build"
 	"github.com/flox-publish/publish-action/internal/inputs"
+	"github.com/flox-publish/publish-action/internal/manifest"
 	"github.com/flox-publish/publish-action/internal/nixdaemon"
 	"github.com/flox-publish/publish-action/internal/sandbox"
 	"github.com/flox-publish/publish-action/internal/ui"
@@ -23,7 +26,23 @@ type isolation struct {
 	sb     *sandbox.Sandbox
 	daemon *nixdaemon.Daemon
 	ws     *workspace.Snapshot
+	reopen func() error // gives back what HideFor closed
 	notes  []string
+}
+
+// runnerWorkDir is the runner's work directory (the parent of
+// RUNNER_WORKSPACE) when the action runs on the runner itself, "" in the
+// container, whose /github is closed to builds instead.
+func runnerWorkDir(getenv func(string) string) string {
+	ws := getenv("RUNNER_WORKSPACE")
+	if ws == "" || !filepath.IsAbs(ws) || strings.HasPrefix(filepath.Clean(ws)+"/", sandbox.RunnerDir+"/") {
+		return ""
+	}
+	work := filepath.Dir(filepath.Clean(ws))
+	if work == "/" {
+		return ""
+	}
+	return work
 }
 
 // startIsolation snapshots the workspace (before verification may deepen
@@ -42,9 +61,14 @@ func startIsolation(ctx context.Context, u *ui.UI, getenv func(string) string, c
 	var err error
 	// Only the flox builder builds through Nix; "auto" is flox only where
 	// flox is installed.
-	if b, err := build.Select(cfg.Builder); err == nil && b.Name() == "flox" {
-		if iso.daemon, err = nixdaemon.Start(ctx, nixdaemon.Options{GitHubToken: cfg.GitHubToken}); err != nil {
-			return nil, err
+	// On a runner (the native action, as root through sudo) the system's
+	// daemon, which flox/install-flox-action set up, serves the build
+	// user; in the container there is none, and the action starts one.
+	if b, err := build.Select(cfg.Builder); err == nil && b.Name() == "flox" && os.Geteuid() == 0 {
+		if iso.daemon = nixdaemon.System(); iso.daemon == nil {
+			if iso.daemon, err = nixdaemon.Start(ctx, nixdaemon.Options{GitHubToken: cfg.GitHubToken}); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if iso.sb, err = sandbox.New(sandbox.Options{Timeout: cfg.BuildTimeout, Env: iso.daemon.Env()}); err != nil {
@@ -55,8 +79,36 @@ func startIsolation(ctx context.Context, u *ui.UI, getenv func(string) string, c
 		iso.daemon.Stop()
 		return nil, err
 	}
+	// On a runner, the directory of every job's files (the workspaces,
+	// RUNNER_TEMP with the event and file-command files, the actions'
+	// code) is closed to builds while they run, and opened again after.
+	if work := runnerWorkDir(getenv); work != "" {
+		if iso.reopen, err = iso.sb.HideFor(work); err != nil {
+			iso.daemon.Stop()
+			return nil, err
+		}
+	}
 	iso.notes = append(iso.notes, iso.sb.Describe())
+	if u := getenv("SUDO_USER"); u != "" && iso.sb.Dropped() {
+		iso.notes = append(iso.notes, fmt.Sprintf("the action ran as root through sudo, for the runner's user %s, so that builds could run as a user of their own", u))
+	}
+	if d := iso.daemon.Describe(); d != "" {
+		iso.notes = append(iso.notes, d)
+	}
 	return iso, nil
+}
+
+// unsandboxedWarning is the warning for a build that asks for Nix's
+// sandbox where it will not have it, "" when there is nothing to say. On
+// a runner the system's daemon decides, by its nix.conf.
+func (iso *isolation) unsandboxedWarning(builder string, b manifest.Build) string {
+	if builder != "flox" || b.Sandbox != manifest.SandboxPure || !iso.daemon.IsSystem() {
+		return build.UnsandboxedWarning(builder, b, !iso.sb.Dropped())
+	}
+	if s := iso.daemon.Sandbox(); s == "true" || s == "relaxed" {
+		return ""
+	}
+	return fmt.Sprintf(`build %q (%s) asks for sandbox = "pure", but the system's Nix daemon runs builds without Nix's sandbox (its nix.conf says sandbox = %s, or says nothing and that is Nix's default here), so the build could reach the network and files outside its inputs; set sandbox = true (Linux) or sandbox = relaxed (macOS) in /etc/nix/nix.conf and restart the daemon in a step before this one; it still ran as a user of its own, apart from the action's secrets`, b.Name, b.Pos, iso.daemon.Sandbox())
 }
 
 // prepareClone gives the clean clone's files (not its .git) to the build
@@ -78,6 +130,11 @@ func (iso *isolation) close(u *ui.UI) {
 		return
 	}
 	iso.daemon.Stop()
+	if iso.reopen != nil {
+		if err := iso.reopen(); err != nil {
+			u.Warning("%v", err)
+		}
+	}
 	if iso.ws != nil {
 		res, err := iso.ws.Restore()
 		if err != nil {
