@@ -19,6 +19,7 @@ require (
 	github.com/sethvargo/go-githubactions v1.3.0
 	github.com/ulikunitz/xz v0.5.17
 	golang.org/x/sync v0.22.0
+	golang.org/x/sys v0.47.0
 	gopkg.in/yaml.v3 v3.0.1
 )
 

@@ -27,6 +27,7 @@ import (
 	"github.com/flox-publish/publish-action/internal/publish"
 	"github.com/flox-publish/publish-action/internal/sandbox"
 	"github.com/flox-publish/publish-action/internal/signing"
+	"github.com/flox-publish/publish-action/internal/version"
 )
 
 // cancelBound is how long the stages have, after the first signal, to
@@ -105,6 +106,10 @@ func run(ctx context.Context, release *publish.Release, args []string) int {
 	}
 	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
 		inputs.Usage(stdout)
+		return 0
+	}
+	if len(args) > 0 && (args[0] == "--version" || args[0] == "version") {
+		fmt.Fprint(stdout, version.Get(cache.ZstdImplementation()))
 		return 0
 	}
 	// Run reports its errors itself.

@@ -38,6 +38,20 @@ if [ -n "$unformatted" ]; then
 fi
 go vet ./...
 
+# macOS is a supported system of the binary (the native action): both of
+# its arches build and vet here (no macOS machine runs the tests; the
+# darwin code's pure logic is tested on Linux). internal/testenv/dockerlike
+# is the Linux container emulation of the tests, which macOS never runs.
+echo "==> go build, go vet (GOOS=darwin, amd64 and arm64)"
+darwin_pkgs=$(go list ./... | grep -v '/internal/testenv/dockerlike$')
+darwin_bins=$(GOOS=darwin go list -f '{{if .GoFiles}}{{.ImportPath}}{{end}}' $darwin_pkgs)
+for arch in amd64 arm64; do
+  # shellcheck disable=SC2086
+  GOOS=darwin GOARCH=$arch CGO_ENABLED=0 go build $darwin_bins
+  # shellcheck disable=SC2086
+  GOOS=darwin GOARCH=$arch CGO_ENABLED=0 go vet $darwin_pkgs
+done
+
 echo "==> go test"
 go test -count=1 -timeout 20m ./...
 

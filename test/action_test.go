@@ -52,6 +52,8 @@ type actionMetadata struct {
 		PreIf          string            `yaml:"pre-if"`
 		PostIf         string            `yaml:"post-if"`
 		Args           []string          `yaml:"args"`
+		// A composite action's (native/action.yml).
+		Steps []compositeStep `yaml:"steps"`
 	} `yaml:"runs"`
 
 	// InputOrder and OutputOrder are the names in the file's order.
@@ -68,6 +70,18 @@ type actionInput struct {
 
 type actionOutput struct {
 	Description string `yaml:"description"`
+	Value       string `yaml:"value"` // a composite action's
+}
+
+type compositeStep struct {
+	ID    string            `yaml:"id"`
+	Name  string            `yaml:"name"`
+	If    string            `yaml:"if"`
+	Shell string            `yaml:"shell"`
+	Env   map[string]string `yaml:"env"`
+	Run   string            `yaml:"run"`
+	Uses  string            `yaml:"uses"`
+	With  map[string]string `yaml:"with"`
 }
 
 // DefaultValue is the input's default, "" when it declares none.
@@ -78,9 +92,13 @@ func (in actionInput) DefaultValue() string {
 	return *in.Default
 }
 
-func loadAction(t testing.TB) *actionMetadata {
+func loadAction(t testing.TB) *actionMetadata { return loadActionFile(t, "action.yml") }
+
+// loadActionFile reads an action's metadata: action.yml, the container
+// action, or native/action.yml, the native one.
+func loadActionFile(t testing.TB, rel string) *actionMetadata {
 	t.Helper()
-	path := filepath.Join(testenv.ProjectRoot(t), "action.yml")
+	path := filepath.Join(testenv.ProjectRoot(t), rel)
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -89,11 +107,11 @@ func loadAction(t testing.TB) *actionMetadata {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&meta); err != nil {
-		t.Fatalf("action.yml: %v", err)
+		t.Fatalf("%s: %v", rel, err)
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		t.Fatalf("action.yml: %v", err)
+		t.Fatalf("%s: %v", rel, err)
 	}
 	meta.InputOrder = mappingKeys(&doc, "inputs")
 	meta.OutputOrder = mappingKeys(&doc, "outputs")
@@ -622,6 +640,11 @@ func TestExampleWorkflowsLeastPrivilege(t *testing.T) {
 			// (README, "Releasing"), and only that.
 			if name == ".github/workflows/release.yml" && jobName == "tag" {
 				want = map[string]string{"contents": "write"}
+			}
+			// Its attesting job signs the binaries' provenance (Sigstore,
+			// through the OIDC token), and only that.
+			if name == ".github/workflows/release.yml" && jobName == "attest" {
+				want = map[string]string{"contents": "read", "id-token": "write", "attestations": "write", "artifact-metadata": "write"}
 			}
 			perms := job.Permissions
 			if perms == nil {

@@ -195,6 +195,7 @@ func EnvName(name string) string {
 func Usage(w io.Writer) {
 	fmt.Fprintln(w, "Usage: flox-publish [--name value]...")
 	fmt.Fprintln(w, "       flox-publish keygen --name NAME --out PATH")
+	fmt.Fprintln(w, "       flox-publish --version")
 	fmt.Fprintln(w, "\nPublishes the builds of a Flox environment to a Nix binary cache. Flags (the action's inputs):")
 	for _, in := range All {
 		def := ""

@@ -51,6 +51,13 @@ type Daemon struct {
 	done   chan struct{}
 	socket string
 	dir    string // made for the socket, removed by Stop
+	// manager is what runs a system daemon (System), for the summary.
+	manager string
+	sandbox string // a system daemon's sandbox setting
+	// lifeline, where the system has no parent-death signal, is the
+	// write end of a pipe whose closing (at Stop, or when the action
+	// dies) ends the daemon.
+	lifeline *os.File
 }
 
 // Env is what a Nix client needs in its environment to use the daemon:
@@ -90,7 +97,12 @@ func Start(ctx context.Context, opts Options) (*Daemon, error) {
 		d.socket = d.dir + "/socket"
 	}
 	sock := d.socket
-	cmd := exec.Command(bin)
+	cmd, lifeline, err := command(bin)
+	if err != nil {
+		d.removeDir()
+		return nil, fmt.Errorf("start nix-daemon: %w", err)
+	}
+	d.lifeline = lifeline
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=/root"}
 	if v := os.Getenv("NIX_CONF_DIR"); v != "" {
 		cmd.Env = append(cmd.Env, "NIX_CONF_DIR="+v)
@@ -101,11 +113,12 @@ func Start(ctx context.Context, opts Options) (*Daemon, error) {
 	cmd.Env = append(cmd.Env, "NIX_DAEMON_SOCKET_PATH="+sock)
 	cmd.Dir = "/"
 	cmd.Stdout, cmd.Stderr = opts.Log, opts.Log
-	// Its own process group: a Ctrl-C in a terminal reaches the action,
-	// which stops the daemon after the builds it serves. A killed action
-	// takes the daemon with it, and with it the token in its environment.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	// Its own process group (command sets it): a Ctrl-C in a terminal
+	// reaches the action, which stops the daemon after the builds it
+	// serves. A killed action takes the daemon with it, and with it the
+	// token in its environment.
 	if err := cmd.Start(); err != nil {
+		d.closeLifeline()
 		d.removeDir()
 		return nil, fmt.Errorf("start nix-daemon: %w", err)
 	}
@@ -143,7 +156,14 @@ func (d *Daemon) Stop() {
 		<-d.done
 	}
 	syscall.Kill(-pgid, syscall.SIGKILL) // workers still in the group
+	d.closeLifeline()
 	d.removeDir()
+}
+
+func (d *Daemon) closeLifeline() {
+	if d.lifeline != nil {
+		d.lifeline.Close()
+	}
 }
 
 // socketDir makes a directory for the socket in /run, or /tmp where /run

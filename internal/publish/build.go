@@ -77,7 +77,7 @@ func (buildStage) Run(ctx context.Context, r *Release) error {
 	for i, p := range built.Packages {
 		b := p.Build
 		end := r.UI.Group(fmt.Sprintf("Build %s %s (%s builder)", b.Name, p.Version, r.Builder.Name()))
-		if w := builder.UnsandboxedWarning(r.Builder.Name(), b, !r.iso.sb.Dropped()); w != "" {
+		if w := r.iso.unsandboxedWarning(r.Builder.Name(), b); w != "" {
 			r.iso.warn(r.UI, w)
 		}
 		res, err := r.Builder.Build(ctx, builder.Request{

@@ -3,10 +3,13 @@ package publish
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/flox-publish/publish-action/internal/builder"
 	"github.com/flox-publish/publish-action/internal/inputs"
+	"github.com/flox-publish/publish-action/internal/manifest"
 	"github.com/flox-publish/publish-action/internal/nixdaemon"
 	"github.com/flox-publish/publish-action/internal/report"
 	"github.com/flox-publish/publish-action/internal/sandbox"
@@ -25,14 +28,30 @@ type isolation struct {
 	sb     *sandbox.Sandbox
 	daemon *nixdaemon.Daemon
 	ws     *workspace.Snapshot
+	reopen func() error // gives back what HideFor closed
 	notes  []string
+}
+
+// runnerWorkDir is the runner's work directory (the parent of
+// RUNNER_WORKSPACE) when the action runs on the runner itself, "" in the
+// container, whose /github is closed to builds instead.
+func runnerWorkDir(run workflow.Run) string {
+	ws := run.RunnerWorkspace
+	if ws == "" || !filepath.IsAbs(ws) || strings.HasPrefix(filepath.Clean(ws)+"/", sandbox.RunnerDir+"/") {
+		return ""
+	}
+	work := filepath.Dir(filepath.Clean(ws))
+	if work == "/" {
+		return ""
+	}
+	return work
 }
 
 // startIsolation snapshots the workspace (before verification may deepen
 // it), picks the build user, closes /github to it and, for the flox
 // builder as root, starts the Nix daemon with the GitHub token as its
 // access-tokens.
-func startIsolation(ctx context.Context, u *ui.UI, run workflow.Run, cfg inputs.Config, b builder.Builder) (*isolation, error) {
+func startIsolation(ctx context.Context, u *ui.UI, run workflow.Run, getenv func(string) string, cfg inputs.Config, b builder.Builder) (*isolation, error) {
 	iso := &isolation{}
 	if dir := run.Workspace; run.InActions && dir != "" {
 		ws, err := workspace.Take(dir)
@@ -42,10 +61,15 @@ func startIsolation(ctx context.Context, u *ui.UI, run workflow.Run, cfg inputs.
 		iso.ws = ws
 	}
 	var err error
-	// Only the flox builder builds through Nix.
-	if b.Name() == "flox" {
-		if iso.daemon, err = nixdaemon.Start(ctx, nixdaemon.Options{GitHubToken: cfg.GitHubToken}); err != nil {
-			return nil, err
+	// Only the flox builder builds through Nix. On a runner (the native
+	// action, as root through sudo) the system's daemon, which
+	// flox/install-flox-action set up, serves the build user; in the
+	// container there is none, and the action starts one.
+	if b.Name() == "flox" && os.Geteuid() == 0 {
+		if iso.daemon = nixdaemon.System(); iso.daemon == nil {
+			if iso.daemon, err = nixdaemon.Start(ctx, nixdaemon.Options{GitHubToken: cfg.GitHubToken}); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if iso.sb, err = sandbox.New(sandbox.Options{Timeout: cfg.BuildTimeout, Env: iso.daemon.Env()}); err != nil {
@@ -56,8 +80,36 @@ func startIsolation(ctx context.Context, u *ui.UI, run workflow.Run, cfg inputs.
 		iso.daemon.Stop()
 		return nil, err
 	}
+	// On a runner, the directory of every job's files (the workspaces,
+	// RUNNER_TEMP with the event and file-command files, the actions'
+	// code) is closed to builds while they run, and opened again after.
+	if work := runnerWorkDir(run); work != "" {
+		if iso.reopen, err = iso.sb.HideFor(work); err != nil {
+			iso.daemon.Stop()
+			return nil, err
+		}
+	}
 	iso.notes = append(iso.notes, iso.sb.Describe())
+	if u := getenv("SUDO_USER"); u != "" && iso.sb.Dropped() {
+		iso.notes = append(iso.notes, fmt.Sprintf("the action ran as root through sudo, for the runner's user %s, so that builds could run as a user of their own", u))
+	}
+	if d := iso.daemon.Describe(); d != "" {
+		iso.notes = append(iso.notes, d)
+	}
 	return iso, nil
+}
+
+// unsandboxedWarning is the warning for a build that asks for Nix's
+// sandbox where it will not have it, "" when there is nothing to say. On
+// a runner the system's daemon decides, by its nix.conf.
+func (iso *isolation) unsandboxedWarning(name string, b manifest.Build) string {
+	if name != "flox" || b.Sandbox != manifest.SandboxPure || !iso.daemon.IsSystem() {
+		return builder.UnsandboxedWarning(name, b, !iso.sb.Dropped())
+	}
+	if s := iso.daemon.Sandbox(); s == "true" || s == "relaxed" {
+		return ""
+	}
+	return fmt.Sprintf(`build %q (%s) asks for sandbox = "pure", but the system's Nix daemon runs builds without Nix's sandbox (its nix.conf says sandbox = %s, or says nothing and that is Nix's default here), so the build could reach the network and files outside its inputs; set sandbox = true (Linux) or sandbox = relaxed (macOS) in /etc/nix/nix.conf and restart the daemon in a step before this one; it still ran as a user of its own, apart from the action's secrets`, b.Name, b.Pos, iso.daemon.Sandbox())
 }
 
 // prepareClone gives the clean clone's files (not its .git) to the build
@@ -79,6 +131,11 @@ func (iso *isolation) close(u *ui.UI) {
 		return
 	}
 	iso.daemon.Stop()
+	if iso.reopen != nil {
+		if err := iso.reopen(); err != nil {
+			u.Warning("%v", err)
+		}
+	}
 	if iso.ws != nil {
 		res, err := iso.ws.Restore()
 		if err != nil {

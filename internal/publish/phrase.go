@@ -44,7 +44,7 @@ func phrase(cfg inputs.Config, err error) error {
 		return nil
 	case errors.Is(err, builder.ErrNoFlox):
 		return cfg.Errorf("builder", inputs.Fix{
-			Workflow: "use the action's image, which has Flox, or set builder: local",
+			Workflow: "on the runner (the native action) add a `uses: flox/install-flox-action@v2` step before this one, which installs Flox and its Nix daemon; or use the container action, whose image has Flox; or set builder: local",
 			Terminal: "install Flox (https://flox.dev/docs/install-flox/) or pass --builder local",
 		}, "is flox, but flox is not on PATH")
 	case errors.As(err, &unknown):

@@ -65,7 +65,7 @@ func (r *Release) Run(ctx context.Context, args []string) error {
 		return r.fail(ctx, nil, err)
 	}
 	r.Inputs = cfg
-	if r.iso, err = startIsolation(ctx, u, r.Workflow, cfg, r.Builder); err != nil {
+	if r.iso, err = startIsolation(ctx, u, r.Workflow, r.Env.Getenv, cfg, r.Builder); err != nil {
 		return r.fail(ctx, isolationStage{}, err)
 	}
 	defer r.iso.close(u)

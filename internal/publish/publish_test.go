@@ -156,7 +156,7 @@ func TestErrorsArePhrasedForWhereTheRunIs(t *testing.T) {
 		{"flox missing, terminal", terminal, builder.ErrNoFlox,
 			[]string{"--builder: is flox, but flox is not on PATH; install Flox (https://flox.dev/docs/install-flox/) or pass --builder local"}, nil},
 		{"flox missing, Actions", actions, builder.ErrNoFlox,
-			[]string{"input builder: is flox, but flox is not on PATH; use the action's image, which has Flox, or set builder: local"}, nil},
+			[]string{"input builder: is flox, but flox is not on PATH; on the runner (the native action) add a `uses: flox/install-flox-action@v2` step before this one, which installs Flox and its Nix daemon; or use the container action, whose image has Flox; or set builder: local"}, nil},
 		{"store-url for Flox's store, Actions", actions, &catalog.StoreURLError{Catalog: "acme", Type: catalog.StorePublisher, Given: mine},
 			[]string{"catalog acme (store type publisher): store-url s3://mine cannot be used", "remove store-url"}, []string{"--store-url"}},
 		{"store-url for Flox's store, terminal", terminal, &catalog.StoreURLError{Catalog: "acme", Type: catalog.StorePublisher, Given: mine},

@@ -31,7 +31,8 @@ func (reportStage) Run(ctx context.Context, r *Release) error {
 	if err := r.UI.SetOutputs(outputs); err != nil {
 		return err
 	}
-	if err := r.UI.AddSummary(r.Report.Markdown()); err != nil {
+	systems := report.Systems{Manifest: r.Checked.Environment.Manifest.Options.Systems, This: builder.System(), DryRun: r.Mode.DryRun}
+	if err := r.UI.AddSummary(r.Report.Markdown() + systems.Markdown()); err != nil {
 		return err
 	}
 	if !r.UI.InActions() {

@@ -21,13 +21,16 @@ package sandbox
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -35,29 +38,6 @@ import (
 	"syscall"
 	"time"
 )
-
-// Linux prctl options (linux/prctl.h); syscall does not name them.
-const (
-	prSetDumpable       = 4
-	prSetChildSubreaper = 36
-	prSetNoNewPrivs     = 38
-)
-
-// Harden is called first thing in the action's main. It makes the process
-// non-dumpable, so that no process of another uid, and no root process
-// without CAP_SYS_PTRACE (which Docker does not grant), can read its
-// /proc/PID/environ, mem, cwd or fd; and it sets no_new_privs, inherited by
-// every child, so that a build cannot regain privileges through a setuid
-// binary of the image.
-func Harden() error {
-	if _, _, e := syscall.RawSyscall6(syscall.SYS_PRCTL, prSetDumpable, 0, 0, 0, 0, 0); e != 0 {
-		return fmt.Errorf("prctl(PR_SET_DUMPABLE, 0): %w", e)
-	}
-	if _, _, e := syscall.RawSyscall6(syscall.SYS_PRCTL, prSetNoNewPrivs, 1, 0, 0, 0, 0); e != 0 {
-		return fmt.Errorf("prctl(PR_SET_NO_NEW_PRIVS, 1): %w", e)
-	}
-	return nil
-}
 
 // DefaultTimeout is the build-timeout input's default. GitHub ends a job
 // on its hosted runners after 6 hours without letting the action report;
@@ -120,6 +100,18 @@ func Current() *Sandbox {
 	return &Sandbox{uid: os.Getuid(), gid: os.Getgid(), timeout: DefaultTimeout}
 }
 
+// commandTag marks the environment of a command and of every process it
+// starts, so that without a build user they can be found (see sweep). It
+// is the same on every run of the same command in the same directory, so
+// that builds that record their environment stay reproducible (the local
+// builder runs every build in one fixed directory, one run at a time);
+// commands in different directories, such as two runs' clean clones, get
+// different tags.
+func commandTag(dir, what string) string {
+	sum := sha256.Sum256([]byte(dir + "\x00" + what))
+	return hex.EncodeToString(sum[:16])
+}
+
 // pickUID returns a uid in the build range that no process uses and no
 // file of /etc/passwd names. The uid is dedicated to this run, which is
 // what makes ending every process of it safe.
@@ -132,6 +124,11 @@ func pickUID() (int, error) {
 		}
 		uid := uidBase + int(binary.LittleEndian.Uint32(b[:])%uidRange)
 		if strings.Contains(string(passwd), ":"+strconv.Itoa(uid)+":") {
+			continue
+		}
+		// The system's user database too (macOS keeps its users in
+		// Directory Services, not /etc/passwd).
+		if _, err := user.LookupId(strconv.Itoa(uid)); err == nil {
 			continue
 		}
 		if n, _ := processesOf(uid); n == 0 {
@@ -155,7 +152,7 @@ func (s *Sandbox) Describe() string {
 	if s.dropped {
 		return fmt.Sprintf("builds ran as uid %d, a user of their own that cannot read the action's environment, memory or files, nor write the workspace or the cache; every process they started was ended with them", s.uid)
 	}
-	return fmt.Sprintf("builds ran as the current user (uid %d), like the action: they could read what it reads; run the action as root (as in its container) to run them as a user of their own", s.uid)
+	return fmt.Sprintf("builds ran as the current user (uid %d), like the action: they could read what that user reads (the workspace, with any credentials in its .git/config); %s. Their environment held no secret, and the processes they started were found by a marker in their environment and ended with them (one that clears its environment and leaves its process group could outlive them). Run the action as root (in its container, or through passwordless sudo, as the native action does on hosted runners) to run them as a user of their own", s.uid, sameUserNote)
 }
 
 // Env is what a command's environment needs for the build user: git
@@ -306,6 +303,10 @@ func (s *Sandbox) Run(ctx context.Context, cmd *exec.Cmd, what string) error {
 		return err
 	}
 	defer out.close()
+	// In every command's environment, with a build user or not, so that
+	// a build sees the same environment either way.
+	tag := commandTag(cmd.Dir, what)
+	cmd.Env = append(cmd.Environ(), tagVar+"="+tag)
 	if err := cmd.Start(); err != nil {
 		return err
 	}
@@ -318,16 +319,16 @@ func (s *Sandbox) Run(ctx context.Context, cmd *exec.Cmd, what string) error {
 	select {
 	case err = <-done:
 	case <-timer.C:
-		s.end(pgid)
+		s.end(pgid, tag)
 		<-done
 		err = &TimeoutError{What: what, Timeout: s.timeout}
 	case <-ctx.Done():
-		s.end(pgid)
+		s.end(pgid, tag)
 		<-done
 		err = fmt.Errorf("%s was cancelled and ended with every process it started: %w", what, context.Cause(ctx))
 	}
 	// What it left behind: background processes, double forks.
-	if kerr := s.end(pgid); kerr != nil && err == nil {
+	if kerr := s.end(pgid, tag); kerr != nil && err == nil {
 		err = fmt.Errorf("%s: %w", what, kerr)
 	}
 	out.drain(2 * time.Second)
@@ -402,10 +403,10 @@ func (p *pipes) close() {
 
 // end kills the group and every process of the build user, and waits (a
 // few seconds at most) until none is left.
-func (s *Sandbox) end(pgid int) error {
+func (s *Sandbox) end(pgid int, tag string) error {
 	syscall.Kill(-pgid, syscall.SIGKILL)
 	if !s.dropped {
-		return nil
+		return s.sweep(tag)
 	}
 	if s.uid == 0 || s.uid == os.Getuid() {
 		return errors.New("sandbox: refusing to end every process of the action's own uid")
@@ -427,6 +428,33 @@ func (s *Sandbox) end(pgid int) error {
 	}
 }
 
+// sweep ends, without a build user, what a command left that is still
+// running: the processes of this user whose environment carries the
+// command's tag (Run puts it in its environment), also those that left
+// the process group. kill(-1) cannot be used here: from the action's own
+// uid it would end the action and everything else of its user.
+// A process that clears its environment and leaves its group escapes it;
+// Describe says so.
+func (s *Sandbox) sweep(tag string) error {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		pids, err := tagged(s.uid, tag)
+		if err != nil {
+			return err
+		}
+		if len(pids) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d processes the command started could not be ended", len(pids))
+		}
+		for _, pid := range pids {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // killAll sends SIGKILL to every process of the build user at once, as the
 // kernel does for kill(-1) from a process of that user (all it may signal,
 // except itself), which a fork loop cannot outrun as it could a scan.
@@ -439,40 +467,6 @@ func (s *Sandbox) killAll() {
 	cmd.Dir = "/"
 	cmd.Env = []string{"PATH=/usr/bin:/bin"}
 	_ = cmd.Run()
-}
-
-// Processes counts the live processes whose real uid is uid. Zombies
-// are not counted: they hold nothing and their parent reaps them.
-func Processes(uid int) (int, error) { return processesOf(uid) }
-
-func processesOf(uid int) (int, error) {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return 0, fmt.Errorf("sandbox: list processes: %w", err)
-	}
-	n := 0
-	for _, e := range entries {
-		if _, err := strconv.Atoi(e.Name()); err != nil {
-			continue
-		}
-		data, err := os.ReadFile("/proc/" + e.Name() + "/status")
-		if err != nil {
-			continue // exited meanwhile
-		}
-		var state string
-		for _, line := range strings.Split(string(data), "\n") {
-			if v, ok := strings.CutPrefix(line, "State:"); ok {
-				state = strings.TrimSpace(v)
-			}
-			if v, ok := strings.CutPrefix(line, "Uid:"); ok {
-				f := strings.Fields(v)
-				if len(f) > 0 && f[0] == strconv.Itoa(uid) && !strings.HasPrefix(state, "Z") {
-					n++
-				}
-			}
-		}
-	}
-	return n, nil
 }
 
 // RunnerDir is where the runner mounts the workspace, HOME, the event
@@ -501,4 +495,32 @@ func (s *Sandbox) Hide(dirs ...string) error {
 		}
 	}
 	return nil
+}
+
+// HideFor closes dir to the build user (mode 0700: its owner, the
+// runner's user, keeps every right) until the returned function gives it
+// its mode back. For a directory of the runner's, outside the container:
+// a run killed before it reopens leaves it to its owner alone, which
+// costs that owner nothing. Only when commands run as a build user.
+func (s *Sandbox) HideFor(dir string) (reopen func() error, err error) {
+	if !s.dropped {
+		return func() error { return nil }, nil
+	}
+	fi, err := os.Stat(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return func() error { return nil }, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: %w", err)
+	}
+	mode := fi.Mode().Perm()
+	if err := os.Chmod(dir, mode&0o700); err != nil {
+		return nil, fmt.Errorf("sandbox: close %s to builds: %w", dir, err)
+	}
+	return func() error {
+		if err := os.Chmod(dir, mode); err != nil {
+			return fmt.Errorf("sandbox: give %s its mode %o back: %w", dir, mode, err)
+		}
+		return nil
+	}, nil
 }

@@ -171,3 +171,33 @@ func TestOwnRefusesHardLinks(t *testing.T) {
 		t.Errorf("the linked file belongs to uid %d (%v), want root", st.Uid, err)
 	}
 }
+
+// TestHideFor closes a runner's directory to the build user while it
+// builds, and gives the directory its mode back after.
+func TestHideFor(t *testing.T) {
+	needRoot(t)
+	sb, err := sandbox.New(sandbox.Options{Timeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	work := t.TempDir()
+	os.Chmod(work, 0o755)
+	os.WriteFile(filepath.Join(work, "event.json"), []byte("secret-ish"), 0o644)
+	reopen, err := sb.HideFor(work)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := sb.Command("/bin/cat", filepath.Join(work, "event.json"))
+	cmd.Dir = "/"
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := sb.Run(context.Background(), cmd, "reader"); err == nil || strings.Contains(out.String(), "secret-ish") {
+		t.Errorf("the build user read a file of the hidden directory: %v, %q", err, out.String())
+	}
+	if err := reopen(); err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(work); fi.Mode().Perm() != 0o755 {
+		t.Errorf("the directory's mode is %o after, want 755", fi.Mode().Perm())
+	}
+}

@@ -23,6 +23,9 @@ type Run struct {
 	APIURL     string // GITHUB_API_URL; "" means https://api.github.com
 	ServerURL  string // GITHUB_SERVER_URL
 	ID         string // GITHUB_RUN_ID
+	// RunnerWorkspace is RUNNER_WORKSPACE, the runner's directory of this
+	// repository's workspaces.
+	RunnerWorkspace string
 
 	// Workspace is GITHUB_WORKSPACE, the checkout's directory, which file
 	// positions in annotations and the summary are relative to.
@@ -47,6 +50,7 @@ func Read(getenv func(string) string) Run {
 	r.APIURL = getenv("GITHUB_API_URL")
 	r.ServerURL = getenv("GITHUB_SERVER_URL")
 	r.ID = getenv("GITHUB_RUN_ID")
+	r.RunnerWorkspace = getenv("RUNNER_WORKSPACE")
 	return r
 }
 
