@@ -88,7 +88,9 @@ func (c *container) run(t *testing.T, f *e2eFixture, r containerRun) containerRe
 	tmp := t.TempDir()
 	rc := testenv.RunnerContainer{Image: c.image, Network: "host", Workspace: filepath.Join(tmp, "workspace"),
 		Binds: []string{f.remote + ":" + f.remote + ":ro"}}
-	testenv.RunnerDirs(t, tmp, &rc)
+	if err := testenv.RunnerDirs(tmp, &rc); err != nil {
+		t.Fatal(err)
+	}
 	f.checkout(t, rc.Workspace, r.step)
 	for name, content := range r.files {
 		p := filepath.Join(rc.Temp, name)
@@ -576,6 +578,28 @@ func TestContainer(t *testing.T) {
 		}
 		checkCancelled(t, res, "SIGINT")
 	})
+}
+
+// TestImageLegacyBuilder builds the Dockerfile with the legacy builder
+// (DOCKER_BUILDKIT=0: Docker 20.10's default, still some self-hosted
+// runners'), which sets no BUILDPLATFORM and builds every stage, and runs
+// the image it made.
+func TestImageLegacyBuilder(t *testing.T) {
+	if os.Geteuid() != 0 {
+		testenv.Missing(t, "container test: needs root (a Docker engine of its own)")
+	}
+	d := testenv.DockerEngine(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	tag := "flox-publish-test/action:legacy-" + testenv.RandomHex(6)
+	if log, err := d.BuildImage(ctx, testenv.ProjectRoot(t), tag, testenv.Legacy); err != nil {
+		t.Fatalf("%v\n%s", err, log)
+	}
+	t.Cleanup(func() { d.Command(context.Background(), "image", "rm", "-f", tag).Run() })
+	out, err := d.Output(ctx, "run", "--rm", "--network", "none", tag, "--help")
+	if err != nil || !strings.Contains(out, "Usage: flox-publish") {
+		t.Errorf("the image's --help: %q, %v", out, err)
+	}
 }
 
 // checkCancelled checks a run cancelled by sig during the build: one error

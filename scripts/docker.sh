@@ -144,7 +144,10 @@ _docker_warm() {
 docker_stop() {
   [ -n "${_docker_pid:-}" ] || return 0
   if kill -0 "$_docker_pid" 2>/dev/null; then
-    # What the run's tests left: dangling images of earlier builds.
+    # What the run's tests and benchmark built (their layers stay in the
+    # build cache), and dangling images of earlier builds.
+    "$FLOX_PUBLISH_DOCKER" image ls -q flox-publish-test/action | xargs -r "$FLOX_PUBLISH_DOCKER" image rm -f >/dev/null 2>&1 || true
+    "$FLOX_PUBLISH_DOCKER" image ls -q flox-publish-bench/action | xargs -r "$FLOX_PUBLISH_DOCKER" image rm -f >/dev/null 2>&1 || true
     "$FLOX_PUBLISH_DOCKER" image prune -f >/dev/null 2>&1 || true
     kill -TERM "$_docker_pid" 2>/dev/null || true
     local i

@@ -254,15 +254,15 @@ func sanitize(s string) string {
 // RunnerDirs makes the runner's directories under dir, as the runner lays
 // them out (_temp with _github_home, _github_workflow and
 // _runner_file_commands in it) and fills in c's.
-func RunnerDirs(t testing.TB, dir string, c *RunnerContainer) {
-	t.Helper()
+func RunnerDirs(dir string, c *RunnerContainer) error {
 	c.Temp = filepath.Join(dir, "_temp")
 	c.Home = filepath.Join(c.Temp, "_github_home")
 	c.Workflow = filepath.Join(c.Temp, "_github_workflow")
 	c.FileCommands = filepath.Join(c.Temp, "_runner_file_commands")
 	for _, d := range []string{c.Home, c.Workflow, c.FileCommands} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
+			return err
 		}
 	}
+	return nil
 }
