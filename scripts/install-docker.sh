@@ -131,4 +131,8 @@ for t in root builder; do
 done
 tarball "$tmp/root" "$base"
 tarball "$tmp/builder" "$builder"
+# Those of other recipes or Go releases are not used again.
+for old in "$images"/bookworm-*.tar "$images"/go-builder-*.tar; do
+  [ "$old" = "$base" ] || [ "$old" = "$builder" ] || rm -f "$old" "$old.sha256"
+done
 echo "==> base images: $base, $builder" >&2
