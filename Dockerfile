@@ -88,7 +88,6 @@ RUN set -eux; \
 COPY image/nix.conf /etc/nix/nix.conf
 COPY image/setup.sh /usr/local/lib/flox-publish/setup.sh
 RUN /usr/local/lib/flox-publish/setup.sh
-# Keep in step with image/environment (action_test.go checks they match).
 ENV PATH=/nix/var/nix/profiles/default/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     NIX_CONF_DIR=/etc/nix \
     FLOX_DISABLE_METRICS=true \
