@@ -80,7 +80,7 @@ tarball() {
 }
 
 echo "==> debootstrap bookworm (minbase) from $mirror for the base images (about 3 minutes, once)" >&2
-debootstrap --variant=minbase bookworm "$tmp/root" "$mirror" >"$tmp/debootstrap.log" 2>&1 ||
+env -u TMPDIR debootstrap --variant=minbase bookworm "$tmp/root" "$mirror" >"$tmp/debootstrap.log" 2>&1 ||
   { tail -20 "$tmp/debootstrap.log" >&2; echo "install-docker: debootstrap failed" >&2; exit 1; }
 
 # As Debian's -slim images: dpkg leaves out documentation and translations,
@@ -116,7 +116,7 @@ find "$tmp/root/usr/share/locale" -mindepth 1 -maxdepth 1 -not -name locale.alia
 cp -a "$tmp/root" "$tmp/builder"
 cp /etc/resolv.conf "$tmp/builder/etc/resolv.conf"
 mount --bind /proc "$tmp/builder/proc"
-chroot "$tmp/builder" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gcc libc6-dev ca-certificates >"$tmp/apt.log" 2>&1 ||
+chroot "$tmp/builder" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gcc libc6-dev ca-certificates >"$tmp/apt.log" 2>&1 ||
   { tail -20 "$tmp/apt.log" >&2; echo "install-docker: apt-get in the Go builder failed" >&2; exit 1; }
 umount "$tmp/builder/proc"
 cp /etc/ssl/certs/ca-certificates.crt "$tmp/builder/etc/ssl/certs/ca-certificates.crt"
