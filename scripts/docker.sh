@@ -158,6 +158,9 @@ docker_stop() {
     kill -KILL "$_docker_pid" 2>/dev/null || true
   fi
   wait "$_docker_pid" 2>/dev/null || true
+  # dockerd leaves its network namespace's bind mount (exec/netns/default).
+  awk -v d="$_docker_run/" 'index($2, d) == 1 {print $2}' /proc/mounts | sort -r |
+    while read -r m; do umount -l "$m" 2>/dev/null || true; done
   rm -rf "$_docker_run"
   _docker_pid=
 }
