@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/flox-publish/publish-action/internal/inputs"
 	"github.com/flox-publish/publish-action/internal/testenv"
 )
 
@@ -87,7 +88,7 @@ func (b *bench) imageReport(ctx context.Context) error {
 	}
 	env := []string{"HOME=/github/home", "GITHUB_EVENT_NAME=pull_request", "GITHUB_REF=refs/pull/1/merge",
 		"GITHUB_SHA=0000000000000000000000000000000000000000", "GITHUB_REPOSITORY=acme/widgets", "GITHUB_WORKSPACE=/github/workspace",
-		"INPUT_DIR=.", "INPUT_BUILDER=flox"}
+		inputs.EnvName("dir") + "=.", inputs.EnvName("builder") + "=flox"}
 	var first, trueRuns []time.Duration
 	for range b.cfg.imageRuns {
 		rc := testenv.RunnerContainer{Image: tag, Env: env, Workspace: ws, Network: "none"}
