@@ -598,6 +598,11 @@ func TestRetries(t *testing.T) {
 		// wantWaitAtLeast is the least the longest wait may be.
 		wantWaitAtLeast time.Duration
 		wantWaits       int
+		// retryAfterDate, when set, makes the first fault's Retry-After
+		// that far from when the subtest starts, as a date (parallel
+		// subtests wait their turn: a date fixed with the table would be
+		// near when this one runs).
+		retryAfterDate time.Duration
 	}{
 		{
 			name:      "5xx then success",
@@ -611,8 +616,8 @@ func TestRetries(t *testing.T) {
 		},
 		{
 			name:      "429 honours Retry-After as a date",
-			faults:    []testenv.FloxHubFault{{Step: "create", Status: 429, RetryAfter: time.Now().Add(90 * time.Second).UTC().Format(http.TimeFormat)}},
-			wantCalls: 2, wantWaits: 1, wantWaitAtLeast: 80 * time.Second,
+			faults:    []testenv.FloxHubFault{{Step: "create", Status: 429}},
+			wantCalls: 2, wantWaits: 1, wantWaitAtLeast: 80 * time.Second, retryAfterDate: 90 * time.Second,
 		},
 		{
 			name:      "408 is retried",
@@ -651,7 +656,10 @@ func TestRetries(t *testing.T) {
 			s := testenv.StartFloxHubStandIn(t)
 			s.AddUser(testToken, "alice")
 			s.AddCatalog(testCatalog, nixCopy, "alice")
-			for _, f := range tt.faults {
+			for i, f := range tt.faults {
+				if i == 0 && tt.retryAfterDate > 0 {
+					f.RetryAfter = time.Now().Add(tt.retryAfterDate).UTC().Format(http.TimeFormat)
+				}
 				s.Fault(f)
 			}
 			var logged []string
