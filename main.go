@@ -24,6 +24,7 @@ import (
 
 	"github.com/flox-publish/publish-action/internal/cache"
 	"github.com/flox-publish/publish-action/internal/inputs"
+	"github.com/flox-publish/publish-action/internal/pid1"
 	"github.com/flox-publish/publish-action/internal/publish"
 	"github.com/flox-publish/publish-action/internal/sandbox"
 	"github.com/flox-publish/publish-action/internal/signing"
@@ -42,6 +43,11 @@ func main() {
 	// one's memory or environment (see internal/sandbox).
 	if err := sandbox.Harden(); err != nil {
 		fmt.Fprintf(os.Stderr, "warning: %v\n", err)
+	}
+	// As its container's PID 1 (the runner passes no --init), the process
+	// is the container's init and runs the action as its child.
+	if code, ok := pid1.Supervise(); ok {
+		os.Exit(code)
 	}
 	cache.TuneGC(os.Getenv)
 	release := publish.New(publish.Env{Getenv: os.Getenv, Environ: os.Environ(), Stdout: os.Stdout})

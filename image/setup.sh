@@ -1,7 +1,6 @@
 #!/bin/sh
 # Prepares the action's image after its packages are installed; run by the
-# Dockerfile and, on the container test's Debian tree, by container_test.go.
-# Idempotent.
+# Dockerfile. Idempotent.
 set -eu
 
 # Nix's build users: the daemon builds derivations as these, never as root
@@ -23,3 +22,10 @@ done
 # of its own) can reach them; the action also sets this at run time.
 mkdir -p /github /nix/var/nix/daemon-socket
 chmod 0700 /github
+
+# No program of the image gains privileges when a build runs it: Debian's
+# su, mount, passwd, chsh, … lose their setuid and setgid bits (the action
+# needs none of them; it is root). Builds also run with no_new_privs
+# (internal/sandbox), which makes the kernel ignore such bits; this keeps
+# the image safe where that is not in force.
+find / -xdev -type f \( -perm -4000 -o -perm -2000 \) -exec chmod ug-s {} +

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the project on a fresh Debian machine: installs what the
-# tests run against when it is missing (git, Debian's Nix, MinIO), checks
+# tests run against when it is missing (git, Debian's Nix, MinIO, a Docker
+# engine and the base images of the action's image), checks
 # that go.mod is tidy, vets, tests the whole module, then runs the race
 # detector on the packages that run things concurrently. Under CI=true a
 # test that lacks its tool fails; elsewhere it skips and says why.
@@ -9,14 +10,26 @@ cd "$(dirname "$0")/.."
 
 MINIO_BIN=$(bash scripts/install-tools.sh)
 export MINIO_BIN
-# actionlint checks every workflow; the container test runs the action in a
-# Debian tree built once by debootstrap (root only: elsewhere the test
-# skips, and says so).
+# actionlint checks every workflow.
 ACTIONLINT_BIN=$(bash scripts/install-actionlint.sh)
 export ACTIONLINT_BIN
-if [ "$(id -u)" -eq 0 ]; then
-  FLOX_PUBLISH_ROOTFS=$(bash scripts/install-rootfs.sh)
-  export FLOX_PUBLISH_ROOTFS
+
+# The container test builds the image from the Dockerfile and runs it as
+# the runner does, in a Docker engine of this run's own (scripts/docker.sh:
+# Debian's docker.io, installed when missing), stopped when the run ends.
+# Root only. Under CI=true an engine that does not start fails the run;
+# elsewhere the container tests skip, and say so.
+source scripts/docker.sh
+trap docker_stop EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+if [ "$(id -u)" -ne 0 ]; then
+  echo "==> NOTE: not root: no Docker engine is started and the container tests are skipped (under CI=true they fail)"
+elif ! docker_start; then
+  if [ "${CI:-}" = true ]; then
+    echo "==> CI=true: the container tests need a Docker engine (see above)"; exit 1
+  fi
+  echo "==> NOTE: no Docker engine (see above): the container tests are skipped"
 fi
 
 # The conformance tests read real Flox environments from ../shared beside
@@ -40,10 +53,9 @@ go vet ./...
 
 # macOS is a supported system of the binary (the native action): both of
 # its arches build and vet here (no macOS machine runs the tests; the
-# darwin code's pure logic is tested on Linux). internal/testenv/dockerlike
-# is the Linux container emulation of the tests, which macOS never runs.
+# darwin code's pure logic is tested on Linux).
 echo "==> go build, go vet (GOOS=darwin, amd64 and arm64)"
-darwin_pkgs=$(go list ./... | grep -v '/internal/testenv/dockerlike$')
+darwin_pkgs=$(go list ./...)
 darwin_bins=$(GOOS=darwin go list -f '{{if .GoFiles}}{{.ImportPath}}{{end}}' $darwin_pkgs)
 for arch in amd64 arm64; do
   # shellcheck disable=SC2086

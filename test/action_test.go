@@ -684,11 +684,21 @@ func TestExampleWorkflowsLeastPrivilege(t *testing.T) {
 	}
 }
 
-// TestDockerfile lints the Dockerfile for what a container action needs,
-// since no Docker engine runs here to build it: a static, -trimpath binary
-// built in its own stage, pinned base images, a runtime stage with git and
-// Flox that runs as root without a WORKDIR, the binary as entrypoint.
+// TestDockerfile lints the Dockerfile for what a container action needs (the
+// container test builds and runs it, where a Docker engine runs): a static,
+// -trimpath binary built in its own stage, pinned base images, a runtime
+// stage with git and Flox that runs as root without a WORKDIR, the binary
+// as entrypoint; and what lets a builder without a registry, or the legacy
+// builder, build it: no `# syntax=` frontend image, a default for
+// BUILDPLATFORM, which the legacy builder does not set.
 func TestDockerfile(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(testenv.ProjectRoot(t), "Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if regexp.MustCompile(`(?im)^#\s*syntax\s*=`).Match(data) {
+		t.Error("the Dockerfile names a frontend image (# syntax=): a builder that reaches no registry cannot build it")
+	}
 	instrs := testenv.DockerfileInstructions(t)
 	args := map[string]string{} // global ARG defaults
 	type stage struct {
@@ -720,6 +730,9 @@ func TestDockerfile(t *testing.T) {
 		image := strings.Fields(s.from)
 		ref := image[0]
 		if strings.HasPrefix(ref, "--platform") && len(image) > 1 {
+			if p := strings.TrimPrefix(ref, "--platform="); strings.Contains(p, "$") && !strings.Contains(p, ":-") {
+				t.Errorf("FROM %s: the platform has no default; the legacy builder (DOCKER_BUILDKIT=0) sets no BUILDPLATFORM and refuses an empty one", s.from)
+			}
 			ref = image[1]
 		}
 		ref = expand.ReplaceAllStringFunc(ref, func(m string) string {
@@ -742,6 +755,11 @@ func TestDockerfile(t *testing.T) {
 		}
 	}
 	var entrypoint, copied string
+	// The binary the build stage writes, e.g. /out/flox-publish.
+	output := ""
+	if m := regexp.MustCompile(`-o (\S+) \.(\s|$)`).FindStringSubmatch(buildText); m != nil {
+		output = m[1]
+	}
 	runtimeText := strings.Join(runtime.instrs, "\n")
 	for _, in := range runtime.instrs {
 		word, rest, _ := strings.Cut(in, " ")
@@ -754,7 +772,11 @@ func TestDockerfile(t *testing.T) {
 			entrypoint = rest
 		case "COPY":
 			if f := strings.Fields(rest); len(f) >= 3 && strings.HasPrefix(f[0], "--from=") {
-				copied = f[len(f)-1]
+				src, dst := f[1], f[len(f)-1]
+				copied = dst
+				if strings.HasSuffix(dst, "/") && strings.HasPrefix(output, src) {
+					copied = dst + strings.TrimPrefix(strings.TrimPrefix(output, src), "/")
+				}
 			}
 		}
 	}

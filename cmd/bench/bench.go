@@ -38,6 +38,10 @@ type benchConfig struct {
 	rounds      int
 	altLevel    int
 	purego      bool
+	image       bool
+	imageOnly   bool
+	imageLegacy bool
+	imageRuns   int
 	out         string
 	work        string
 }
@@ -56,6 +60,10 @@ func benchCmd(ctx context.Context, args []string) error {
 	fs.BoolVar(&c.purego, "purego", true, "also publish to file:// with a build of this project without cgo (pure-Go zstd), to compare the encoders")
 	fs.IntVar(&c.rounds, "rounds", 3, "rounds of the side-by-side comparison (the report shows medians)")
 	fs.IntVar(&c.fixedRuns, "fixed-runs", 5, "runs of the action on the bundled example (0: skip)")
+	fs.BoolVar(&c.image, "image", true, "also build the action's image and measure its size and time to the first check (needs the Docker engine scripts/bench.sh starts)")
+	fs.BoolVar(&c.imageOnly, "image-only", false, "measure the action's image only")
+	fs.BoolVar(&c.imageLegacy, "image-legacy", false, "also build the image with the legacy builder (DOCKER_BUILDKIT=0)")
+	fs.IntVar(&c.imageRuns, "image-runs", 5, "runs of the image to its first check")
 	fs.StringVar(&c.out, "out", "", "also write the report to this file")
 	fs.StringVar(&c.work, "work", "", "scratch directory (default: a new temporary one, removed at the end)")
 	if err := fs.Parse(args); err != nil {
@@ -113,6 +121,13 @@ func (b *bench) run(ctx context.Context) error {
 		}
 	}
 	b.env = testenv.NixEnvIn(filepath.Join(b.cfg.work, "xdg-cache"))
+	if b.cfg.imageOnly {
+		b.header()
+		if err := b.imageReport(ctx); err != nil {
+			return err
+		}
+		return b.finish()
+	}
 	secret, _, err := signing.Generate("bench-1")
 	if err != nil {
 		return err
@@ -229,6 +244,11 @@ func (b *bench) run(ctx context.Context) error {
 			return err
 		}
 	}
+	if b.cfg.image {
+		if err := b.imageReport(ctx); err != nil {
+			return err
+		}
+	}
 	for _, p := range []struct{ title, file string }{
 		{"this project → file://", "cpu-file.pprof"},
 		{"this project → MinIO", "cpu-minio.pprof"},
@@ -240,6 +260,11 @@ func (b *bench) run(ctx context.Context) error {
 			return err
 		}
 	}
+	return b.finish()
+}
+
+// finish prints the report, and writes it to -out.
+func (b *bench) finish() error {
 	fmt.Print(b.report.String())
 	if b.cfg.out != "" {
 		return os.WriteFile(b.cfg.out, []byte(b.report.String()), 0o644)
@@ -356,6 +381,10 @@ func (b *bench) buildPureGo(ctx context.Context) (string, error) {
 func (b *bench) header() {
 	fmt.Fprintf(&b.report, "# Publish benchmark\n\n")
 	fmt.Fprintf(&b.report, "- Machine: %d cores (%s), %s, %s/%s\n", runtime.NumCPU(), cpuModel(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	if b.cfg.imageOnly {
+		fmt.Fprintf(&b.report, "- Run: %s; the action's image only\n", time.Now().UTC().Format(time.RFC3339))
+		return
+	}
 	fmt.Fprintf(&b.report, "- zstd encoder: %s\n", cache.ZstdImplementation())
 	fmt.Fprintf(&b.report, "- Nix: %s\n", strings.TrimSpace(output(b.env, "nix", "--version")))
 	fmt.Fprintf(&b.report, "- Closure: %d paths, %s of NAR (synthetic: small text files, large binaries, references)\n", b.cfg.closure.Paths, humanBytes(b.cfg.closure.Size))

@@ -15,9 +15,11 @@ const (
 // Harden is called first thing in the action's main. It makes the process
 // non-dumpable, so that no process of another uid, and no root process
 // without CAP_SYS_PTRACE (which Docker does not grant), can read its
-// /proc/PID/environ, mem, cwd or fd; and it sets no_new_privs, inherited by
-// every child, so that a build cannot regain privileges through a setuid
-// binary of the image.
+// /proc/PID/environ, mem, cwd or fd; and it sets no_new_privs on the
+// calling thread. prctl acts on one thread only, and the Go runtime's
+// other threads exist before main runs, so this does not cover what other
+// threads start: Run starts every command from a thread with the flag set
+// (see start), so that no build gains privileges through a setuid binary.
 func Harden() error {
 	if _, _, e := syscall.RawSyscall6(syscall.SYS_PRCTL, prSetDumpable, 0, 0, 0, 0, 0); e != 0 {
 		return fmt.Errorf("prctl(PR_SET_DUMPABLE, 0): %w", e)

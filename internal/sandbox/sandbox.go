@@ -307,7 +307,7 @@ func (s *Sandbox) Run(ctx context.Context, cmd *exec.Cmd, what string) error {
 	// a build sees the same environment either way.
 	tag := commandTag(cmd.Dir, what)
 	cmd.Env = append(cmd.Environ(), tagVar+"="+tag)
-	if err := cmd.Start(); err != nil {
+	if err := start(cmd); err != nil {
 		return err
 	}
 	out.started()

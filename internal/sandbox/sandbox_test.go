@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -18,6 +19,35 @@ func needRoot(t *testing.T) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		testenv.Missing(t, "the sandbox tests need root to run commands as a user of their own (CI runs them as root)")
+	}
+}
+
+// TestNoNewPrivs starts commands, one after the other, each from a thread
+// of its own (a goroutine locked to a thread that ends with it), and checks
+// that each has no_new_privs: the flag belongs to the thread that forks.
+// The container test checks it from a build in the image.
+func TestNoNewPrivs(t *testing.T) {
+	needRoot(t)
+	sb, err := sandbox.New(sandbox.Options{Timeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan string)
+	for range 8 {
+		go func() {
+			runtime.LockOSThread() // not unlocked: the thread ends with the goroutine
+			var out strings.Builder
+			cmd := sb.Command("/bin/sh", "-c", "grep NoNewPrivs /proc/self/status")
+			cmd.Stdout, cmd.Dir, cmd.Env = &out, "/", []string{"PATH=/usr/bin:/bin"}
+			if err := sb.Run(context.Background(), cmd, "probe"); err != nil {
+				errs <- err.Error()
+				return
+			}
+			errs <- strings.TrimSpace(out.String())
+		}()
+		if got := <-errs; got != "NoNewPrivs:\t1" {
+			t.Errorf("a command started without no_new_privs: %q", got)
+		}
 	}
 }
 

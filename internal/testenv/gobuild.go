@@ -8,8 +8,7 @@ import (
 )
 
 // GoBuildStatic builds the project's package pkg ("./internal/…") into
-// out, without cgo, so that it runs on any Linux root file system too
-// (the container test's).
+// out, without cgo, so that it runs on any Linux root file system.
 func GoBuildStatic(t testing.TB, pkg, out string) {
 	t.Helper()
 	cmd := exec.Command("go", "build", "-trimpath", "-o", out, pkg)

@@ -8,7 +8,12 @@
 // real store paths in the local store.
 //
 // Set FLOX_STANDIN_REFERENCE to a store path to make every output refer to
-// it, which gives the build a closure with a reference.
+// it, which gives the build a closure with a reference; or set
+// FLOX_STANDIN_DEPENDENCY to a word, and every output refers to a
+// derivation, built first, whose output holds it (where the store has no
+// path to refer to, as in a fresh container). `flox --version`
+// answers too (the image's build checks that flox runs), with a version
+// that says what it is.
 package main
 
 import (
@@ -37,7 +42,14 @@ func main() {
 	}
 }
 
+// version is what `flox --version` prints: not a Flox release.
+const version = "0.0.0-standin"
+
 func run(args []string) error {
+	if len(args) == 1 && args[0] == "--version" {
+		fmt.Println(version)
+		return nil
+	}
 	if len(args) == 0 || args[0] != "build" {
 		return fmt.Errorf("the stand-in only supports `flox build`, got %q", args)
 	}
@@ -89,14 +101,20 @@ func buildOne(dir, pname, version, command string, vars map[string]string) error
 		attrs[k] = v
 	}
 	script := command
-	if ref := os.Getenv("FLOX_STANDIN_REFERENCE"); ref != "" {
-		script += "\necho " + ref + " > $out/.flox-standin-reference\n"
+	dep := depAttr()
+	if dep != "" {
+		script += "\necho $dep > $out/.flox-standin-reference"
 	}
+	// The script ends in a builtin: bash execs a script's last simple
+	// command in place of itself, and Nix 2.8 was seen to kill such a
+	// builder (signal 9) in about half the runs of a derivation whose
+	// script ended in chmod; ending in `true` it never was.
+	script += "\ntrue\n"
 	env, _ := json.Marshal(attrs)
 	expr := fmt.Sprintf(`let attrs = builtins.fromJSON %s; in derivation (attrs // {
   name = %s; system = builtins.currentSystem; builder = "/bin/bash";
   args = [ "-e" "-c" %s ];
-%s })`, quote(string(env)), quote(pname+"-"+version), quote("cd "+dir+"\n"+script), refAttr())
+%s })`, quote(string(env)), quote(pname+"-"+version), quote("cd "+dir+"\n"+script), dep)
 	file := filepath.Join(os.TempDir(), "flox-standin-"+pname+".nix")
 	if err := os.WriteFile(file, []byte(expr), 0o644); err != nil {
 		return err
@@ -106,14 +124,18 @@ func buildOne(dir, pname, version, command string, vars map[string]string) error
 	return cmd.Run()
 }
 
-// refAttr makes the reference a build input, so Nix records it as a
-// reference of the output.
-func refAttr() string {
-	ref := os.Getenv("FLOX_STANDIN_REFERENCE")
-	if ref == "" {
-		return ""
+// depAttr makes the reference a build input, so Nix records it as a
+// reference of the output: FLOX_STANDIN_REFERENCE, a path in the store, or
+// a derivation built first whose output holds FLOX_STANDIN_DEPENDENCY.
+func depAttr() string {
+	if ref := os.Getenv("FLOX_STANDIN_REFERENCE"); ref != "" {
+		return "  dep = builtins.storePath " + quote(ref) + ";\n"
 	}
-	return "  dep = builtins.storePath " + quote(ref) + ";\n"
+	if text := os.Getenv("FLOX_STANDIN_DEPENDENCY"); text != "" {
+		return `  dep = derivation { name = "flox-standin-dependency"; system = builtins.currentSystem; builder = "/bin/bash"; args = [ "-c" ` +
+			quote("echo "+text+" > $out; true") + ` ]; };` + "\n"
+	}
+	return ""
 }
 
 // quote makes a Nix string literal. JSON's escapes are Nix's, once HTML
