@@ -51,7 +51,7 @@ RUN if [ "$ZSTD" = purego ]; then \
 ARG FLOX_FROM=deb
 RUN if [ "$FLOX_FROM" = standin ]; then \
       CGO_ENABLED=0 GOOS="${TARGETOS:-linux}" GOARCH="${TARGETARCH:-amd64}" GOFLAGS=-buildvcs=false \
-      go build -trimpath -o /out/flox ./internal/build/testdata/flox-standin; fi
+      go build -trimpath -o /out/flox ./internal/builder/testdata/flox-standin; fi
 
 FROM ${RUNTIME_IMAGE}
 # The newest Flox release; image/FLOX-VERSIONS.md lists the manifest schema

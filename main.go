@@ -50,8 +50,7 @@ func main() {
 		os.Exit(code)
 	}
 	cache.TuneGC(os.Getenv)
-	progress := &publish.Progress{}
-	env := publish.Env{Getenv: os.Getenv, Environ: os.Environ(), Stdout: os.Stdout, Progress: progress}
+	release := publish.New(publish.Env{Getenv: os.Getenv, Environ: os.Environ(), Stdout: os.Stdout})
 	ctx, cancel := context.WithCancelCause(context.Background())
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
@@ -61,10 +60,10 @@ func main() {
 	go watchSignals(sigs, cancel, time.After, func(cause error) {
 		exiting.Lock()
 		sandbox.KillChildren()
-		publish.Abandon(env, progress, cause)
+		release.Abandon(cause)
 		os.Exit(exitCode(cause))
 	})
-	code := run(ctx, env, os.Args[1:])
+	code := run(ctx, release, os.Args[1:])
 	exiting.Lock()
 	os.Exit(code)
 }
@@ -98,11 +97,12 @@ func exitCode(err error) int {
 
 // realMain dispatches the subcommand and turns errors into an exit code.
 func realMain(ctx context.Context, getenv func(string) string, environ []string, args []string, stdout io.Writer) int {
-	return run(ctx, publish.Env{Getenv: getenv, Environ: environ, Stdout: stdout}, args)
+	return run(ctx, publish.New(publish.Env{Getenv: getenv, Environ: environ, Stdout: stdout}), args)
 }
 
-func run(ctx context.Context, env publish.Env, args []string) int {
-	stdout := env.Stdout
+// run runs the subcommand args name, or else the release.
+func run(ctx context.Context, release *publish.Release, args []string) int {
+	stdout := release.Env.Stdout
 	if len(args) > 0 && args[0] == "keygen" {
 		if err := keygen(args[1:], stdout); err != nil {
 			fmt.Fprintf(stdout, "error: %v\n", err)
@@ -119,7 +119,7 @@ func run(ctx context.Context, env publish.Env, args []string) int {
 		return 0
 	}
 	// Run reports its errors itself.
-	if _, err := publish.Run(ctx, env, args); err != nil {
+	if err := release.Run(ctx, args); err != nil {
 		return exitCode(err)
 	}
 	return 0

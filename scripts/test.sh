@@ -70,7 +70,7 @@ go test -count=1 -timeout 20m ./...
 # The packages with goroutines of their own: 1 to 3 minutes on 2 shared
 # cores (cache's NAR streams are most of it), well within CI's 40.
 echo "==> go test -race"
-go test -count=1 -race -timeout 20m ./internal/cache ./internal/store ./internal/catalog ./internal/ui ./internal/credentials ./internal/publish
+go test -count=1 -race -timeout 20m ./internal/cache ./internal/store ./internal/catalog ./internal/floxhub ./internal/ui ./internal/credentials ./internal/publish
 
 # The zstd encoder is chosen at build time (libzstd through cgo, pure Go
 # without): the run above tests the cgo one, this the fallback.

@@ -17,7 +17,6 @@ import (
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -27,9 +26,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nix-community/go-nix/pkg/narinfo"
-
 	"github.com/flox-publish/publish-action/internal/cache"
+	"github.com/flox-publish/publish-action/internal/narinfo"
 	"github.com/flox-publish/publish-action/internal/nixpath"
 	"github.com/flox-publish/publish-action/internal/report"
 	"github.com/flox-publish/publish-action/internal/signing"
@@ -103,7 +101,7 @@ func run(ctx context.Context) error {
 	}
 	publish := func(i int, withUpstream bool) (result, error) {
 		dir := filepath.Join(work, "ours-"+strconv.FormatBool(withUpstream)+"-"+strconv.Itoa(i))
-		st, err := store.OpenFile(&url.URL{Scheme: "file", Path: dir})
+		st, err := store.OpenFile(dir)
 		if err != nil {
 			return result{}, err
 		}

@@ -50,15 +50,23 @@ func publishCmd(ctx context.Context, args []string) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	key, err := signing.Load("", *keyFile)
+	data, err := os.ReadFile(*keyFile)
 	if err != nil {
 		return err
+	}
+	key, err := signing.Parse(string(data))
+	if err != nil {
+		return fmt.Errorf("%s: %w", *keyFile, err)
 	}
 	closure, err := nixpath.QueryClosure(ctx, nil, *root)
 	if err != nil {
 		return err
 	}
-	st, err := store.Open(ctx, *storeURL, store.Options{Jobs: *jobs, Getenv: os.Getenv})
+	loc, err := store.ParseLocation(*storeURL)
+	if err != nil {
+		return err
+	}
+	st, err := store.Open(ctx, loc, store.Options{Jobs: *jobs, Getenv: os.Getenv})
 	if err != nil {
 		return err
 	}
@@ -89,13 +97,13 @@ func publishCmd(ctx context.Context, args []string) error {
 			res.Uploaded++
 		}
 	}
-	data, err := json.Marshal(res)
+	out, err := json.Marshal(res)
 	if err != nil {
 		return err
 	}
 	if *resultFile != "" {
-		return os.WriteFile(*resultFile, data, 0o644)
+		return os.WriteFile(*resultFile, out, 0o644)
 	}
-	fmt.Println(string(data))
+	fmt.Println(string(out))
 	return nil
 }

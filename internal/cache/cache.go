@@ -28,10 +28,10 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/nix-community/go-nix/pkg/narinfo"
 	"github.com/nix-community/go-nix/pkg/nixbase32"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/flox-publish/publish-action/internal/narinfo"
 	"github.com/flox-publish/publish-action/internal/nixpath"
 	"github.com/flox-publish/publish-action/internal/signing"
 	"github.com/flox-publish/publish-action/internal/store"
@@ -100,12 +100,12 @@ const CacheInfo = "StoreDir: " + nixpath.StoreDir + "\nWantMassQuery: 1\nPriorit
 // Content types, as Nix sets them.
 const (
 	ContentTypeCacheInfo = "text/x-nix-cache-info"
-	ContentTypeNarInfo   = "text/x-nix-narinfo"
 	ContentTypeNAR       = "application/x-nix-nar"
 )
 
-// NarInfoKey is the object key of a store path's narinfo.
-func NarInfoKey(storePath string) string { return nixpath.HashPart(storePath) + ".narinfo" }
+// ErrNoKey is Publish's error when it has no key to sign with and is not
+// a dry run.
+var ErrNoKey = errors.New("no signing key: publishing signs every store path with the secret key")
 
 // Publish writes every path of paths (a set of closures) to the store.
 // Results come back in the order of paths.
@@ -125,7 +125,7 @@ func Publish(ctx context.Context, opts Options, paths []nixpath.PathInfo) ([]Pat
 			return nil, errors.New("no store to publish to")
 		}
 		if opts.Key == nil {
-			return nil, errors.New("no signing key: publishing needs the secret key that signs the store paths (input signing-key or signing-key-file)")
+			return nil, ErrNoKey
 		}
 	}
 	if opts.Compression == "" {
@@ -334,7 +334,7 @@ func markPresent(ctx context.Context, s store.Store, nodes map[string]*node, ord
 	g.SetLimit(presenceJobs)
 	for _, p := range order {
 		g.Go(func() error {
-			key := NarInfoKey(p)
+			key := narinfo.Key(p)
 			ok, err := s.Exists(gctx, key)
 			if err != nil {
 				return fmt.Errorf("%s: check %s: %w", p, key, err)
@@ -498,7 +498,7 @@ func ensureCacheInfo(ctx context.Context, s store.Store) error {
 	}
 	for _, line := range strings.Split(string(data), "\n") {
 		if v, ok := strings.CutPrefix(line, "StoreDir:"); ok && strings.TrimSpace(v) != nixpath.StoreDir {
-			return fmt.Errorf("%s is a cache for store %q, not %s: choose another store-url", s.URL(), strings.TrimSpace(v), nixpath.StoreDir)
+			return fmt.Errorf("%s is a cache for store %q, not %s: choose another store", s.URL(), strings.TrimSpace(v), nixpath.StoreDir)
 		}
 	}
 	return nil
@@ -564,21 +564,19 @@ func maxObjectSize(compression string, narSize uint64) int64 {
 // writeNarInfo signs and writes p's narinfo, pointing at nar.
 func writeNarInfo(ctx context.Context, opts Options, p nixpath.PathInfo, nar narObject) (PathResult, error) {
 	res := PathResult{StorePath: p.StorePath, NarSize: p.NarSize}
-	ni := newNarInfo(p, nar.key, opts.Compression, nar.hash, nar.size)
+	ni := narinfo.New(p, narinfo.NAR{URL: nar.key, Compression: opts.Compression, FileHash: nar.hash, FileSize: nar.size})
 	if opts.Key != nil {
-		sig, err := opts.Key.Sign(ni.Fingerprint())
-		if err != nil {
-			return res, fmt.Errorf("%s: %w", p.StorePath, err)
+		if err := narinfo.Sign(ni, opts.Key); err != nil {
+			return res, err
 		}
-		ni.Signatures = append(ni.Signatures, sig)
 	}
 	res.NarInfo, res.FileSize = ni, nar.size
 	if opts.DryRun {
 		res.Status = WouldUpload
 		return res, nil
 	}
-	key := NarInfoKey(p.StorePath)
-	if _, err := opts.Store.Put(ctx, key, strings.NewReader(ni.String()), ContentTypeNarInfo); err != nil {
+	key := narinfo.Key(p.StorePath)
+	if _, err := opts.Store.Put(ctx, key, strings.NewReader(ni.String()), narinfo.ContentType); err != nil {
 		return res, fmt.Errorf("%s: write %s: %w", p.StorePath, key, err)
 	}
 	res.Status = Uploaded

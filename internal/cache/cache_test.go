@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,9 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nix-community/go-nix/pkg/narinfo"
-
 	"github.com/flox-publish/publish-action/internal/cache"
+	"github.com/flox-publish/publish-action/internal/narinfo"
 	"github.com/flox-publish/publish-action/internal/nixpath"
 	"github.com/flox-publish/publish-action/internal/signing"
 	"github.com/flox-publish/publish-action/internal/store"
@@ -39,7 +37,7 @@ func newKey(t *testing.T, name string) *signing.Key {
 
 func fileStore(t *testing.T) *store.File {
 	t.Helper()
-	s, err := store.OpenFile(&url.URL{Scheme: "file", Path: filepath.Join(t.TempDir(), "cache")})
+	s, err := store.OpenFile(filepath.Join(t.TempDir(), "cache"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +167,7 @@ func TestRealNixRefusesBadCaches(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Claim another reference set: the signature no longer matches.
-		f := filepath.Join(s.Root(), cache.NarInfoKey(top))
+		f := filepath.Join(s.Root(), narinfo.Key(top))
 		data, _ := os.ReadFile(f)
 		tampered := regexpReplaceLine(string(data), "References:", "References: ")
 		if tampered == string(data) {
@@ -237,14 +235,14 @@ func TestWriteOrder(t *testing.T) {
 		t.Errorf("nix-cache-info written at %d, want first: %v", pos["nix-cache-info"], rec.puts)
 	}
 	for _, p := range closure {
-		ni := cache.NarInfoKey(p.StorePath)
+		ni := narinfo.Key(p.StorePath)
 		for k, i := range pos {
 			if strings.HasPrefix(k, "nar/") && strings.Contains(k, nixpathNar(p)) && i > pos[ni] {
 				t.Errorf("NAR %s written after its narinfo", k)
 			}
 		}
 		for _, ref := range p.References {
-			if ref != p.StorePath && pos[cache.NarInfoKey(ref)] > pos[ni] {
+			if ref != p.StorePath && pos[narinfo.Key(ref)] > pos[ni] {
 				t.Errorf("%s written before the narinfo of its reference %s", ni, ref)
 			}
 		}
@@ -366,11 +364,11 @@ func TestVerifyCatchesWhatTheStoreLost(t *testing.T) {
 	}{
 		{"intact", func(*store.File, cache.PathResult) {}, nil, ""},
 		{"narinfo changed", func(s *store.File, r cache.PathResult) {
-			os.WriteFile(filepath.Join(s.Root(), cache.NarInfoKey(r.StorePath)), []byte(r.NarInfo.String()+"\n"), 0o644)
+			os.WriteFile(filepath.Join(s.Root(), narinfo.Key(r.StorePath)), []byte(r.NarInfo.String()+"\n"), 0o644)
 		}, nil, "differs from what was written"},
 		{"narinfo lost", func(s *store.File, r cache.PathResult) {
-			os.Remove(filepath.Join(s.Root(), cache.NarInfoKey(r.StorePath)))
-		}, nil, "read back " + cache.NarInfoKey(closure[0].StorePath)},
+			os.Remove(filepath.Join(s.Root(), narinfo.Key(r.StorePath)))
+		}, nil, "read back " + narinfo.Key(closure[0].StorePath)},
 		{"NAR truncated", func(s *store.File, r cache.PathResult) {
 			os.Truncate(filepath.Join(s.Root(), r.NarInfo.URL), 10)
 		}, nil, "is 10 bytes, the narinfo says"},

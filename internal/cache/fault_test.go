@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,10 +16,11 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/nix-community/go-nix/pkg/narinfo"
 
 	"github.com/flox-publish/publish-action/internal/cache"
+	"github.com/flox-publish/publish-action/internal/narinfo"
 	"github.com/flox-publish/publish-action/internal/nixpath"
+	"github.com/flox-publish/publish-action/internal/retry"
 	"github.com/flox-publish/publish-action/internal/signing"
 	"github.com/flox-publish/publish-action/internal/store"
 	"github.com/flox-publish/publish-action/internal/testenv"
@@ -90,15 +90,15 @@ func startFaultRig(t *testing.T) *faultRig {
 
 func (r *faultRig) open(t *testing.T, bucket string, logs *strings.Builder) *store.S3 {
 	t.Helper()
-	u, err := url.Parse("s3://" + bucket + "?endpoint=" + r.proxy.URL)
+	loc, err := store.ParseLocation("s3://" + bucket + "?endpoint=" + r.proxy.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var mu sync.Mutex
-	s, err := store.OpenS3(context.Background(), u, store.Options{
+	s, err := store.Open(context.Background(), loc, store.Options{
 		Jobs: 2, PartSize: 5 << 20, Credentials: r.m.RootCredentials(),
 		Timeouts: store.Timeouts{Stall: time.Second, Drain: 200 * time.Millisecond, Abort: 5 * time.Second},
-		Retry:    store.RetryPolicy{MaxAttempts: 6, BaseDelay: 20 * time.Millisecond, MaxDelay: 300 * time.Millisecond, MaxRetryAfter: time.Second},
+		Retry:    retry.Policy{Attempts: 6, Base: 20 * time.Millisecond, Max: 300 * time.Millisecond, MaxRetryAfter: time.Second},
 		Logf: func(f string, a ...any) {
 			mu.Lock()
 			defer mu.Unlock()
@@ -108,7 +108,7 @@ func (r *faultRig) open(t *testing.T, bucket string, logs *strings.Builder) *sto
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s
+	return s.(*store.S3)
 }
 
 // publishAndVerify is what the pipeline does: publish, then read back.
@@ -368,7 +368,7 @@ func TestConcurrentPublishersUploadSharedPathsAboutOnce(t *testing.T) {
 		own := faultClosure(t, uint64(600+i), 20)
 		closures[i] = append(append([]nixpath.PathInfo(nil), shared...), own...)
 	}
-	u, _ := url.Parse("s3://" + bucket + "?endpoint=" + m.Endpoint)
+	loc, _ := store.ParseLocation("s3://" + bucket + "?endpoint=" + m.Endpoint)
 	var (
 		wg      sync.WaitGroup
 		mu      sync.Mutex
@@ -376,7 +376,7 @@ func TestConcurrentPublishersUploadSharedPathsAboutOnce(t *testing.T) {
 		reused  int
 	)
 	for i := range closures {
-		s, err := store.OpenS3(context.Background(), u, store.Options{Jobs: 4, Credentials: m.RootCredentials()})
+		s, err := store.Open(context.Background(), loc, store.Options{Jobs: 4, Credentials: m.RootCredentials()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -425,7 +425,7 @@ func TestRerunReusesCompleteNARs(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, p := range paths {
-		os.Remove(filepath.Join(s.Root(), cache.NarInfoKey(p.StorePath)))
+		os.Remove(filepath.Join(s.Root(), narinfo.Key(p.StorePath)))
 	}
 	again, err := cache.Publish(context.Background(), cache.Options{Store: s, Key: key, Jobs: 2}, paths)
 	if err != nil {

@@ -1,46 +1,17 @@
 package cache
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
-	"sort"
 
-	"github.com/nix-community/go-nix/pkg/narinfo"
 	"github.com/nix-community/go-nix/pkg/narinfo/signature"
-	"github.com/nix-community/go-nix/pkg/nixhash"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/flox-publish/publish-action/internal/nixpath"
+	"github.com/flox-publish/publish-action/internal/narinfo"
 	"github.com/flox-publish/publish-action/internal/store"
 )
-
-// newNarInfo makes the narinfo of p. References are written as sorted
-// basenames: Nix refuses full paths there, and the signature's fingerprint
-// (which go-nix builds in the order given) must list them sorted.
-func newNarInfo(p nixpath.PathInfo, url, compression string, fileHash []byte, fileSize int64) *narinfo.NarInfo {
-	refs := make([]string, 0, len(p.References))
-	for _, r := range p.References {
-		refs = append(refs, nixpath.Base(r))
-	}
-	sort.Strings(refs)
-	deriver := ""
-	if p.Deriver != "" {
-		deriver = nixpath.Base(p.Deriver)
-	}
-	return &narinfo.NarInfo{
-		StorePath:   p.StorePath,
-		URL:         url,
-		Compression: compression,
-		FileHash:    nixhash.MustNewHashWithEncoding(nixhash.SHA256, fileHash, nixhash.NixBase32, true),
-		FileSize:    uint64(fileSize),
-		NarHash:     nixhash.MustNewHashWithEncoding(nixhash.SHA256, p.NarHash, nixhash.NixBase32, true),
-		NarSize:     p.NarSize,
-		References:  refs,
-		Deriver:     deriver,
-		CA:          p.CA,
-	}
-}
 
 // Verify reads back the narinfos of the paths a publish wrote, many at a
 // time, and checks each against what was meant: byte for byte what was
@@ -63,7 +34,7 @@ func Verify(ctx context.Context, s store.Store, pub signature.PublicKey, written
 }
 
 func verifyOne(ctx context.Context, s store.Store, pub signature.PublicKey, r PathResult) error {
-	key := NarInfoKey(r.StorePath)
+	key := narinfo.Key(r.StorePath)
 	rc, err := s.Get(ctx, key)
 	if err != nil {
 		return fmt.Errorf("read back %s: %w", key, err)
@@ -76,7 +47,7 @@ func verifyOne(ctx context.Context, s store.Store, pub signature.PublicKey, r Pa
 	if string(data) != r.NarInfo.String() {
 		return fmt.Errorf("read back %s: it differs from what was written (%d bytes read, %d written)", key, len(data), len(r.NarInfo.String()))
 	}
-	if !signature.VerifyFirst(r.NarInfo.Fingerprint(), r.NarInfo.Signatures, []signature.PublicKey{pub}) {
+	if !narinfo.Trusted(r.NarInfo, []signature.PublicKey{pub}) {
 		return fmt.Errorf("read back %s: no valid signature by %s", key, pub.Name)
 	}
 	size, err := s.Size(ctx, r.NarInfo.URL)
@@ -87,4 +58,44 @@ func verifyOne(ctx context.Context, s store.Store, pub signature.PublicKey, r Pa
 		return fmt.Errorf("read back %s: its NAR %s is %d bytes, the narinfo says %d", key, r.NarInfo.URL, size, r.NarInfo.FileSize)
 	}
 	return nil
+}
+
+// ReadNarInfos reads the narinfo of each path from s, a few at a time, in
+// the order of paths. A missing narinfo is an error: whoever asks would
+// name a path its store does not have.
+func ReadNarInfos(ctx context.Context, s store.Store, paths []string) ([]*narinfo.NarInfo, error) {
+	out := make([]*narinfo.NarInfo, len(paths))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	for i, p := range paths {
+		g.Go(func() (err error) {
+			out[i], err = readNarInfo(gctx, s, p)
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func readNarInfo(ctx context.Context, s store.Store, path string) (*narinfo.NarInfo, error) {
+	key := narinfo.Key(path)
+	r, err := s.Get(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("read the narinfo of %s from %s: %w", path, s.URL(), err)
+	}
+	defer r.Close()
+	data, err := io.ReadAll(io.LimitReader(r, 1<<20))
+	if err != nil {
+		return nil, fmt.Errorf("read %s from %s: %w", key, s.URL(), err)
+	}
+	ni, err := narinfo.Parse(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("%s in %s: %w", key, s.URL(), err)
+	}
+	if ni.StorePath != path {
+		return nil, fmt.Errorf("%s in %s describes %s, not %s", key, s.URL(), ni.StorePath, path)
+	}
+	return ni, nil
 }

@@ -1,24 +1,9 @@
-// Package catalog records published builds: in the FloxHub catalog, as
-// `flox publish` does (FloxHub), and in an index kept in the binary cache
-// itself (Index), which lets a run without a FloxHub token tell that a
-// build is already published.
-//
-// The FloxHub calls follow the catalog API of the Flox CLI
-// (catalog-api-v1/openapi.json) and the order the CLI makes them in
-// (cli/flox/src/commands/publish.rs):
-//
-//  1. POST /api/v1/catalog/catalogs/{catalog}/packages?name={package}
-//  2. POST …/packages/{package}/check-build; stop here when published
-//  3. (the build)
-//  4. POST …/packages/{package}/publish/info
-//  5. (the store paths are uploaded, as the store type says)
-//  6. POST …/packages/{package}/builds
-//  7. publisher stores only: POST /api/v1/catalog/store/status until
-//     FloxHub knows every output
-//
-// Steps 1–2 are Check, 4 is PublishInfo (Plan.Destination and
-// Destination.OpenStore then say where and how to upload), 6 is Record,
-// 7 is WaitPublished. Prepare makes 1, 2 and 4 at once.
+// Package catalog is what a publish records and where its store paths go:
+// the names of a published build (Target, Build), the plan of where the
+// paths go given the catalog's store (Plan.Destination), and the index
+// kept in the binary cache itself (Index), which lets a run without a
+// FloxHub token tell that a build is already published. The FloxHub API
+// client that fills in a Plan and records a Build is package floxhub.
 package catalog
 
 import (
@@ -29,9 +14,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nix-community/go-nix/pkg/nixhash"
-
 	"github.com/flox-publish/publish-action/internal/git"
+	"github.com/flox-publish/publish-action/internal/narinfo"
 	"github.com/flox-publish/publish-action/internal/nixpath"
 )
 
@@ -77,7 +61,7 @@ type Build struct {
 	// repository root; "" means ".flox".
 	DotFloxDir string
 	// NarInfos describe the published store paths (the outputs' closure).
-	NarInfos []NarInfo
+	NarInfos []*narinfo.NarInfo
 
 	RunURL string // the workflow run that published the build
 	// Substituters are the upstream caches that serve paths of the
@@ -92,24 +76,6 @@ type Build struct {
 type Output struct {
 	Name      string `json:"name"`       // "out", "man", …
 	StorePath string `json:"store_path"` // /nix/store/<hash>-<name>
-}
-
-// NarInfo is what a binary cache's .narinfo says of a store path, with the
-// values as the .narinfo writes them (hashes as "sha256:<nix32>", references
-// and deriver as base names); absolute paths and other hash encodings are
-// accepted too.
-type NarInfo struct {
-	StorePath   string
-	URL         string // nar/<filehash>.nar.zst
-	Compression string
-	FileHash    string
-	FileSize    uint64
-	NarHash     string
-	NarSize     uint64
-	References  []string
-	Deriver     string
-	Sigs        []string
-	CA          string
 }
 
 var (
@@ -161,8 +127,8 @@ func (t Target) validateKey() error {
 	return errors.Join(errs...)
 }
 
-// validate checks everything the catalog requires of a target.
-func (t Target) validate() error {
+// Validate checks everything the catalog requires of a target.
+func (t Target) Validate() error {
 	errs := []error{t.validateKey()}
 	if _, err := PublicSourceURL(t.Source.URL); err != nil {
 		errs = append(errs, err)
@@ -175,9 +141,9 @@ func (t Target) validate() error {
 	return errors.Join(errs...)
 }
 
-// validate checks what the builds call requires beyond the target.
-func (b Build) validate() error {
-	errs := []error{b.Target.validate()}
+// Validate checks what a build record requires beyond its target.
+func (b Build) Validate() error {
+	errs := []error{b.Target.Validate()}
 	if len(b.Outputs) == 0 {
 		errs = append(errs, errors.New("a build has at least one output"))
 	}
@@ -193,17 +159,6 @@ func (b Build) validate() error {
 		errs = append(errs, fmt.Errorf("the source revision count is %d; it needs the full history (a shallow clone counts wrong)", b.Source.RevCount))
 	}
 	return errors.Join(errs...)
-}
-
-// nixpkgsRev is the rev query parameter of the locked base catalog URL,
-// which check-build takes as the nixpkgs revision. Flox sends "" when there
-// is none, and so does this.
-func (t Target) nixpkgsRev() string {
-	u, err := url.Parse(t.LockedBaseCatalogURL)
-	if err != nil {
-		return ""
-	}
-	return u.Query().Get("rev")
 }
 
 // PublicSourceURL returns a git remote URL fit to publish: without a
@@ -253,45 +208,25 @@ func scpRemote(remote string) (string, error) {
 	return u.String(), nil
 }
 
-// sriHash writes a Nix hash in the form `nix path-info --json` prints and
-// the catalog receives (sha256-<base64>).
-func sriHash(h string) (string, error) {
-	if h == "" {
-		return "", nil
+// DrvPath is the derivation that built outputs, as the local store (or
+// the narinfos) name it: the deriver the outputs share. It is "" when they
+// have none (a build Nix did not make, such as the local builder's) or
+// when they disagree, which a single derivation's outputs never do.
+func DrvPath(outputs []Output, closure []nixpath.PathInfo) string {
+	deriver := map[string]string{}
+	for _, p := range closure {
+		deriver[p.StorePath] = p.Deriver
 	}
-	parsed, err := nixhash.ParseAny(h, nil)
-	if err != nil {
-		return "", fmt.Errorf("hash %q: %w", h, err)
-	}
-	return parsed.Format(nixhash.SRI, true), nil
-}
-
-// absStorePath makes a .narinfo's base name an absolute store path.
-func absStorePath(p string) string {
-	if p == "" || strings.HasPrefix(p, "/") {
-		return p
-	}
-	return nixpath.StoreDir + "/" + p
-}
-
-func (b Build) outputsToInstall() []string {
-	if len(b.OutputsToInstall) > 0 {
-		return b.OutputsToInstall
-	}
-	var names []string
-	for _, o := range b.Outputs {
-		if o.Name == "out" {
-			return []string{"out"}
+	drv := ""
+	for k, o := range outputs {
+		d := deriver[o.StorePath]
+		if d == "" || k > 0 && d != drv {
+			return ""
 		}
-		names = append(names, o.Name)
+		drv = d
 	}
-	return names
-}
-
-// derivationName is the name Flox's manifest builder gives the derivation.
-func (b Build) derivationName() string {
-	if b.Version == "" {
-		return b.Package
+	if !strings.HasSuffix(drv, ".drv") {
+		return ""
 	}
-	return b.Package + "-" + b.Version
+	return drv
 }

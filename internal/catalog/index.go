@@ -164,7 +164,7 @@ func (i *Index) Lookup(ctx context.Context, t Target) (*Entry, error) {
 // record describes the same build). The summary is then derived again; a
 // failure there is only noted, since the record is what counts.
 func (i *Index) Record(ctx context.Context, b Build) (added bool, err error) {
-	if err := b.validate(); err != nil {
+	if err := b.Validate(); err != nil {
 		return false, fmt.Errorf("record %s/%s in the catalog index: %w", b.Catalog, b.Package, err)
 	}
 	entry, err := newEntry(b)

@@ -3,7 +3,6 @@ package catalog
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"testing"
 
 	"github.com/flox-publish/publish-action/internal/store"
@@ -47,7 +46,7 @@ func BenchmarkIndexRecord(b *testing.B) {
 
 func openTestStoreB(b *testing.B, dir string) *store.File {
 	b.Helper()
-	s, err := store.OpenFile(&url.URL{Scheme: "file", Path: dir})
+	s, err := store.OpenFile(dir)
 	if err != nil {
 		b.Fatal(err)
 	}

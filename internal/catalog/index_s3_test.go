@@ -63,7 +63,8 @@ func testIndexOnS3(t *testing.T, srv s3Server) {
 	ctx := context.Background()
 	open := func(t *testing.T) *Index {
 		t.Helper()
-		s, err := store.Open(ctx, storeURL, store.Options{Credentials: staticCreds(srv.access, srv.secret), Getenv: func(string) string { return "" }})
+		loc, _ := store.ParseLocation(storeURL)
+		s, err := store.Open(ctx, loc, store.Options{Credentials: staticCreds(srv.access, srv.secret), Getenv: func(string) string { return "" }})
 		if err != nil {
 			t.Fatal(err)
 		}

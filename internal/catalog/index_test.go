@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -48,7 +47,11 @@ func indexChild(arg, creds string) error {
 	if user, password, ok := strings.Cut(creds, " "); ok {
 		opts.Credentials = awscreds.NewStaticCredentialsProvider(user, password, "")
 	}
-	s, err := store.Open(context.Background(), storeURL, opts)
+	loc, err := store.ParseLocation(storeURL)
+	if err != nil {
+		return err
+	}
+	s, err := store.Open(context.Background(), loc, opts)
 	if err != nil {
 		return err
 	}
@@ -97,7 +100,7 @@ func runPublishers(t *testing.T, storeURL, creds string, revs []string) {
 
 func openTestStore(t *testing.T, dir string) *store.File {
 	t.Helper()
-	s, err := store.OpenFile(&url.URL{Scheme: "file", Path: dir})
+	s, err := store.OpenFile(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@
 package credentials
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -59,7 +60,7 @@ type Config struct {
 	// http.DefaultClient with a timeout per request.
 	HTTPClient *http.Client
 	// Retryer retries STS calls; nil means the AWS SDK's standard one.
-	// store.RetryPolicy's retries only what a retry can fix.
+	// store.Retryer retries only what a retry can fix.
 	Retryer aws.Retryer
 	// Mask is called with each secret as it is obtained (the OIDC token,
 	// the access key, the secret key, the session token) before anything
@@ -128,17 +129,22 @@ func New(cfg Config) (*aws.CredentialsCache, error) {
 type MissingPermissionError struct {
 	RoleARN string
 	Missing string // the variable that is not set
+	// Fix says what to do, in the words of where the run is; the edge
+	// sets it (outside Actions there is no token to ask for at all).
+	Fix string
 }
 
-func (e *MissingPermissionError) Error() string {
-	return fmt.Sprintf(`role-to-assume is %s, but this job cannot get an OIDC token from GitHub (%s is not set).
-Let the job request one: add to the job (or the workflow)
+// permissionsFix is what a workflow's job needs to ask for a token.
+const permissionsFix = `Let the job request one: add to the job (or the workflow)
 
     permissions:
       id-token: write   # to exchange the job's OIDC token for AWS credentials
       contents: read    # to check out the repository
 
-Pull requests from forks never get a token: publish from push or tag events.`, e.RoleARN, e.Missing)
+Pull requests from forks never get a token: publish from push or tag events.`
+
+func (e *MissingPermissionError) Error() string {
+	return fmt.Sprintf("the role %s is assumed with the job's OIDC token, but this job cannot get one from GitHub (%s is not set).\n%s", e.RoleARN, e.Missing, cmp.Or(e.Fix, permissionsFix))
 }
 
 // CredentialsError marks errors that already say what to do.
@@ -179,6 +185,9 @@ type RefusedError struct {
 	Code     string // STS's error code
 	Message  string
 	Err      error
+	// AudienceName and RoleName say where the audience and the role were
+	// given, in the words of where the run is; the edge sets them.
+	AudienceName, RoleName string
 }
 
 func (e *RefusedError) Error() string {
@@ -197,7 +206,8 @@ func (e *RefusedError) Error() string {
 	if !e.Expires.IsZero() {
 		fmt.Fprintf(&b, ", expiring %s", e.Expires.UTC().Format(time.RFC3339))
 	}
-	b.WriteString(".\nThe role's trust policy must allow sts:AssumeRoleWithWebIdentity for this sub (token.actions.githubusercontent.com:sub, case-sensitive) and this aud (the audience input); check also that role-to-assume names an existing role.")
+	fmt.Fprintf(&b, ".\nThe role's trust policy must allow sts:AssumeRoleWithWebIdentity for this sub (token.actions.githubusercontent.com:sub, case-sensitive) and this aud (%s); check also that %s names an existing role.",
+		cmp.Or(e.AudienceName, "the audience the token was asked for"), cmp.Or(e.RoleName, "the role ARN"))
 	return b.String()
 }
 
@@ -277,10 +287,13 @@ type ExchangeError struct {
 	RoleARN string
 	Where   string
 	Err     error
+	// Check names what to check, in the words of where the run is; the
+	// edge sets it.
+	Check string
 }
 
 func (e *ExchangeError) Error() string {
-	return fmt.Sprintf("exchange the OIDC token for the credentials of role %s at %s (check sts-endpoint and aws-region): %v", e.RoleARN, e.Where, e.Err)
+	return fmt.Sprintf("exchange the OIDC token for the credentials of role %s at %s (check %s): %v", e.RoleARN, e.Where, cmp.Or(e.Check, "the STS endpoint and the region"), e.Err)
 }
 
 func (e *ExchangeError) Unwrap() error { return e.Err }

@@ -155,7 +155,7 @@ func TestRetrieveErrors(t *testing.T) {
 			[]string{"STS refused to let this job assume the role " + role, "AccessDenied", "Not authorized to perform sts:AssumeRoleWithWebIdentity", `sub "` + sub + `"`, `aud "sts.amazonaws.com"`, "token.actions.githubusercontent.com:sub"},
 			new(*RefusedError)},
 		{"STS unavailable", &fakeSTS{status: 503},
-			[]string{"exchange the OIDC token for the credentials of role " + role, "check sts-endpoint and aws-region", "ServiceUnavailable"},
+			[]string{"exchange the OIDC token for the credentials of role " + role, "check the STS endpoint and the region", "ServiceUnavailable"},
 			new(*ExchangeError)},
 	}
 	for _, tt := range tests {

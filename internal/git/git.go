@@ -49,6 +49,7 @@ type Option func(*config)
 
 // WithEnv sets the environment git starts from (default os.Environ()), so
 // callers and tests can choose it without changing the process's own.
+// Either way, only what Env keeps of it reaches git.
 func WithEnv(env []string) Option {
 	return func(c *config) { c.env = append([]string(nil), env...) }
 }
@@ -81,7 +82,7 @@ func New(dir string, opts ...Option) (*Git, error) {
 			safe = append(safe, top)
 		}
 	}
-	return &Git{dir: abs, env: buildEnv(c.env, safe)}, nil
+	return &Git{dir: abs, env: buildEnv(Env(c.env), safe)}, nil
 }
 
 // Dir is the absolute directory the commands run in.

@@ -233,3 +233,36 @@ func TestCloneUnknownRevision(t *testing.T) {
 		t.Fatalf("Clone error = %v, want a checkout failure naming the revision", err)
 	}
 }
+
+// TestProgramsGitStartsSeeNoSecrets runs a program through git, as a
+// credential helper or an ssh command would be run, with the action's
+// secrets in the environment: it sees none of them, and sees what a fetch
+// needs.
+func TestProgramsGitStartsSeeNoSecrets(t *testing.T) {
+	t.Parallel()
+	env := gittest.Env(t)
+	dir := gittest.Init(t, env)
+	secrets := []string{
+		"INPUT_SIGNING-KEY=key-1:c2VjcmV0", "INPUT_FLOXHUB-TOKEN=flox_pat_secret", "AWS_SECRET_ACCESS_KEY=aws-secret",
+		"AWS_SESSION_TOKEN=aws-session", "ACTIONS_ID_TOKEN_REQUEST_TOKEN=oidc-request", "GITHUB_TOKEN=ghs_secret", "GIT_TOKEN=git-secret",
+	}
+	kept := []string{"HTTPS_PROXY=http://proxy.example:3128", "SSH_AUTH_SOCK=/tmp/agent.sock"}
+	g, err := git.New(dir, git.WithEnv(append(append(env, secrets...), kept...)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := g.Run(context.Background(), "-c", "alias.showenv=!env", "showenv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kv := range secrets {
+		if name, value, _ := strings.Cut(kv, "="); strings.Contains(out, value) {
+			t.Errorf("a program git started sees %s", name)
+		}
+	}
+	for _, kv := range kept {
+		if !strings.Contains(out, kv+"\n") {
+			t.Errorf("a program git started lacks %s:\n%s", kv, out)
+		}
+	}
+}

@@ -25,6 +25,7 @@ import (
 
 	"github.com/flox-publish/publish-action/internal/signing"
 	"github.com/flox-publish/publish-action/internal/store"
+	"github.com/flox-publish/publish-action/internal/workflow"
 )
 
 // Mode says whether a run writes to the store.
@@ -151,11 +152,12 @@ var All = []Input{
 	{Name: "build-timeout", Default: "5h", Description: "Longest time one build (or version command) may run, as a Go duration (`90m`, `2h30m`); then every process it started is ended and the run fails naming the build. The default leaves an hour of a hosted runner's 6-hour job limit for the upload and the report."},
 }
 
-// Parse reads the inputs: from INPUT_* variables when GITHUB_ACTIONS is
-// "true", else from args as --name=value flags.
-func Parse(getenv func(string) string, args []string) (Config, error) {
+// Parse reads the inputs: from INPUT_* variables when the run is in
+// Actions, else from args as --name=value flags. getenv also gives the
+// AWS region variables aws-region falls back to.
+func Parse(run workflow.Run, getenv func(string) string, args []string) (Config, error) {
 	raw := map[string]string{}
-	inActions := getenv("GITHUB_ACTIONS") == "true"
+	inActions := run.InActions
 	if inActions {
 		if len(args) > 0 {
 			return Config{}, fmt.Errorf("unexpected arguments %q: in GitHub Actions, inputs come from the workflow's `with:`", args)
@@ -181,7 +183,7 @@ func Parse(getenv func(string) string, args []string) (Config, error) {
 		}
 	}
 	p := parser{raw: raw, inActions: inActions}
-	return p.config(getenv)
+	return p.config(run, getenv)
 }
 
 // EnvName is the variable the runner sets for an input.
@@ -224,6 +226,24 @@ func (p *parser) get(name string) string {
 
 func (p *parser) fail(name, format string, a ...any) {
 	p.errs = append(p.errs, &Error{Input: name, Msg: fmt.Sprintf(format, a...), InActions: p.inActions})
+}
+
+// nixSettingFix is what to do about a Nix binary-cache setting on a store
+// URL whose equivalent is an input.
+func (p *parser) nixSettingFix(param, why string) string {
+	fix, ok := map[string]Fix{
+		"compression":       {Workflow: "use the action's `compression` input", Terminal: "use --compression"},
+		"compression-level": {Workflow: "use the action's `compression-level` input", Terminal: "use --compression-level"},
+		"secret-key":        {Workflow: "use the action's `signing-key` or `signing-key-file` input", Terminal: "use --signing-key-file"},
+		"secret-keys":       {Workflow: "use the action's `signing-key` or `signing-key-file` input", Terminal: "use --signing-key-file"},
+	}[param]
+	switch {
+	case !ok:
+		return why
+	case p.inActions:
+		return fix.Workflow
+	}
+	return fix.Terminal
 }
 
 // name is how another input is written in a message: as in `with:` in
@@ -350,7 +370,7 @@ var (
 	splitRe        = regexp.MustCompile(`[\s,]+`)
 )
 
-func (p *parser) config(getenv func(string) string) (Config, error) {
+func (p *parser) config(run workflow.Run, getenv func(string) string) (Config, error) {
 	c := Config{InActions: p.inActions}
 	c.Dir = p.get("dir")
 
@@ -366,8 +386,8 @@ func (p *parser) config(getenv func(string) string) (Config, error) {
 	}
 
 	c.Catalog = p.get("catalog")
-	if c.Catalog == "" && p.inActions {
-		c.Catalog = getenv("GITHUB_REPOSITORY_OWNER")
+	if c.Catalog == "" {
+		c.Catalog = run.Owner
 	}
 
 	// The store URL is checked whole here, before anything is built.
@@ -375,7 +395,15 @@ func (p *parser) config(getenv func(string) string) (Config, error) {
 		if u, err := url.Parse(raw); err == nil && u.User != nil {
 			p.fail("store-url", "%q carries credentials; give them through role-to-assume or the AWS environment instead", store.RedactURL(raw))
 		} else if c.Store, err = store.ParseLocation(raw); err != nil {
+			var ns *store.NixSettingError
+			if errors.As(err, &ns) {
+				ns.Fix = p.nixSettingFix(ns.Param, ns.Why)
+			}
 			p.fail("store-url", "%v", err)
+		} else if c.Store.IsHTTP() {
+			// Only a catalog names an http(s) store (FloxHub's own).
+			c.Store = store.Location{}
+			p.fail("store-url", "%s: scheme %q is not supported: use file:///absolute/path or s3://BUCKET[/PREFIX]?region=…", store.RedactURL(raw), strings.SplitN(raw, ":", 2)[0])
 		}
 	}
 

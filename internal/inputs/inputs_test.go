@@ -9,8 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flox-publish/publish-action/internal/catalog"
+	"github.com/flox-publish/publish-action/internal/floxhub"
 	"github.com/flox-publish/publish-action/internal/signing"
+	"github.com/flox-publish/publish-action/internal/workflow"
 )
 
 func actions(kv ...string) func(string) string {
@@ -22,7 +23,7 @@ func actions(kv ...string) func(string) string {
 }
 
 func TestDefaults(t *testing.T) {
-	c, err := Parse(actions(), nil)
+	c, err := parse(actions(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,21 +33,21 @@ func TestDefaults(t *testing.T) {
 		t.Fatalf("defaults: %+v", c)
 	}
 	// The Flox CLI's wait for its publisher, which the input raises.
-	if c.PublisherTimeout != catalog.DefaultPublisherTimeout {
-		t.Errorf("publisher-timeout defaults to %s, want catalog.DefaultPublisherTimeout (%s)", c.PublisherTimeout, catalog.DefaultPublisherTimeout)
+	if c.PublisherTimeout != floxhub.DefaultPublisherTimeout {
+		t.Errorf("publisher-timeout defaults to %s, want floxhub.DefaultPublisherTimeout (%s)", c.PublisherTimeout, floxhub.DefaultPublisherTimeout)
 	}
-	c, err = Parse(actions("INPUT_REBUILD", "true", "INPUT_PUBLISHER-TIMEOUT", "2h"), nil)
+	c, err = parse(actions("INPUT_REBUILD", "true", "INPUT_PUBLISHER-TIMEOUT", "2h"), nil)
 	if err != nil || !c.Rebuild || c.PublisherTimeout != 2*time.Hour {
 		t.Fatalf("rebuild: true, publisher-timeout: 2h: %+v, %v", c, err)
 	}
 }
 
 func TestActionsAndFlagsAgree(t *testing.T) {
-	fromEnv, err := Parse(actions("INPUT_STORE-URL", "s3://bucket/prefix?region=eu-west-1", "INPUT_PACKAGES", "a, b\nc  d", "INPUT_JOBS", "8", "INPUT_DRY-RUN", "TRUE"), nil)
+	fromEnv, err := parse(actions("INPUT_STORE-URL", "s3://bucket/prefix?region=eu-west-1", "INPUT_PACKAGES", "a, b\nc  d", "INPUT_JOBS", "8", "INPUT_DRY-RUN", "TRUE"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	fromFlags, err := Parse(func(string) string { return "" }, []string{"--store-url", "s3://bucket/prefix?region=eu-west-1", "--packages", "a, b\nc  d", "--jobs=8", "--dry-run", "true", "--catalog", "acme"})
+	fromFlags, err := parse(func(string) string { return "" }, []string{"--store-url", "s3://bucket/prefix?region=eu-west-1", "--packages", "a, b\nc  d", "--jobs=8", "--dry-run", "true", "--catalog", "acme"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +87,7 @@ func TestBadValues(t *testing.T) {
 		{[]string{"INPUT_PUBLISHER-TIMEOUT", "7h"}, `input publisher-timeout: "7h" is not a duration`},
 		{[]string{"INPUT_PUBLISHER-TIMEOUT", "-1m"}, `input publisher-timeout: "-1m" is not a duration`},
 	} {
-		_, err := Parse(actions(tc.env...), nil)
+		_, err := parse(actions(tc.env...), nil)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: err = %v, want %q", tc.env, err, tc.want)
 		}
@@ -101,7 +102,7 @@ func TestBadValues(t *testing.T) {
 // token it only names a directory of the store's index.
 func TestShortOwnerIsACatalogWithoutFloxHub(t *testing.T) {
 	getenv := actions("GITHUB_REPOSITORY_OWNER", "xy")
-	c, err := Parse(getenv, nil)
+	c, err := parse(getenv, nil)
 	if err != nil || c.Catalog != "xy" {
 		t.Fatalf("catalog %q, err %v", c.Catalog, err)
 	}
@@ -109,24 +110,24 @@ func TestShortOwnerIsACatalogWithoutFloxHub(t *testing.T) {
 
 func TestRoleARNs(t *testing.T) {
 	for _, arn := range []string{"arn:aws:iam::123456789012:role/publish", "arn:aws-cn:iam::123456789012:role/path/publish", "arn:minio:iam:::role/dXNlcg", "arn:minio:iam:us-east-1::role/dXNlcg"} {
-		if _, err := Parse(actions("INPUT_ROLE-TO-ASSUME", arn), nil); err != nil {
+		if _, err := parse(actions("INPUT_ROLE-TO-ASSUME", arn), nil); err != nil {
 			t.Errorf("%s: %v", arn, err)
 		}
 	}
 }
 
 func TestFlagErrorsNameFlags(t *testing.T) {
-	_, err := Parse(func(string) string { return "" }, []string{"--jobs", "0", "--dry-run", "x"})
+	_, err := parse(func(string) string { return "" }, []string{"--jobs", "0", "--dry-run", "x"})
 	if err == nil || !strings.Contains(err.Error(), "--jobs:") || !strings.Contains(err.Error(), "--dry-run:") {
 		t.Fatalf("err = %v", err)
 	}
-	if _, err := Parse(func(string) string { return "" }, []string{"--no-such-flag"}); err == nil {
+	if _, err := parse(func(string) string { return "" }, []string{"--no-such-flag"}); err == nil {
 		t.Fatal("unknown flag accepted")
 	}
 }
 
 func TestSecrets(t *testing.T) {
-	c, err := Parse(actions("INPUT_SIGNING-KEY", "k-1:c2VjcmV0", "INPUT_GITHUB-TOKEN", "ghs_abc", "INPUT_FLOXHUB-TOKEN", "fh"), nil)
+	c, err := parse(actions("INPUT_SIGNING-KEY", "k-1:c2VjcmV0", "INPUT_GITHUB-TOKEN", "ghs_abc", "INPUT_FLOXHUB-TOKEN", "fh"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,8 +158,8 @@ func TestErrorsArePhrasedForWhereTheyRun(t *testing.T) {
 		},
 		{
 			name:     "both keys",
-			terminal: firstErr(Parse(func(string) string { return "" }, []string{"--signing-key", "k:a", "--signing-key-file", "/k"})),
-			action:   firstErr(Parse(actions("INPUT_SIGNING-KEY", "k:a", "INPUT_SIGNING-KEY-FILE", "/k"), nil)),
+			terminal: firstErr(parse(func(string) string { return "" }, []string{"--signing-key", "k:a", "--signing-key-file", "/k"})),
+			action:   firstErr(parse(actions("INPUT_SIGNING-KEY", "k:a", "INPUT_SIGNING-KEY-FILE", "/k"), nil)),
 			wantT:    []string{"--signing-key: --signing-key-file is set too; give only one"},
 			wantA:    []string{"input signing-key: signing-key-file is set too; give only one"},
 		},
@@ -207,8 +208,11 @@ func TestStoreURLIsCheckedWholeBeforeAnyBuild(t *testing.T) {
 		{"s3://cache?region=Nowhere!", "is not a region name"},
 		{"s3://cache?endpoint=ftp://x", "http or https"},
 		{"s3://cache?access-key=hunter2", "input store-url"},
+		{"https://cache.example/nix", `scheme "https" is not supported`},
+		{"s3://cache?compression=xz", "compression= is a Nix binary-cache setting, not an S3 one: use the action's `compression` input"},
+		{"s3://cache?secret-key=/k", "use the action's `signing-key` or `signing-key-file` input"},
 	} {
-		_, err := Parse(actions("INPUT_STORE-URL", tc.url), nil)
+		_, err := parse(actions("INPUT_STORE-URL", tc.url), nil)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: err = %v, want %q", tc.url, err, tc.want)
 		}
@@ -216,7 +220,10 @@ func TestStoreURLIsCheckedWholeBeforeAnyBuild(t *testing.T) {
 			t.Errorf("%s: the error shows a query value: %v", tc.url, err)
 		}
 	}
-	c, err := Parse(actions("INPUT_STORE-URL", "s3://cache/team?endpoint=localhost:9000"), nil)
+	if _, err := parse(func(string) string { return "" }, []string{"--store-url", "s3://cache?compression=xz"}); err == nil || !strings.Contains(err.Error(), "not an S3 one: use --compression") {
+		t.Errorf("in a terminal: %v", err)
+	}
+	c, err := parse(actions("INPUT_STORE-URL", "s3://cache/team?endpoint=localhost:9000"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,7 +242,7 @@ func TestRegionComesFromTheEnvironmentWhenNotGiven(t *testing.T) {
 		{[]string{"AWS_REGION", "eu-central-1", "AWS_DEFAULT_REGION", "eu-west-2"}, "eu-central-1"},
 		{[]string{"INPUT_AWS-REGION", "ap-south-1", "AWS_REGION", "eu-central-1"}, "ap-south-1"},
 	} {
-		c, err := Parse(actions(tc.env...), nil)
+		c, err := parse(actions(tc.env...), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -243,7 +250,7 @@ func TestRegionComesFromTheEnvironmentWhenNotGiven(t *testing.T) {
 			t.Errorf("%v: region %q, want %q", tc.env, c.AWSRegion, tc.want)
 		}
 	}
-	if _, err := Parse(actions("AWS_REGION", "Mars 1"), nil); err == nil || !strings.Contains(err.Error(), "AWS_REGION") {
+	if _, err := parse(actions("AWS_REGION", "Mars 1"), nil); err == nil || !strings.Contains(err.Error(), "AWS_REGION") {
 		t.Errorf("a bad AWS_REGION: %v", err)
 	}
 }
@@ -278,7 +285,7 @@ func TestLoadSigningKeyPhrasing(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			k, err := tc.cfg.LoadSigningKey()
 			if tc.want == "" {
-				if err != nil || (k != nil) != tc.wantKey {
+				if err != nil || (k != nil) != tc.wantKey || k != nil && k.Name != "k-1" {
 					t.Fatalf("key %v, err %v", k, err)
 				}
 				return
@@ -297,4 +304,10 @@ func TestLoadSigningKeyPhrasing(t *testing.T) {
 			}
 		})
 	}
+}
+
+// parse is Parse with the run's context read from getenv, as the release
+// reads it.
+func parse(getenv func(string) string, args []string) (Config, error) {
+	return Parse(workflow.Read(getenv), getenv, args)
 }

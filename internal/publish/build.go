@@ -7,18 +7,19 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strings"
 
-	"github.com/flox-publish/publish-action/internal/build"
+	"github.com/flox-publish/publish-action/internal/builder"
 	"github.com/flox-publish/publish-action/internal/git"
 	"github.com/flox-publish/publish-action/internal/manifest"
+	"github.com/flox-publish/publish-action/internal/report"
 )
 
 // versionStage clones the verified commit and resolves each build's version
 // (and checks it against a version tag) before the first build starts.
 type versionStage struct{}
 
-func (versionStage) String() string { return "Clone the commit and resolve versions" }
+func (versionStage) String() string    { return "Clone the commit and resolve versions" }
+func (versionStage) Part() report.Part { return report.PartBuild }
 
 func (versionStage) Run(ctx context.Context, r *Release) error {
 	scratch, lock, removed, err := newScratch()
@@ -28,69 +29,72 @@ func (versionStage) Run(ctx context.Context, r *Release) error {
 	if err != nil {
 		return fmt.Errorf("make a scratch directory in %s (TMPDIR): %w", os.TempDir(), err)
 	}
-	r.Scratch = scratch
-	r.progress.update(func(p *Progress) {
-		p.scratch = append(p.scratch, scratch)
-		p.locks = append(p.locks, lock)
-	})
+	c := &Cloned{Scratch: scratch, lock: lock}
+	r.share(func() { r.Cloned = c })
+	src := r.Checked.Source
 	clone := filepath.Join(scratch, "src")
-	if err := git.Clone(ctx, r.Source.RepoRoot, r.Source.Rev, clone, git.TrustRepository(), git.WithEnv(build.GitEnv(r.Env.Environ))); err != nil {
-		return fmt.Errorf("clone %s at %s for a clean build: %w", r.Source.RepoRoot, r.Source.Rev, err)
+	if err := git.Clone(ctx, src.RepoRoot, src.Rev, clone, git.TrustRepository(), git.WithEnv(r.Env.Environ)); err != nil {
+		return fmt.Errorf("clone %s at %s for a clean build: %w", src.RepoRoot, src.Rev, err)
 	}
 	if err := r.iso.prepareClone(scratch, clone); err != nil {
 		return err
 	}
-	r.CloneDir = filepath.Join(clone, filepath.FromSlash(r.Source.EnvDir))
-	vars := r.Environment.Manifest.Vars()
-	r.Versions = make([]string, len(r.Builds))
-	for i, b := range r.Builds {
-		if r.Versions[i], err = build.ResolveVersion(ctx, r.iso.sb, r.CloneDir, b, r.Env.Environ, vars); err != nil {
+	c.Dir = filepath.Join(clone, filepath.FromSlash(src.EnvDir))
+	vars := r.Checked.Environment.Manifest.Vars()
+	builds := make([]manifest.Build, len(r.Packages))
+	versions := make([]string, len(r.Packages))
+	for i, p := range r.Packages {
+		builds[i] = p.Build
+		if versions[i], err = builder.ResolveVersion(ctx, r.iso.sb, c.Dir, p.Build, r.Env.Environ, vars); err != nil {
 			return err
 		}
 	}
-	tag, ok := strings.CutPrefix(r.GitHub.Ref, "refs/tags/")
-	if !ok || !r.Inputs.CheckVersion {
-		return nil
+	if tag, ok := r.Workflow.Tag(); ok && r.Inputs.CheckVersion {
+		err = checkTagVersion(tag, builds, versions)
 	}
-	return checkTagVersion(tag, r.Builds, r.Versions)
+	for i, p := range r.Packages {
+		p.Version = versions[i]
+	}
+	return err
 }
 
 // buildStage builds every selected package in the clone.
 type buildStage struct{}
 
-func (buildStage) String() string { return "Build" }
-func (buildStage) groupsItself()  {}
+func (buildStage) String() string    { return "Build" }
+func (buildStage) Part() report.Part { return report.PartBuild }
+func (buildStage) groupsItself()     {}
 
 func (buildStage) Run(ctx context.Context, r *Release) error {
-	vars := r.Environment.Manifest.Vars()
-	// The last build to run may take the clone's files rather than a copy
-	// of them: nothing reads the clone after it.
-	last := -1
-	for i, b := range r.Builds {
-		if _, done := r.Published[b.Name]; !done {
-			last = i
+	vars := r.Checked.Environment.Manifest.Vars()
+	scratch := r.Cloned.Scratch
+	built := &Built{}
+	for _, p := range r.Packages {
+		if p.Published == nil {
+			built.Packages = append(built.Packages, p)
 		}
 	}
-	for i, b := range r.Builds {
-		if _, done := r.Published[b.Name]; done {
-			continue
-		}
-		end := r.UI.Group(fmt.Sprintf("Build %s %s (%s builder)", b.Name, r.Versions[i], r.Builder.Name()))
+	for i, p := range built.Packages {
+		b := p.Build
+		end := r.UI.Group(fmt.Sprintf("Build %s %s (%s builder)", b.Name, p.Version, r.Builder.Name()))
 		if w := r.iso.unsandboxedWarning(r.Builder.Name(), b); w != "" {
 			r.iso.warn(r.UI, w)
 		}
-		res, err := r.Builder.Build(ctx, build.Request{
-			EnvDir: r.CloneDir, Build: b, Version: r.Versions[i], Vars: vars,
-			Scratch: r.Scratch, Log: r.UI.Writer(), Environ: r.Env.Environ,
-			SourceRoot: filepath.Join(r.Scratch, "src"), MoveSource: i == last,
-			CommitTime: r.Source.RevDate, Sandbox: r.iso.sb,
+		res, err := r.Builder.Build(ctx, builder.Request{
+			EnvDir: r.Cloned.Dir, Build: b, Version: p.Version, Vars: vars,
+			Scratch: scratch, Log: r.UI.Writer(), Environ: r.Env.Environ,
+			// The last build to run may take the clone's files rather than
+			// a copy of them: nothing reads the clone after it.
+			SourceRoot: filepath.Join(scratch, "src"), MoveSource: i == len(built.Packages)-1,
+			CommitTime: r.Checked.Source.RevDate, Sandbox: r.iso.sb,
 		})
 		end()
 		if err != nil {
 			return fmt.Errorf("%w; nothing was uploaded", err)
 		}
-		r.Results = append(r.Results, res)
+		p.Result = res
 	}
+	r.Built = built
 	return nil
 }
 

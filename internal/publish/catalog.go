@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/flox-publish/publish-action/internal/build"
+	"github.com/flox-publish/publish-action/internal/builder"
 	"github.com/flox-publish/publish-action/internal/catalog"
+	"github.com/flox-publish/publish-action/internal/floxhub"
+	"github.com/flox-publish/publish-action/internal/report"
 	"github.com/flox-publish/publish-action/internal/store"
 	"github.com/flox-publish/publish-action/internal/upstream"
 )
@@ -19,7 +21,8 @@ import (
 // file:// store's catalog index answers the second question.
 type checkCatalogStage struct{}
 
-func (checkCatalogStage) String() string { return "Check the catalog" }
+func (checkCatalogStage) String() string    { return "Check the catalog" }
+func (checkCatalogStage) Part() report.Part { return report.PartCatalog }
 
 // Skip: a dry run writes nothing to FloxHub (create is a write), and
 // without a catalog name there is nothing to look up.
@@ -30,15 +33,16 @@ func (checkCatalogStage) Skip(r *Release) bool {
 func (checkCatalogStage) Run(ctx context.Context, r *Release) error {
 	cfg := r.Inputs
 	if cfg.FloxHubToken == "" {
+		r.Catalog = &CatalogChecked{}
 		return r.lookUpIndex(ctx)
 	}
-	hub, err := catalog.NewFloxHub(cfg.CatalogURL, cfg.FloxHubToken, catalog.Options{Logf: r.UI.Printf})
+	hub, err := floxhub.New(cfg.CatalogURL, cfg.FloxHubToken, floxhub.Options{Logf: r.UI.Printf})
 	if err != nil {
 		return err
 	}
-	r.Hub = hub
-	for i, b := range r.Builds {
-		t, err := r.catalogTarget(b.Name, build.System())
+	r.Catalog = &CatalogChecked{Hub: hub}
+	for _, p := range r.Packages {
+		t, err := r.catalogTarget(p.Name(), builder.System())
 		if err != nil {
 			return err
 		}
@@ -48,21 +52,30 @@ func (checkCatalogStage) Run(ctx context.Context, r *Release) error {
 		}
 		if plan.CheckErr != nil {
 			// As in the Flox CLI, the check is an optimisation: it warns.
-			r.UI.Warning("FloxHub could not say whether %s/%s is already published (it will be built and published): %v", cfg.Catalog, b.Name, plan.CheckErr)
+			r.UI.Warning("FloxHub could not say whether %s/%s is already published (it will be built and published): %v", cfg.Catalog, p.Name(), plan.CheckErr)
 			continue
 		}
 		if !plan.AlreadyPublished {
-			r.UI.Printf("%s/%s %s for %s: not yet published from %.12s", cfg.Catalog, b.Name, r.Versions[i], t.System, r.Source.Rev)
+			r.UI.Printf("%s/%s %s for %s: not yet published from %.12s", cfg.Catalog, p.Name(), p.Version, t.System, r.Checked.Source.Rev)
 			continue
 		}
 		if cfg.Rebuild {
-			r.UI.Printf("%s/%s: %s; building it again, as rebuild is true", cfg.Catalog, b.Name, plan.Published)
+			r.UI.Printf("%s/%s: %s; building it again, as rebuild is true", cfg.Catalog, p.Name(), plan.Published)
 			continue
 		}
-		r.Published[b.Name] = plan.Published
-		r.UI.Notice("%s/%s: %s; not built again (set rebuild: true to build and publish it anyway)", cfg.Catalog, b.Name, plan.Published)
+		p.Published = &plan.Published
+		r.UI.Notice("%s/%s: %s; not built again (set rebuild: true to build and publish it anyway)", cfg.Catalog, p.Name(), plan.Published)
 	}
 	return nil
+}
+
+// hub is FloxHub's client, nil when the catalog check did not make one
+// (no floxhub-token, a dry run).
+func (r *Release) hub() *floxhub.Client {
+	if r.Catalog == nil {
+		return nil
+	}
+	return r.Catalog.Hub
 }
 
 // lookUpIndex is the already-published check of a run without FloxHub:
@@ -73,7 +86,7 @@ func (checkCatalogStage) Run(ctx context.Context, r *Release) error {
 // builds again, finds every path present, and its index record already
 // there.
 func (r *Release) lookUpIndex(ctx context.Context) error {
-	st, err := store.OpenLocation(ctx, r.Inputs.Store, store.Options{Getenv: r.Env.Getenv})
+	st, err := store.Open(ctx, r.Inputs.Store, r.storeOptions(nil))
 	if err != nil {
 		return err
 	}
@@ -81,8 +94,8 @@ func (r *Release) lookUpIndex(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for _, b := range r.Builds {
-		t, err := r.catalogTarget(b.Name, build.System())
+	for _, p := range r.Packages {
+		t, err := r.catalogTarget(p.Name(), builder.System())
 		if err != nil {
 			return err
 		}
@@ -93,16 +106,15 @@ func (r *Release) lookUpIndex(ctx context.Context) error {
 		if e == nil || r.Inputs.Rebuild {
 			continue
 		}
-		p := catalog.Published{SourceRev: e.Rev, SourceRevDate: e.RevDate, PublishedAt: e.PublishedAt}
-		r.Published[b.Name] = p
-		r.UI.Notice("%s/%s: %s (the catalog index in %s says so); not built again (set rebuild: true to build and publish it anyway)", r.Inputs.Catalog, b.Name, p, st.URL())
+		p.Published = &catalog.Published{SourceRev: e.Rev, SourceRevDate: e.RevDate, PublishedAt: e.PublishedAt}
+		r.UI.Notice("%s/%s: %s (the catalog index in %s says so); not built again (set rebuild: true to build and publish it anyway)", r.Inputs.Catalog, p.Name(), p.Published, st.URL())
 	}
 	return nil
 }
 
 // catalogTarget names a package of the release in the catalog.
 func (r *Release) catalogTarget(pkg, system string) (catalog.Target, error) {
-	src := r.Source
+	src := r.Checked.Source
 	url, err := catalog.PublicSourceURL(src.RemoteURL)
 	if err != nil {
 		return catalog.Target{}, err
@@ -110,7 +122,7 @@ func (r *Release) catalogTarget(pkg, system string) (catalog.Target, error) {
 	return catalog.Target{
 		Catalog: r.Inputs.Catalog, Package: pkg, System: system,
 		Source:               catalog.Source{URL: url, Rev: src.Rev, Ref: src.Ref, RevCount: src.RevCount, RevDate: src.RevDate},
-		LockedBaseCatalogURL: r.Environment.Lock.BaseCatalogURL(),
+		LockedBaseCatalogURL: r.Checked.Environment.Lock.BaseCatalogURL(),
 	}, nil
 }
 
@@ -120,20 +132,21 @@ func (r *Release) catalogTarget(pkg, system string) (catalog.Target, error) {
 // credentials before anything about them is printed. Without FloxHub the
 // store is store-url's.
 func (r *Release) destination(ctx context.Context) (catalog.Destination, error) {
-	if r.Hub == nil {
-		return catalog.Destination{StoreURL: r.Inputs.Store.String()}, nil
+	hub := r.hub()
+	if hub == nil {
+		return catalog.Destination{Store: r.Inputs.Store}, nil
 	}
 	var dests []catalog.Destination
-	for _, res := range r.Results {
-		t, err := r.catalogTarget(res.Name, res.System)
+	for _, p := range r.Built.Packages {
+		t, err := r.catalogTarget(p.Name(), p.Result.System)
 		if err != nil {
 			return catalog.Destination{}, err
 		}
 		var plan catalog.Plan
-		if plan.Store, err = r.Hub.PublishInfo(ctx, t); err != nil {
+		if plan.Store, err = hub.PublishInfo(ctx, t); err != nil {
 			return catalog.Destination{}, err
 		}
-		d, err := plan.Destination(r.Inputs.Store.String())
+		d, err := plan.Destination(r.Inputs.Store)
 		if err != nil {
 			return catalog.Destination{}, err
 		}
@@ -146,15 +159,15 @@ func (r *Release) destination(ctx context.Context) (catalog.Destination, error) 
 	for _, o := range dests[1:] {
 		// One catalog has one store; two answers that differ would need two
 		// uploads, and more likely mean a change in FloxHub mid-run.
-		if o.StoreURL != d.StoreURL || o.Type != d.Type {
-			return catalog.Destination{}, fmt.Errorf("catalog %s: FloxHub named two stores for the packages of this run (%s %s, %s %s); re-run the release", d.Catalog, d.Type, store.RedactURL(d.StoreURL), o.Type, store.RedactURL(o.StoreURL))
+		if o.Store.String() != d.Store.String() || o.Type != d.Type {
+			return catalog.Destination{}, fmt.Errorf("catalog %s: FloxHub named two stores for the packages of this run (%s %s, %s %s); re-run the release", d.Catalog, d.Type, d.Store.Base(), o.Type, o.Store.Base())
 		}
 	}
 	r.UI.Printf("catalog %s: store type %s%s", d.Catalog, d.Type, func() string {
-		if d.StoreURL == "" {
+		if d.Store.IsZero() {
 			return ", nothing to upload"
 		}
-		return ", uploading to " + store.RedactURL(d.StoreURL)
+		return ", uploading to " + d.Store.Base()
 	}())
 	for _, n := range d.Notes {
 		r.UI.Printf("%s", n)
@@ -167,7 +180,8 @@ func (r *Release) destination(ctx context.Context) (catalog.Destination, error) 
 // link.
 type recordCatalogStage struct{}
 
-func (recordCatalogStage) String() string { return "Record in the catalog" }
+func (recordCatalogStage) String() string    { return "Record in the catalog" }
+func (recordCatalogStage) Part() report.Part { return report.PartCatalog }
 
 // Skip: without a catalog name there is nothing to record nor to link.
 func (recordCatalogStage) Skip(r *Release) bool { return r.Inputs.Catalog == "" }
@@ -175,46 +189,55 @@ func (recordCatalogStage) Skip(r *Release) bool { return r.Inputs.Catalog == "" 
 func (recordCatalogStage) Run(ctx context.Context, r *Release) error {
 	cfg := r.Inputs
 	r.setLinks()
-	if r.Mode.DryRun {
+	if r.Mode.DryRun || r.Built == nil {
 		return nil
 	}
+	up := r.Uploaded
+	var dest catalog.Destination
+	var st store.Store
+	if up != nil {
+		dest, st = up.Destination, up.Store
+	}
 	var idx *catalog.Index
-	if _, ok := r.Store.(store.Lister); ok && r.Destination.Type != catalog.StorePublisher {
+	if _, ok := st.(store.Lister); ok && dest.Type != catalog.StorePublisher {
 		var err error
-		if idx, err = catalog.NewIndex(r.Store, catalog.WithIndexLog(r.UI.Printf)); err != nil {
+		if idx, err = catalog.NewIndex(st, catalog.WithIndexLog(r.UI.Printf)); err != nil {
 			return err
 		}
 	}
-	runPage := runURL(r.Env.Getenv)
-	for _, res := range r.Results {
+	hub := r.hub()
+	for _, p := range r.Built.Packages {
+		res := p.Result
 		t, err := r.catalogTarget(res.Name, res.System)
 		if err != nil {
 			return err
 		}
-		b := catalog.Build{Target: t, Version: res.Version, DotFloxDir: dotFlox(r.Source.EnvDir), RunURL: runPage}
-		if mb, ok := r.Environment.Manifest.Build(res.Name); ok {
+		b := catalog.Build{Target: t, Version: res.Version, DotFloxDir: dotFlox(r.Checked.Source.EnvDir), RunURL: r.Workflow.URL()}
+		if mb, ok := r.Checked.Environment.Manifest.Build(res.Name); ok {
 			b.Description, b.License = mb.Description, mb.License
 		}
 		for _, o := range res.Outputs {
 			b.Outputs = append(b.Outputs, catalog.Output{Name: o.Name, StorePath: o.StorePath})
 		}
 		b.DrvPath = catalog.DrvPath(b.Outputs, res.Closure)
-		if r.Destination.SendNarInfos {
+		if dest.SendNarInfos {
 			for _, cp := range res.Closure {
-				b.NarInfos = append(b.NarInfos, r.NarInfos[cp.StorePath])
+				b.NarInfos = append(b.NarInfos, up.NarInfos[cp.StorePath])
 			}
 		}
-		if r.Key != nil {
-			b.KeyName = r.Key.Name
+		if k := r.Checked.Key; k != nil {
+			b.KeyName = k.Name
 		}
-		b.Substituters = upstream.Summarize(cfg.UpstreamCaches, r.Upstream).Caches
-		if r.Hub != nil {
-			if err := r.Hub.Record(ctx, r.Destination, b); err != nil {
+		if up != nil {
+			b.Substituters = upstream.Summarize(cfg.UpstreamCaches, up.Upstream).Caches
+		}
+		if hub != nil {
+			if err := hub.Record(ctx, dest, b); err != nil {
 				return err
 			}
-			r.RecordedInFloxHub[res.Name] = true
-			r.UI.Printf("%s/%s %s: recorded in FloxHub (catalog store type %s)", cfg.Catalog, res.Name, res.Version, r.Destination.Type)
-			if r.Destination.WaitForPublisher {
+			p.InFloxHub = true
+			r.UI.Printf("%s/%s %s: recorded in FloxHub (catalog store type %s)", cfg.Catalog, res.Name, res.Version, dest.Type)
+			if dest.WaitForPublisher {
 				if err := r.waitForPublisher(ctx, b); err != nil {
 					return err
 				}
@@ -225,14 +248,14 @@ func (recordCatalogStage) Run(ctx context.Context, r *Release) error {
 			if err != nil {
 				return err
 			}
+			p.InIndex = true
 			if added {
-				r.UI.Printf("%s/%s %s: recorded in the catalog index in %s", cfg.Catalog, res.Name, res.Version, r.Store.URL())
+				r.UI.Printf("%s/%s %s: recorded in the catalog index in %s", cfg.Catalog, res.Name, res.Version, st.URL())
 			} else {
-				r.UI.Printf("%s/%s %s from %.12s is already in the catalog index", cfg.Catalog, res.Name, res.Version, r.Source.Rev)
+				r.UI.Printf("%s/%s %s from %.12s is already in the catalog index", cfg.Catalog, res.Name, res.Version, r.Checked.Source.Rev)
 			}
 		}
-		r.Recorded = append(r.Recorded, res.Name)
-		r.progress.update(func(p *Progress) { p.recorded = append(p.recorded, res.Name) })
+		r.share(func() { p.Recorded = true })
 		r.UI.Printf("%-12s %s/%s %s", "recorded", cfg.Catalog, res.Name, res.Version)
 	}
 	return nil
@@ -245,9 +268,13 @@ func (r *Release) waitForPublisher(ctx context.Context, b catalog.Build) error {
 	for _, o := range b.Outputs {
 		outs = append(outs, o.StorePath)
 	}
-	r.UI.Printf("%s/%s: waiting for FloxHub to ingest %d store paths (at most %s, the publisher-timeout input)", b.Catalog, b.Package, len(outs), r.Inputs.PublisherTimeout)
+	limit := "--publisher-timeout"
+	if r.Inputs.InActions {
+		limit = "the publisher-timeout input"
+	}
+	r.UI.Printf("%s/%s: waiting for FloxHub to ingest %d store paths (at most %s, %s)", b.Catalog, b.Package, len(outs), r.Inputs.PublisherTimeout, limit)
 	last := -1
-	return r.Hub.WaitPublished(ctx, b.Catalog, outs, catalog.Wait{
+	return r.hub().WaitPublished(ctx, b.Catalog, outs, floxhub.Wait{
 		Timeout: r.Inputs.PublisherTimeout,
 		Progress: func(known, total int, waited time.Duration) {
 			if known != last {
@@ -263,45 +290,32 @@ func (r *Release) waitForPublisher(ctx context.Context, b catalog.Build) error {
 // catalog index.
 func (r *Release) setLinks() {
 	cfg := r.Inputs
-	for _, b := range r.Builds {
+	var uploadedTo store.Location
+	var dest catalog.Destination
+	if r.Uploaded != nil {
+		dest = r.Uploaded.Destination
+		uploadedTo = dest.Store
+	}
+	for _, p := range r.Packages {
+		key := catalog.IndexKey(cfg.Catalog, p.Name())
 		switch {
-		case r.Hub != nil || cfg.FloxHubToken != "":
-			r.Links[b.Name] = "https://hub.flox.dev/packages/" + cfg.Catalog + "/" + b.Name
-		case !r.StoreAt.IsZero() && r.Destination.Type != catalog.StorePublisher:
-			r.Links[b.Name] = r.StoreAt.Link(catalog.IndexKey(cfg.Catalog, b.Name))
+		case r.hub() != nil || cfg.FloxHubToken != "":
+			p.Link = "https://hub.flox.dev/packages/" + cfg.Catalog + "/" + p.Name()
+		case !uploadedTo.IsZero() && dest.Type != catalog.StorePublisher:
+			p.Link = uploadedTo.Link(key)
 		case r.Mode.DryRun && !cfg.Store.IsZero(): // the link the publish would create
-			r.Links[b.Name] = cfg.Store.Link(catalog.IndexKey(cfg.Catalog, b.Name))
+			p.Link = cfg.Store.Link(key)
 		}
 	}
-}
-
-// installAdvice says how a package is installed: with flox install only
-// when FloxHub has the build, else with Nix from the store (the report's
-// commands).
-func (r *Release) installAdvice(name string, outputs []string) []string {
-	if r.Inputs.Catalog == "" {
-		return nil
-	}
-	_, published := r.Published[name]
-	recorded := r.RecordedInFloxHub[name] || published
-	why := "no floxhub-token was given"
-	if r.Inputs.FloxHubToken != "" {
-		why = "FloxHub has no record of it"
-	}
-	pub := ""
-	if r.Key != nil {
-		pub = r.Key.Public
-	}
-	return catalog.InstallAdvice(recorded, why, r.Inputs.Catalog, name, r.substituter(), pub, outputs).Lines()
 }
 
 // substituter is the binary cache consumers read the published paths
 // from, "" when there is none they can read.
 func (r *Release) substituter() string {
-	if r.Store == nil {
+	if r.Uploaded == nil || r.Uploaded.Store == nil {
 		return ""
 	}
-	return r.Destination.Substituter(r.Store.URL())
+	return r.Uploaded.Destination.Substituter()
 }
 
 func dotFlox(envDir string) string {

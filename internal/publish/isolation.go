@@ -7,12 +7,14 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/flox-publish/publish-action/internal/build"
+	"github.com/flox-publish/publish-action/internal/builder"
 	"github.com/flox-publish/publish-action/internal/inputs"
 	"github.com/flox-publish/publish-action/internal/manifest"
 	"github.com/flox-publish/publish-action/internal/nixdaemon"
+	"github.com/flox-publish/publish-action/internal/report"
 	"github.com/flox-publish/publish-action/internal/sandbox"
 	"github.com/flox-publish/publish-action/internal/ui"
+	"github.com/flox-publish/publish-action/internal/workflow"
 	"github.com/flox-publish/publish-action/internal/workspace"
 )
 
@@ -33,8 +35,8 @@ type isolation struct {
 // runnerWorkDir is the runner's work directory (the parent of
 // RUNNER_WORKSPACE) when the action runs on the runner itself, "" in the
 // container, whose /github is closed to builds instead.
-func runnerWorkDir(getenv func(string) string) string {
-	ws := getenv("RUNNER_WORKSPACE")
+func runnerWorkDir(run workflow.Run) string {
+	ws := run.RunnerWorkspace
 	if ws == "" || !filepath.IsAbs(ws) || strings.HasPrefix(filepath.Clean(ws)+"/", sandbox.RunnerDir+"/") {
 		return ""
 	}
@@ -49,9 +51,9 @@ func runnerWorkDir(getenv func(string) string) string {
 // it), picks the build user, closes /github to it and, for the flox
 // builder as root, starts the Nix daemon with the GitHub token as its
 // access-tokens.
-func startIsolation(ctx context.Context, u *ui.UI, getenv func(string) string, cfg inputs.Config) (*isolation, error) {
+func startIsolation(ctx context.Context, u *ui.UI, run workflow.Run, getenv func(string) string, cfg inputs.Config, b builder.Builder) (*isolation, error) {
 	iso := &isolation{}
-	if dir := getenv("GITHUB_WORKSPACE"); cfg.InActions && dir != "" {
+	if dir := run.Workspace; run.InActions && dir != "" {
 		ws, err := workspace.Take(dir)
 		if err != nil {
 			return nil, err
@@ -59,12 +61,11 @@ func startIsolation(ctx context.Context, u *ui.UI, getenv func(string) string, c
 		iso.ws = ws
 	}
 	var err error
-	// Only the flox builder builds through Nix; "auto" is flox only where
-	// flox is installed.
-	// On a runner (the native action, as root through sudo) the system's
-	// daemon, which flox/install-flox-action set up, serves the build
-	// user; in the container there is none, and the action starts one.
-	if b, err := build.Select(cfg.Builder); err == nil && b.Name() == "flox" && os.Geteuid() == 0 {
+	// Only the flox builder builds through Nix. On a runner (the native
+	// action, as root through sudo) the system's daemon, which
+	// flox/install-flox-action set up, serves the build user; in the
+	// container there is none, and the action starts one.
+	if b.Name() == "flox" && os.Geteuid() == 0 {
 		if iso.daemon = nixdaemon.System(); iso.daemon == nil {
 			if iso.daemon, err = nixdaemon.Start(ctx, nixdaemon.Options{GitHubToken: cfg.GitHubToken}); err != nil {
 				return nil, err
@@ -82,7 +83,7 @@ func startIsolation(ctx context.Context, u *ui.UI, getenv func(string) string, c
 	// On a runner, the directory of every job's files (the workspaces,
 	// RUNNER_TEMP with the event and file-command files, the actions'
 	// code) is closed to builds while they run, and opened again after.
-	if work := runnerWorkDir(getenv); work != "" {
+	if work := runnerWorkDir(run); work != "" {
 		if iso.reopen, err = iso.sb.HideFor(work); err != nil {
 			iso.daemon.Stop()
 			return nil, err
@@ -101,9 +102,9 @@ func startIsolation(ctx context.Context, u *ui.UI, getenv func(string) string, c
 // unsandboxedWarning is the warning for a build that asks for Nix's
 // sandbox where it will not have it, "" when there is nothing to say. On
 // a runner the system's daemon decides, by its nix.conf.
-func (iso *isolation) unsandboxedWarning(builder string, b manifest.Build) string {
-	if builder != "flox" || b.Sandbox != manifest.SandboxPure || !iso.daemon.IsSystem() {
-		return build.UnsandboxedWarning(builder, b, !iso.sb.Dropped())
+func (iso *isolation) unsandboxedWarning(name string, b manifest.Build) string {
+	if name != "flox" || b.Sandbox != manifest.SandboxPure || !iso.daemon.IsSystem() {
+		return builder.UnsandboxedWarning(name, b, !iso.sb.Dropped())
 	}
 	if s := iso.daemon.Sandbox(); s == "true" || s == "relaxed" {
 		return ""
@@ -169,4 +170,5 @@ func (iso *isolation) close(u *ui.UI) {
 type isolationStage struct{}
 
 func (isolationStage) String() string                      { return "Prepare the build user" }
+func (isolationStage) Part() report.Part                   { return report.PartSetUp }
 func (isolationStage) Run(context.Context, *Release) error { return nil }

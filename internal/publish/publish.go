@@ -2,12 +2,14 @@ package publish
 
 import (
 	"context"
+	"errors"
+	"slices"
 	"time"
 
-	"github.com/flox-publish/publish-action/internal/catalog"
 	"github.com/flox-publish/publish-action/internal/inputs"
 	"github.com/flox-publish/publish-action/internal/report"
 	"github.com/flox-publish/publish-action/internal/ui"
+	"github.com/flox-publish/publish-action/internal/workflow"
 )
 
 // Stages is the release, in order: check → versions → catalog (check) →
@@ -27,44 +29,52 @@ var environmentSecrets = []string{"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", 
 // are read before the stages run.
 const InputsStage = "Read the inputs"
 
-// Run reads the inputs and runs the stages. It reports any error itself
-// (an annotation in Actions) and returns it: a *StageError naming the stage
-// that failed (InputsStage when the inputs are bad). The Release is never
-// nil: it holds what the run got done.
+// New makes the release of one run in env; Run runs it. The process keeps
+// it to Abandon it when a signal's deadline passes.
+func New(env Env) *Release {
+	run := workflow.Read(env.Getenv)
+	return &Release{Env: env, UI: ui.New(run, env.Stdout), Workflow: run}
+}
+
+// Run makes a release in env and runs it with args: see Release.Run.
 func Run(ctx context.Context, env Env, args []string) (*Release, error) {
-	u := ui.New(env.Getenv, env.Stdout)
+	r := New(env)
+	return r, r.Run(ctx, args)
+}
+
+// Run reads the inputs, decides the mode and the builder, and runs the
+// stages. It reports any error itself (an annotation in Actions) and
+// returns it: a *StageError naming the stage that failed (InputsStage when
+// the inputs are bad). What the run got done stays in r.
+func (r *Release) Run(ctx context.Context, args []string) error {
+	u := r.UI
 	defer u.Flush()
 	for _, name := range environmentSecrets {
-		u.Mask(env.Getenv(name))
+		u.Mask(r.Env.Getenv(name))
 	}
-	r := &Release{Env: env, UI: u, progress: env.Progress}
-	if r.progress == nil {
-		r.progress = &Progress{}
-	}
-	defer r.progress.removeScratch()
+	defer r.removeScratch()
 
-	cfg, err := inputs.Parse(env.Getenv, args)
+	cfg, err := inputs.Parse(r.Workflow, r.Env.Getenv, args)
 	for _, s := range cfg.Secrets() {
 		u.Mask(s)
 	}
+	if err == nil {
+		r.Builder, err = chooseBuilder(cfg)
+	}
 	if err != nil {
-		return r, r.fail(ctx, nil, err)
+		return r.fail(ctx, nil, err)
 	}
 	r.Inputs = cfg
-	if r.iso, err = startIsolation(ctx, u, env.Getenv, cfg); err != nil {
-		return r, r.fail(ctx, isolationStage{}, err)
+	if r.iso, err = startIsolation(ctx, u, r.Workflow, r.Env.Getenv, cfg, r.Builder); err != nil {
+		return r.fail(ctx, isolationStage{}, err)
 	}
 	defer r.iso.close(u)
-	r.GitHub = githubContext(env.Getenv, cfg)
-	r.Mode = decideMode(cfg, r.GitHub)
-	r.progress.update(func(p *Progress) { p.mode, p.dryRun = r.Mode.Reason, r.Mode.DryRun })
+	mode := decideMode(cfg, r.Workflow)
+	r.share(func() { r.Mode = mode })
 	if u.InActions() { // a terminal gets the mode in the report's first line
-		u.Notice("%s", r.Mode.Reason)
+		u.Notice("%s", mode.Reason)
 	}
-	r.Published = map[string]catalog.Published{}
-	r.Links = map[string]string{}
-	r.RecordedInFloxHub = map[string]bool{}
-	return r, r.runStages(ctx, Stages())
+	return r.runStages(ctx, Stages())
 }
 
 // runStages runs stages in order, each in a log group, and stops at the first
@@ -77,7 +87,7 @@ func (r *Release) runStages(ctx context.Context, stages []Stage) error {
 		if err := ctx.Err(); err != nil {
 			return r.fail(ctx, s, context.Cause(ctx))
 		}
-		r.progress.update(func(p *Progress) { p.stage = partOf(s) })
+		r.share(func() { r.part = s.Part() })
 		end := func(time.Duration) {}
 		if _, ok := s.(selfGrouped); !ok {
 			endGroup := r.UI.Group(s.String())
@@ -103,63 +113,68 @@ func (r *Release) runStages(ctx context.Context, stages []Stage) error {
 // that a failed run says where it stopped and what was published.
 // A nil stage is the reading of the inputs, before the stages.
 func (r *Release) fail(ctx context.Context, s Stage, err error) error {
-	name, part := InputsStage, "inputs"
+	name, part := InputsStage, report.PartInputs
 	if s != nil {
-		name, part = s.String(), partOf(s)
+		name, part = s.String(), s.Part()
 	}
 	if ctx.Err() != nil {
 		// Cancelled: whatever the stage returned is the cancellation's
 		// doing; the cause says what happened.
 		cause := context.Cause(ctx)
 		r.Failed = &StageError{Stage: name, Err: cause}
-		if r.progress.claimReport() {
-			emitCancelled(r.UI, r.progress.failure(part, cause))
+		if r.claimReport() {
+			emitCancelled(r.UI, r.failure(part, cause, true))
 		}
 		return r.Failed
 	}
-	r.progress.claimReport()
+	r.claimReport()
+	err = phrase(r.Inputs, err)
 	r.Failed = &StageError{Stage: name, Err: err}
-	f := &report.Failure{
-		Stage: part, Err: err,
-		Mode: r.Mode.Reason, DryRun: r.Mode.DryRun, Uploaded: r.Uploaded,
-		RepoURL: r.GitHub.RepoURL(),
-	}
-	if r.Env.Getenv != nil {
-		f.Root = r.Env.Getenv("GITHUB_WORKSPACE")
-	}
-	if r.Store != nil {
-		f.StoreURL = r.Store.URL()
-	} else if !r.StoreAt.IsZero() {
-		f.StoreURL = r.StoreAt.String()
-	}
-	if r.Source != nil {
-		f.Rev = r.Source.Rev
-		if f.Root == "" {
-			f.Root = r.Source.RepoRoot
-		}
-	}
-	if werr := f.Emit(r.UI); werr != nil {
+	if werr := r.failure(part, err, false).Emit(r.UI); werr != nil {
 		r.UI.Warning("job summary: %v", werr)
 	}
 	return r.Failed
 }
 
-// partOf names the part of the release a stage belongs to, as the failure
-// summary names it and picks its advice by.
-func partOf(s Stage) string {
-	switch s.(type) {
-	case checkStage:
-		return "verify"
-	case versionStage, buildStage:
-		return "build"
-	case checkCatalogStage, recordCatalogStage:
-		return "catalog"
-	case uploadStage:
-		return "upload"
-	case reportStage:
-		return "report"
-	case isolationStage:
-		return "set-up"
+// failure is the summary of a run stopped in part by err (cancelled: by
+// a signal or a deadline, err its cause), from what the release got
+// done. part "" is the part running. It is the one place a failure's
+// summary is made, for a stage's error and for a cancellation alike, and
+// may be called while the stages run.
+func (r *Release) failure(part report.Part, err error, cancelled bool) *report.Failure {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if part == "" {
+		part = r.part
 	}
-	return s.String()
+	f := &report.Failure{
+		Stage: part, Err: err, Cancelled: cancelled,
+		Mode: r.Mode.Reason, DryRun: r.Mode.DryRun,
+		RepoURL: r.Workflow.RepoURL(), Root: r.Workflow.Workspace,
+	}
+	if c := r.Checked; c != nil && c.Source != nil {
+		f.Rev = c.Source.Rev
+		if f.Root == "" {
+			f.Root = c.Source.RepoRoot
+		}
+	}
+	if up := r.Uploaded; up != nil {
+		f.StoreURL, f.Uploaded = up.Destination.Store.String(), slices.Clone(up.Paths)
+	}
+	var notRecorded []string
+	for _, p := range r.Packages {
+		if p.Recorded {
+			f.Recorded = append(f.Recorded, p.Name())
+		} else {
+			notRecorded = append(notRecorded, p.Name())
+		}
+	}
+	if len(f.Recorded) > 0 {
+		f.NotRecorded = notRecorded
+	}
+	var in Interrupted
+	if cancelled && errors.As(err, &in) {
+		f.Signal = SignalName(in.Signal)
+	}
+	return f
 }

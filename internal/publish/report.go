@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/flox-publish/publish-action/internal/build"
+	"github.com/flox-publish/publish-action/internal/builder"
 	"github.com/flox-publish/publish-action/internal/cache"
 	"github.com/flox-publish/publish-action/internal/catalog"
 	"github.com/flox-publish/publish-action/internal/nixpath"
@@ -16,7 +16,8 @@ import (
 // terminal it prints the same facts as text.
 type reportStage struct{}
 
-func (reportStage) String() string { return "Report" }
+func (reportStage) String() string    { return "Report" }
+func (reportStage) Part() report.Part { return report.PartReport }
 
 // groupsItself: the report is the run's last word, not a section to fold.
 func (reportStage) groupsItself() {}
@@ -30,7 +31,7 @@ func (reportStage) Run(ctx context.Context, r *Release) error {
 	if err := r.UI.SetOutputs(outputs); err != nil {
 		return err
 	}
-	systems := report.Systems{Manifest: r.Environment.Manifest.Options.Systems, This: build.System(), DryRun: r.Mode.DryRun}
+	systems := report.Systems{Manifest: r.Checked.Environment.Manifest.Options.Systems, This: builder.System(), DryRun: r.Mode.DryRun}
 	if err := r.UI.AddSummary(r.Report.Markdown() + systems.Markdown()); err != nil {
 		return err
 	}
@@ -40,54 +41,51 @@ func (reportStage) Run(ctx context.Context, r *Release) error {
 	return nil
 }
 
-// newReport says what the release did, from its state.
+// newReport says what the release did, from its packages' records and
+// the stages' results.
 func newReport(r *Release) *report.Report {
+	up := r.Uploaded
+	if up == nil {
+		up = &Uploaded{}
+	}
 	status := map[string]cache.PathResult{}
-	for _, w := range r.Written {
+	for _, w := range up.Written {
 		status[w.StorePath] = w
 	}
-	src := r.Source
+	src := r.Checked.Source
 	rep := &report.Report{
 		DryRun: r.Mode.DryRun, Mode: r.Mode.Reason, Rev: src.Rev, Ref: src.Ref, RevCount: src.RevCount,
-		Builder: r.Builder.Name(), Warnings: src.Warnings, Catalog: r.Inputs.Catalog,
+		Builder: r.Builder.Name(), Warnings: src.Warnings, Catalog: r.Inputs.Catalog, FloxHub: r.Inputs.FloxHubToken != "",
+		RepoURL: r.Workflow.RepoURL(), RunURL: r.Workflow.URL(),
 	}
-	rep.RepoURL = r.GitHub.RepoURL()
-	rep.RunURL = runURL(r.Env.Getenv)
-	if sum := upstream.Summarize(r.Inputs.UpstreamCaches, r.Upstream); sum.Paths > 0 {
+	if sum := upstream.Summarize(r.Inputs.UpstreamCaches, up.Upstream); sum.Paths > 0 {
 		rep.Upstream = report.UpstreamSummary{Paths: sum.Paths, NarBytes: sum.NarBytes, Caches: sum.Caches, Keys: r.Inputs.UpstreamKeys}
 	}
 	stored := map[string]bool{} // paths already listed as subjects
-	if r.Key != nil {
-		rep.PublicKey = r.Key.Public
+	if k := r.Checked.Key; k != nil {
+		rep.PublicKey = k.Public
 	}
-	if r.Store != nil {
-		rep.StoreURL = r.Store.URL()
+	if up.Store != nil {
+		rep.StoreURL = up.Store.URL()
 		if sub := r.substituter(); sub != rep.StoreURL {
 			rep.InstallFrom = sub
 		}
-		rep.NoNixInstall = rep.InstallFrom == "" && r.Destination.Type == catalog.StorePublisher
+		rep.NoNixInstall = rep.InstallFrom == "" && up.Destination.Type == catalog.StorePublisher
 	} else if !r.Inputs.Store.IsZero() && r.Mode.DryRun {
 		rep.StoreURL = r.Inputs.Store.String()
 	}
-	results := map[string]*build.Result{}
-	for _, res := range r.Results {
-		results[res.Name] = res
-	}
-	for i, b := range r.Builds {
-		res, built := results[b.Name]
-		if !built {
+	for _, pkg := range r.Packages {
+		res := pkg.Result
+		if res == nil {
 			// Not built: published already (a failed run does not report).
-			p := report.Package{Name: b.Name, Version: r.Versions[i], System: build.System(), StorePaths: []string{}, Status: report.Present, CatalogURL: r.Links[b.Name]}
-			if pub, ok := r.Published[b.Name]; ok {
-				p.Note = pub.String()
-			}
-			if !r.Mode.DryRun {
-				p.Install = r.installAdvice(b.Name, nil)
+			p := report.Package{Name: pkg.Name(), Version: pkg.Version, System: builder.System(), StorePaths: []string{}, Status: report.Present, CatalogURL: pkg.Link}
+			if pkg.Published != nil {
+				p.Note, p.InFloxHub = pkg.Published.String(), true
 			}
 			rep.Packages = append(rep.Packages, p)
 			continue
 		}
-		p := report.Package{Name: res.Name, Version: res.Version, System: res.System, NarSize: res.NarSize()}
+		p := report.Package{Name: res.Name, Version: res.Version, System: res.System, NarSize: res.NarSize(), CatalogURL: pkg.Link}
 		for _, o := range res.Outputs {
 			p.StorePaths = append(p.StorePaths, o.StorePath)
 		}
@@ -107,25 +105,22 @@ func newReport(r *Release) *report.Report {
 				rep.Subjects = append(rep.Subjects, report.Subject{Name: nixpath.Base(c.StorePath) + ".nar", SHA256: c.NarHash})
 			}
 		}
-		p.CatalogURL = r.Links[res.Name]
-		if pub, ok := r.Published[res.Name]; ok {
-			p.Note = pub.String()
+		if pkg.Published != nil {
+			p.Note = pkg.Published.String()
 		}
 		switch {
 		case r.Mode.DryRun:
 			p.Status = report.WouldUpload
-		case r.Store == nil:
+		case up.Store == nil:
 			// Nothing to upload to: the catalog takes metadata only.
 			p.Status = report.Present
-			p.Note = fmt.Sprintf("nothing uploaded: catalog %s takes metadata only (store type %s)", r.Inputs.Catalog, r.Destination.Type)
+			p.Note = fmt.Sprintf("nothing uploaded: catalog %s takes metadata only (store type %s)", r.Inputs.Catalog, up.Destination.Type)
 		case p.PathsUploaded > 0:
 			p.Status = report.Uploaded
 		default:
 			p.Status = report.Present
 		}
-		if !r.Mode.DryRun {
-			p.Install = r.installAdvice(res.Name, p.StorePaths)
-		}
+		p.InFloxHub = pkg.InFloxHub || pkg.Published != nil
 		rep.Packages = append(rep.Packages, p)
 	}
 	return rep

@@ -2,16 +2,17 @@ package publish
 
 import (
 	"context"
-	"fmt"
 	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/flox-publish/publish-action/internal/cache"
 	"github.com/flox-publish/publish-action/internal/catalog"
+	"github.com/flox-publish/publish-action/internal/narinfo"
 	"github.com/flox-publish/publish-action/internal/nixpath"
 	"github.com/flox-publish/publish-action/internal/report"
 	"github.com/flox-publish/publish-action/internal/store"
 	"github.com/flox-publish/publish-action/internal/upstream"
-	"github.com/nix-community/go-nix/pkg/narinfo"
 )
 
 // uploadStage asks the catalog where store paths go, then signs every path
@@ -22,153 +23,152 @@ import (
 // store at all: it signs and reports what it would upload.
 type uploadStage struct{}
 
-func (uploadStage) String() string { return "Sign and upload" }
+func (uploadStage) String() string    { return "Sign and upload" }
+func (uploadStage) Part() report.Part { return report.PartUpload }
 
 // Skip: every selected package is published already; nothing was built.
-func (uploadStage) Skip(r *Release) bool { return len(r.Results) == 0 }
+func (uploadStage) Skip(r *Release) bool { return len(r.Built.Packages) == 0 }
 
 func (uploadStage) Run(ctx context.Context, r *Release) error {
 	cfg := r.Inputs
-	var closure []nixpath.PathInfo
-	for _, res := range r.Results {
-		closure = append(closure, res.Closure...)
-	}
+	closure := r.Built.Closure()
+	var dest catalog.Destination
 	if !r.Mode.DryRun {
-		d, err := r.destination(ctx)
-		if err != nil {
+		var err error
+		if dest, err = r.destination(ctx); err != nil {
 			return err
 		}
-		r.Destination = d
-		if err := r.openStore(ctx); err != nil {
+	}
+	up := &Uploaded{Destination: dest}
+	r.share(func() { r.Uploaded = up })
+	if !r.Mode.DryRun {
+		var err error
+		if up.Store, err = r.openStore(ctx, dest); err != nil {
 			return err
 		}
-		if r.Store == nil {
+		if up.Store == nil {
 			// meta-only or null without store-url: nothing is uploaded, and
 			// the narinfos come from the local store, as the Flox CLI's
 			// daemon:// ones do.
-			if d.SendNarInfos {
-				return r.localNarInfos(closure)
+			if dest.SendNarInfos {
+				up.NarInfos, err = r.localNarInfos(closure)
 			}
-			return nil
+			return err
 		}
 	}
-	if err := r.findUpstream(ctx, closure); err != nil {
+	var err error
+	if up.Upstream, err = r.findUpstream(ctx, closure); err != nil {
 		return err
 	}
-	served := make(map[string]*narinfo.NarInfo, len(r.Upstream))
-	for p, s := range r.Upstream {
+	served := make(map[string]*narinfo.NarInfo, len(up.Upstream))
+	for p, s := range up.Upstream {
 		served[p] = s.NarInfo
 	}
+	key := r.Checked.Key
 	written, err := cache.Publish(ctx, cache.Options{
-		Store: r.Store, Key: r.Key, Compression: cfg.Compression, Level: cfg.Level, Jobs: cfg.Jobs, DryRun: r.Mode.DryRun,
+		Store: up.Store, Key: key, Compression: cfg.Compression, Level: cfg.Level, Jobs: cfg.Jobs, DryRun: r.Mode.DryRun,
 		Upstream: served, Logf: r.UI.Printf,
 		OnPath: func(p cache.PathResult) {
 			r.UI.Printf("%-12s %s (%s)", p.Status, p.StorePath, report.Size(p.NarSize))
 			if p.Status == cache.Uploaded {
-				r.Uploaded = append(r.Uploaded, p.StorePath)
-				r.progress.update(func(pr *Progress) { pr.uploaded = append(pr.uploaded, p.StorePath) })
+				r.share(func() { up.Paths = append(up.Paths, p.StorePath) })
 			}
 		},
 	}, closure)
-	if err == nil && r.Store != nil {
-		err = cache.Verify(ctx, r.Store, r.Key.PublicKey(), written)
+	if err == nil && up.Store != nil {
+		err = cache.Verify(ctx, up.Store, key.PublicKey(), written)
 	}
 	if err != nil {
-		return r.Destination.Wrap(err)
+		return dest.Wrap(err)
 	}
-	r.Written = written
-	if r.Store != nil && r.Destination.SendNarInfos {
-		return r.storeNarInfos(ctx)
+	up.Written = written
+	if up.Store != nil && dest.SendNarInfos {
+		up.NarInfos, err = storeNarInfos(ctx, up)
+		return dest.Wrap(err)
 	}
 	return nil
 }
 
-// openStore opens the store the destination names; r.Store stays nil when
-// it names none.
-func (r *Release) openStore(ctx context.Context) error {
-	cfg, d := r.Inputs, r.Destination
-	if d.StoreURL == "" {
-		return nil
+// openStore opens the store d names; nil when it names none.
+func (r *Release) openStore(ctx context.Context, d catalog.Destination) (store.Store, error) {
+	if d.Store.IsZero() {
+		return nil, nil
 	}
-	loc, locErr := store.ParseLocation(d.StoreURL)
-	if locErr == nil {
-		r.StoreAt = loc
-		r.progress.update(func(p *Progress) { p.storeURL = loc.String() })
-	}
-	if r.Credentials == nil && locErr == nil && loc.IsS3() && d.Type != catalog.StorePublisher {
+	creds := r.Checked.Credentials
+	if creds == nil && d.Store.IsS3() && d.Type != catalog.StorePublisher {
 		// The catalog's store, which the check stage did not know.
 		var err error
-		if r.Credentials, err = store.EnvironmentCredentials(ctx, loc, r.Env.Getenv); err != nil {
-			return d.Wrap(err)
+		if creds, err = store.EnvironmentCredentials(ctx, d.Store, r.Env.Getenv); err != nil {
+			return nil, d.Wrap(err)
 		}
 	}
-	opts := store.Options{Jobs: cfg.Jobs, Getenv: r.Env.Getenv, Region: cfg.AWSRegion, Credentials: r.Credentials, Logf: r.UI.Printf}
+	st, err := store.Open(ctx, d.Store, r.storeOptions(creds))
+	return st, d.Wrap(err)
+}
+
+// storeOptions are the run's settings for opening a store, with creds
+// signing S3 requests (nil: none found yet). The upload and the catalog
+// index's look-up open stores with them alike.
+func (r *Release) storeOptions(creds aws.CredentialsProvider) store.Options {
+	cfg := r.Inputs
+	opts := store.Options{Jobs: cfg.Jobs, Getenv: r.Env.Getenv, Region: cfg.AWSRegion, Credentials: creds, Logf: r.UI.Printf}
 	if cfg.RoleToAssume != "" {
 		opts.Principal = "role " + cfg.RoleToAssume
 	}
-	var err error
-	r.Store, err = d.OpenStore(ctx, opts)
-	return err
+	return opts
 }
 
 // storeNarInfos gathers the narinfo of every closure path for the
 // records: as written for the paths this run uploaded, the upstream's for
 // those an upstream serves, and as the store has them for the paths it
 // had already (a re-publish), whose narinfos this run did not write.
-func (r *Release) storeNarInfos(ctx context.Context) error {
-	r.NarInfos = map[string]catalog.NarInfo{}
+func storeNarInfos(ctx context.Context, up *Uploaded) (map[string]*narinfo.NarInfo, error) {
+	narInfos := map[string]*narinfo.NarInfo{}
 	var present []string
-	for _, w := range r.Written {
+	for _, w := range up.Written {
 		if w.NarInfo != nil {
-			r.NarInfos[w.StorePath] = catalog.FromNarInfo(w.NarInfo)
+			narInfos[w.StorePath] = w.NarInfo
 		} else {
 			present = append(present, w.StorePath)
 		}
 	}
-	read, err := catalog.ReadNarInfos(ctx, r.Store, present)
+	read, err := cache.ReadNarInfos(ctx, up.Store, present)
 	if err != nil {
-		return r.Destination.Wrap(err)
+		return nil, err
 	}
 	for _, n := range read {
-		r.NarInfos[n.StorePath] = n
+		narInfos[n.StorePath] = n
 	}
-	return nil
+	return narInfos, nil
 }
 
 // localNarInfos makes the narinfos of the closure from what the local
 // store says of each path, signed with the run's key.
-func (r *Release) localNarInfos(closure []nixpath.PathInfo) error {
-	r.NarInfos = map[string]catalog.NarInfo{}
+func (r *Release) localNarInfos(closure []nixpath.PathInfo) (map[string]*narinfo.NarInfo, error) {
+	narInfos := map[string]*narinfo.NarInfo{}
 	for _, p := range closure {
-		var sigs []string
-		if r.Key != nil && len(p.NarHash) > 0 {
-			sig, err := r.Key.Sign(p.Fingerprint())
-			if err != nil {
-				return fmt.Errorf("sign %s: %w", p.StorePath, err)
+		n := narinfo.New(p, narinfo.NAR{})
+		if k := r.Checked.Key; k != nil && n.NarHash != nil {
+			if err := narinfo.Sign(n, k); err != nil {
+				return nil, err
 			}
-			sigs = []string{sig.String()}
 		}
-		n, err := catalog.FromPathInfo(p, sigs)
-		if err != nil {
-			return err
-		}
-		r.NarInfos[p.StorePath] = n
+		narInfos[p.StorePath] = n
 	}
-	return nil
+	return narInfos, nil
 }
 
 // findUpstream asks the upstream caches which paths of the closure they
 // serve signed by a trusted key: those are not uploaded. An upstream that
 // cannot be asked is a warning, and everything is uploaded.
-func (r *Release) findUpstream(ctx context.Context, closure []nixpath.PathInfo) error {
+func (r *Release) findUpstream(ctx context.Context, closure []nixpath.PathInfo) (map[string]upstream.Served, error) {
 	cfg := r.Inputs
 	if len(cfg.UpstreamCaches) == 0 {
-		return nil
+		return nil, nil
 	}
 	keys, err := upstream.ParseKeys(strings.Join(cfg.UpstreamKeys, " "))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	r.Upstream, err = upstream.Find(ctx, upstream.Options{Caches: cfg.UpstreamCaches, Keys: keys, Warnf: r.UI.Warning}, closure)
-	return err
+	return upstream.Find(ctx, upstream.Options{Caches: cfg.UpstreamCaches, Keys: keys, Warnf: r.UI.Warning}, closure)
 }

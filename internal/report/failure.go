@@ -9,14 +9,28 @@ import (
 	"github.com/flox-publish/publish-action/internal/ui"
 )
 
+// Part is the part of the release a stage belongs to, as the failure
+// summary names it ("Failed at the build stage") and picks its advice by.
+type Part string
+
+// The parts of the release, in order.
+const (
+	PartInputs  Part = "inputs"  // reading the inputs
+	PartSetUp   Part = "set-up"  // preparing the build user
+	PartVerify  Part = "verify"  // checking the commit, the manifest and the inputs
+	PartBuild   Part = "build"   // cloning, resolving versions, building
+	PartCatalog Part = "catalog" // asking and telling the catalog
+	PartUpload  Part = "upload"  // signing and uploading
+	PartReport  Part = "report"  // the outputs and the job summary
+)
+
 // Failure is what a run that stopped early tells its reader: at which
 // stage and why, where the error points, what to do, and what was and was
 // not published. The pipeline writes its Markdown to the job summary on
 // every failed or cancelled exit, so the summary is never empty.
 type Failure struct {
-	// Stage names the stage that failed ("inputs", "verify", "build",
-	// "sign", "upload", "catalog", "report"); "" when unknown.
-	Stage string
+	// Stage is the part of the release that failed; "" when unknown.
+	Stage Part
 	// Err is the error, as phrased for where the run is (see inputs.Error).
 	Err error
 	// Cancelled is true when the run was cancelled (the job was cancelled
@@ -57,9 +71,9 @@ func (f *Failure) Headline() string {
 	}
 	where := ""
 	if f.Stage != "" {
-		where = " at the " + f.Stage + " stage"
+		where = " at the " + string(f.Stage) + " stage"
 		if f.Cancelled {
-			where = " during the " + f.Stage + " stage"
+			where = " during the " + string(f.Stage) + " stage"
 		}
 	}
 	return what + where + ": " + f.publishedShort() + "."
@@ -118,13 +132,13 @@ func (f *Failure) advice() string {
 		return "The run was cancelled before it finished (the job was cancelled or timed out). Re-run the job; nothing needs cleaning up."
 	}
 	switch f.Stage {
-	case "inputs":
+	case PartInputs:
 		return "Fix the input named above in the workflow's `with:` (or the flag, in a terminal) and re-run."
-	case "verify":
+	case PartVerify:
 		return "Fix what the error names, commit and push, then re-run on the new commit."
-	case "build":
+	case PartBuild:
 		return "Fix what the error names (a failed build's own output is in the log, in that build's group), commit and push, then re-run on the new commit."
-	case "sign", "upload", "catalog":
+	case PartUpload, PartCatalog:
 		return "If the error is a network, permission or quota problem, fix it and re-run the job: the paths already uploaded are reused."
 	}
 	return "Fix what the error names and re-run."

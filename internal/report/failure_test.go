@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/flox-publish/publish-action/internal/ui"
+	"github.com/flox-publish/publish-action/internal/workflow"
 )
 
 type locErr struct {
@@ -132,7 +133,7 @@ func TestFailureEmit(t *testing.T) {
 	summary := filepath.Join(t.TempDir(), "summary")
 	env := map[string]string{"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": summary}
 	var log bytes.Buffer
-	u := ui.New(func(k string) string { return env[k] }, &log)
+	u := ui.New(workflow.Read(func(k string) string { return env[k] }), &log)
 	u.Mask("sekrit-token-value")
 	f := &Failure{Stage: "upload", Err: errors.New("PUT denied for sekrit-token-value"), StoreURL: "s3://c", Uploaded: []string{"/nix/store/a-a"}}
 	if err := f.Emit(u); err != nil {
@@ -148,7 +149,7 @@ func TestFailureEmit(t *testing.T) {
 	}
 
 	log.Reset()
-	u = ui.New(func(string) string { return "" }, &log)
+	u = ui.New(workflow.Run{}, &log)
 	if err := (&Failure{Stage: "inputs", Err: errors.New("--jobs: bad")}).Emit(u); err != nil {
 		t.Fatal(err)
 	}

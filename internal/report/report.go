@@ -43,10 +43,9 @@ type Package struct {
 	CatalogURL string `json:"catalog_url,omitempty"`
 	// Note says more about the status, e.g. when FloxHub already had it.
 	Note string `json:"note,omitempty"`
-	// Install says how to install the package, one instruction a line:
-	// `flox install <catalog>/<package>` only when FloxHub has the build
-	// (see catalog.InstallAdvice); none in a dry run.
-	Install []string `json:"-"`
+	// InFloxHub is true when FloxHub has the build (this run recorded it,
+	// or it was published before): only then does `flox install` find it.
+	InFloxHub bool `json:"-"`
 }
 
 // Report is everything a run tells its reader.
@@ -68,8 +67,12 @@ type Report struct {
 	PublicKey    string // "" when nothing was signed
 	Builder      string
 	Catalog      string
-	Packages     []Package
-	Warnings     []string
+	// FloxHub is true when the run had a FloxHub token: a package FloxHub
+	// does not have was then refused or not recorded, rather than never
+	// sent.
+	FloxHub  bool
+	Packages []Package
+	Warnings []string
 	// RunURL is the workflow run that produced the paths.
 	RunURL string
 	// Upstream says what upstream caches served instead of the store.
@@ -327,7 +330,8 @@ func ShellQuote(s string) string {
 func (r *Report) catalogLines(markdown bool) string {
 	var b strings.Builder
 	for _, p := range r.Packages {
-		if p.CatalogURL == "" && len(p.Install) == 0 {
+		install := r.installLines(p)
+		if p.CatalogURL == "" && len(install) == 0 {
 			continue
 		}
 		live := ""
@@ -339,7 +343,7 @@ func (r *Report) catalogLines(markdown bool) string {
 			if p.CatalogURL != "" {
 				fmt.Fprintf(&b, ": %s%s", mdLink(p.CatalogURL), live)
 			}
-			for i, line := range p.Install {
+			for i, line := range install {
 				if strings.HasPrefix(line, "flox install ") {
 					line = "`" + line + "`"
 				}
@@ -356,7 +360,7 @@ func (r *Report) catalogLines(markdown bool) string {
 				fmt.Fprintf(&b, " %s%s", p.CatalogURL, live)
 			}
 			b.WriteString("\n")
-			for _, line := range p.Install {
+			for _, line := range install {
 				fmt.Fprintf(&b, "  %s\n", strings.ReplaceAll(line, "`", ""))
 			}
 		}

@@ -103,7 +103,6 @@ func TestSummaryReadsWell(t *testing.T) {
 			edit: func(r *Report) {
 				r.Catalog = "acme"
 				r.Packages[0].CatalogURL = "file:///tmp/cache/catalog/acme/hello.json"
-				r.Packages[0].Install = []string{"Not in FloxHub (no floxhub-token was given), so `flox install` cannot find it: install it with Nix, below"}
 			},
 			want:    []string{"- **hello**: file:///tmp/cache/catalog/acme/hello.json — Not in FloxHub (no floxhub-token was given)", "nix-store --realise"},
 			notWant: []string{"](file://", "`flox install acme/hello`"},
@@ -113,7 +112,8 @@ func TestSummaryReadsWell(t *testing.T) {
 			edit: func(r *Report) {
 				r.Catalog = "acme"
 				r.Packages[0].CatalogURL = "https://hub.flox.dev/packages/acme/hello"
-				r.Packages[0].Install = []string{"flox install acme/hello"}
+				r.FloxHub, r.Packages[0].InFloxHub = true, true
+				r.NoNixInstall = true // the key once: no trust line beside the install commands
 			},
 			want: []string{"[https://hub.flox.dev/packages/acme/hello](https://hub.flox.dev/packages/acme/hello) — `flox install acme/hello`"},
 		},
@@ -122,7 +122,7 @@ func TestSummaryReadsWell(t *testing.T) {
 			edit: func(r *Report) {
 				r.Catalog = "acme"
 				r.NoNixInstall = true
-				r.Packages[0].Install = []string{"flox install acme/hello"}
+				r.FloxHub, r.Packages[0].InFloxHub = true, true
 			},
 			want:    []string{"- **hello** — `flox install acme/hello`", "**Public key**"},
 			notWant: []string{"nix-store --realise"},

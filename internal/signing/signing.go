@@ -37,13 +37,21 @@ func (k *Key) Sign(fingerprint string) (signature.Signature, error) {
 	return sig, nil
 }
 
-// String returns the secret key in Nix's format. It exists so the caller
-// can mask the key in logs; never print it.
-func (k *Key) String() string { return k.secret.String() }
+// String names the key without its secret: a Key printed with %v, %s or
+// %#v, in a log line or an error, shows this and nothing of the key.
+// (Value receivers, so that a copy of a Key is covered too.)
+func (k Key) String() string { return "signing key " + k.Name + " (secret redacted)" }
+
+// GoString is String, for %#v.
+func (k Key) GoString() string { return k.String() }
+
+// Format prints String whatever the verb (%x, %q, %+v and the rest), so
+// no formatting of a Key reaches its fields.
+func (k Key) Format(f fmt.State, _ rune) { fmt.Fprint(f, k.String()) }
 
 // MaskValues returns every form in which the secret key could be printed,
 // for a log to hide (see MaskValues).
-func (k *Key) MaskValues() []string { return MaskValues(k.String()) }
+func (k *Key) MaskValues() []string { return MaskValues(k.secret.String()) }
 
 // MaskValues returns every form in which a secret key, given as
 // "NAME:BASE64", could be printed: the whole key, its base64 part, and
@@ -74,31 +82,6 @@ func MaskValues(secret string) []string {
 
 // PublicKey returns the public half for verification.
 func (k *Key) PublicKey() signature.PublicKey { return k.secret.ToPublicKey() }
-
-// Load reads the key from the value of the signing-key input, or when that
-// is empty from the file named by signing-key-file. It returns (nil, nil)
-// when neither is given: whether that is an error depends on the run.
-// inputs.Config.SigningKey does the same with errors phrased for where
-// the run is.
-func Load(value, file string) (*Key, error) {
-	source := "input signing-key"
-	if value == "" {
-		if file == "" {
-			return nil, nil
-		}
-		data, err := os.ReadFile(file)
-		if err != nil {
-			return nil, fmt.Errorf("signing-key-file: cannot read the key: %w", err)
-		}
-		value = string(data)
-		source = "signing-key-file " + file
-	}
-	k, err := Parse(value)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", source, err)
-	}
-	return k, nil
-}
 
 // Parse parses a secret key in Nix's format.
 func Parse(s string) (*Key, error) {

@@ -3,8 +3,7 @@ package signing
 import (
 	"encoding/base64"
 	"encoding/hex"
-	"os"
-	"path/filepath"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -67,22 +66,29 @@ func TestParse(t *testing.T) {
 	}
 }
 
-func TestLoad(t *testing.T) {
-	sec, _, _ := Generate("k-1")
-	file := filepath.Join(t.TempDir(), "key.sec")
-	os.WriteFile(file, []byte(sec+"\n"), 0o600)
-	if k, err := Load("", file); err != nil || k.Name != "k-1" {
-		t.Fatalf("Load(file) = %v, %v", k, err)
+// TestKeyPrintsNoSecret: however a Key is formatted, in a log line or an
+// error, none of its secret shows: only its name.
+func TestKeyPrintsNoSecret(t *testing.T) {
+	sec, _, _ := Generate("print-1")
+	k, err := Parse(sec)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if k, err := Load("", ""); k != nil || err != nil {
-		t.Fatalf("Load() with nothing = %v, %v", k, err)
+	for _, format := range []string{"%v", "%s", "%#v", "%+v", "%q", "%x", "%X", "%d"} {
+		for _, v := range []any{k, *k, struct{ K *Key }{k}} {
+			got := fmt.Sprintf(format, v)
+			for _, m := range k.MaskValues() {
+				if strings.Contains(got, m) {
+					t.Errorf("%s of %T shows the secret: %s", format, v, got)
+				}
+			}
+		}
 	}
-	if _, err := Load("", filepath.Join(t.TempDir(), "missing")); err == nil || !strings.Contains(err.Error(), "signing-key-file") {
-		t.Fatalf("missing file: %v", err)
+	if got := fmt.Sprint(k); got != "signing key print-1 (secret redacted)" {
+		t.Errorf("%%v = %q", got)
 	}
-	_, pub, _ := Generate("k-2")
-	if _, err := Load(pub, ""); err == nil || !strings.Contains(err.Error(), "input signing-key: the key named \"k-2\" is a public key") {
-		t.Fatalf("public key: %v", err)
+	if got := fmt.Sprintf("%v", (*Key)(nil)); got != "<nil>" {
+		t.Errorf("a nil key prints %q", got)
 	}
 }
 

@@ -14,11 +14,13 @@ import (
 // for an s3:// store.
 type NoCredentialsError struct {
 	Store string // the store, without credentials
+	// Fix says where credentials come from, in the words of where the run
+	// is (a workflow's steps, or a shell's variables); the edge sets it.
+	Fix string
 }
 
 func (e *NoCredentialsError) Error() string {
-	return "no AWS credentials found for " + e.Store + ": set role-to-assume (with `permissions: id-token: write`) to assume a role with the workflow's OIDC token, " +
-		"run aws-actions/configure-aws-credentials before this step, or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) in the step's env"
+	return "no AWS credentials found for " + e.Store + ": " + cmp.Or(e.Fix, "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE")
 }
 
 // CredentialsError marks it as a credentials problem, as the S3 errors do.

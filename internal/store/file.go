@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -24,17 +23,12 @@ type File struct {
 
 var _ Store = (*File)(nil)
 
-// OpenFile opens the file:// store at u, creating its directory.
-func OpenFile(u *url.URL) (*File, error) {
-	if u.Host != "" && u.Host != "localhost" {
-		return nil, fmt.Errorf("store-url %q: a file:// URL needs an absolute path (file:///path), not a host %q", u.String(), u.Host)
-	}
-	if u.RawQuery != "" {
-		return nil, fmt.Errorf("store-url %q: file:// stores take no query parameters", u.String())
-	}
-	root := filepath.Clean(u.Path)
+// OpenFile opens the file:// store in the absolute directory root,
+// creating it.
+func OpenFile(root string) (*File, error) {
+	root = filepath.Clean(root)
 	if !filepath.IsAbs(root) {
-		return nil, fmt.Errorf("store-url %q: the path must be absolute (file:///path)", u.String())
+		return nil, fmt.Errorf("file://%s: the path must be absolute (file:///path)", root)
 	}
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return nil, fmt.Errorf("create the cache directory %s: %w", root, err)

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -16,7 +15,7 @@ import (
 
 func newFileStore(t *testing.T) *File {
 	t.Helper()
-	f, err := OpenFile(&url.URL{Scheme: "file", Path: t.TempDir()})
+	f, err := OpenFile(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

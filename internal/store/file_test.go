@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,7 +13,7 @@ import (
 
 func TestFileCleanStaleAndNoLockFiles(t *testing.T) {
 	root := filepath.Join(t.TempDir(), "cache")
-	f, err := OpenFile(&url.URL{Scheme: "file", Path: root})
+	f, err := OpenFile(root)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +51,7 @@ func TestFileCleanStaleAndNoLockFiles(t *testing.T) {
 }
 
 func TestFileStat(t *testing.T) {
-	f, err := OpenFile(&url.URL{Scheme: "file", Path: t.TempDir()})
+	f, err := OpenFile(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,20 +29,21 @@ type HTTP struct {
 	base   *url.URL
 	client *http.Client
 	auth   func(u *url.URL) (user, password string, ok bool)
-	retry  RetryPolicy
+	retry  retry.Policy
 	logf   func(string, ...any)
 }
 
-// HTTPOptions configure an HTTP store.
-type HTTPOptions struct {
+// httpOptions configure an HTTP store.
+type httpOptions struct {
 	// Client sends the requests; nil means a client of its own.
 	Client *http.Client
 	// BasicAuth returns the credentials for a request's URL, if any. It is
 	// asked for every request, and again on a redirect, so credentials
 	// only go where (host and scheme) BasicAuth says.
 	BasicAuth func(u *url.URL) (user, password string, ok bool)
-	// Retry: the zero value is the default policy.
-	Retry RetryPolicy
+	// Retry is how failed requests are tried again; its zero fields are
+	// DefaultRetry's.
+	Retry retry.Policy
 	Logf  func(format string, args ...any)
 }
 
@@ -52,21 +53,14 @@ const SpoolInMemory = 16 << 20
 
 var _ Store = (*HTTP)(nil)
 
-// OpenHTTP opens the HTTP(S) store at u. Nix store parameters in the query
-// (want-mass-query=…, priority=…) are for Nix and are not sent: the caller
-// decides which to honour (see catalog.UploadTarget). It sends no request.
-func OpenHTTP(u *url.URL, opts HTTPOptions) (*HTTP, error) {
-	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
-		return nil, fmt.Errorf("store %s is not an http(s):// URL with a host", u.Redacted())
-	}
-	if u.User != nil {
-		return nil, fmt.Errorf("store %s carries credentials in the URL; they are given separately", u.Redacted())
-	}
+// openHTTP opens the HTTP(S) store at u (a Location's: no query, no
+// credentials). It sends no request.
+func openHTTP(u *url.URL, opts httpOptions) (*HTTP, error) {
 	base := *u
 	base.RawQuery, base.Fragment = "", ""
 	base.Path = strings.TrimSuffix(base.Path, "/")
 	base.RawPath = ""
-	h := &HTTP{base: &base, client: opts.Client, auth: opts.BasicAuth, retry: opts.Retry.withDefaults(), logf: opts.Logf}
+	h := &HTTP{base: &base, client: opts.Client, auth: opts.BasicAuth, retry: opts.Retry.Or(DefaultRetry), logf: opts.Logf}
 	if h.client == nil {
 		h.client = &http.Client{}
 	}
@@ -194,21 +188,30 @@ func (h *HTTP) do(ctx context.Context, method, key string, body io.ReadSeeker, c
 		return nil, err
 	}
 	op := map[string]string{http.MethodHead: "check", http.MethodGet: "read", http.MethodPut: "upload"}[method]
-	for attempt := 1; ; attempt++ {
+	var resp *http.Response
+	transient := func(err error) bool {
+		var he *HTTPError
+		if errors.As(err, &he) {
+			return retry.Status(he.Status)
+		}
+		return ctx.Err() == nil && retry.Transient(err)
+	}
+	err = h.retry.Do(ctx, func() error {
 		var rd io.Reader
 		var size int64
 		if body != nil {
+			var err error
 			if size, err = body.Seek(0, io.SeekEnd); err == nil {
 				_, err = body.Seek(0, io.SeekStart)
 			}
 			if err != nil {
-				return nil, fmt.Errorf("%s %s: %w", op, h.show(key), err)
+				return fmt.Errorf("%s %s: %w", op, h.show(key), err)
 			}
 			rd = io.NopCloser(body)
 		}
 		req, err := http.NewRequestWithContext(ctx, method, target, rd)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if body != nil {
 			req.ContentLength = size
@@ -216,37 +219,26 @@ func (h *HTTP) do(ctx context.Context, method, key string, body io.ReadSeeker, c
 		}
 		req.Header.Set("User-Agent", "flox-publish-action")
 		h.authorize(req)
-		resp, err := h.client.Do(req)
-		var retryAfter time.Duration
-		if err == nil {
-			if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-				return resp, nil
-			}
-			msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusNotFound && method != http.MethodPut {
-				return nil, fmt.Errorf("%s %s: %w", op, h.show(key), ErrNotFound)
-			}
-			err = &HTTPError{Op: op, URL: h.show(key), Status: resp.StatusCode, Message: strings.TrimSpace(string(msg)), authorized: req.Header.Get("Authorization") != ""}
-			if !retry.Status(resp.StatusCode) {
-				return nil, err
-			}
-			retryAfter, _ = retry.After(resp.Header.Get("Retry-After"), time.Now())
-		} else if ctx.Err() != nil || !retry.Transient(err) {
-			return nil, fmt.Errorf("%s %s: %w", op, h.show(key), err)
+		r, err := h.client.Do(req)
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", op, h.show(key), err)
 		}
-		if attempt >= h.retry.MaxAttempts {
-			return nil, fmt.Errorf("%w (after %d tries)", err, attempt)
+		if r.StatusCode >= 200 && r.StatusCode < 300 {
+			resp = r
+			return nil
 		}
-		d := retry.Backoff(h.retry.BaseDelay, h.retry.MaxDelay, attempt)
-		if retryAfter > 0 {
-			d = min(retryAfter, h.retry.MaxRetryAfter)
+		msg, _ := io.ReadAll(io.LimitReader(r.Body, 512))
+		r.Body.Close()
+		if r.StatusCode == http.StatusNotFound && method != http.MethodPut {
+			return fmt.Errorf("%s %s: %w", op, h.show(key), ErrNotFound)
 		}
-		h.logf("%s %s: %v; retrying in %s (attempt %d of %d)", op, h.show(key), err, d.Round(time.Millisecond), attempt+1, h.retry.MaxAttempts)
-		if err := retry.Sleep(ctx, d); err != nil {
-			return nil, fmt.Errorf("%s %s: %w", op, h.show(key), err)
-		}
-	}
+		herr := &HTTPError{Op: op, URL: h.show(key), Status: r.StatusCode, Message: strings.TrimSpace(string(msg)), authorized: req.Header.Get("Authorization") != ""}
+		after, _ := retry.After(r.Header.Get("Retry-After"), time.Now())
+		return retry.WithRetryAfter(herr, after)
+	}, transient, func(err error, wait time.Duration, next int) {
+		h.logf("%v; retrying in %s (attempt %d of %d)", err, wait.Round(time.Millisecond), next, h.retry.Attempts)
+	})
+	return resp, err
 }
 
 func (h *HTTP) show(key string) string { return h.base.String() + "/" + key }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flox-publish/publish-action/internal/retry"
 	"github.com/flox-publish/publish-action/internal/testenv"
 )
 
@@ -22,9 +23,9 @@ func TestHTTPStore(t *testing.T) {
 	cache.FailNext(2)
 	host := cache.Host()
 	u, _ := url.Parse(cache.URL + "/cache?want-mass-query=true&priority=30")
-	h, err := OpenHTTP(u, HTTPOptions{
+	h, err := openHTTP(u, httpOptions{
 		BasicAuth: func(u *url.URL) (string, string, bool) { return "unused", "token", u.Host == host },
-		Retry:     RetryPolicy{BaseDelay: time.Millisecond, MaxDelay: time.Millisecond},
+		Retry:     retry.Policy{Base: time.Millisecond, Max: time.Millisecond},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -64,7 +65,7 @@ func TestHTTPStore(t *testing.T) {
 	}
 
 	// Another host gets no credentials, and the error says so.
-	other, _ := OpenHTTP(u, HTTPOptions{BasicAuth: func(*url.URL) (string, string, bool) { return "", "", false }})
+	other, _ := openHTTP(u, httpOptions{BasicAuth: func(*url.URL) (string, string, bool) { return "", "", false }})
 	seen := len(cache.Authorizations())
 	_, err = other.Put(ctx, "x", strings.NewReader("x"), "text/plain")
 	if err == nil || !strings.Contains(err.Error(), "No credentials were sent") {
@@ -91,7 +92,7 @@ func TestHTTPStoreRedirectDropsCredentials(t *testing.T) {
 	defer origin.Close()
 	host := strings.TrimPrefix(origin.URL, "http://")
 	u, _ := url.Parse(origin.URL)
-	h, _ := OpenHTTP(u, HTTPOptions{BasicAuth: func(u *url.URL) (string, string, bool) { return "unused", "token", u.Host == host }})
+	h, _ := openHTTP(u, httpOptions{BasicAuth: func(u *url.URL) (string, string, bool) { return "unused", "token", u.Host == host }})
 	if _, err := h.Exists(context.Background(), "x.narinfo"); err != nil {
 		t.Fatal(err)
 	}

@@ -5,18 +5,51 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
 )
 
 // Location is where a binary cache lives: a store URL parsed and checked
-// once, at the edge (the store-url input, or the store a catalog names).
-// The zero Location is "no store".
+// once, at the edge (the store-url input, or the ingress URI a catalog
+// names), and what it takes to reach it (Access). Open opens it; nothing
+// after the edge parses a store URL again. The zero Location is "no
+// store".
 type Location struct {
-	dir string      // file://: the absolute directory
-	s3  *s3Location // s3://
+	dir    string      // file://: the absolute directory
+	s3     *s3Location // s3://
+	http   *url.URL    // http(s)://: the base, without query
+	access Access
 }
 
-// ParseLocation parses and checks a store URL: file:///absolute/path or
-// s3://BUCKET[/PREFIX]?region=…&endpoint=…&scheme=…&profile=…&addressing-style=….
+// Access is how to reach a store beyond the run's own settings (Options):
+// what a catalog's planning adds for a store FloxHub names.
+type Access struct {
+	// Credentials, with Getenv and Principal, replace the run's for an
+	// s3:// store: FloxHub's ingress credentials for Flox's own store,
+	// which must not be mixed with the user's AWS settings.
+	Credentials aws.CredentialsProvider
+	Getenv      func(string) string
+	// Principal names who the credentials stand for, in error messages.
+	Principal string
+	// BasicAuth gives the credentials of an http(s):// store for a
+	// request's URL, if any: it is asked for every request and again on a
+	// redirect, so credentials only go where (host and scheme) it says.
+	BasicAuth func(u *url.URL) (user, password string, ok bool)
+}
+
+// With is l reached with a.
+func (l Location) With(a Access) Location {
+	l.access = a
+	return l
+}
+
+// Dir is the file:// store in directory dir, for callers that hold a
+// directory rather than a URL.
+func Dir(dir string) Location { return Location{dir: filepath.Clean(dir)} }
+
+// ParseLocation parses and checks a store URL: file:///absolute/path,
+// s3://BUCKET[/PREFIX]?region=…&endpoint=…&scheme=…&profile=…&addressing-style=…,
+// or http(s)://HOST[/PATH] (a binary cache that takes uploads by PUT).
 // Every part is checked (scheme, bucket, each parameter, region), so a
 // store URL that parses here opens. Errors show the URL without
 // credentials.
@@ -43,6 +76,19 @@ func ParseLocation(raw string) (Location, error) {
 			return Location{}, fmt.Errorf("%s: the path must be absolute (file:///path)", shown)
 		}
 		return Location{dir: filepath.Clean(u.Path)}, nil
+	case "http", "https":
+		switch {
+		case u.Host == "" || u.Opaque != "":
+			return Location{}, fmt.Errorf("%s: an %s:// store needs a host", shown, u.Scheme)
+		case u.User != nil:
+			return Location{}, fmt.Errorf("%s carries credentials in the URL; they are given separately", shown)
+		case u.RawQuery != "" || u.Fragment != "":
+			return Location{}, fmt.Errorf("%s: %s:// stores take no query parameters", shown, u.Scheme)
+		}
+		base := *u
+		base.Path = strings.TrimSuffix(base.Path, "/")
+		base.RawPath = ""
+		return Location{http: &base}, nil
 	case "":
 		return Location{}, fmt.Errorf("%s has no scheme: use file:///absolute/path or s3://BUCKET", shown)
 	default:
@@ -51,7 +97,7 @@ func ParseLocation(raw string) (Location, error) {
 }
 
 // IsZero reports whether l is no store.
-func (l Location) IsZero() bool { return l.dir == "" && l.s3 == nil }
+func (l Location) IsZero() bool { return l.dir == "" && l.s3 == nil && l.http == nil }
 
 // IsFile reports whether l is a file:// store.
 func (l Location) IsFile() bool { return l.dir != "" }
@@ -59,18 +105,26 @@ func (l Location) IsFile() bool { return l.dir != "" }
 // IsS3 reports whether l is an s3:// store.
 func (l Location) IsS3() bool { return l.s3 != nil }
 
+// IsHTTP reports whether l is an http(s):// store.
+func (l Location) IsHTTP() bool { return l.http != nil }
+
 // String is the store URL in its canonical form, with the parameters the
 // user set: usable as a Nix substituter. It never holds credentials (a URL
-// with some does not parse).
+// with some does not parse, and Access is never shown).
 func (l Location) String() string {
 	switch {
 	case l.s3 != nil:
 		return l.s3.String()
+	case l.http != nil:
+		return l.http.String()
 	case l.dir != "":
 		return "file://" + l.dir
 	}
 	return ""
 }
+
+// GoString keeps %#v from printing the credentials of l's Access.
+func (l Location) GoString() string { return "store.Location(" + l.String() + ")" }
 
 // Base is the store without how to reach it (no query): scheme, bucket or
 // directory, and prefix. It names the store in links and records.
@@ -82,6 +136,8 @@ func (l Location) Base() string {
 			u.Path = "/" + l.s3.Prefix
 		}
 		return u.String()
+	case l.http != nil:
+		return l.http.String()
 	case l.dir != "":
 		return "file://" + l.dir
 	}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -65,17 +64,6 @@ var (
 	_ Cleaner     = (*S3)(nil)
 )
 
-// OpenS3 opens the S3 store at u. It sends no request: credentials are
-// fetched on the first request, so a GitHub OIDC token is only asked for
-// once there is something to upload.
-func OpenS3(ctx context.Context, u *url.URL, opts Options) (*S3, error) {
-	loc, err := parseS3URL(u, opts.Region)
-	if err != nil {
-		return nil, fmt.Errorf("store-url %w", err)
-	}
-	return openS3(ctx, loc, opts)
-}
-
 func openS3(ctx context.Context, loc s3Location, opts Options) (*S3, error) {
 	var err error
 	partSize := opts.PartSize
@@ -91,18 +79,14 @@ func openS3(ctx context.Context, loc s3Location, opts Options) (*S3, error) {
 	if creds == nil {
 		creds, err = defaultCredentials(ctx, loc, opts.Getenv, true)
 		if err != nil {
-			return nil, fmt.Errorf("store-url %s: %w", loc, err)
+			return nil, fmt.Errorf("%s: %w", loc, err)
 		}
-	}
-	retry := opts.Retry
-	if retry.Logf == nil {
-		retry.Logf = opts.Logf
 	}
 	s3opts := s3.Options{
 		Region:       loc.Region,
 		Credentials:  creds,
 		UsePathStyle: loc.PathStyle,
-		Retryer:      retry.Retryer(),
+		Retryer:      Retryer(opts.Retry, opts.Logf),
 		// The signed SHA-256 of each body is the integrity check every
 		// S3-compatible server understands; the SDK's newer default
 		// checksums are rejected by some, and make it send unsigned

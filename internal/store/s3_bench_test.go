@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net/url"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -112,9 +111,10 @@ func BenchmarkPublish(b *testing.B) {
 					b.StopTimer()
 					var st store.Store
 					if kind == "file" {
-						st, err = store.OpenFile(&url.URL{Scheme: "file", Path: filepath.Join(b.TempDir(), "cache")})
+						st, err = store.OpenFile(filepath.Join(b.TempDir(), "cache"))
 					} else {
-						st, err = store.Open(ctx, "s3://"+m.CreateBucket(b)+"?endpoint="+m.Endpoint, store.Options{Jobs: 4, Credentials: m.RootCredentials()})
+						loc, _ := store.ParseLocation("s3://" + m.CreateBucket(b) + "?endpoint=" + m.Endpoint)
+						st, err = store.Open(ctx, loc, store.Options{Jobs: 4, Credentials: m.RootCredentials()})
 					}
 					if err != nil {
 						b.Fatal(err)

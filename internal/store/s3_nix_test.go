@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/flox-publish/publish-action/internal/cache"
+	"github.com/flox-publish/publish-action/internal/narinfo"
 	"github.com/flox-publish/publish-action/internal/nixpath"
 	"github.com/flox-publish/publish-action/internal/signing"
 	"github.com/flox-publish/publish-action/internal/store"
@@ -47,7 +48,8 @@ func TestPublishToMinIOInstallsWithRealNix(t *testing.T) {
 	m.AllowAnonymousRead(t, bucket)
 	ctx := context.Background()
 
-	st, err := store.Open(ctx, "s3://"+bucket+"/nix?endpoint="+m.Endpoint, store.Options{
+	loc, _ := store.ParseLocation("s3://" + bucket + "/nix?endpoint=" + m.Endpoint)
+	st, err := store.Open(ctx, loc, store.Options{
 		Jobs: 2, PartSize: 5 << 20, Credentials: m.RootCredentials(),
 	})
 	if err != nil {
@@ -98,7 +100,7 @@ func TestPublishToMinIOInstallsWithRealNix(t *testing.T) {
 		case k == "nix/nix-cache-info":
 			want = cache.ContentTypeCacheInfo
 		case strings.HasSuffix(k, ".narinfo"):
-			want = cache.ContentTypeNarInfo
+			want = narinfo.ContentType
 		}
 		if aws.ToString(h.ContentType) != want {
 			t.Errorf("%s: Content-Type %q, want %q", k, aws.ToString(h.ContentType), want)

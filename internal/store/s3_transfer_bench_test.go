@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"math/rand/v2"
-	"net/url"
 	"strconv"
 	"testing"
 
@@ -42,8 +41,9 @@ func BenchmarkUploader(b *testing.B) {
 	})
 	uploaders := map[string]func(bucket string) func(key string, r io.Reader) error{
 		"store": func(bucket string) func(string, io.Reader) error {
-			u, _ := url.Parse("s3://" + bucket + "?endpoint=" + m.Endpoint)
-			s, err := store.OpenS3(ctx, u, store.Options{Jobs: 4, Credentials: m.RootCredentials()})
+			loc, _ := store.ParseLocation("s3://" + bucket + "?endpoint=" + m.Endpoint)
+			st, err := store.Open(ctx, loc, store.Options{Jobs: 4, Credentials: m.RootCredentials()})
+			s, _ := st.(store.DigestStore)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -9,7 +9,6 @@ import (
 
 	awsretry "github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
@@ -105,7 +104,7 @@ func (s *S3) fail(op, k string, err error) error {
 			e.Message = fmt.Sprintf("no answer from %s%s: %s", where, afterAttempts(err), describeFailure(err))
 		case errors.As(err, &send):
 			e.Message = fmt.Sprintf("cannot reach %s: %s", where, describeFailure(err))
-			e.Hint = "Check endpoint= and scheme= in store-url"
+			e.Hint = "Check endpoint= and scheme= in the store URL"
 		default:
 			var oe *smithy.OperationError
 			if errors.As(err, &oe) {
@@ -148,14 +147,14 @@ func (s *S3) fail(op, k string, err error) error {
 		// missing key here; the Put that follows tells them apart.
 		return fmt.Errorf("%s: %w", s.show(k), ErrNotFound)
 	case e.Code == "NoSuchBucket":
-		e.Hint = fmt.Sprintf("The bucket %q does not exist at %s: check the bucket name in store-url", s.loc.Bucket, where)
+		e.Hint = fmt.Sprintf("The bucket %q does not exist at %s: check the bucket name in the store URL", s.loc.Bucket, where)
 	case region != "" && region != s.loc.Region,
 		e.Code == "AuthorizationHeaderMalformed", e.Code == "PermanentRedirect", e.Code == "IllegalLocationConstraintException",
 		e.Status == http.StatusMovedPermanently:
 		if region != "" && region != s.loc.Region {
-			e.Hint = fmt.Sprintf("The bucket %q is in region %s, not %s: add ?region=%s to store-url", s.loc.Bucket, region, s.loc.Region, region)
+			e.Hint = fmt.Sprintf("The bucket %q is in region %s, not %s: add ?region=%s to the store URL", s.loc.Bucket, region, s.loc.Region, region)
 		} else {
-			e.Hint = fmt.Sprintf("The bucket %q is not in region %s at %s: set region= (and endpoint=) in store-url to the bucket's", s.loc.Bucket, s.loc.Region, where)
+			e.Hint = fmt.Sprintf("The bucket %q is not in region %s at %s: set region= (and endpoint=) in the store URL to the bucket's", s.loc.Bucket, s.loc.Region, where)
 		}
 	case e.Code == "InvalidAccessKeyId", e.Code == "SignatureDoesNotMatch", e.Code == "InvalidToken":
 		e.Hint = fmt.Sprintf("%s did not accept %s: check the AWS credentials, and that endpoint= is the server that issued them", where, who)

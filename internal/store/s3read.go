@@ -15,8 +15,11 @@ import (
 	"github.com/flox-publish/publish-action/internal/retry"
 )
 
-// resumeAttempts bounds how often one read picks up a cut answer again.
+// resumeAttempts bounds how often one read picks up a cut answer again,
+// with resumeRetry's waits between.
 const resumeAttempts = 5
+
+var resumeRetry = retry.Policy{Base: 100 * time.Millisecond, Max: 2 * time.Second}
 
 // resumingBody is the body of a GetObject that survives a cut: when the
 // connection resets, the answer stops short or stalls, it asks for the
@@ -48,7 +51,7 @@ func (b *resumingBody) Read(p []byte) (int, error) {
 		if b.s.logf != nil {
 			b.s.logf("S3 GetObject %s: the answer was cut after %d bytes (%v); asking for the rest (attempt %d of %d)", b.s.show(b.key), b.off, err, b.tries+1, resumeAttempts+1)
 		}
-		if retry.Sleep(b.ctx, retry.Backoff(100*time.Millisecond, 2*time.Second, b.tries)) != nil {
+		if retry.Sleep(b.ctx, resumeRetry.Wait(b.tries, 0)) != nil {
 			return 0, context.Cause(b.ctx)
 		}
 		in := &s3.GetObjectInput{Bucket: &b.s.loc.Bucket, Key: &b.key, Range: aws.String(fmt.Sprintf("bytes=%d-", b.off))}

@@ -19,52 +19,35 @@ import (
 	"github.com/flox-publish/publish-action/internal/retry"
 )
 
-// RetryPolicy says which failed S3 requests are tried again and when.
-// Only failures a retry can fix are retried: 5xx answers, throttling (429,
-// SlowDown), 408 and S3's RequestTimeout, connection resets and timeouts.
-// Any other 4xx, a refused connection or an unknown host fails at once, so
-// a wrong bucket, region, endpoint or policy is reported in a second, not
-// after minutes of retries.
-type RetryPolicy struct {
-	// MaxAttempts counts the first try; default 8.
-	MaxAttempts int
-	// BaseDelay is the first backoff; it doubles each attempt up to
-	// MaxDelay. Defaults 250ms and 20s.
-	BaseDelay, MaxDelay time.Duration
-	// MaxRetryAfter caps a server's Retry-After; default 60s.
-	MaxRetryAfter time.Duration
-	// Logf, when set, is told about each retry. It never receives
-	// credentials or signed URLs.
-	Logf func(format string, args ...any)
-}
+// DefaultRetry is how failed store requests are tried again (S3's, through
+// Retryer, and the HTTP store's). Only failures a retry can fix are
+// retried (see retryable): 5xx answers, throttling (429, SlowDown), 408
+// and S3's RequestTimeout, connection resets and timeouts. Any other 4xx,
+// a refused connection or an unknown host fails at once, so a wrong
+// bucket, region, endpoint or policy is reported in a second, not after
+// minutes of retries.
+var DefaultRetry = retry.Policy{Attempts: 8, Base: 250 * time.Millisecond, Max: 20 * time.Second, MaxRetryAfter: 60 * time.Second}
 
-func (p RetryPolicy) withDefaults() RetryPolicy {
-	if p.MaxAttempts <= 0 {
-		p.MaxAttempts = 8
-	}
-	if p.BaseDelay <= 0 {
-		p.BaseDelay = 250 * time.Millisecond
-	}
-	if p.MaxDelay <= 0 {
-		p.MaxDelay = 20 * time.Second
-	}
-	if p.MaxRetryAfter <= 0 {
-		p.MaxRetryAfter = 60 * time.Second
-	}
-	return p
-}
-
-// Retryer returns the policy as an SDK retryer.
-func (p RetryPolicy) Retryer() aws.Retryer {
-	p = p.withDefaults()
+// Retryer is p (its zero fields DefaultRetry's) as the AWS SDK's retryer,
+// for S3 and STS clients: the same tries and waits as retry.Policy.Do,
+// S3's rule for which failures are transient. logf, when set, is told
+// about each retry; it never receives credentials or signed URLs.
+func Retryer(p retry.Policy, logf func(format string, args ...any)) aws.Retryer {
+	p = p.Or(DefaultRetry)
 	return awsretry.NewStandard(func(o *awsretry.StandardOptions) {
-		o.MaxAttempts = p.MaxAttempts
-		o.MaxBackoff = p.MaxDelay
+		o.MaxAttempts = p.Attempts
+		o.MaxBackoff = p.Max
 		o.Retryables = []awsretry.IsErrorRetryable{
 			awsretry.NoRetryCanceledError{},
 			awsretry.IsErrorRetryableFunc(func(err error) aws.Ternary { return aws.BoolTernary(retryable(err)) }),
 		}
-		o.Backoff = awsretry.BackoffDelayerFunc(p.delay)
+		o.Backoff = awsretry.BackoffDelayerFunc(func(attempt int, err error) (time.Duration, error) {
+			d := p.Wait(attempt, retryAfter(err))
+			if logf != nil {
+				logf("S3 %s: %s; retrying in %s (attempt %d of %d)", operation(err), describeFailure(err), d.Round(time.Millisecond), attempt+1, p.Attempts)
+			}
+			return d, nil
+		})
 		// The SDK's retry quota would turn a burst of 503s across many
 		// parallel parts into failures; the per-request cap is enough.
 		o.RateLimiter = ratelimit.None
@@ -136,26 +119,15 @@ func retryableSend(err error) bool {
 		strings.Contains(msg, "server closed idle connection")
 }
 
-// delay is capped exponential backoff with jitter, or the server's
-// Retry-After when it gives one (capped too).
-func (p RetryPolicy) delay(attempt int, err error) (time.Duration, error) {
-	d := retry.Backoff(p.BaseDelay, p.MaxDelay, attempt)
-	if ra, ok := retryAfter(err); ok {
-		d = min(ra, p.MaxRetryAfter)
-	}
-	if p.Logf != nil {
-		p.Logf("S3 %s: %s; retrying in %s (attempt %d of %d)", operation(err), describeFailure(err), d.Round(time.Millisecond), attempt+1, p.MaxAttempts)
-	}
-	return d, nil
-}
-
-// retryAfter reads a Retry-After header, in seconds or as an HTTP date.
-func retryAfter(err error) (time.Duration, bool) {
+// retryAfter reads the Retry-After header of the answer err carries, in
+// seconds or as an HTTP date; 0 when there is none.
+func retryAfter(err error) time.Duration {
 	var re *smithyhttp.ResponseError
 	if !errors.As(err, &re) || re.Response == nil {
-		return 0, false
+		return 0
 	}
-	return retry.After(re.Response.Header.Get("Retry-After"), time.Now())
+	d, _ := retry.After(re.Response.Header.Get("Retry-After"), time.Now())
+	return d
 }
 
 func operation(err error) string {

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	awscreds "github.com/aws/aws-sdk-go-v2/credentials"
+
+	"github.com/flox-publish/publish-action/internal/retry"
 )
 
 // fakeS3 answers each request with the next status of a script (the last
@@ -66,10 +68,10 @@ func resetConn(w http.ResponseWriter) {
 func openFake(t *testing.T, endpoint string, logf func(string, ...any)) *S3 {
 	t.Helper()
 	u, _ := url.Parse("s3://retry-test/pre?endpoint=" + endpoint)
-	s, err := OpenS3(context.Background(), u, Options{
+	s, err := openS3URL(context.Background(), u, Options{
 		Jobs:        1,
 		Credentials: awscreds.NewStaticCredentialsProvider("AKIDRETRYTEST", "retry-secret-value", ""),
-		Retry:       RetryPolicy{MaxAttempts: 4, BaseDelay: 10 * time.Millisecond, MaxDelay: 50 * time.Millisecond, MaxRetryAfter: 3 * time.Second},
+		Retry:       retry.Policy{Attempts: 4, Base: 10 * time.Millisecond, Max: 50 * time.Millisecond, MaxRetryAfter: 3 * time.Second},
 		Logf:        logf,
 	})
 	if err != nil {
@@ -78,7 +80,7 @@ func openFake(t *testing.T, endpoint string, logf func(string, ...any)) *S3 {
 	return s
 }
 
-func TestRetryPolicy(t *testing.T) {
+func TestRetryer(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name     string
@@ -123,7 +125,7 @@ func TestRetryPolicy(t *testing.T) {
 			wantReqs: 1, wantErr: "NotImplemented"},
 		{name: "AWS's wrong-region redirect names the region", op: "size",
 			script:   []func(http.ResponseWriter){status(301, "", "X-Amz-Bucket-Region", "eu-west-1"), status(200, "")},
-			wantReqs: 1, wantErr: `The bucket "retry-test" is in region eu-west-1, not us-east-1: add ?region=eu-west-1 to store-url`},
+			wantReqs: 1, wantErr: `The bucket "retry-test" is in region eu-west-1, not us-east-1: add ?region=eu-west-1 to the store URL`},
 		{name: "HEAD 403 fails at once", op: "size",
 			script:   []func(http.ResponseWriter){status(403, ""), status(200, "")},
 			wantReqs: 1, wantErr: "HTTP 403"},
@@ -167,9 +169,6 @@ func TestRetryPolicy(t *testing.T) {
 			if elapsed < tt.minDelay {
 				t.Errorf("took %s, want at least %s (Retry-After)", elapsed, tt.minDelay)
 			}
-			if tt.wantReqs == 1 && elapsed > time.Second {
-				t.Errorf("a request that is not retried took %s", elapsed)
-			}
 			mu.Lock()
 			defer mu.Unlock()
 			if len(logs) != int(tt.wantReqs)-1 {
@@ -210,11 +209,11 @@ func TestRetryRefusedConnectionFailsAtOnce(t *testing.T) {
 
 func TestRetryDelayIsCappedWithJitter(t *testing.T) {
 	t.Parallel()
-	p := RetryPolicy{BaseDelay: 100 * time.Millisecond, MaxDelay: time.Second}.withDefaults()
+	p := retry.Policy{Base: 100 * time.Millisecond, Max: time.Second}.Or(DefaultRetry)
 	seen := map[time.Duration]bool{}
 	for attempt := 1; attempt <= 12; attempt++ {
 		for range 20 {
-			d, _ := p.delay(attempt, fmt.Errorf("x"))
+			d := p.Wait(attempt, retryAfter(fmt.Errorf("x")))
 			full := min(100*time.Millisecond<<(attempt-1), time.Second)
 			if d < full/2 || d > full {
 				t.Fatalf("attempt %d: delay %s outside [%s, %s]", attempt, d, full/2, full)

@@ -51,7 +51,7 @@ func (u untouchable) Read([]byte) (int, error) {
 
 func TestTooLargeRefusedBeforeTheFirstByte(t *testing.T) {
 	u, _ := url.Parse("s3://bucket?endpoint=http://127.0.0.1:1")
-	s, err := OpenS3(context.Background(), u, Options{Credentials: awscreds.NewStaticCredentialsProvider("a", "b", "")})
+	s, err := openS3URL(context.Background(), u, Options{Credentials: awscreds.NewStaticCredentialsProvider("a", "b", "")})
 	if err != nil {
 		t.Fatal(err)
 	}

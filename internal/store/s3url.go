@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"fmt"
 	"net"
 	"net/url"
@@ -40,13 +41,15 @@ var s3Params = []string{"region", "endpoint", "scheme", "profile", "addressing-s
 func S3Params() []string { return slices.Clone(s3Params) }
 
 // nixCacheParams are Nix's binary-cache settings that Nix accepts in a store
-// URL but that this action takes as inputs: silently ignoring them would
-// publish something other than what the user asked for.
+// URL but that this action takes elsewhere: silently ignoring them would
+// publish something other than what the user asked for. The first four
+// are the run's own settings (inputs, which the edge names: see
+// NixSettingError).
 var nixCacheParams = map[string]string{
-	"compression":          "use the action's `compression` input",
-	"compression-level":    "use the action's `compression-level` input",
-	"secret-key":           "use the action's `signing-key` or `signing-key-file` input",
-	"secret-keys":          "use the action's `signing-key` or `signing-key-file` input",
+	"compression":          "the run's compression setting says how NARs are compressed",
+	"compression-level":    "the run's compression level setting sets it",
+	"secret-key":           "the run's signing key signs the store paths",
+	"secret-keys":          "the run's signing key signs the store paths",
 	"parallel-compression": "the action always compresses in parallel",
 	"write-nar-listing":    "the action does not write NAR listings",
 	"multipart-upload":     "the action always uploads large NARs in parts",
@@ -54,6 +57,21 @@ var nixCacheParams = map[string]string{
 	"ls-compression":       "the action does not write NAR listings",
 	"log-compression":      "the action does not upload build logs",
 	"buffer-size":          "the action sizes its upload parts itself",
+}
+
+// NixSettingError is a store URL carrying one of Nix's binary-cache
+// settings, which this action takes elsewhere.
+type NixSettingError struct {
+	URL   string // redacted
+	Param string
+	Why   string
+	// Fix names, in the words of where the run is, the input to use
+	// instead; the edge sets it.
+	Fix string
+}
+
+func (e *NixSettingError) Error() string {
+	return fmt.Sprintf("%s: %s= is a Nix binary-cache setting, not an S3 one: %s", e.URL, e.Param, cmp.Or(e.Fix, e.Why))
 }
 
 var (
@@ -73,7 +91,7 @@ func parseS3URL(u *url.URL, defaultRegion string) (s3Location, error) {
 		return s3Location{}, bad("not an s3:// URL")
 	}
 	if u.User != nil {
-		return s3Location{}, bad("credentials do not belong in the URL: use role-to-assume, or the AWS environment variables or profile")
+		return s3Location{}, bad("credentials do not belong in the URL: they come from an assumed role, the AWS environment variables or a profile")
 	}
 	if u.Opaque != "" || u.Host == "" {
 		return s3Location{}, bad("no bucket: write s3://BUCKET[/PREFIX]")
@@ -108,7 +126,7 @@ func parseS3URL(u *url.URL, defaultRegion string) (s3Location, error) {
 	sort.Strings(names)
 	for _, k := range names {
 		if why, ok := nixCacheParams[k]; ok {
-			return s3Location{}, bad("%s= is a Nix binary-cache setting, not an S3 one: %s", k, why)
+			return s3Location{}, &NixSettingError{URL: shown, Param: k, Why: why}
 		}
 		if !slices.Contains(s3Params, k) {
 			return s3Location{}, bad("unknown parameter %q; the known ones are %s", k, strings.Join(s3Params, ", "))

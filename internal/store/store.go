@@ -11,12 +11,12 @@ package store
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
-	"net/url"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/flox-publish/publish-action/internal/retry"
 )
 
 // ErrNotFound is returned by Get for a key that does not exist.
@@ -163,33 +163,33 @@ type Options struct {
 	PartSize int64
 	// Timeouts bound every S3 request; the zero value is the defaults.
 	Timeouts Timeouts
-	// Retry is the retry policy of S3 requests; the zero value is the
-	// default policy.
-	Retry RetryPolicy
+	// Retry is how failed requests are tried again; its zero fields are
+	// DefaultRetry's.
+	Retry retry.Policy
 	// Logf, when set, receives notes such as retries. Never secrets.
 	Logf func(format string, args ...any)
 }
 
-// Open returns the Store for a store URL: file:///path or s3://bucket[/prefix]?….
-func Open(ctx context.Context, rawURL string, opts Options) (Store, error) {
-	loc, err := ParseLocation(rawURL)
-	if err != nil {
-		return nil, fmt.Errorf("store-url %w", err)
-	}
-	return OpenLocation(ctx, loc, opts)
-}
-
-// OpenLocation returns the Store at loc. It sends no request.
-func OpenLocation(ctx context.Context, loc Location, opts Options) (Store, error) {
+// Open returns the Store at loc: the one way the action opens a store,
+// for the upload and for reading the catalog index alike. loc's Access,
+// where it has one, takes the place of opts's credentials. It sends no
+// request: an S3 store fetches credentials at its first request, so a
+// GitHub OIDC token is only asked for once there is something to do.
+func Open(ctx context.Context, loc Location, opts Options) (Store, error) {
 	switch {
 	case loc.s3 != nil:
 		s3loc, err := loc.s3At(opts.Region)
 		if err != nil {
-			return nil, fmt.Errorf("store-url %w", err)
+			return nil, err
+		}
+		if a := loc.access; a.Credentials != nil {
+			opts.Credentials, opts.Getenv, opts.Principal = a.Credentials, a.Getenv, a.Principal
 		}
 		return openS3(ctx, s3loc, opts)
+	case loc.http != nil:
+		return openHTTP(loc.http, httpOptions{BasicAuth: loc.access.BasicAuth, Retry: opts.Retry, Logf: opts.Logf})
 	case loc.dir != "":
-		return OpenFile(&url.URL{Scheme: "file", Path: loc.dir})
+		return OpenFile(loc.dir)
 	}
-	return nil, errors.New("no store-url")
+	return nil, errors.New("no store to open")
 }

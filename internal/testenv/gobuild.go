@@ -19,14 +19,14 @@ func GoBuildStatic(t testing.TB, pkg, out string) {
 	}
 }
 
-// FloxStandIn builds the stand-in `flox` (internal/build/testdata/
+// FloxStandIn builds the stand-in `flox` (internal/builder/testdata/
 // flox-standin) and returns the binary's path: static (see GoBuildStatic),
 // in a directory every user can reach, since as root builds run as a user
 // of their own.
 func FloxStandIn(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(OpenTempDir(t), "flox")
-	GoBuildStatic(t, "./internal/build/testdata/flox-standin", bin)
+	GoBuildStatic(t, "./internal/builder/testdata/flox-standin", bin)
 	return bin
 }
 

@@ -22,6 +22,8 @@ import (
 	"sync"
 
 	"github.com/sethvargo/go-githubactions"
+
+	"github.com/flox-publish/publish-action/internal/workflow"
 )
 
 // Location points an annotation at a file position.
@@ -39,26 +41,28 @@ type Located interface {
 
 // UI writes to a terminal or to the Actions runner.
 type UI struct {
-	inActions bool
-	getenv    func(string) string
-	out       *redactor
-	gha       *githubactions.Action
+	run workflow.Run
+	out *redactor
+	gha *githubactions.Action
 	// masker writes ::add-mask:: commands around the redactor, which
 	// would otherwise blank out the very value the runner must learn.
 	masker *githubactions.Action
 }
 
-// New returns a UI writing to w; in Actions when GITHUB_ACTIONS is "true".
-func New(getenv func(string) string, w io.Writer) *UI {
+// New returns a UI writing to w, with workflow commands when run is in
+// Actions.
+func New(run workflow.Run, w io.Writer) *UI {
 	r := &redactor{w: w}
-	u := &UI{inActions: getenv("GITHUB_ACTIONS") == "true", getenv: getenv, out: r}
-	u.gha = githubactions.New(githubactions.WithGetenv(getenv), githubactions.WithWriter(r))
-	u.masker = githubactions.New(githubactions.WithGetenv(getenv), githubactions.WithWriter(w))
+	u := &UI{run: run, out: r}
+	// The commands it writes read no environment: run has what they need.
+	none := githubactions.WithGetenv(func(string) string { return "" })
+	u.gha = githubactions.New(none, githubactions.WithWriter(r))
+	u.masker = githubactions.New(none, githubactions.WithWriter(w))
 	return u
 }
 
 // InActions reports whether the run is in GitHub Actions.
-func (u *UI) InActions() bool { return u.inActions }
+func (u *UI) InActions() bool { return u.run.InActions }
 
 // Mask hides a secret from everything this UI writes, and asks the runner
 // to hide it from the rest of the job's log.
@@ -71,7 +75,7 @@ func (u *UI) Mask(secret string) {
 		if len(s) < 4 || !u.out.add(s) {
 			continue
 		}
-		if u.inActions {
+		if u.run.InActions {
 			u.out.Flush()
 			u.masker.AddMask(s)
 		}
@@ -89,7 +93,7 @@ func (u *UI) Printf(format string, a ...any) {
 
 // Group starts a collapsible log group; the returned func ends it.
 func (u *UI) Group(title string) (end func()) {
-	if u.inActions {
+	if u.run.InActions {
 		u.gha.Group(title)
 		return func() { u.out.Flush(); u.gha.EndGroup() }
 	}
@@ -99,7 +103,7 @@ func (u *UI) Group(title string) (end func()) {
 
 // Warning reports a warning: an annotation in Actions.
 func (u *UI) Warning(format string, a ...any) {
-	if u.inActions {
+	if u.run.InActions {
 		u.gha.Warningf(format, a...)
 		return
 	}
@@ -108,7 +112,7 @@ func (u *UI) Warning(format string, a ...any) {
 
 // Notice reports a notice: an annotation in Actions.
 func (u *UI) Notice(format string, a ...any) {
-	if u.inActions {
+	if u.run.InActions {
 		u.gha.Noticef(format, a...)
 		return
 	}
@@ -120,7 +124,7 @@ func (u *UI) Notice(format string, a ...any) {
 func (u *UI) Error(err error) {
 	var located []Located
 	collect(err, &located)
-	if !u.inActions {
+	if !u.run.InActions {
 		fmt.Fprintf(u.out, "error: %v\n", err)
 		return
 	}
@@ -174,7 +178,7 @@ func collect(err error, out *[]Located) {
 // relative makes an annotation path relative to the workspace, as the
 // runner needs it to attach the annotation to the file.
 func (u *UI) relative(path string) string {
-	ws := u.getenv("GITHUB_WORKSPACE")
+	ws := u.run.Workspace
 	if ws == "" || !filepath.IsAbs(path) {
 		return filepath.ToSlash(path)
 	}
@@ -189,9 +193,9 @@ func (u *UI) relative(path string) string {
 // so a value (a package description, a path) can never inject another
 // output. Outside Actions it does nothing.
 func (u *UI) SetOutputs(outputs [][2]string) error {
-	file := u.getenv("GITHUB_OUTPUT")
+	file := u.run.Outputs
 	if file == "" {
-		if u.inActions {
+		if u.run.InActions {
 			return errors.New("GITHUB_OUTPUT is not set: the runner did not provide an output file")
 		}
 		return nil
@@ -214,7 +218,7 @@ func (u *UI) SetOutputs(outputs [][2]string) error {
 // AddSummary appends Markdown to the job summary ($GITHUB_STEP_SUMMARY).
 // Outside Actions it does nothing; the caller prints a terminal report.
 func (u *UI) AddSummary(markdown string) error {
-	file := u.getenv("GITHUB_STEP_SUMMARY")
+	file := u.run.Summary
 	if file == "" {
 		return nil
 	}

@@ -8,13 +8,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/flox-publish/publish-action/internal/workflow"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 
 func TestRedactsSecretsSplitAcrossWrites(t *testing.T) {
 	var buf bytes.Buffer
-	u := New(env(nil), &buf)
+	u := New(workflow.Read(env(nil)), &buf)
 	u.Mask("key-1:c2VjcmV0c2VjcmV0")
 	w := u.Writer()
 	fmt.Fprint(w, "before key-1:c2Vj")
@@ -31,7 +33,7 @@ func TestRedactsSecretsSplitAcrossWrites(t *testing.T) {
 
 func TestActionsMaskCommand(t *testing.T) {
 	var buf bytes.Buffer
-	u := New(env(map[string]string{"GITHUB_ACTIONS": "true"}), &buf)
+	u := New(workflow.Read(env(map[string]string{"GITHUB_ACTIONS": "true"})), &buf)
 	u.Mask("s3cr3t-token")
 	u.Printf("token is s3cr3t-token")
 	u.Flush()
@@ -50,7 +52,7 @@ func (l located) Location() Location { return Location{File: l.file, Line: 3, Co
 func TestErrorAnnotations(t *testing.T) {
 	ws := t.TempDir()
 	var buf bytes.Buffer
-	u := New(env(map[string]string{"GITHUB_ACTIONS": "true", "GITHUB_WORKSPACE": ws}), &buf)
+	u := New(workflow.Read(env(map[string]string{"GITHUB_ACTIONS": "true", "GITHUB_WORKSPACE": ws})), &buf)
 	u.Error(fmt.Errorf("loading: %w", errors.Join(located{filepath.Join(ws, "env/.flox/env/manifest.toml")}, located{filepath.Join(ws, "x.toml")})))
 	got := buf.String()
 	for _, want := range []string{"::error col=5,file=env/.flox/env/manifest.toml,line=3,title=flox publish::", "::error col=5,file=x.toml,line=3"} {
@@ -59,7 +61,7 @@ func TestErrorAnnotations(t *testing.T) {
 		}
 	}
 	buf.Reset()
-	New(env(nil), &buf).Error(errors.New("plain"))
+	New(workflow.Read(env(nil)), &buf).Error(errors.New("plain"))
 	if buf.String() != "error: plain\n" {
 		t.Fatalf("terminal error: %q", buf.String())
 	}
@@ -67,7 +69,7 @@ func TestErrorAnnotations(t *testing.T) {
 
 func TestOutputsUseRandomDelimiters(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "out")
-	u := New(env(map[string]string{"GITHUB_ACTIONS": "true", "GITHUB_OUTPUT": file}), &bytes.Buffer{})
+	u := New(workflow.Read(env(map[string]string{"GITHUB_ACTIONS": "true", "GITHUB_OUTPUT": file})), &bytes.Buffer{})
 	u.Mask("hidden-value")
 	evil := "x\nghadelimiter_\ninjected=1\nhidden-value"
 	if err := u.SetOutputs([][2]string{{"a", "one\ntwo"}, {"b", evil}}); err != nil {
@@ -83,7 +85,7 @@ func TestOutputsUseRandomDelimiters(t *testing.T) {
 		t.Fatal("a masked value reached the outputs")
 	}
 	// Outside Actions, outputs are a no-op.
-	if err := New(env(nil), &bytes.Buffer{}).SetOutputs([][2]string{{"a", "b"}}); err != nil {
+	if err := New(workflow.Read(env(nil)), &bytes.Buffer{}).SetOutputs([][2]string{{"a", "b"}}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -20,14 +20,14 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/nix-community/go-nix/pkg/narinfo"
 	"github.com/nix-community/go-nix/pkg/narinfo/signature"
 
+	"github.com/flox-publish/publish-action/internal/narinfo"
 	"github.com/flox-publish/publish-action/internal/nixpath"
 	"github.com/flox-publish/publish-action/internal/retry"
 )
@@ -153,12 +153,13 @@ func earlier(caches []string, a, b string) bool {
 var errUnavailable = errors.New("unavailable")
 
 func askCache(ctx context.Context, opts Options, base string, paths []nixpath.PathInfo) (map[string]Served, error) {
-	info, status, err := get(ctx, opts, base+"/nix-cache-info")
+	info, err := get(ctx, opts, base+"/nix-cache-info")
+	var status httpStatus
+	if errors.As(err, &status) {
+		return nil, fmt.Errorf("GET %s/nix-cache-info: HTTP %d; it does not appear to be a binary cache", base, int(status))
+	}
 	if err != nil {
 		return nil, err
-	}
-	if status != http.StatusOK {
-		return nil, fmt.Errorf("GET %s/nix-cache-info: HTTP %d; it does not appear to be a binary cache", base, status)
 	}
 	for _, line := range strings.Split(string(info), "\n") {
 		if v, ok := strings.CutPrefix(line, "StoreDir:"); ok && strings.TrimSpace(v) != nixpath.StoreDir {
@@ -207,34 +208,24 @@ func askCache(ctx context.Context, opts Options, base string, paths []nixpath.Pa
 // describes p's NAR; nil when the upstream has no such narinfo.
 func askPath(ctx context.Context, opts Options, base string, p nixpath.PathInfo) (*narinfo.NarInfo, error) {
 	var body []byte
-	var status int
-	var err error
-	// A 5xx or a reset connection may pass: a few tries, before the whole
-	// upstream is left out. A timeout is not tried again: an upstream
-	// that does not answer would only cost more time.
-	for attempt := 1; ; attempt++ {
-		body, status, err = get(ctx, opts, base+"/"+nixpath.HashPart(p.StorePath)+".narinfo")
-		again := err == nil && retry.Status(status) || err != nil && retry.Transient(err) && !isTimeout(err)
-		if !again || attempt == attempts {
-			break
-		}
-		if retry.Sleep(ctx, retry.Backoff(200*time.Millisecond, 2*time.Second, attempt)) != nil {
-			return nil, context.Cause(ctx)
-		}
-	}
-	if err != nil {
-		return nil, err
-	}
+	u := base + "/" + nixpath.HashPart(p.StorePath) + ".narinfo"
+	err := lookupRetry.Do(ctx, func() (err error) {
+		body, err = get(ctx, opts, u)
+		return err
+	}, transient, nil)
+	var status httpStatus
 	switch {
-	case status == http.StatusNotFound || status == http.StatusForbidden:
+	case errors.As(err, &status) && (status == http.StatusNotFound || status == http.StatusForbidden):
 		// S3 answers 403 for a missing key when listing is not allowed;
 		// Nix reads both as "not there".
 		return nil, nil
-	case status != http.StatusOK:
-		return nil, fmt.Errorf("GET %s/%s.narinfo: HTTP %d: %w", base, nixpath.HashPart(p.StorePath), status, errUnavailable)
+	case errors.As(err, &status):
+		return nil, fmt.Errorf("GET %s: HTTP %d: %w", u, int(status), errUnavailable)
+	case err != nil:
+		return nil, err
 	}
 	ni, err := narinfo.Parse(bytes.NewReader(body))
-	if err != nil || !Matches(ni, p) || !Trusted(ni, opts.Keys) {
+	if err != nil || !narinfo.Matches(ni, p) || !narinfo.Trusted(ni, opts.Keys) {
 		// A narinfo that does not parse, describes another NAR or is not
 		// signed by a trusted key is not a reason to distrust the whole
 		// upstream: the path is simply uploaded.
@@ -243,34 +234,27 @@ func askPath(ctx context.Context, opts Options, base string, p nixpath.PathInfo)
 	return ni, nil
 }
 
-// Matches says whether ni describes p: the same store path, NAR hash, NAR
-// size and references.
-func Matches(ni *narinfo.NarInfo, p nixpath.PathInfo) bool {
-	if ni.StorePath != p.StorePath || ni.NarSize != p.NarSize || ni.NarHash == nil || !bytes.Equal(ni.NarHash.Digest(), p.NarHash) {
-		return false
+// lookupRetry is how one narinfo is asked for again: a 5xx or a reset
+// connection may pass, so a few tries before the whole upstream is left
+// out, with short waits, a server's Retry-After honoured up to the same
+// bound: the look-up only ever saves work.
+var lookupRetry = retry.Policy{Attempts: 3, Base: 200 * time.Millisecond, Max: 2 * time.Second, MaxRetryAfter: 2 * time.Second}
+
+// transient is the look-up's rule for a failure worth another try. A
+// timeout is not tried again: an upstream that does not answer would only
+// cost more time.
+func transient(err error) bool {
+	var status httpStatus
+	if errors.As(err, &status) {
+		return retry.Status(int(status))
 	}
-	got := append([]string(nil), ni.References...)
-	want := make([]string, 0, len(p.References))
-	for _, r := range p.References {
-		want = append(want, nixpath.Base(r))
-	}
-	sort.Strings(got)
-	sort.Strings(want)
-	return strings.Join(got, " ") == strings.Join(want, " ")
+	return retry.Transient(err) && !isTimeout(err)
 }
 
-// Trusted says whether ni carries a valid signature by one of keys. The
-// fingerprint lists references sorted, as Nix signs them, whatever order
-// the narinfo gives.
-func Trusted(ni *narinfo.NarInfo, keys []signature.PublicKey) bool {
-	c := *ni
-	c.References = append([]string(nil), ni.References...)
-	sort.Strings(c.References)
-	return signature.VerifyFirst(c.Fingerprint(), c.Signatures, keys)
-}
+// httpStatus is an answer other than 200 OK.
+type httpStatus int
 
-// attempts bounds the tries of one narinfo.
-const attempts = 3
+func (s httpStatus) Error() string { return "HTTP " + strconv.Itoa(int(s)) }
 
 func isTimeout(err error) bool {
 	var ne net.Error
@@ -280,23 +264,29 @@ func isTimeout(err error) bool {
 // maxBody bounds what is read of an answer: narinfos are a few KiB.
 const maxBody = 1 << 20
 
-func get(ctx context.Context, opts Options, u string) ([]byte, int, error) {
+// get fetches u; an answer other than 200 OK is an httpStatus error,
+// carrying the server's Retry-After.
+func get(ctx context.Context, opts Options, u string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	resp, err := opts.Client.Do(req)
 	if err != nil {
-		return nil, 0, fmt.Errorf("GET %s: %w", u, err)
+		return nil, fmt.Errorf("GET %s: %w", u, err)
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		after, _ := retry.After(resp.Header.Get("Retry-After"), time.Now())
+		return nil, retry.WithRetryAfter(httpStatus(resp.StatusCode), after)
+	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if err != nil {
-		return nil, 0, fmt.Errorf("GET %s: %w", u, err)
+		return nil, fmt.Errorf("GET %s: %w", u, err)
 	}
-	return body, resp.StatusCode, nil
+	return body, nil
 }
 
 // Summary is what a publish tells about upstream paths.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,10 +12,10 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/nix-community/go-nix/pkg/narinfo"
 	"github.com/nix-community/go-nix/pkg/narinfo/signature"
 
 	"github.com/flox-publish/publish-action/internal/cache"
+	"github.com/flox-publish/publish-action/internal/narinfo"
 	"github.com/flox-publish/publish-action/internal/nixpath"
 	"github.com/flox-publish/publish-action/internal/signing"
 	"github.com/flox-publish/publish-action/internal/store"
@@ -100,7 +99,7 @@ func publish(t *testing.T, closure []nixpath.PathInfo, served map[string]upstrea
 		t.Fatal(err)
 	}
 	dir := filepath.Join(t.TempDir(), "ours")
-	st, err := store.OpenFile(&url.URL{Scheme: "file", Path: dir})
+	st, err := store.OpenFile(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

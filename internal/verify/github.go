@@ -15,15 +15,15 @@ import (
 // the commit. The git remote may be a mirror or a fork; this is the
 // repository whose token, pages and permissions the run uses.
 func (v *verifier) checkGitHub(ctx context.Context) error {
-	gh := v.opts.GitHub
-	if !gh.InActions || gh.Token == "" {
+	gh := v.opts.Run
+	if !gh.InActions || v.opts.GitHubToken == "" {
 		return nil
 	}
 	owner, repo, ok := strings.Cut(gh.Repository, "/")
 	if !ok || owner == "" || repo == "" || strings.Contains(repo, "/") {
 		return fmt.Errorf("GITHUB_REPOSITORY is %q, not owner/name", gh.Repository)
 	}
-	client := github.NewClient(v.opts.HTTPClient).WithAuthToken(gh.Token)
+	client := github.NewClient(v.opts.HTTPClient).WithAuthToken(v.opts.GitHubToken)
 	if gh.APIURL != "" {
 		// Set directly rather than WithEnterpriseURLs, which appends
 		// /api/v3/ to addresses that lack it: GITHUB_API_URL is already

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/flox-publish/publish-action/internal/verify"
+	"github.com/flox-publish/publish-action/internal/workflow"
 )
 
 const testToken = "ghs_standInToken123"
@@ -118,10 +119,11 @@ func TestGitHubCommitCheck(t *testing.T) {
 				opts := r.options()
 				opts.DryRun = dryRun
 				opts.HTTPClient = srv.Client()
-				opts.GitHub = verify.GitHub{
-					InActions: true, EventName: "push", Ref: "refs/heads/main", SHA: r.head(),
-					Repository: "octo/hello", APIURL: srv.URL + "/api/v3", ServerURL: srv.URL, Token: testToken,
+				opts.Run = workflow.Run{
+					InActions: true, Event: "push", Ref: "refs/heads/main", SHA: r.head(),
+					Repository: "octo/hello", APIURL: srv.URL + "/api/v3", ServerURL: srv.URL,
 				}
+				opts.GitHubToken = testToken
 				src, err := verify.Verify(t.Context(), opts)
 				if err != nil && strings.Contains(err.Error(), testToken) {
 					t.Errorf("error shows the token: %s", err)

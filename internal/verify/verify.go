@@ -35,35 +35,19 @@ import (
 	"time"
 
 	"github.com/flox-publish/publish-action/internal/git"
+	"github.com/flox-publish/publish-action/internal/workflow"
 )
-
-// GitHub is what the Actions environment says about the run; zero outside
-// Actions.
-type GitHub struct {
-	InActions  bool
-	EventName  string // GITHUB_EVENT_NAME
-	Ref        string // GITHUB_REF
-	SHA        string // GITHUB_SHA
-	Repository string // GITHUB_REPOSITORY, owner/name
-	APIURL     string // GITHUB_API_URL; "" = https://api.github.com
-	ServerURL  string // GITHUB_SERVER_URL
-	Token      string // a token that can read the repository; "" skips the API check
-}
-
-// RepoURL is the repository's web page, "" outside Actions.
-func (g GitHub) RepoURL() string {
-	if g.ServerURL == "" || g.Repository == "" {
-		return ""
-	}
-	return strings.TrimSuffix(g.ServerURL, "/") + "/" + g.Repository
-}
 
 // Options configures Verify.
 type Options struct {
-	EnvDir     string // the environment directory (holds .flox/), as the user gave it
-	DryRun     bool
-	GitHub     GitHub
-	HTTPClient *http.Client // for the GitHub API; nil = default
+	EnvDir string // the environment directory (holds .flox/), as the user gave it
+	DryRun bool
+	// Run is the workflow run the commit must be the one of; zero
+	// outside Actions.
+	Run workflow.Run
+	// GitHubToken can read the repository; "" skips asking GitHub.
+	GitHubToken string
+	HTTPClient  *http.Client // for the GitHub API; nil = default
 	// Env is the environment git runs with; nil = os.Environ(). Tests pass
 	// their own so they need not change the process's environment.
 	Env []string
@@ -249,7 +233,7 @@ func (v *verifier) checkHead(ctx context.Context) error {
 	head := strings.TrimSpace(out)
 	v.src.Rev = head
 
-	gh := v.opts.GitHub
+	gh := v.opts.Run
 	if !gh.InActions {
 		return nil
 	}
@@ -341,8 +325,8 @@ func (v *verifier) describe(ctx context.Context) error {
 		return fmt.Errorf("reading the date of %s: %w", rev, err)
 	}
 
-	if v.opts.GitHub.InActions {
-		v.src.Ref = v.opts.GitHub.Ref
+	if v.opts.Run.InActions {
+		v.src.Ref = v.opts.Run.Ref
 		return nil
 	}
 	out, err = v.git.Run(ctx, "symbolic-ref", "--quiet", "HEAD")
@@ -389,7 +373,7 @@ func (v *verifier) deepen(ctx context.Context) error {
 	}
 	boundary := strings.Fields(string(data))
 	args := []string{"fetch", "--quiet", "--unshallow", "--no-tags", "--no-write-fetch-head", "--no-recurse-submodules"}
-	if v.opts.GitHub.InActions {
+	if v.opts.Run.InActions {
 		args = append(args, "--filter=tree:0")
 	}
 	args = append(append(args, remote), boundary...)

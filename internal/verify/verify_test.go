@@ -9,6 +9,7 @@ import (
 
 	"github.com/flox-publish/publish-action/internal/git/gittest"
 	"github.com/flox-publish/publish-action/internal/verify"
+	"github.com/flox-publish/publish-action/internal/workflow"
 )
 
 func TestVerifyPasses(t *testing.T) {
@@ -54,7 +55,7 @@ func TestVerifyPasses(t *testing.T) {
 			name: "Actions push to a branch", sub: "pkgs/hello", wantRef: "refs/heads/main",
 			setup: func(r *repo, o *verify.Options) {
 				r.git("checkout", "--quiet", "--detach")
-				o.GitHub = verify.GitHub{InActions: true, EventName: "push", Ref: "refs/heads/main", SHA: strings.ToUpper(r.head())}
+				o.Run = workflow.Run{InActions: true, Event: "push", Ref: "refs/heads/main", SHA: strings.ToUpper(r.head())}
 			},
 		},
 		{
@@ -62,7 +63,7 @@ func TestVerifyPasses(t *testing.T) {
 			setup: func(r *repo, o *verify.Options) {
 				r.git("tag", "-a", "-m", "release", "v1.0.0")
 				r.git("push", "--quiet", "origin", "v1.0.0")
-				o.GitHub = verify.GitHub{InActions: true, EventName: "push", Ref: "refs/tags/v1.0.0", SHA: r.head()}
+				o.Run = workflow.Run{InActions: true, Event: "push", Ref: "refs/tags/v1.0.0", SHA: r.head()}
 			},
 		},
 		{
@@ -71,7 +72,7 @@ func TestVerifyPasses(t *testing.T) {
 				r.git("tag", "v2")
 				r.git("push", "--quiet", "origin", "v2")
 				r.git("tag", "-d", "v2")
-				o.GitHub = verify.GitHub{InActions: true, EventName: "release", Ref: "refs/tags/v2", SHA: r.head()}
+				o.Run = workflow.Run{InActions: true, Event: "release", Ref: "refs/tags/v2", SHA: r.head()}
 			},
 		},
 		{
@@ -80,7 +81,7 @@ func TestVerifyPasses(t *testing.T) {
 				r.git("tag", "-a", "-m", "release", "v3")
 				r.git("push", "--quiet", "origin", "v3")
 				r.git("tag", "-d", "v3")
-				o.GitHub = verify.GitHub{InActions: true, EventName: "push", Ref: "refs/tags/v3", SHA: r.head()}
+				o.Run = workflow.Run{InActions: true, Event: "push", Ref: "refs/tags/v3", SHA: r.head()}
 			},
 		},
 		{
@@ -263,7 +264,7 @@ func TestVerifyRefuses(t *testing.T) {
 		{
 			name: "HEAD is not GITHUB_SHA",
 			setup: func(r *repo, o *verify.Options) {
-				o.GitHub = verify.GitHub{InActions: true, EventName: "push", Ref: "refs/heads/main", SHA: r.git("rev-parse", "HEAD~1")}
+				o.Run = workflow.Run{InActions: true, Event: "push", Ref: "refs/heads/main", SHA: r.git("rev-parse", "HEAD~1")}
 			},
 			check: func(t *testing.T, r *repo, err error) {
 				e := as[*verify.ErrWrongCommit](t, err)
@@ -278,7 +279,7 @@ func TestVerifyRefuses(t *testing.T) {
 			setup: func(r *repo, o *verify.Options) {
 				r.git("tag", "-a", "-m", "release", "v1.0.0", "HEAD~1")
 				r.git("push", "--quiet", "origin", "v1.0.0")
-				o.GitHub = verify.GitHub{InActions: true, EventName: "push", Ref: "refs/tags/v1.0.0", SHA: r.head()}
+				o.Run = workflow.Run{InActions: true, Event: "push", Ref: "refs/tags/v1.0.0", SHA: r.head()}
 			},
 			check: func(t *testing.T, r *repo, err error) {
 				e := as[*verify.ErrTagMismatch](t, err)
@@ -294,7 +295,7 @@ func TestVerifyRefuses(t *testing.T) {
 				r.git("tag", "-a", "-m", "release", "v1.0.0", "HEAD~2")
 				r.git("push", "--quiet", "origin", "v1.0.0")
 				r.git("tag", "-d", "v1.0.0")
-				o.GitHub = verify.GitHub{InActions: true, EventName: "push", Ref: "refs/tags/v1.0.0", SHA: r.head()}
+				o.Run = workflow.Run{InActions: true, Event: "push", Ref: "refs/tags/v1.0.0", SHA: r.head()}
 			},
 			check: func(t *testing.T, r *repo, err error) {
 				if e := as[*verify.ErrTagMismatch](t, err); e.TagCommit != r.git("rev-parse", "HEAD~2") {
@@ -305,7 +306,7 @@ func TestVerifyRefuses(t *testing.T) {
 		{
 			name: "tag nowhere",
 			setup: func(r *repo, o *verify.Options) {
-				o.GitHub = verify.GitHub{InActions: true, EventName: "push", Ref: "refs/tags/v9", SHA: r.head()}
+				o.Run = workflow.Run{InActions: true, Event: "push", Ref: "refs/tags/v9", SHA: r.head()}
 			},
 			check: func(t *testing.T, r *repo, err error) {
 				if e := as[*verify.ErrTagNotFound](t, err); e.Tag != "v9" || e.Remote != "origin" {
@@ -436,7 +437,7 @@ func TestShallowCheckoutIsDeepened(t *testing.T) {
 			}
 			head := gittest.Git(t, r.env, shallow, "rev-parse", "HEAD")
 			if tc.inActions {
-				opts.GitHub = verify.GitHub{InActions: true, EventName: "pull_request", Ref: "refs/pull/7/merge", SHA: head}
+				opts.Run = workflow.Run{InActions: true, Event: "pull_request", Ref: "refs/pull/7/merge", SHA: head}
 			}
 			src, err := verify.Verify(t.Context(), opts)
 			if err != nil {
@@ -486,7 +487,7 @@ func TestDubiousOwnership(t *testing.T) {
 	src, err := verify.Verify(t.Context(), verify.Options{
 		EnvDir: envDir,
 		Env:    r.env,
-		GitHub: verify.GitHub{InActions: true, EventName: "push", Ref: "refs/heads/main", SHA: head},
+		Run:    workflow.Run{InActions: true, Event: "push", Ref: "refs/heads/main", SHA: head},
 	})
 	if err != nil {
 		t.Fatalf("Verify: %v", err)
