@@ -40,13 +40,18 @@ COPY . .
 # need the target's C compiler (Debian's gcc-<triplet>); --build-arg
 # ZSTD=purego builds without cgo instead, with the pure-Go encoder.
 ARG ZSTD=libzstd
-RUN if [ "$ZSTD" = purego ]; then \
+# What `flox-publish --version` prints (internal/version); release.yml
+# passes the release's, other builds print "devel".
+ARG VERSION=
+ARG COMMIT=
+RUN x="-X github.com/flox-publish/publish-action/internal/version.version=${VERSION} -X github.com/flox-publish/publish-action/internal/version.commit=${COMMIT}"; \
+    if [ "$ZSTD" = purego ]; then \
       CGO_ENABLED=0 GOOS="${TARGETOS:-linux}" GOARCH="${TARGETARCH:-amd64}" GOFLAGS=-buildvcs=false \
-      go build -trimpath -ldflags="-s -w" -o /out/flox-publish .; exit; fi; \
+      go build -trimpath -ldflags="-s -w $x" -o /out/flox-publish .; exit; fi; \
     case "${TARGETARCH:-amd64}" in amd64) cc=x86_64-linux-gnu-gcc; pkgs="gcc-x86-64-linux-gnu libc6-dev-amd64-cross" ;; arm64) cc=aarch64-linux-gnu-gcc; pkgs="gcc-aarch64-linux-gnu libc6-dev-arm64-cross" ;; *) echo "unsupported $TARGETARCH"; exit 1 ;; esac; \
     command -v "$cc" >/dev/null || { apt-get update -qq && apt-get install -y -qq --no-install-recommends $pkgs >/dev/null; }; \
     CGO_ENABLED=1 CC="$cc" GOOS="${TARGETOS:-linux}" GOARCH="${TARGETARCH:-amd64}" GOFLAGS=-buildvcs=false \
-    go build -trimpath -tags netgo,osusergo -ldflags="-s -w -linkmode=external -extldflags=-static" -o /out/flox-publish .
+    go build -trimpath -tags netgo,osusergo -ldflags="-s -w $x -linkmode=external -extldflags=-static" -o /out/flox-publish .
 # Only for FLOX_FROM=standin (see the runtime stage): the tests' flox.
 ARG FLOX_FROM=deb
 RUN if [ "$FLOX_FROM" = standin ]; then \
