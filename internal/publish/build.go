@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"time"
 
 	"github.com/flox-publish/publish-action/internal/builder"
 	"github.com/flox-publish/publish-action/internal/git"
@@ -76,7 +77,9 @@ func (buildStage) Run(ctx context.Context, r *Release) error {
 	}
 	for i, p := range built.Packages {
 		b := p.Build
-		end := r.UI.Group(fmt.Sprintf("Build %s %s (%s builder)", b.Name, p.Version, r.Builder.Name()))
+		title := fmt.Sprintf("Build %s %s (%s builder)", b.Name, p.Version, r.Builder.Name())
+		end := r.UI.Group(title)
+		start := time.Now()
 		if w := r.iso.unsandboxedWarning(r.Builder.Name(), b); w != "" {
 			r.iso.warn(r.UI, w)
 		}
@@ -88,6 +91,9 @@ func (buildStage) Run(ctx context.Context, r *Release) error {
 			SourceRoot: filepath.Join(scratch, "src"), MoveSource: i == len(built.Packages)-1,
 			CommitTime: r.Checked.Source.RevDate, Sandbox: r.iso.sb,
 		})
+		// Each build has a group of its own, so its time is printed
+		// there, as the loop prints the other stages'.
+		r.UI.Printf("%s: %s", title, time.Since(start).Round(time.Millisecond))
 		end()
 		if err != nil {
 			return fmt.Errorf("%w; nothing was uploaded", err)
