@@ -10,6 +10,7 @@ import (
 	"github.com/flox-publish/publish-action/internal/credentials"
 	"github.com/flox-publish/publish-action/internal/floxhub"
 	"github.com/flox-publish/publish-action/internal/inputs"
+	"github.com/flox-publish/publish-action/internal/sandbox"
 	"github.com/flox-publish/publish-action/internal/store"
 )
 
@@ -34,6 +35,7 @@ func phrase(cfg inputs.Config, err error) error {
 		given   *catalog.StoreURLError
 		noCreds *store.NoCredentialsError
 		timeout *floxhub.PublisherTimeoutError
+		build   *sandbox.TimeoutError
 		api     *floxhub.APIError
 		noToken *credentials.MissingPermissionError
 		refused *credentials.RefusedError
@@ -72,6 +74,13 @@ func phrase(cfg inputs.Config, err error) error {
 			timeout.Fix = "Pass a longer --publisher-timeout"
 			if actions {
 				timeout.Fix = "Raise the publisher-timeout input"
+			}
+		})
+	case errors.As(err, &build):
+		return rephrase(err, build, func() {
+			build.Fix = "pass a longer --build-timeout"
+			if actions {
+				build.Fix = "raise the build-timeout input"
 			}
 		})
 	case errors.As(err, &noToken):

@@ -17,6 +17,7 @@ import (
 	"github.com/flox-publish/publish-action/internal/inputs"
 	"github.com/flox-publish/publish-action/internal/manifest"
 	"github.com/flox-publish/publish-action/internal/report"
+	"github.com/flox-publish/publish-action/internal/sandbox"
 	"github.com/flox-publish/publish-action/internal/store"
 	"github.com/flox-publish/publish-action/internal/ui"
 	"github.com/flox-publish/publish-action/internal/workflow"
@@ -181,6 +182,10 @@ func TestErrorsArePhrasedForWhereTheRunIs(t *testing.T) {
 			[]string{"upload x: STS refused", "this aud (the audience input); check also that role-to-assume names an existing role"}, nil},
 		{"STS unreachable, terminal", terminal, &credentials.ExchangeError{RoleARN: "arn:aws:iam::1:role/p", Where: "https://sts", Err: errors.New("503")},
 			[]string{"(check --sts-endpoint and --aws-region)"}, nil},
+		{"build timeout, Actions", actions, fmt.Errorf("build greeter: %w", &sandbox.TimeoutError{What: `build "greeter"`, Timeout: time.Hour}),
+			[]string{`build greeter: build "greeter" ran longer than the build timeout (1h0m0s)`, "raise the build-timeout input"}, []string{"--build-timeout"}},
+		{"build timeout, terminal", terminal, &sandbox.TimeoutError{What: `build "greeter"`, Timeout: time.Hour},
+			[]string{"pass a longer --build-timeout"}, []string{"input"}},
 		{"no key", terminal, cache.ErrNoKey, []string{"--signing-key-file: no signing key"}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

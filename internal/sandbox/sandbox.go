@@ -19,6 +19,7 @@
 package sandbox
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -282,10 +283,14 @@ func (s *Sandbox) Command(name string, args ...string) *exec.Cmd {
 type TimeoutError struct {
 	What    string
 	Timeout time.Duration
+	// Fix says how to allow more time, in the words of where the run is;
+	// the edge sets it (the build-timeout input or flag).
+	Fix string
 }
 
 func (e *TimeoutError) Error() string {
-	return fmt.Sprintf("%s ran longer than build-timeout (%s) and was ended with every process it started; make it faster or raise the build-timeout input", e.What, e.Timeout)
+	return fmt.Sprintf("%s ran longer than the build timeout (%s) and was ended with every process it started; make it faster or %s",
+		e.What, e.Timeout, cmp.Or(e.Fix, "allow it more time"))
 }
 
 // Run starts cmd (made by Command) and waits for it, at most the timeout.

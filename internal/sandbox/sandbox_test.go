@@ -115,7 +115,7 @@ func TestTimeoutAndCancel(t *testing.T) {
 	start := time.Now()
 	err = sb.Run(context.Background(), cmd, `build "slow"`)
 	var te *sandbox.TimeoutError
-	if !errors.As(err, &te) || !strings.Contains(err.Error(), `build "slow" ran longer than build-timeout (500ms)`) {
+	if !errors.As(err, &te) || !strings.Contains(err.Error(), `build "slow" ran longer than the build timeout (500ms)`) {
 		t.Fatalf("want a timeout naming the build, got %v", err)
 	}
 	if d := time.Since(start); d > 10*time.Second {
