@@ -100,6 +100,10 @@ func read(ctx context.Context, st store.Store, key string) (*Manifest, []byte, e
 	return m, data, nil
 }
 
+// Encoded is m as Write would store it, without a store: a dry run's
+// manifest, or one for a store that takes store paths only.
+func Encoded(m *Manifest) *Stored { return stored(Key(m.Outputs), m, m.Encode()) }
+
 func stored(key string, m *Manifest, data []byte) *Stored {
 	sum := sha256.Sum256(data)
 	return &Stored{Manifest: m, Key: key, SHA256: sum[:]}

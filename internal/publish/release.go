@@ -19,6 +19,7 @@ import (
 	"github.com/flox-publish/publish-action/internal/builder"
 	"github.com/flox-publish/publish-action/internal/cache"
 	"github.com/flox-publish/publish-action/internal/catalog"
+	"github.com/flox-publish/publish-action/internal/closure"
 	"github.com/flox-publish/publish-action/internal/floxhub"
 	"github.com/flox-publish/publish-action/internal/inputs"
 	"github.com/flox-publish/publish-action/internal/manifest"
@@ -180,6 +181,10 @@ type Uploaded struct {
 	// Paths are the store paths written so far, as they are written: a
 	// failure summary lists them (harmless, reused by the next run).
 	Paths []string
+	// Manifests are the built packages' closure manifests, by package
+	// name: written to Store (in a dry run, made and not written). None
+	// when the catalog takes no store paths.
+	Manifests map[string]*closure.Stored
 }
 
 // Timing is how long one stage took.

@@ -2,11 +2,13 @@ package publish
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 
 	"github.com/flox-publish/publish-action/internal/builder"
 	"github.com/flox-publish/publish-action/internal/cache"
 	"github.com/flox-publish/publish-action/internal/catalog"
+	"github.com/flox-publish/publish-action/internal/closure"
 	"github.com/flox-publish/publish-action/internal/nixpath"
 	"github.com/flox-publish/publish-action/internal/report"
 	"github.com/flox-publish/publish-action/internal/upstream"
@@ -41,6 +43,31 @@ func (reportStage) Run(ctx context.Context, r *Release) error {
 	return nil
 }
 
+// manifestReport is what the report says of a closure manifest.
+func manifestReport(m *closure.Stored, up *Uploaded) *report.ClosureManifest {
+	c := &report.ClosureManifest{Key: m.Key, SHA256: hex.EncodeToString(m.SHA256), Paths: len(m.Paths)}
+	if up.Store != nil && up.Destination.Type != catalog.StorePublisher {
+		c.URL = up.Destination.Store.Link(m.Key)
+	}
+	return c
+}
+
+// subjects are the attestation subjects of a package published with the
+// closure manifest m: each output's NAR, and the manifest itself when a
+// consumer can fetch it (stored), which covers every other path of the
+// closure.
+func subjects(m *closure.Stored, stored bool) []report.Subject {
+	var subs []report.Subject
+	for _, o := range m.Outputs {
+		p, _ := m.Path(o)
+		subs = append(subs, report.Subject{Name: nixpath.Base(o) + ".nar", SHA256: p.NarHash})
+	}
+	if stored {
+		subs = append(subs, report.Subject{Name: m.Name(), SHA256: m.SHA256})
+	}
+	return subs
+}
+
 // newReport says what the release did, from its packages' records and
 // the stages' results.
 func newReport(r *Release) *report.Report {
@@ -61,7 +88,6 @@ func newReport(r *Release) *report.Report {
 	if sum := upstream.Summarize(r.Inputs.UpstreamCaches, up.Upstream); sum.Paths > 0 {
 		rep.Upstream = report.UpstreamSummary{Paths: sum.Paths, NarBytes: sum.NarBytes, Caches: sum.Caches, Keys: r.Inputs.UpstreamKeys}
 	}
-	stored := map[string]bool{} // paths already listed as subjects
 	if k := r.Checked.Key; k != nil {
 		rep.PublicKey = k.Public
 	}
@@ -100,9 +126,11 @@ func newReport(r *Release) *report.Report {
 				p.PathsUpstream++
 				p.NarSizeUpstream += c.NarSize
 			}
-			if (st == cache.Uploaded || st == cache.Present) && !stored[c.StorePath] {
-				stored[c.StorePath] = true
-				rep.Subjects = append(rep.Subjects, report.Subject{Name: nixpath.Base(c.StorePath) + ".nar", SHA256: c.NarHash})
+		}
+		if m := up.Manifests[pkg.Name()]; m != nil {
+			p.ClosureManifest = manifestReport(m, up)
+			if !r.Mode.DryRun {
+				rep.Subjects = append(rep.Subjects, subjects(m, p.ClosureManifest.URL != "")...)
 			}
 		}
 		if pkg.Published != nil {
