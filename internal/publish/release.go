@@ -68,6 +68,7 @@ type Release struct {
 	Cloned   *Cloned         // versions
 	Catalog  *CatalogChecked // catalog check
 	Built    *Built          // build
+	Recalled *Recalled       // read the earlier publish
 	Uploaded *Uploaded       // sign and upload
 	Report   *report.Report  // report
 
@@ -111,7 +112,10 @@ type Package struct {
 	// catalog index (in a dry run, the one it would have). The rest say
 	// where the catalog record stage recorded it: FloxHub, the store's
 	// index, and whether it is recorded at all.
-	Link      string
+	Link string
+	// Record is what the earlier publish left in the store, when the
+	// package was published already. Set by the recall stage.
+	Record    *Record
 	InFloxHub bool
 	InIndex   bool
 	Recorded  bool
@@ -161,6 +165,27 @@ func (b *Built) Closure() []nixpath.PathInfo {
 		closure = append(closure, p.Result.Closure...)
 	}
 	return closure
+}
+
+// Recalled is the store the packages published already went to.
+type Recalled struct {
+	Destination catalog.Destination
+	// Store is Destination's store, opened; nil when it has no catalog
+	// index to read (Unreadable says why).
+	Store      store.Store
+	Unreadable string
+}
+
+// Record is what an earlier publish of a package left in the store.
+type Record struct {
+	// StorePaths are its outputs, as its catalog index record names them.
+	StorePaths []string
+	// NarInfos are the outputs' narinfos, as the store serves them.
+	NarInfos []*narinfo.NarInfo
+	// Manifest is its closure manifest; nil when the store has none.
+	Manifest *closure.Stored
+	// Lacks says what of the above is not known, and why; "" when all is.
+	Lacks string
 }
 
 // Uploaded is where the store paths went and what the store now holds.

@@ -68,6 +68,30 @@ func subjects(m *closure.Stored, stored bool) []report.Subject {
 	return subs
 }
 
+// recalled fills in p, a package published already, from what its
+// earlier publish left in the store, as that publish reported it, and
+// returns its attestation subjects. What is not known is said in its note.
+func recalled(p *report.Package, rec *Record, dest catalog.Destination) []report.Subject {
+	if rec.StorePaths != nil {
+		p.StorePaths = rec.StorePaths
+	}
+	if rec.Lacks != "" {
+		p.Note += "; " + rec.Lacks
+	}
+	if m := rec.Manifest; m != nil {
+		p.NarSize, p.PathsPresent = m.NarSize(), len(m.Paths)
+		p.ClosureManifest = &report.ClosureManifest{Key: m.Key, URL: dest.Store.Link(m.Key), SHA256: hex.EncodeToString(m.SHA256), Paths: len(m.Paths)}
+		return subjects(m, true)
+	}
+	var subs []report.Subject
+	for _, n := range rec.NarInfos {
+		if n.NarHash != nil {
+			subs = append(subs, report.Subject{Name: nixpath.Base(n.StorePath) + ".nar", SHA256: n.NarHash.Digest()})
+		}
+	}
+	return subs
+}
+
 // newReport says what the release did, from its packages' records and
 // the stages' results.
 func newReport(r *Release) *report.Report {
@@ -91,12 +115,18 @@ func newReport(r *Release) *report.Report {
 	if k := r.Checked.Key; k != nil {
 		rep.PublicKey = k.Public
 	}
-	if up.Store != nil {
-		rep.StoreURL = up.Store.URL()
-		if sub := r.substituter(); sub != rep.StoreURL {
+	// The store consumers install from: this run's, else the one the
+	// packages published already went to.
+	dest, st := up.Destination, up.Store
+	if rc := r.Recalled; st == nil && rc != nil {
+		dest, st = rc.Destination, rc.Store
+	}
+	if st != nil {
+		rep.StoreURL = st.URL()
+		if sub := dest.Substituter(); sub != rep.StoreURL {
 			rep.InstallFrom = sub
 		}
-		rep.NoNixInstall = rep.InstallFrom == "" && up.Destination.Type == catalog.StorePublisher
+		rep.NoNixInstall = rep.InstallFrom == "" && dest.Type == catalog.StorePublisher
 	} else if !r.Inputs.Store.IsZero() && r.Mode.DryRun {
 		rep.StoreURL = r.Inputs.Store.String()
 	}
@@ -106,7 +136,11 @@ func newReport(r *Release) *report.Report {
 			// Not built: published already (a failed run does not report).
 			p := report.Package{Name: pkg.Name(), Version: pkg.Version, System: builder.System(), StorePaths: []string{}, Status: report.Present, CatalogURL: pkg.Link}
 			if pkg.Published != nil {
-				p.Note, p.InFloxHub = pkg.Published.String(), true
+				// FloxHub's answer, or the store's catalog index's.
+				p.Note, p.InFloxHub = pkg.Published.String(), r.hub() != nil
+			}
+			if rec := pkg.Record; rec != nil {
+				rep.Subjects = append(rep.Subjects, recalled(&p, rec, dest)...)
 			}
 			rep.Packages = append(rep.Packages, p)
 			continue

@@ -258,7 +258,7 @@ func (r *Report) Markdown() string {
 		b.WriteString("| Package | Version | System | Store path | Size | Result |\n|---|---|---|---|---|---|\n")
 		for _, p := range r.Packages {
 			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", mdCell(p.Name), mdCell(p.Version), p.System,
-				"`"+strings.Join(p.StorePaths, "`<br>`")+"`", Size(p.NarSize), statusText(p))
+				mdPaths(p.StorePaths), Size(p.NarSize), statusText(p))
 		}
 		b.WriteString("\n")
 	}
@@ -463,6 +463,14 @@ func plural(n int, word string) string {
 		return "1 " + word
 	}
 	return fmt.Sprintf("%d %ss", n, word)
+}
+
+// mdPaths is a table cell of store paths, a dash when there are none.
+func mdPaths(paths []string) string {
+	if len(paths) == 0 {
+		return "—"
+	}
+	return "`" + strings.Join(paths, "`<br>`") + "`"
 }
 
 func mdCell(s string) string {
