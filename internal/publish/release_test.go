@@ -90,12 +90,7 @@ func TestActionsPublishKeepsSecretsOutOfBuildsAndReports(t *testing.T) {
 
 	// A re-run finds the build in the store's catalog index, does not build
 	// it again (issue 13), uploads nothing and says so.
-	a2 := fixture.NewActionsEnv(t, r, "push", "refs/heads/main")
-	for k, v := range a {
-		if strings.HasPrefix(k, "INPUT_") {
-			a2[k] = v
-		}
-	}
+	a2 := rerunEnv(t, r, a)
 	out.Reset()
 	if code := release(context.Background(), a2.Getenv, a2.Environ(), nil, &out); code != 0 {
 		t.Fatalf("re-run exit %d\n%s", code, out.String())
@@ -118,12 +113,7 @@ func TestActionsPublishKeepsSecretsOutOfBuildsAndReports(t *testing.T) {
 	if err := os.RemoveAll(filepath.Join(cacheDir, "closure")); err != nil {
 		t.Fatal(err)
 	}
-	a3 := fixture.NewActionsEnv(t, r, "push", "refs/heads/main")
-	for k, v := range a2 {
-		if strings.HasPrefix(k, "INPUT_") {
-			a3[k] = v
-		}
-	}
+	a3 := rerunEnv(t, r, a)
 	out.Reset()
 	if code := release(context.Background(), a3.Getenv, a3.Environ(), nil, &out); code != 0 {
 		t.Fatalf("third run exit %d\n%s", code, out.String())
@@ -315,6 +305,17 @@ func TestDryRunLinksHaveNoQuery(t *testing.T) {
 	if got, want := fixture.Outputs(t, a["GITHUB_OUTPUT"])["catalog-urls"], "s3://my-nix-cache/nix/catalog/acme/greeter.json"; got != want {
 		t.Errorf("catalog-urls = %q, want %q", got, want)
 	}
+}
+
+// rerunEnv is a new workflow run of a branch push of r, with a's inputs.
+func rerunEnv(t *testing.T, r *fixture.Repo, a fixture.ActionsEnv) fixture.ActionsEnv {
+	again := fixture.NewActionsEnv(t, r, "push", "refs/heads/main")
+	for k, v := range a {
+		if strings.HasPrefix(k, "INPUT_") {
+			again[k] = v
+		}
+	}
+	return again
 }
 
 // sameOutputs checks that a re-run's step outputs say what the first
