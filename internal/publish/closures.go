@@ -33,6 +33,11 @@ func (r *Release) closureManifests(ctx context.Context, up *Uploaded, narInfos m
 			infos = append(infos, n)
 		}
 		m, err := closure.New(outputs, infos)
+		if err != nil && !write {
+			// Not stored, so no subject: the report names the outputs alone.
+			r.UI.Printf("%s: no closure manifest: %v", p.Name(), err)
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}

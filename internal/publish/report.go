@@ -92,6 +92,16 @@ func recalled(p *report.Package, rec *Record, dest catalog.Destination) []report
 	return subs
 }
 
+// isOutput says whether storePath is one of res's outputs.
+func isOutput(res *builder.Result, storePath string) bool {
+	for _, o := range res.Outputs {
+		if o.StorePath == storePath {
+			return true
+		}
+	}
+	return false
+}
+
 // newReport says what the release did, from its packages' records and
 // the stages' results.
 func newReport(r *Release) *report.Report {
@@ -161,10 +171,19 @@ func newReport(r *Release) *report.Report {
 				p.NarSizeUpstream += c.NarSize
 			}
 		}
-		if m := up.Manifests[pkg.Name()]; m != nil {
+		m := up.Manifests[pkg.Name()]
+		if m != nil {
 			p.ClosureManifest = manifestReport(m, up)
-			if !r.Mode.DryRun {
-				rep.Subjects = append(rep.Subjects, subjects(m, p.ClosureManifest.URL != "")...)
+		}
+		switch {
+		case r.Mode.DryRun || up.Store == nil: // nothing published
+		case m != nil:
+			rep.Subjects = append(rep.Subjects, subjects(m, p.ClosureManifest.URL != "")...)
+		default:
+			for _, c := range res.Closure {
+				if isOutput(res, c.StorePath) && c.NarHash != nil {
+					rep.Subjects = append(rep.Subjects, report.Subject{Name: nixpath.Base(c.StorePath) + ".nar", SHA256: c.NarHash})
+				}
 			}
 		}
 		if pkg.Published != nil {

@@ -83,7 +83,10 @@ func (uploadStage) Run(ctx context.Context, r *Release) error {
 	}
 	up.Written = written
 	narInfos := writtenNarInfos(written)
-	if up.Store != nil {
+	// Flox's own store takes the paths but may not serve them back to
+	// this run: its present paths' narinfos are not read unless the
+	// record needs them.
+	if up.Store != nil && (dest.SendNarInfos || dest.Type != catalog.StorePublisher) {
 		if narInfos, err = storeNarInfos(ctx, up); err != nil {
 			return dest.Wrap(err)
 		}
