@@ -83,15 +83,10 @@ func (uploadStage) Run(ctx context.Context, r *Release) error {
 	}
 	up.Written = written
 	narInfos := writtenNarInfos(written)
-	// Flox's own store takes the paths but may not serve them back to
-	// this run: its present paths' narinfos are not read unless the
-	// record needs them.
-	if up.Store != nil && (dest.SendNarInfos || dest.Type != catalog.StorePublisher) {
+	if up.Store != nil && dest.SendNarInfos {
 		if narInfos, err = storeNarInfos(ctx, up); err != nil {
 			return dest.Wrap(err)
 		}
-	}
-	if dest.SendNarInfos {
 		up.NarInfos = narInfos
 	}
 	up.Manifests, err = r.closureManifests(ctx, up, narInfos)
