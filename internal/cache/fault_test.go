@@ -20,10 +20,12 @@ import (
 	"github.com/flox-publish/publish-action/internal/cache"
 	"github.com/flox-publish/publish-action/internal/narinfo"
 	"github.com/flox-publish/publish-action/internal/nixpath"
+	"github.com/flox-publish/publish-action/internal/publish"
 	"github.com/flox-publish/publish-action/internal/retry"
 	"github.com/flox-publish/publish-action/internal/signing"
 	"github.com/flox-publish/publish-action/internal/store"
 	"github.com/flox-publish/publish-action/internal/testenv"
+	"github.com/flox-publish/publish-action/internal/testenv/fixture"
 )
 
 // faultClosure is a closure of n synthetic paths made as the local builder
@@ -83,7 +85,7 @@ func startFaultRig(t *testing.T) *faultRig {
 		t.Fatal(err)
 	}
 	p.StallFor = 3 * time.Second
-	p.HoldFor = 30 * time.Second
+	p.HoldFor = 3 * time.Minute
 	t.Cleanup(p.Close)
 	return &faultRig{m: m, proxy: p}
 }
@@ -97,7 +99,7 @@ func (r *faultRig) open(t *testing.T, bucket string, logs *strings.Builder) *sto
 	var mu sync.Mutex
 	s, err := store.Open(context.Background(), loc, store.Options{
 		Jobs: 2, PartSize: 5 << 20, Credentials: r.m.RootCredentials(),
-		Timeouts: store.Timeouts{Stall: time.Second, Drain: 200 * time.Millisecond, Abort: 5 * time.Second},
+		Timeouts: store.Timeouts{Answer: 500 * time.Millisecond, Stall: time.Second, Drain: 200 * time.Millisecond, Abort: 5 * time.Second},
 		Retry:    retry.Policy{Attempts: 6, Base: 20 * time.Millisecond, Max: 300 * time.Millisecond, MaxRetryAfter: time.Second},
 		Logf: func(f string, a ...any) {
 			mu.Lock()
@@ -211,6 +213,10 @@ func TestPublishUnderInjectedFaults(t *testing.T) {
 		// fail: the run is expected to fail, with an error holding these.
 		fail []string
 		held bool
+		// example runs the action (publish.Run, its own timeouts and
+		// retries) on the example environment, rather than cache.Publish
+		// with the rig's short timeouts.
+		example bool
 	}{
 		{name: "mixed seed 1", policy: testenv.RandomFaults(1, 0.15, all)},
 		{name: "mixed seed 2", policy: testenv.RandomFaults(2, 0.15, all)},
@@ -232,6 +238,9 @@ func TestPublishUnderInjectedFaults(t *testing.T) {
 			fail: []string{"upload s3://", "InternalError", "HTTP 500"}},
 		{name: "UploadPart always held open", policy: testenv.RandomFaults(6, 1, []testenv.Fault{testenv.HoldOpen}, "UploadPart"), held: true,
 			fail: []string{"upload s3://", "part", "no answer", "stalled"}},
+		// What a user meets with a server that holds requests open: the
+		// whole action, with the timeouts and retries it ships with.
+		{name: "example env, action's timeouts, 25% held", policy: testenv.RandomFaults(7, 0.25, []testenv.Fault{testenv.HoldOpen}), held: true, example: true},
 	}
 	type row struct {
 		name                           string
@@ -239,7 +248,7 @@ func TestPublishUnderInjectedFaults(t *testing.T) {
 		completed, clearFail           bool
 		violations, leftovers, rerunUp int
 		reused                         int
-		wall                           time.Duration
+		wall, worstWait                time.Duration
 		held                           bool
 	}
 	var rows []row
@@ -249,17 +258,27 @@ func TestPublishUnderInjectedFaults(t *testing.T) {
 			var logs strings.Builder
 			s := rig.open(t, bucket, &logs)
 			paths := faultClosure(t, uint64(100+i), 8, 11<<20, 6<<20)
-			before := rig.proxy.Injected()
+			limit, run := 60*time.Second, func(ctx context.Context) error {
+				_, err := publishAndVerify(ctx, s, key, paths)
+				return err
+			}
+			if tc.example {
+				limit, run = 2*time.Minute, exampleRun(t, rig, bucket, &logs)
+			}
+			before, heldBefore := rig.proxy.Injected(), len(rig.proxy.Holds())
 			rig.proxy.SetPolicy(tc.policy)
-			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), limit)
 			start := time.Now()
-			_, err := publishAndVerify(ctx, s, key, paths)
+			err := run(ctx)
 			wall := time.Since(start)
 			cancel()
 			rig.proxy.SetPolicy(nil)
 			r := row{name: tc.name, wall: wall, held: tc.held, completed: err == nil}
 			for f, n := range rig.proxy.Injected() {
 				r.injected += n - before[f]
+			}
+			for _, w := range rig.proxy.Holds()[heldBefore:] {
+				r.worstWait = max(r.worstWait, w)
 			}
 			switch {
 			case tc.fail == nil && err != nil:
@@ -282,6 +301,14 @@ func TestPublishUnderInjectedFaults(t *testing.T) {
 				t.Error(x)
 			}
 
+			if tc.example {
+				// The re-run, without faults, completes.
+				if err := run(context.Background()); err != nil {
+					t.Fatalf("re-run: %v\nlog:\n%s", err, logs.String())
+				}
+				rows = append(rows, r)
+				return
+			}
 			// The re-run, without faults, completes and uploads no NAR
 			// that was already complete.
 			complete := narKeys(t, c, bucket)
@@ -309,21 +336,47 @@ func TestPublishUnderInjectedFaults(t *testing.T) {
 		})
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%-42s %8s %9s %10s %10s %9s %7s %12s %8s\n", "case", "injected", "completed", "clear-fail", "violations", "leftovers", "reused", "re-uploaded", "wall")
-	var maxHeld time.Duration
+	fmt.Fprintf(&b, "%-42s %8s %9s %10s %10s %9s %7s %12s %8s %10s\n", "case", "injected", "completed", "clear-fail", "violations", "leftovers", "reused", "re-uploaded", "wall", "worst-wait")
+	var maxHeld, maxWait time.Duration
 	tot := row{}
 	for _, r := range rows {
-		fmt.Fprintf(&b, "%-42s %8d %9v %10v %10d %9d %7d %12d %8s\n", r.name, r.injected, r.completed, r.clearFail, r.violations, r.leftovers, r.reused, r.rerunUp, r.wall.Round(10*time.Millisecond))
+		worst := "-"
+		if r.worstWait > 0 {
+			worst = r.worstWait.Round(10 * time.Millisecond).String()
+		}
+		fmt.Fprintf(&b, "%-42s %8d %9v %10v %10d %9d %7d %12d %8s %10s\n", r.name, r.injected, r.completed, r.clearFail, r.violations, r.leftovers, r.reused, r.rerunUp, r.wall.Round(10*time.Millisecond), worst)
 		tot.injected += r.injected
 		tot.violations += r.violations
 		tot.leftovers += r.leftovers
 		if r.held {
 			maxHeld = max(maxHeld, r.wall)
 		}
+		maxWait = max(maxWait, r.worstWait)
 	}
-	fmt.Fprintf(&b, "total: %d faults injected in %d runs; %d violations, %d leftovers; longest run with a held-open request %s\n",
-		tot.injected, len(rows), tot.violations, tot.leftovers, maxHeld.Round(10*time.Millisecond))
+	fmt.Fprintf(&b, "total: %d faults injected in %d runs; %d violations, %d leftovers; longest run with a held-open request %s; longest a held-open request waited %s\n",
+		tot.injected, len(rows), tot.violations, tot.leftovers, maxHeld.Round(10*time.Millisecond), maxWait.Round(10*time.Millisecond))
 	t.Log("\n" + b.String())
+}
+
+// exampleRun returns a run of the whole action, as a tag release in
+// Actions runs it with its own timeouts and retries, publishing the
+// example environment (examples/hello) to bucket through the rig's proxy.
+// Its log goes to logs.
+func exampleRun(t *testing.T, rig *faultRig, bucket string, logs *strings.Builder) func(context.Context) error {
+	t.Helper()
+	r := fixture.NewExampleRepo(t)
+	secret, _ := fixture.NewSecretKey(t)
+	return func(ctx context.Context) error {
+		a := fixture.NewActionsEnv(t, r, "push", "refs/heads/main")
+		a["INPUT_STORE-URL"] = "s3://" + bucket + "?endpoint=" + rig.proxy.URL + "&region=us-east-1"
+		a["INPUT_SIGNING-KEY"] = secret
+		a["INPUT_UPSTREAM-CACHES"] = ""
+		a["AWS_ACCESS_KEY_ID"], a["AWS_SECRET_ACCESS_KEY"] = rig.m.RootUser, rig.m.RootPassword
+		var out bytes.Buffer
+		_, err := publish.Run(ctx, publish.Env{Getenv: a.Getenv, Environ: a.Environ(), Stdout: &out}, nil)
+		logs.WriteString(out.String())
+		return err
+	}
 }
 
 // TestCancelAbortsMultipartUploads cancels a publish while its parts are

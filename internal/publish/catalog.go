@@ -295,6 +295,10 @@ func (r *Release) setLinks() {
 	if r.Uploaded != nil {
 		dest = r.Uploaded.Destination
 		uploadedTo = dest.Store
+	} else if rc := r.Recalled; rc != nil && rc.Store != nil {
+		// Nothing built: the store the packages were published to.
+		dest = rc.Destination
+		uploadedTo = dest.Store
 	}
 	for _, p := range r.Packages {
 		key := catalog.IndexKey(cfg.Catalog, p.Name())

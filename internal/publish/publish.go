@@ -13,12 +13,13 @@ import (
 )
 
 // Stages is the release, in order: check → versions → catalog (check) →
-// build → sign and upload → catalog (record) → report. The catalog is
-// asked before the builds whether a package is already published, so
-// that it is not built again. Any error stops the run before the next
+// build → read the earlier publish → sign and upload → catalog (record)
+// → report. The catalog is asked before the builds whether a package is
+// already published, so that it is not built again; what that earlier
+// publish put in the store is read after the builds, for the report. Any error stops the run before the next
 // stage, so nothing is written after a failure.
 func Stages() []Stage {
-	return []Stage{checkStage{}, versionStage{}, checkCatalogStage{}, buildStage{}, uploadStage{}, recordCatalogStage{}, reportStage{}}
+	return []Stage{checkStage{}, versionStage{}, checkCatalogStage{}, buildStage{}, recallStage{}, uploadStage{}, recordCatalogStage{}, reportStage{}}
 }
 
 // environmentSecrets are the variables whose values must never show in the

@@ -19,6 +19,7 @@ import (
 	"github.com/flox-publish/publish-action/internal/builder"
 	"github.com/flox-publish/publish-action/internal/cache"
 	"github.com/flox-publish/publish-action/internal/catalog"
+	"github.com/flox-publish/publish-action/internal/closure"
 	"github.com/flox-publish/publish-action/internal/floxhub"
 	"github.com/flox-publish/publish-action/internal/inputs"
 	"github.com/flox-publish/publish-action/internal/manifest"
@@ -67,6 +68,7 @@ type Release struct {
 	Cloned   *Cloned         // versions
 	Catalog  *CatalogChecked // catalog check
 	Built    *Built          // build
+	Recalled *Recalled       // read the earlier publish
 	Uploaded *Uploaded       // sign and upload
 	Report   *report.Report  // report
 
@@ -110,7 +112,10 @@ type Package struct {
 	// catalog index (in a dry run, the one it would have). The rest say
 	// where the catalog record stage recorded it: FloxHub, the store's
 	// index, and whether it is recorded at all.
-	Link      string
+	Link string
+	// Record is what the earlier publish left in the store, when the
+	// package was published already. Set by the recall stage.
+	Record    *Record
 	InFloxHub bool
 	InIndex   bool
 	Recorded  bool
@@ -162,6 +167,27 @@ func (b *Built) Closure() []nixpath.PathInfo {
 	return closure
 }
 
+// Recalled is the store the packages published already went to.
+type Recalled struct {
+	Destination catalog.Destination
+	// Store is Destination's store, opened; nil when it has no catalog
+	// index to read (Unreadable says why).
+	Store      store.Store
+	Unreadable string
+}
+
+// Record is what an earlier publish of a package left in the store.
+type Record struct {
+	// StorePaths are its outputs, as its catalog index record names them.
+	StorePaths []string
+	// NarInfos are the outputs' narinfos, as the store serves them.
+	NarInfos []*narinfo.NarInfo
+	// Manifest is its closure manifest; nil when the store has none.
+	Manifest *closure.Stored
+	// Lacks says what of the above is not known, and why; "" when all is.
+	Lacks string
+}
+
 // Uploaded is where the store paths went and what the store now holds.
 type Uploaded struct {
 	// Destination is where the catalog says paths go (zero in a dry run).
@@ -180,6 +206,10 @@ type Uploaded struct {
 	// Paths are the store paths written so far, as they are written: a
 	// failure summary lists them (harmless, reused by the next run).
 	Paths []string
+	// Manifests are the built packages' closure manifests, by package
+	// name: written to Store (in a dry run, made and not written). None
+	// when the catalog takes no store paths.
+	Manifests map[string]*closure.Stored
 }
 
 // Timing is how long one stage took.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -89,12 +90,7 @@ func TestActionsPublishKeepsSecretsOutOfBuildsAndReports(t *testing.T) {
 
 	// A re-run finds the build in the store's catalog index, does not build
 	// it again (issue 13), uploads nothing and says so.
-	a2 := fixture.NewActionsEnv(t, r, "push", "refs/heads/main")
-	for k, v := range a {
-		if strings.HasPrefix(k, "INPUT_") {
-			a2[k] = v
-		}
-	}
+	a2 := rerunEnv(t, r, a)
 	out.Reset()
 	if code := release(context.Background(), a2.Getenv, a2.Environ(), nil, &out); code != 0 {
 		t.Fatalf("re-run exit %d\n%s", code, out.String())
@@ -105,6 +101,28 @@ func TestActionsPublishKeepsSecretsOutOfBuildsAndReports(t *testing.T) {
 	}
 	if strings.Contains(out.String(), "::group::Build greeter") {
 		t.Errorf("the re-run built the package again:\n%s", out.String())
+	}
+	// Issue 22: it gives the first run's outputs, read from the record.
+	sameOutputs(t, o, fixture.Outputs(t, a2["GITHUB_OUTPUT"]))
+	if !strings.Contains(string(summary2), "nix-store --realise") || !strings.Contains(string(summary2), "**Closure manifests**") {
+		t.Errorf("the re-run's summary does not say how to install the paths, or names no closure manifest:\n%s", summary2)
+	}
+
+	// A record published before closure manifests were written: the
+	// store paths still, and the summary says what is not known.
+	if err := os.RemoveAll(filepath.Join(cacheDir, "closure")); err != nil {
+		t.Fatal(err)
+	}
+	a3 := rerunEnv(t, r, a)
+	out.Reset()
+	if code := release(context.Background(), a3.Getenv, a3.Environ(), nil, &out); code != 0 {
+		t.Fatalf("third run exit %d\n%s", code, out.String())
+	}
+	o3 := fixture.Outputs(t, a3["GITHUB_OUTPUT"])
+	summary3, _ := os.ReadFile(a3["GITHUB_STEP_SUMMARY"])
+	if o3["store-paths"] != o["store-paths"] || !strings.Contains(string(summary3), "published before this action wrote closure manifests") ||
+		!strings.Contains(o3["subject-checksums"], "-greeter-1.0.0.nar") || strings.Contains(o3["subject-checksums"], ".closure.json") {
+		t.Errorf("an older record: outputs %v\nsummary:\n%s", o3, summary3)
 	}
 }
 
@@ -286,5 +304,48 @@ func TestDryRunLinksHaveNoQuery(t *testing.T) {
 	}
 	if got, want := fixture.Outputs(t, a["GITHUB_OUTPUT"])["catalog-urls"], "s3://my-nix-cache/nix/catalog/acme/greeter.json"; got != want {
 		t.Errorf("catalog-urls = %q, want %q", got, want)
+	}
+}
+
+// rerunEnv is a new workflow run of a branch push of r, with a's inputs.
+func rerunEnv(t *testing.T, r *fixture.Repo, a fixture.ActionsEnv) fixture.ActionsEnv {
+	again := fixture.NewActionsEnv(t, r, "push", "refs/heads/main")
+	for k, v := range a {
+		if strings.HasPrefix(k, "INPUT_") {
+			again[k] = v
+		}
+	}
+	return again
+}
+
+// sameOutputs checks that a re-run's step outputs say what the first
+// run's did: the same store paths, catalog links and attestation
+// subjects, and each package the same but for what this run did (its
+// status, counts and note).
+func sameOutputs(t *testing.T, first, again map[string]string) {
+	t.Helper()
+	for _, name := range []string{"store-paths", "catalog-urls", "subject-checksums", "dry-run"} {
+		if first[name] != again[name] {
+			t.Errorf("output %s: the re-run gives %q, the first run %q", name, again[name], first[name])
+		}
+	}
+	if first["store-paths"] == "" || first["subject-checksums"] == "" {
+		t.Errorf("the first run gave no store paths or subjects: %v", first)
+	}
+	packages := func(js string) []map[string]any {
+		var pkgs []map[string]any
+		if err := json.Unmarshal([]byte(js), &pkgs); err != nil {
+			t.Fatalf("packages output %q: %v", js, err)
+		}
+		for _, p := range pkgs {
+			for _, k := range []string{"status", "paths_uploaded", "paths_present", "note"} {
+				delete(p, k)
+			}
+		}
+		return pkgs
+	}
+	a, b := packages(first["packages"]), packages(again["packages"])
+	if ja, jb := fmt.Sprint(a), fmt.Sprint(b); ja != jb || len(a) == 0 || a[0]["closure_manifest"] == nil {
+		t.Errorf("packages: the re-run gives\n%s\nthe first run\n%s", jb, ja)
 	}
 }

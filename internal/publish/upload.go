@@ -82,11 +82,27 @@ func (uploadStage) Run(ctx context.Context, r *Release) error {
 		return dest.Wrap(err)
 	}
 	up.Written = written
+	narInfos := writtenNarInfos(written)
 	if up.Store != nil && dest.SendNarInfos {
-		up.NarInfos, err = storeNarInfos(ctx, up)
-		return dest.Wrap(err)
+		if narInfos, err = storeNarInfos(ctx, up); err != nil {
+			return dest.Wrap(err)
+		}
+		up.NarInfos = narInfos
 	}
-	return nil
+	up.Manifests, err = r.closureManifests(ctx, up, narInfos)
+	return dest.Wrap(err)
+}
+
+// writtenNarInfos are the narinfos of written (as written, or as they
+// would be in a dry run), by store path.
+func writtenNarInfos(written []cache.PathResult) map[string]*narinfo.NarInfo {
+	narInfos := map[string]*narinfo.NarInfo{}
+	for _, w := range written {
+		if w.NarInfo != nil {
+			narInfos[w.StorePath] = w.NarInfo
+		}
+	}
+	return narInfos
 }
 
 // openStore opens the store d names; nil when it names none.

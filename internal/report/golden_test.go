@@ -27,7 +27,9 @@ func release() *Report {
 		Upstream: UpstreamSummary{Paths: 3, NarBytes: 45 << 20, Caches: []string{DefaultSubstituter}, Keys: []string{DefaultKey}},
 		Packages: []Package{
 			{Name: "hello", Version: "1.0.0", System: "x86_64-linux", StorePaths: []string{"/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-hello-1.0.0"},
-				NarSize: 123456, Status: Uploaded, PathsUploaded: 2, PathsPresent: 1, CatalogURL: "s3://cache/catalog/acme/hello.json"},
+				NarSize: 123456, Status: Uploaded, PathsUploaded: 2, PathsPresent: 1, CatalogURL: "s3://cache/catalog/acme/hello.json",
+				ClosureManifest: &ClosureManifest{Key: "closure/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-hello-1.0.0.closure.json", URL: "s3://cache/closure/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-hello-1.0.0.closure.json",
+					SHA256: "5feceb66ffc86f38d952786c6d696c79c2dbc239dd4e91b46729d73a27fb57e9", Paths: 3}},
 			{Name: "motd", Version: "1.0.0", System: "x86_64-linux", StorePaths: []string{"/nix/store/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-motd-1.0.0", "/nix/store/cccccccccccccccccccccccccccccccc-motd-1.0.0-man"},
 				NarSize: 5 << 20, Status: Uploaded, PathsUploaded: 1, PathsUpstream: 3, NarSizeUpstream: 45 << 20, CatalogURL: "s3://cache/catalog/acme/motd.json"},
 		},

@@ -43,10 +43,29 @@ type Package struct {
 	CatalogURL string `json:"catalog_url,omitempty"`
 	// Note says more about the status, e.g. when FloxHub already had it.
 	Note string `json:"note,omitempty"`
+	// ClosureManifest is the package's closure manifest, the attestation
+	// subject that covers its whole closure; nil when there is none (the
+	// catalog takes metadata only, or an earlier run's record predates
+	// manifests).
+	ClosureManifest *ClosureManifest `json:"closure_manifest,omitempty"`
 	// InFloxHub is true when FloxHub has the build (this run recorded it,
 	// or it was published before): only then does `flox install` find it.
 	InFloxHub bool `json:"-"`
 }
+
+// ClosureManifest names a package's closure manifest (package closure).
+type ClosureManifest struct {
+	// Key is its key in the store, closure/<hash>-<name>.closure.json;
+	// URL its address there, "" when it is not stored (a dry run, or a
+	// store that takes store paths only).
+	Key    string `json:"key"`
+	URL    string `json:"url,omitempty"`
+	SHA256 string `json:"sha256"` // of its bytes, in hex: the attestation subject's digest
+	Paths  int    `json:"paths"`  // the closure's paths it lists
+}
+
+// Name is the manifest's file name, the attestation subject's name.
+func (c *ClosureManifest) Name() string { return c.Key[strings.LastIndex(c.Key, "/")+1:] }
 
 // Report is everything a run tells its reader.
 type Report struct {
@@ -77,8 +96,8 @@ type Report struct {
 	RunURL string
 	// Upstream says what upstream caches served instead of the store.
 	Upstream UpstreamSummary
-	// Subjects are the NARs of the paths this publish put in its store,
-	// for the subject-checksums output.
+	// Subjects are what the subject-checksums output names: each
+	// package's output NARs and its closure manifest.
 	Subjects []Subject
 }
 
@@ -92,9 +111,10 @@ type UpstreamSummary struct {
 	Keys   []string
 }
 
-// Subject is one published NAR: Name is "<hash>-<name>.nar" (what
-// `nix-store --dump PATH > NAME` writes), SHA256 the NAR's sha256 (its
-// narinfo's NarHash).
+// Subject is one published file: an output's NAR, Name "<hash>-<name>.nar"
+// (what `nix-store --dump PATH > NAME` writes) and SHA256 the NAR's sha256
+// (its narinfo's NarHash); or a closure manifest, Name its file name and
+// SHA256 that of its bytes.
 type Subject struct {
 	Name   string
 	SHA256 []byte
@@ -238,9 +258,12 @@ func (r *Report) Markdown() string {
 		b.WriteString("| Package | Version | System | Store path | Size | Result |\n|---|---|---|---|---|---|\n")
 		for _, p := range r.Packages {
 			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", mdCell(p.Name), mdCell(p.Version), p.System,
-				"`"+strings.Join(p.StorePaths, "`<br>`")+"`", Size(p.NarSize), statusText(p))
+				mdPaths(p.StorePaths), Size(p.NarSize), statusText(p))
 		}
 		b.WriteString("\n")
+	}
+	if m := r.manifestLines(true); m != "" {
+		b.WriteString(m + "\n")
 	}
 	if cat := r.catalogLines(true); cat != "" {
 		b.WriteString(cat + "\n")
@@ -374,6 +397,39 @@ func (r *Report) catalogLines(markdown bool) string {
 	return "Catalog:\n" + b.String()
 }
 
+// manifestLines lists each package's closure manifest: what one
+// attestation subject covers, and where a consumer finds it.
+func (r *Report) manifestLines(markdown bool) string {
+	var b strings.Builder
+	for _, p := range r.Packages {
+		c := p.ClosureManifest
+		if c == nil {
+			continue
+		}
+		where := c.URL
+		switch {
+		case r.DryRun:
+			where = c.Key + " (not written: this run was a dry run)"
+		case where == "":
+			where = c.Key + " (not stored: the catalog's store takes store paths only)"
+		}
+		if markdown {
+			fmt.Fprintf(&b, "- **%s**: %s — %s, sha256 `%s`\n", mdCell(p.Name), mdLink(where), plural(c.Paths, "path"), c.SHA256)
+		} else {
+			fmt.Fprintf(&b, "  %s: %s (%s, sha256 %s)\n", p.Name, where, plural(c.Paths, "path"), c.SHA256)
+		}
+	}
+	if b.Len() == 0 {
+		return ""
+	}
+	const about = "each lists every path of a package's closure with its NAR's sha256 and size, signed with the store's key; " +
+		"`subject-checksums` names it and the package's output NARs, so one attestation covers the whole closure"
+	if markdown {
+		return "**Closure manifests**: " + about + ".\n\n" + b.String()
+	}
+	return "Closure manifests (" + strings.ReplaceAll(about, "`", "") + "):\n" + b.String()
+}
+
 // mdLink makes a web address a link; anything else (file://, s3://), which
 // a browser cannot open from the summary, is plain text.
 func mdLink(u string) string {
@@ -407,6 +463,14 @@ func plural(n int, word string) string {
 		return "1 " + word
 	}
 	return fmt.Sprintf("%d %ss", n, word)
+}
+
+// mdPaths is a table cell of store paths, a dash when there are none.
+func mdPaths(paths []string) string {
+	if len(paths) == 0 {
+		return "—"
+	}
+	return "`" + strings.Join(paths, "`<br>`") + "`"
 }
 
 func mdCell(s string) string {
@@ -444,6 +508,9 @@ func (r *Report) Text() string {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, p.Version, p.System, strings.Join(p.StorePaths, " "), Size(p.NarSize), statusText(p))
 		}
 		tw.Flush()
+	}
+	if m := r.manifestLines(false); m != "" {
+		b.WriteString("\n" + m)
 	}
 	if cat := r.catalogLines(false); cat != "" {
 		b.WriteString("\n" + cat)

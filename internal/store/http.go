@@ -44,7 +44,9 @@ type httpOptions struct {
 	// Retry is how failed requests are tried again; its zero fields are
 	// DefaultRetry's.
 	Retry retry.Policy
-	Logf  func(format string, args ...any)
+	// Timeouts bound each request as they bound S3's (see Timeouts).
+	Timeouts Timeouts
+	Logf     func(format string, args ...any)
 }
 
 // SpoolInMemory is the largest body Put keeps in memory before it spools
@@ -68,8 +70,13 @@ func openHTTP(u *url.URL, opts httpOptions) (*HTTP, error) {
 		h.logf = func(string, ...any) {}
 	}
 	// Never follow a redirect with a body to replay, and ask BasicAuth
-	// again for the new host.
+	// again for the new host. Each request is bounded as an S3 one is.
 	client := *h.client
+	next := client.Transport
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	client.Transport = stallTransport{newStallClient(transportClient{next}, opts.Timeouts)}
 	client.CheckRedirect = func(req *http.Request, via []*http.Request) error {
 		if len(via) >= 5 {
 			return errors.New("too many redirects")

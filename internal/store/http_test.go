@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -98,5 +99,44 @@ func TestHTTPStoreRedirectDropsCredentials(t *testing.T) {
 	}
 	if got != "" {
 		t.Errorf("the redirect target got Authorization %q", got)
+	}
+}
+
+// TestHTTPStoreCutsHeldRequests: a server that holds a request open
+// costs a small request Answer, then it is tried again; before Timeouts
+// reached the HTTP store, such a request waited forever.
+func TestHTTPStoreCutsHeldRequests(t *testing.T) {
+	var mu sync.Mutex
+	seen := map[string]int{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen[r.Method]++
+		first := seen[r.Method] == 1
+		mu.Unlock()
+		io.Copy(io.Discard, r.Body)
+		if first {
+			<-r.Context().Done() // held open, once per method
+			return
+		}
+		w.Write([]byte("StoreDir: /nix/store\n"))
+	}))
+	defer srv.Close()
+	u, _ := url.Parse(srv.URL + "/cache")
+	h, err := openHTTP(u, httpOptions{Timeouts: Timeouts{Answer: 300 * time.Millisecond}, Retry: retry.Policy{Attempts: 3, Base: 10 * time.Millisecond, Max: 20 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if ok, err := h.Exists(context.Background(), "nix-cache-info"); err != nil || !ok {
+		t.Fatalf("Exists = %v, %v", ok, err)
+	}
+	if _, err := h.Put(context.Background(), "x.narinfo", strings.NewReader("StorePath: x\n"), "text/x-nix-narinfo"); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("two held requests cost %s, want about 2 × 300ms", d)
+	}
+	if seen["HEAD"] != 2 || seen["PUT"] != 2 {
+		t.Errorf("requests %v, want each method tried twice", seen)
 	}
 }

@@ -100,7 +100,7 @@ func openS3(ctx context.Context, loc s3Location, opts Options) (*S3, error) {
 		s3opts.HTTPClient = newHTTPClient()
 	}
 	timeouts := opts.Timeouts.withDefaults()
-	s3opts.HTTPClient = stallClient{next: s3opts.HTTPClient, stall: timeouts.Stall, drain: timeouts.Drain}
+	s3opts.HTTPClient = newStallClient(s3opts.HTTPClient, timeouts)
 	if loc.Endpoint != "" {
 		s3opts.BaseEndpoint = aws.String(loc.Endpoint)
 	}

@@ -13,7 +13,8 @@ import (
 
 // TestStallClient: a request whose body the server reads slowly but
 // steadily is not cut, however long it takes; one the server holds open
-// is cut after the stall time, with a timeout the retry policy retries.
+// is cut, with a timeout the retry policy retries: Answer after its start
+// when its body is small, once it stops moving when it is large.
 func TestStallClient(t *testing.T) {
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
@@ -29,6 +30,15 @@ func TestStallClient(t *testing.T) {
 		case "/held":
 			io.Copy(io.Discard, r.Body)
 			<-r.Context().Done()
+		case "/trickle":
+			// Bytes for 600ms, longer than Answer, then nothing.
+			w.WriteHeader(http.StatusOK)
+			for range 6 {
+				w.Write([]byte("x"))
+				w.(http.Flusher).Flush()
+				time.Sleep(100 * time.Millisecond)
+			}
+			<-r.Context().Done()
 		}
 	}))
 	// A server that takes the body slowly, as a slow link does: its
@@ -40,7 +50,7 @@ func TestStallClient(t *testing.T) {
 	}
 	srv.Start()
 	defer srv.Close()
-	c := stallClient{next: newHTTPClient(), stall: time.Second, drain: 100 * time.Millisecond}
+	c := newStallClient(newHTTPClient(), Timeouts{Answer: 500 * time.Millisecond, Stall: time.Second, Drain: 100 * time.Millisecond})
 
 	// 4 MiB at 32 KiB per 20ms: more than 2s of steady progress, twice the
 	// stall time.
@@ -56,13 +66,50 @@ func TestStallClient(t *testing.T) {
 		t.Errorf("slow upload: %q after %s", body, time.Since(start))
 	}
 
-	start = time.Now()
-	req, _ = http.NewRequest(http.MethodGet, srv.URL+"/held", nil)
-	_, err = c.Do(req)
-	if !errors.Is(err, errStalled) || !retryable(err) {
-		t.Errorf("held-open request: got %v, want the stall error, retryable", err)
+	// Held open: a small request is cut Answer after its start, a large
+	// one once it stops moving for Stall (plus Drain once all sent).
+	for _, tc := range []struct {
+		name   string
+		method string
+		body   int
+		want   error
+		min    time.Duration
+		max    time.Duration
+	}{
+		{"HEAD", http.MethodHead, 0, errNoAnswer, 400 * time.Millisecond, 900 * time.Millisecond},
+		{"GET", http.MethodGet, 0, errNoAnswer, 400 * time.Millisecond, 900 * time.Millisecond},
+		{"PUT of a narinfo", http.MethodPut, 1 << 10, errNoAnswer, 400 * time.Millisecond, 900 * time.Millisecond},
+		// Not cut at Answer: once it stops, after Stall (plus Drain). The
+		// server's small receive buffer makes loopback TCP send it in
+		// bursts, seconds apart at times.
+		{"PUT of a part", http.MethodPut, 1 << 20, errStalled, time.Second, 15 * time.Second},
+	} {
+		start := time.Now()
+		var body io.Reader
+		if tc.body > 0 {
+			body = bytes.NewReader(make([]byte, tc.body))
+		}
+		req, _ := http.NewRequest(tc.method, srv.URL+"/held", body)
+		_, err := c.Do(req)
+		if !errors.Is(err, tc.want) || !retryable(err) {
+			t.Errorf("held-open %s: got %v, want %v, retryable", tc.name, err, tc.want)
+		}
+		if d := time.Since(start); d < tc.min || d > tc.max {
+			t.Errorf("held-open %s cut after %s, want %s to %s", tc.name, d, tc.min, tc.max)
+		}
 	}
-	if d := time.Since(start); d > 3*time.Second {
-		t.Errorf("held-open request cut after %s, want about 1s", d)
+
+	// A small request's answer that comes, then whose body stops, is cut
+	// by the progress rule, not the answer's.
+	start = time.Now()
+	req, _ = http.NewRequest(http.MethodGet, srv.URL+"/trickle", nil)
+	resp, err = c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if d := time.Since(start); !errors.Is(err, errStalled) || d < 1500*time.Millisecond || d > 4*time.Second {
+		t.Errorf("an answer whose body stops: %v after %s, want the stall error after about 1.6s (600ms of progress, then 1s)", err, d)
 	}
 }

@@ -103,17 +103,31 @@ type Cleaner interface {
 // progress-less wait a live run allows (Timeouts.Stall).
 const StaleAfter = time.Hour
 
-// Timeouts bound the waits of S3 requests. With the retry policy they
-// bound the time a failing request can cost: MaxAttempts tries that each
-// stall for at most Stall+Drain, with backoffs of at most MaxDelay between
-// them (8 × (30s+8s) + 7 × 20s ≈ 7.5 minutes at the defaults, for a
-// connection that accepts requests and never answers; a refused
-// connection or a 4xx fails at once). A transfer that keeps moving is
-// never cut, whatever its length.
+// Timeouts bound the waits of a store's requests, by what a request
+// carries. S3 and its look-alikes answer a request whose body is small
+// (SmallBody or less: HEAD, GET, the PUT of a narinfo, a catalog record
+// or nix-cache-info, a multipart upload's create and complete) within
+// well under a second, however large the object behind it: such a
+// request that gets no answer within Answer is abandoned and tried again.
+// A large body is cut only when it stops moving (Stall), so a slow link
+// that still progresses is never cut, whatever the transfer's length;
+// the body of an answer (a NAR read back) follows the same rule.
+//
+// With the retry policy they bound what a failing request costs: a small
+// request held open costs Answer a try, 8 × 5s with backoffs of at most
+// 20s between them (about 2.5 minutes) if every try is held; a large one
+// Stall+Drain a try (8 × (30s+8s) + 7 × 20s ≈ 7.5 minutes). A refused
+// connection or a 4xx fails at once.
 type Timeouts struct {
-	// Stall is how long a request may go without sending or receiving a
-	// byte (the answer included) before it is abandoned and tried again;
-	// a slow transfer that moves is never cut. Default 30s.
+	// Answer is how long a request whose body is SmallBody or less may
+	// wait for its answer (its status and headers), from its start.
+	// Default 5s.
+	Answer time.Duration
+	// Stall is how long a request with a large body may go without
+	// sending or receiving a byte (the answer included) before it is
+	// abandoned and tried again, and how long any answer's body may go
+	// without a byte; a slow transfer that moves is never cut. Default
+	// 30s.
 	Stall time.Duration
 	// Drain is added to Stall once a request's whole body is handed to
 	// the network: its last bytes (up to 128 KiB unsent, plus what is in
@@ -125,7 +139,16 @@ type Timeouts struct {
 	Abort time.Duration
 }
 
+// SmallBody is the largest request body that Timeouts.Answer bounds: it
+// is in the connection's buffers the moment it is written (a narinfo is
+// about 1 KiB, a catalog record a few, a multipart completion 100 bytes a
+// part), so a server that has not answered it within seconds holds it.
+const SmallBody = 64 << 10
+
 func (t Timeouts) withDefaults() Timeouts {
+	if t.Answer <= 0 {
+		t.Answer = 5 * time.Second
+	}
 	if t.Stall <= 0 {
 		t.Stall = 30 * time.Second
 	}
@@ -161,7 +184,8 @@ type Options struct {
 	// 10,000 such parts gets larger ones. Memory use is about
 	// (Jobs+1)×PartSize, or one part when parts are larger than that.
 	PartSize int64
-	// Timeouts bound every S3 request; the zero value is the defaults.
+	// Timeouts bound every S3 and HTTP store request; the zero value is
+	// the defaults.
 	Timeouts Timeouts
 	// Retry is how failed requests are tried again; its zero fields are
 	// DefaultRetry's.
@@ -187,7 +211,7 @@ func Open(ctx context.Context, loc Location, opts Options) (Store, error) {
 		}
 		return openS3(ctx, s3loc, opts)
 	case loc.http != nil:
-		return openHTTP(loc.http, httpOptions{BasicAuth: loc.access.BasicAuth, Retry: opts.Retry, Logf: opts.Logf})
+		return openHTTP(loc.http, httpOptions{BasicAuth: loc.access.BasicAuth, Retry: opts.Retry, Timeouts: opts.Timeouts, Logf: opts.Logf})
 	case loc.dir != "":
 		return OpenFile(loc.dir)
 	}

@@ -39,6 +39,7 @@ const (
 	Stall Fault = "stall"
 	// HoldOpen reads the request and never answers: the connection stays
 	// open until the client gives up (or FaultProxy.HoldFor passes).
+	// FaultProxy.Holds says how long each waited.
 	HoldOpen Fault = "hold-open"
 )
 
@@ -72,6 +73,7 @@ type FaultProxy struct {
 	injected map[Fault]int
 	requests int
 	held     sync.WaitGroup
+	holds    []time.Duration // how long each held-open request waited, in the order they ended
 	closing  chan struct{}
 }
 
@@ -133,6 +135,15 @@ func (p *FaultProxy) Injected() map[Fault]int {
 		m[k] = v
 	}
 	return m
+}
+
+// Holds returns how long each HoldOpen request waited before its client
+// gave up on it (or HoldFor passed), in the order they ended: what a
+// request the server never answers costs the client.
+func (p *FaultProxy) Holds() []time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]time.Duration(nil), p.holds...)
 }
 
 // Requests returns how many requests the proxy received.
@@ -262,14 +273,21 @@ func (p *FaultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		reset(w)
 		return
 	case HoldOpen:
+		// The body is read (a small one is in the socket's buffers
+		// whether or not the server reads it), so that the server sees
+		// the client hang up and the wait is measured to that moment.
 		p.held.Add(1)
 		defer p.held.Done()
+		start := time.Now()
 		io.Copy(io.Discard, r.Body)
 		select {
 		case <-r.Context().Done():
 		case <-p.closing:
 		case <-time.After(p.HoldFor):
 		}
+		p.mu.Lock()
+		p.holds = append(p.holds, time.Since(start))
+		p.mu.Unlock()
 		reset(w)
 		return
 	}
