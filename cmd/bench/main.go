@@ -12,7 +12,10 @@
 // with `make bench`, or `go run ./cmd/bench -h` for its knobs.
 //
 // Each publish runs in a child process — this binary again, with the
-// subcommand "publish" — so that its peak RSS is its own.
+// subcommand "publish" — so that its peak RSS is its own. The subcommand
+// "closure" imports a synthetic closure and prints its top store path, to
+// publish by hand (with the action's binary, or the flox stand-in's
+// FLOX_STANDIN_REFERENCE).
 package main
 
 import (
@@ -26,9 +29,12 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	var err error
-	if len(os.Args) > 1 && os.Args[1] == "publish" {
+	switch {
+	case len(os.Args) > 1 && os.Args[1] == "publish":
 		err = publishCmd(ctx, os.Args[2:])
-	} else {
+	case len(os.Args) > 1 && os.Args[1] == "closure":
+		err = closureCmd(ctx, os.Args[2:])
+	default:
 		err = benchCmd(ctx, os.Args[1:])
 	}
 	if err != nil {
