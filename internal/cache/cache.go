@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"github.com/flox-publish/publish-action/internal/narinfo"
 	"github.com/flox-publish/publish-action/internal/nixpath"
@@ -209,8 +210,6 @@ func markUpstream(upstream map[string]*narinfo.NarInfo, nodes map[string]*node, 
 		}
 		n := nodes[p]
 		n.result = PathResult{StorePath: p, NarSize: n.info.NarSize, NarInfo: ni, Status: Upstream}
-		close(n.narDone)
-		close(n.done)
 	}
 	return rest
 }
@@ -256,13 +255,18 @@ func (e *skippedError) Error() string {
 type node struct {
 	info nixpath.PathInfo
 	deps []*node
-	// narDone is closed when the NAR is written (or failed, or skipped);
-	// done when the narinfo is.
-	narDone, done chan struct{}
-	nar           narObject
-	reused        bool
-	result        PathResult
-	err           error
+	// dependents are the missing paths that refer to this one.
+	dependents []*node
+	// pending counts what this path's narinfo waits for: its NAR, and the
+	// narinfos of its missing references. The last of them to finish
+	// writes it.
+	pending atomic.Int32
+	// failedRef is a reference that failed: this path is not written.
+	failedRef atomic.Pointer[node]
+	nar       narObject
+	reused    bool
+	result    PathResult
+	err       error
 }
 
 // narObject is a NAR object as written.
@@ -284,7 +288,7 @@ func graph(paths []nixpath.PathInfo) (map[string]*node, []string, error) {
 		if _, dup := nodes[p.StorePath]; dup {
 			continue
 		}
-		nodes[p.StorePath] = &node{info: p, narDone: make(chan struct{}), done: make(chan struct{})}
+		nodes[p.StorePath] = &node{info: p}
 		order = append(order, p.StorePath)
 	}
 	for _, n := range nodes {

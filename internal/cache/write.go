@@ -143,23 +143,14 @@ func (w *writer) markPresent(ctx context.Context, nodes map[string]*node, order 
 			return nil
 		})
 	}
-	if err := g.Wait(); err != nil {
-		return err
-	}
-	for _, n := range nodes {
-		if n.result.Status == Present {
-			close(n.narDone)
-			close(n.done)
-		}
-	}
-	return nil
+	return g.Wait()
 }
 
 // writeMissing writes the paths the store lacks: their NARs largest first,
-// each once its weight of Memory is free (a request slot too, for each
-// request), and each narinfo once its NAR and the narinfos of its
-// references are written. What fails is recorded in its node; the first
-// failure cancels the rest.
+// each once its weight of Memory is free and fewer than Jobs are in flight
+// (a request slot too, for each request), and each narinfo once its NAR
+// and the narinfos of its references are written. What fails is recorded
+// in its node; the first failure cancels the rest.
 func (w *writer) writeMissing(ctx context.Context, missing []*node, report func(PathResult)) error {
 	streams := int(max(1, w.opts.Memory/streamWeight))
 	comp, err := newCompressor(w.opts.Compression, w.opts.Level, streams)
@@ -198,69 +189,101 @@ func (w *writer) writeMissing(ctx context.Context, missing []*node, report func(
 		return rank[bySize[i]] < rank[bySize[j]]
 	})
 
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		var streamed sync.WaitGroup
-		for i, n := range bySize {
-			weight := min(narWeight(n.info.NarSize), w.opts.Memory)
-			if err := w.memory.Acquire(ctx, weight); err != nil {
-				for _, rest := range bySize[i:] {
-					rest.err = context.Cause(ctx)
-					close(rest.narDone)
-				}
-				break
-			}
-			big := n.info.NarSize > ChunkSize
-			if big {
-				streamed.Add(1)
-			} else if i > 0 && bySize[i-1].info.NarSize > ChunkSize {
-				// The streams' buffers serve whole NARs once the
-				// streams are done.
-				wg.Add(1)
-				go func() { defer wg.Done(); streamed.Wait(); comp.drop() }()
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer w.memory.Release(weight)
-				if big {
-					defer streamed.Done()
-				}
-				n.nar, n.reused, n.err = w.writeNAR(ctx, comp, n.info)
-				if n.err != nil {
-					cancel(n.err)
-				}
-				close(n.narDone)
-			}()
-		}
-	}()
-	// Narinfos are small: they need no memory, only their order and a
-	// request slot.
+	// No goroutine waits for a narinfo's turn: the last of what a path
+	// waits for (its NAR, its references' narinfos) starts its narinfo.
+	// A closure of thousands of small paths then has about Jobs
+	// goroutines, not thousands, for the garbage collector to scan.
+	inMissing := make(map[*node]bool, len(missing))
 	for _, n := range missing {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer close(n.done)
-			<-n.narDone
+		inMissing[n] = true
+	}
+	for _, n := range missing {
+		n.pending.Store(1)
+		for _, dep := range n.deps {
+			if inMissing[dep] {
+				n.pending.Add(1)
+				dep.dependents = append(dep.dependents, n)
+			}
+		}
+	}
+	var wg sync.WaitGroup
+	wg.Add(len(missing))
+	var release func(n *node)
+	finish := func(n *node) {
+		if n.err == nil {
+			report(n.result)
+		}
+		for _, d := range n.dependents {
 			if n.err != nil {
-				return
+				d.failedRef.CompareAndSwap(nil, n)
 			}
-			for _, dep := range n.deps {
-				<-dep.done
-				if dep.err != nil {
-					n.err = &skippedError{path: n.info.StorePath, ref: dep.info.StorePath}
-					return
-				}
-			}
+			release(d)
+		}
+		wg.Done()
+	}
+	release = func(n *node) {
+		if n.pending.Add(-1) != 0 {
+			return
+		}
+		if n.err != nil {
+			finish(n)
+			return
+		}
+		if ref := n.failedRef.Load(); ref != nil {
+			n.err = &skippedError{path: n.info.StorePath, ref: ref.info.StorePath}
+			finish(n)
+			return
+		}
+		go func() {
 			n.result, n.err = w.writeNarInfo(ctx, n.info, n.nar)
 			n.result.Reused = n.reused
 			if n.err != nil {
 				cancel(n.err)
-				return
 			}
-			report(n.result)
+			finish(n)
+		}()
+	}
+
+	// NARs in flight: at most Jobs (each makes a request), in Memory.
+	nars := semaphore.NewWeighted(int64(w.opts.Jobs))
+	var streamed sync.WaitGroup
+	for i, n := range bySize {
+		weight := min(narWeight(n.info.NarSize), w.opts.Memory)
+		if err := nars.Acquire(ctx, 1); err != nil {
+			for _, rest := range bySize[i:] {
+				rest.err = context.Cause(ctx)
+				release(rest)
+			}
+			break
+		}
+		if err := w.memory.Acquire(ctx, weight); err != nil {
+			nars.Release(1)
+			for _, rest := range bySize[i:] {
+				rest.err = context.Cause(ctx)
+				release(rest)
+			}
+			break
+		}
+		big := n.info.NarSize > ChunkSize
+		if big {
+			streamed.Add(1)
+		} else if i > 0 && bySize[i-1].info.NarSize > ChunkSize {
+			// The streams' buffers serve whole NARs once the streams
+			// are done.
+			wg.Add(1)
+			go func() { defer wg.Done(); streamed.Wait(); comp.drop() }()
+		}
+		go func() {
+			n.nar, n.reused, n.err = w.writeNAR(ctx, comp, n.info)
+			w.memory.Release(weight)
+			nars.Release(1)
+			if big {
+				streamed.Done()
+			}
+			if n.err != nil {
+				cancel(n.err)
+			}
+			release(n)
 		}()
 	}
 	wg.Wait()
