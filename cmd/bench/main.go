@@ -5,8 +5,10 @@
 // publishes everything again with nothing changed. It prints wall time,
 // throughput of NAR bytes, peak RSS and compressed size of each, their
 // ratios to `nix copy`, the top of a CPU profile of this project's run, a
-// re-publish of a 1,000-path closure and the action's fixed cost on the
-// bundled example.
+// re-publish of a 1,000-path closure, the latency case (1,500 small paths
+// to MinIO through a proxy delaying every request by 25 ms, and with no
+// delay beside it: wall time, requests per path, peak RSS) and the
+// action's fixed cost on the bundled example.
 //
 // It is not a test (timings on shared machines are not pass/fail): run it
 // with `make bench`, or `go run ./cmd/bench -h` for its knobs.
