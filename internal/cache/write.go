@@ -263,26 +263,10 @@ func (w *writer) writeMissing(ctx context.Context, missing []*node, report func(
 		if !big {
 			wholeWeight = min(weight, wholeMemory, w.opts.Memory)
 		}
-		if err := nars.Acquire(ctx, 1); err != nil {
+		free, err := hold(ctx, []*semaphore.Weighted{nars, w.whole, w.memory}, []int64{1, wholeWeight, weight})
+		if err != nil {
 			for _, rest := range bySize[i:] {
-				rest.err = context.Cause(ctx)
-				release(rest)
-			}
-			break
-		}
-		if err := acquire(ctx, w.whole, wholeWeight); err != nil {
-			nars.Release(1)
-			for _, rest := range bySize[i:] {
-				rest.err = context.Cause(ctx)
-				release(rest)
-			}
-			break
-		}
-		if err := w.memory.Acquire(ctx, weight); err != nil {
-			w.whole.Release(wholeWeight)
-			nars.Release(1)
-			for _, rest := range bySize[i:] {
-				rest.err = context.Cause(ctx)
+				rest.err = err
 				release(rest)
 			}
 			break
@@ -297,9 +281,7 @@ func (w *writer) writeMissing(ctx context.Context, missing []*node, report func(
 		}
 		go func() {
 			n.nar, n.reused, n.err = w.writeNAR(ctx, comp, n.info)
-			w.memory.Release(weight)
-			w.whole.Release(wholeWeight)
-			nars.Release(1)
+			free()
 			if big {
 				streamed.Done()
 			}
@@ -313,13 +295,28 @@ func (w *writer) writeMissing(ctx context.Context, missing []*node, report func(
 	return nil
 }
 
-// acquire is sem.Acquire, but takes nothing when n is 0 (a semaphore
-// queues even those behind its waiters).
-func acquire(ctx context.Context, sem *semaphore.Weighted, n int64) error {
-	if n == 0 {
-		return nil
+// hold takes ns[i] of each of sems, in order, and returns what gives them
+// back; on a failure it gives back what it took, and returns the context's
+// cause. Nothing is taken for an n of 0 (a semaphore queues even those
+// behind its waiters).
+func hold(ctx context.Context, sems []*semaphore.Weighted, ns []int64) (func(), error) {
+	free := func(k int) {
+		for j := range k {
+			if ns[j] > 0 {
+				sems[j].Release(ns[j])
+			}
+		}
 	}
-	return sem.Acquire(ctx, n)
+	for i, sem := range sems {
+		if ns[i] == 0 {
+			continue
+		}
+		if err := sem.Acquire(ctx, ns[i]); err != nil {
+			free(i)
+			return nil, context.Cause(ctx)
+		}
+	}
+	return func() { free(len(sems)) }, nil
 }
 
 // writeNAR writes p's NAR, compressed, to its object in the store (to
