@@ -30,6 +30,10 @@ import (
 type benchConfig struct {
 	closure     closureSpec
 	many        closureSpec
+	latency     closureSpec
+	delay       time.Duration
+	compare     string
+	compareName string
 	jobs        int
 	compression string
 	level       int
@@ -40,6 +44,7 @@ type benchConfig struct {
 	purego      bool
 	image       bool
 	imageOnly   bool
+	latencyOnly bool
 	imageLegacy bool
 	imageRuns   int
 	out         string
@@ -52,7 +57,13 @@ func benchCmd(ctx context.Context, args []string) error {
 	fs.IntVar(&c.closure.Paths, "paths", 300, "store paths in the synthetic closure")
 	size := fs.String("size", "1GiB", "total NAR size of the synthetic closure (KiB, MiB, GiB)")
 	fs.IntVar(&c.many.Paths, "republish-paths", 1000, "store paths of the closure re-published unchanged to MinIO (0: skip)")
-	fs.IntVar(&c.jobs, "jobs", 4, "the action's jobs input")
+	fs.IntVar(&c.jobs, "jobs", 0, "the action's jobs input (0: its default)")
+	fs.IntVar(&c.latency.Paths, "latency-paths", 1500, "store paths of the closure published to MinIO through a delaying proxy (0: skip)")
+	latencySize := fs.String("latency-size", "27KB", "average NAR size of a path of the latency case's closure")
+	fs.DurationVar(&c.delay, "latency", 25*time.Millisecond, "delay the proxy adds to every request in the latency case (beside none)")
+	fs.StringVar(&c.compare, "compare", "", "another build of this benchmark (such as main's) whose publishes run beside this one's, alternating, in every case but nix copy's")
+	fs.StringVar(&c.compareName, "compare-name", "main", "what the report calls -compare's publishes")
+	fs.BoolVar(&c.latencyOnly, "latency-only", false, "measure the latency case only")
 	fs.StringVar(&c.compression, "compression", "zstd", "the action's compression input")
 	fs.IntVar(&c.level, "level", 0, "the action's compression-level input (0: its default)")
 	fs.BoolVar(&c.minio, "minio", true, "also publish to a MinIO server")
@@ -75,6 +86,12 @@ func benchCmd(ctx context.Context, args []string) error {
 	}
 	c.closure.Size, c.closure.Tag = n, "main"
 	c.many.Size, c.many.Tag = int64(c.many.Paths)*48<<10, "many"
+	each, err := parseSize(*latencySize)
+	if err != nil {
+		return fmt.Errorf("-latency-size: %w", err)
+	}
+	// Paths of about one size, as in the issue that asked for the case.
+	c.latency.Size, c.latency.Tag, c.latency.Spread = each*int64(c.latency.Paths), "latency", 0.5
 
 	if c.work == "" {
 		if c.work, err = os.MkdirTemp("", "flox-publish-bench-"); err != nil {
@@ -136,6 +153,18 @@ func (b *bench) run(ctx context.Context) error {
 	if err := os.WriteFile(b.key, []byte(secret), 0o600); err != nil {
 		return err
 	}
+	if b.cfg.latencyOnly {
+		minio, err := testenv.LaunchMinIO(testenv.MinIOOptions{})
+		if err != nil {
+			return err
+		}
+		defer minio.Stop()
+		b.header()
+		if err := b.latencyReport(ctx, minio); err != nil {
+			return err
+		}
+		return b.finish()
+	}
 
 	if b.cfg.purego {
 		if b.purego, err = b.buildPureGo(ctx); err != nil {
@@ -184,6 +213,13 @@ func (b *bench) run(ctx context.Context) error {
 				return err
 			}
 			add(into, m)
+			if b.cfg.compare != "" {
+				cm, err := b.run1(ctx, b.cfg.compare, b.cfg.compareName+" → file://", top, "file://"+filepath.Join(dir, "compare"), b.cfg.level, nil, "")
+				if err != nil {
+					return err
+				}
+				add(into, cm)
+			}
 			if b.cfg.altLevel > 0 {
 				alt := "file://" + filepath.Join(dir, "ours-alt")
 				m, err := b.oursAt(ctx, fmt.Sprintf("this project, level %d → file://", b.cfg.altLevel), top, alt, b.cfg.altLevel, nil, "")
@@ -220,6 +256,19 @@ func (b *bench) run(ctx context.Context) error {
 				}
 				m.serverCPU = minioCPU() - before
 				add(into, m)
+				if b.cfg.compare != "" {
+					cbucket, _, err := b.bucket(ctx, minio, fmt.Sprintf("compare-%d", round))
+					if err != nil {
+						return err
+					}
+					before := minioCPU()
+					cm, err := b.run1(ctx, b.cfg.compare, b.cfg.compareName+" → MinIO", top, cbucket, b.cfg.level, env, "")
+					if err != nil {
+						return err
+					}
+					cm.serverCPU = minioCPU() - before
+					add(into, cm)
+				}
 			}
 		}
 		os.RemoveAll(dir)
@@ -236,6 +285,11 @@ func (b *bench) run(ctx context.Context) error {
 	b.targets(first)
 	if b.cfg.many.Paths > 0 && minio != nil {
 		if err := b.republishMany(ctx, minio); err != nil {
+			return err
+		}
+	}
+	if b.cfg.latency.Paths > 0 && minio != nil {
+		if err := b.latencyReport(ctx, minio); err != nil {
 			return err
 		}
 	}
@@ -300,7 +354,10 @@ func (b *bench) oursAt(ctx context.Context, name, top, storeURL string, level in
 func (b *bench) run1(ctx context.Context, bin, name, top, storeURL string, level int, extraEnv []string, profile string) (measurement, error) {
 	result := filepath.Join(b.cfg.work, "result.json")
 	args := []string{"publish", "-root", top, "-store", storeURL, "-key", b.key,
-		"-compression", b.cfg.compression, "-level", strconv.Itoa(level), "-jobs", strconv.Itoa(b.cfg.jobs), "-result", result}
+		"-compression", b.cfg.compression, "-level", strconv.Itoa(level), "-result", result}
+	if b.cfg.jobs > 0 {
+		args = append(args, "-jobs", strconv.Itoa(b.cfg.jobs))
+	}
 	if profile != "" {
 		args = append(args, "-cpuprofile", profile)
 	}
@@ -392,7 +449,15 @@ func (b *bench) header() {
 	if b.cfg.level > 0 {
 		level = strconv.Itoa(b.cfg.level)
 	}
-	fmt.Fprintf(&b.report, "- This project: compression %s, level %s, jobs %d; nix copy: compression=zstd (level 3), signed\n", b.cfg.compression, level, b.cfg.jobs)
+	jobs := "default"
+	if b.cfg.jobs > 0 {
+		jobs = strconv.Itoa(b.cfg.jobs)
+	}
+	fmt.Fprintf(&b.report, "- This project: compression %s, level %s, jobs %s; nix copy: compression=zstd (level 3), signed\n", b.cfg.compression, level, jobs)
+	if b.cfg.compare != "" {
+		fmt.Fprintf(&b.report, "- Compared with %s (%s), run alternating with this project's, at its own defaults\n", b.cfg.compareName, b.cfg.compare)
+	}
+	fmt.Fprintf(&b.report, "- Load average at the start: %s\n", loadAverage())
 	fmt.Fprintf(&b.report, "- Run: %s; medians of %d alternating rounds, each into fresh destinations\n\n", time.Now().UTC().Format(time.RFC3339), b.cfg.rounds)
 }
 
@@ -433,6 +498,9 @@ func (b *bench) targets(ms []measurement) {
 	fmt.Fprintf(&b.report, "Throughput to file://: %.2f× nix copy's (target ≥ 2×); compressed size %.3f× nix copy's (target ≤ 1.05×); CPU %.2f× nix copy's for the same bytes (target ≤ 1×).\n",
 		nix.wall.Seconds()/ours.wall.Seconds(), float64(ours.fileSize)/float64(nix.fileSize), ours.cpu.Seconds()/nix.cpu.Seconds())
 	for _, m := range ms {
+		if b.cfg.compare != "" && strings.HasPrefix(m.name, b.cfg.compareName+" ") {
+			continue
+		}
 		switch {
 		case strings.Contains(m.name, "MinIO"):
 			fmt.Fprintf(&b.report, "MinIO time: %.2f× this project's file:// time (target ≤ 1.5×); meanwhile the MinIO server used %.2f s of CPU on the same cores, this project %.2f s (%.2f s to file://).\n",
@@ -543,6 +611,15 @@ func output(env []string, name string, args ...string) string {
 	return string(out)
 }
 
+// loadAverage is the machine's load averages over 1, 5 and 15 minutes.
+func loadAverage() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(data)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], ", ")
+	}
+	return "unknown"
+}
+
 func cpuModel() string {
 	data, _ := os.ReadFile("/proc/cpuinfo")
 	for _, line := range strings.Split(string(data), "\n") {
@@ -604,7 +681,7 @@ func parseSize(s string) (int64, error) {
 	units := []struct {
 		suffix string
 		mult   int64
-	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"G", 1 << 30}, {"M", 1 << 20}, {"K", 1 << 10}, {"B", 1}}
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"GB", 1e9}, {"MB", 1e6}, {"KB", 1e3}, {"G", 1 << 30}, {"M", 1 << 20}, {"K", 1 << 10}, {"B", 1}}
 	for _, u := range units {
 		if v, ok := strings.CutSuffix(s, u.suffix); ok {
 			f, err := strconv.ParseFloat(v, 64)

@@ -5,11 +5,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"flag"
 	"fmt"
 	"io"
 	"math"
 	"math/rand/v2"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -18,6 +21,7 @@ import (
 	"github.com/nix-community/go-nix/pkg/nixbase32"
 
 	"github.com/flox-publish/publish-action/internal/nixpath"
+	"github.com/flox-publish/publish-action/internal/testenv"
 )
 
 // closureSpec describes a synthetic closure. The same spec always gives the
@@ -27,9 +31,15 @@ type closureSpec struct {
 	Paths int
 	Size  int64 // total NAR bytes, roughly
 	Tag   string
+	// Spread is the sigma of the log-normal path sizes; 0 means 1.8 (a
+	// few large paths among many small ones, as in a real closure).
+	Spread float64
 }
 
 func (s closureSpec) id() string {
+	if s.Spread != 0 {
+		return fmt.Sprintf("%s-%d-%d-s%g", s.Tag, s.Paths, s.Size, s.Spread)
+	}
 	return fmt.Sprintf("%s-%d-%d", s.Tag, s.Paths, s.Size)
 }
 
@@ -49,8 +59,12 @@ func (s closureSpec) plan() []synthPath {
 	paths := make([]synthPath, s.Paths)
 	weights := make([]float64, s.Paths)
 	var total float64
+	sigma := s.Spread
+	if sigma == 0 {
+		sigma = 1.8
+	}
 	for i := range weights {
-		weights[i] = math.Exp(1.8 * rng.NormFloat64())
+		weights[i] = math.Exp(sigma * rng.NormFloat64())
 		total += weights[i]
 	}
 	referenced := make([]bool, s.Paths)
@@ -358,4 +372,30 @@ func humanBytes(n int64) string {
 		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%d B", n)
+}
+
+// closureCmd imports the synthetic closure its flags describe into the
+// local Nix store (unless it is there) and prints its top store path.
+func closureCmd(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("closure", flag.ContinueOnError)
+	spec := closureSpec{Tag: "hand"}
+	fs.IntVar(&spec.Paths, "paths", 1500, "store paths")
+	size := fs.String("size", "27KB", "NAR size of the average path (B, KB, KiB, MiB…)")
+	fs.Float64Var(&spec.Spread, "spread", 0.5, "sigma of the log-normal path sizes (1.8: a real closure's few large paths among many small)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	each, err := parseSize(*size)
+	if err != nil {
+		return fmt.Errorf("-size: %w", err)
+	}
+	spec.Size = each * int64(spec.Paths)
+	top, err := ensureClosure(ctx, testenv.NixEnvIn(filepath.Join(os.TempDir(), "flox-publish-bench-xdg")), spec, func(f string, a ...any) {
+		fmt.Fprintf(os.Stderr, "bench: "+f+"\n", a...)
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Println(top)
+	return nil
 }

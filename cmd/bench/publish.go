@@ -23,7 +23,9 @@ type publishResult struct {
 }
 
 // publishCmd publishes the closure of one store path the way the action's
-// upload stage does: the same packages, options and read-back check.
+// upload stage does: the same packages, options and read-back check. Its
+// flags are those of every earlier version's, so that a benchmark can run
+// another version's publish beside its own (-compare).
 func publishCmd(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("publish", flag.ContinueOnError)
 	root := fs.String("root", "", "store path whose closure to publish")
@@ -31,7 +33,7 @@ func publishCmd(ctx context.Context, args []string) error {
 	keyFile := fs.String("key", "", "secret key file")
 	compression := fs.String("compression", "zstd", "compression")
 	level := fs.Int("level", 0, "compression level (0: the default)")
-	jobs := fs.Int("jobs", 4, "paths in parallel")
+	jobs := fs.Int("jobs", cache.DefaultJobs, "requests in flight (the action's jobs input)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile here")
 	memProfile := fs.String("memprofile", "", "write a heap profile here at the end")
 	resultFile := fs.String("result", "", "write the result as JSON here")

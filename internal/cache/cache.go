@@ -17,19 +17,12 @@
 package cache
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"math/bits"
-	"math/rand/v2"
 	"sort"
-	"strings"
 	"sync"
-
-	"github.com/nix-community/go-nix/pkg/nixbase32"
-	"golang.org/x/sync/errgroup"
+	"sync/atomic"
 
 	"github.com/flox-publish/publish-action/internal/narinfo"
 	"github.com/flox-publish/publish-action/internal/nixpath"
@@ -60,8 +53,13 @@ type Options struct {
 	// Level is the zstd compression level, counted as zstd's command line
 	// counts them (1–22); 0 means DefaultLevel.
 	Level int
-	// Jobs bounds the number of paths processed at once.
+	// Jobs bounds the requests in flight to the store: existence checks,
+	// NAR and narinfo writes; a NAR streamed in parts counts as one. 0
+	// means DefaultJobs.
 	Jobs int
+	// Memory bounds the bytes of NARs held at once (see narWeight); 0
+	// means DefaultMemory.
+	Memory int64
 	// DryRun does everything but write to the store.
 	DryRun bool
 	// Upstream are paths that upstream caches already serve, with the
@@ -85,7 +83,8 @@ type PathResult struct {
 	FileSize int64
 	// NarInfo is the narinfo as written (or as it would be written), the
 	// upstream's for an upstream path, nil for a path the store already
-	// had.
+	// had, the store's for one another publisher wrote while this one
+	// ran (Present).
 	NarInfo *narinfo.NarInfo
 	Status  Status
 	// Reused is set when the NAR object was already complete in the store
@@ -111,14 +110,18 @@ var ErrNoKey = errors.New("no signing key: publishing signs every store path wit
 // Results come back in the order of paths.
 //
 // It first asks the store which narinfos it has, many at a time: on a
-// re-publish that is all the work there is. NARs of the missing paths are
-// then streamed opts.Jobs at a time, largest first so that one big path
-// does not finish alone at the end, while a shared compressor keeps every
-// core busy inside each NAR. A path's narinfo is written once its NAR and
-// the narinfos of all its references are.
+// re-publish that is all the work there is. The missing paths' NARs are
+// then written largest first, so that one big path does not finish alone
+// at the end, as many at once as opts.Jobs (requests in flight) and
+// opts.Memory (bytes held) allow, while a shared compressor keeps every
+// core busy. A path's narinfo is written once its NAR and the narinfos of
+// all its references are.
 func Publish(ctx context.Context, opts Options, paths []nixpath.PathInfo) ([]PathResult, error) {
 	if opts.Jobs < 1 {
-		opts.Jobs = 1
+		opts.Jobs = DefaultJobs
+	}
+	if opts.Memory <= 0 {
+		opts.Memory = DefaultMemory
 	}
 	if !opts.DryRun {
 		if opts.Store == nil {
@@ -139,15 +142,16 @@ func Publish(ctx context.Context, opts Options, paths []nixpath.PathInfo) ([]Pat
 	if err != nil {
 		return nil, err
 	}
+	w := newWriter(opts, ext)
 	if !opts.DryRun {
 		cleanStale(ctx, opts)
-		if err := ensureCacheInfo(ctx, opts.Store); err != nil {
+		if err := w.prepare(ctx); err != nil {
 			return nil, err
 		}
 	}
 	toCheck := markUpstream(opts.Upstream, nodes, order)
 	if opts.Store != nil {
-		if err := markPresent(ctx, opts.Store, nodes, toCheck); err != nil {
+		if err := w.markPresent(ctx, nodes, toCheck); err != nil {
 			return nil, err
 		}
 	}
@@ -169,7 +173,7 @@ func Publish(ctx context.Context, opts Options, paths []nixpath.PathInfo) ([]Pat
 		}
 	}
 	if len(missing) > 0 {
-		if err := writeMissing(ctx, opts, ext, missing, report); err != nil {
+		if err := w.writeMissing(ctx, missing, report); err != nil {
 			return nil, err
 		}
 	}
@@ -191,97 +195,6 @@ func Publish(ctx context.Context, opts Options, paths []nixpath.PathInfo) ([]Pat
 	return results, nil
 }
 
-// writeMissing writes the paths the store lacks: their NARs opts.Jobs at a
-// time, largest first, and each narinfo once its NAR and the narinfos of
-// its references are written. What fails is recorded in its node; the
-// first failure cancels the rest.
-func writeMissing(ctx context.Context, opts Options, ext string, missing []*node, report func(PathResult)) error {
-	comp, err := newCompressor(opts.Compression, opts.Level, opts.Jobs)
-	if err != nil {
-		return err
-	}
-	defer comp.close()
-
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	// Largest first: the longest jobs start while the others fill the gaps.
-	// Sizes are compared by power of two, and paths of one class go in an
-	// order drawn for this run: publishers of overlapping closures running
-	// at once then take the shared paths in different orders, and each
-	// finds most of them already written by another when it checks just
-	// before streaming (writeNAR). Measured with 3 publishers of 60-path
-	// closures sharing 40 on MinIO: 119 NAR uploads for 100 paths with
-	// sizes in strict order, 101-103 in three runs with this order (180
-	// before the check).
-	rank := make(map[*node]uint64, len(missing))
-	for _, n := range missing {
-		rank[n] = rand.Uint64()
-	}
-	bySize := append([]*node(nil), missing...)
-	sort.SliceStable(bySize, func(i, j int) bool {
-		ci, cj := bits.Len64(bySize[i].info.NarSize), bits.Len64(bySize[j].info.NarSize)
-		if ci != cj {
-			return ci > cj
-		}
-		return rank[bySize[i]] < rank[bySize[j]]
-	})
-	queue := make(chan *node)
-	go func() {
-		defer close(queue)
-		for _, n := range bySize {
-			select {
-			case queue <- n:
-			case <-ctx.Done():
-				n.err = context.Cause(ctx)
-				close(n.narDone)
-			}
-		}
-	}()
-
-	var wg sync.WaitGroup
-	for range min(opts.Jobs, len(missing)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for n := range queue {
-				n.nar, n.reused, n.err = writeNAR(ctx, opts, comp, ext, n.info)
-				if n.err != nil {
-					cancel(n.err)
-				}
-				close(n.narDone)
-			}
-		}()
-	}
-	// Narinfos are small: they need no job slot, only their order.
-	for _, n := range missing {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer close(n.done)
-			<-n.narDone
-			if n.err != nil {
-				return
-			}
-			for _, dep := range n.deps {
-				<-dep.done
-				if dep.err != nil {
-					n.err = &skippedError{path: n.info.StorePath, ref: dep.info.StorePath}
-					return
-				}
-			}
-			n.result, n.err = writeNarInfo(ctx, opts, n.info, n.nar)
-			n.result.Reused = n.reused
-			if n.err != nil {
-				cancel(n.err)
-				return
-			}
-			report(n.result)
-		}()
-	}
-	wg.Wait()
-	return nil
-}
-
 // markUpstream marks the paths upstream serves as done and returns the
 // others, in order.
 func markUpstream(upstream map[string]*narinfo.NarInfo, nodes map[string]*node, order []string) []string {
@@ -297,8 +210,6 @@ func markUpstream(upstream map[string]*narinfo.NarInfo, nodes map[string]*node, 
 		}
 		n := nodes[p]
 		n.result = PathResult{StorePath: p, NarSize: n.info.NarSize, NarInfo: ni, Status: Upstream}
-		close(n.narDone)
-		close(n.done)
 	}
 	return rest
 }
@@ -323,40 +234,6 @@ func cleanStale(ctx context.Context, opts Options) {
 	}
 }
 
-// presenceJobs bounds the narinfo look-ups in flight: they are small
-// requests, and a re-publish of a large closure is nothing but them.
-const presenceJobs = 32
-
-// markPresent asks the store for every path's narinfo at once, up to
-// presenceJobs at a time, and marks the paths it has as done.
-func markPresent(ctx context.Context, s store.Store, nodes map[string]*node, order []string) error {
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(presenceJobs)
-	for _, p := range order {
-		g.Go(func() error {
-			key := narinfo.Key(p)
-			ok, err := s.Exists(gctx, key)
-			if err != nil {
-				return fmt.Errorf("%s: check %s: %w", p, key, err)
-			}
-			if ok {
-				nodes[p].result = PathResult{StorePath: p, NarSize: nodes[p].info.NarSize, Status: Present}
-			}
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return err
-	}
-	for _, n := range nodes {
-		if n.result.Status == Present {
-			close(n.narDone)
-			close(n.done)
-		}
-	}
-	return nil
-}
-
 func firstCause(errs []error) error {
 	for _, e := range errs {
 		var skipped *skippedError
@@ -378,13 +255,18 @@ func (e *skippedError) Error() string {
 type node struct {
 	info nixpath.PathInfo
 	deps []*node
-	// narDone is closed when the NAR is written (or failed, or skipped);
-	// done when the narinfo is.
-	narDone, done chan struct{}
-	nar           narObject
-	reused        bool
-	result        PathResult
-	err           error
+	// dependents are the missing paths that refer to this one.
+	dependents []*node
+	// pending counts what this path's narinfo waits for: its NAR, and the
+	// narinfos of its missing references. The last of them to finish
+	// writes it.
+	pending atomic.Int32
+	// failedRef is a reference that failed: this path is not written.
+	failedRef atomic.Pointer[node]
+	nar       narObject
+	reused    bool
+	result    PathResult
+	err       error
 }
 
 // narObject is a NAR object as written.
@@ -406,7 +288,7 @@ func graph(paths []nixpath.PathInfo) (map[string]*node, []string, error) {
 		if _, dup := nodes[p.StorePath]; dup {
 			continue
 		}
-		nodes[p.StorePath] = &node{info: p, narDone: make(chan struct{}), done: make(chan struct{})}
+		nodes[p.StorePath] = &node{info: p}
 		order = append(order, p.StorePath)
 	}
 	for _, n := range nodes {
@@ -476,164 +358,4 @@ func extension(compression string) (string, error) {
 		return "", nil
 	}
 	return "", fmt.Errorf("compression %q is not one of zstd, xz, none", compression)
-}
-
-// ensureCacheInfo writes nix-cache-info when it is missing, and refuses a
-// cache made for another store directory: its clients would refuse it.
-func ensureCacheInfo(ctx context.Context, s store.Store) error {
-	r, err := s.Get(ctx, "nix-cache-info")
-	if errors.Is(err, store.ErrNotFound) {
-		if _, err := s.Put(ctx, "nix-cache-info", strings.NewReader(CacheInfo), ContentTypeCacheInfo); err != nil {
-			return fmt.Errorf("write %s/nix-cache-info: %w", s.URL(), err)
-		}
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("read %s/nix-cache-info: %w", s.URL(), err)
-	}
-	defer r.Close()
-	data, err := io.ReadAll(io.LimitReader(r, 64<<10))
-	if err != nil {
-		return fmt.Errorf("read %s/nix-cache-info: %w", s.URL(), err)
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, "StoreDir:"); ok && strings.TrimSpace(v) != nixpath.StoreDir {
-			return fmt.Errorf("%s is a cache for store %q, not %s: choose another store", s.URL(), strings.TrimSpace(v), nixpath.StoreDir)
-		}
-	}
-	return nil
-}
-
-// writeNAR streams p's NAR, compressed, to its object in the store (to
-// nowhere in a dry run, where only its size is wanted).
-//
-// A NAR object already complete in the store, with the SHA-256 the store
-// kept with it, is reused rather than uploaded again: a killed run or a
-// concurrent publisher wrote it. The object is named by the NAR hash, so
-// it holds this path's NAR; the narinfo takes its size and digest as they
-// are. The check runs just before streaming, not with the narinfo checks
-// at the start, so that a publisher running beside this one has had all
-// the time until then to finish the shared paths.
-func writeNAR(ctx context.Context, opts Options, comp *compressor, ext string, p nixpath.PathInfo) (narObject, bool, error) {
-	obj := narObject{key: "nar/" + nixbase32.EncodeToString(p.NarHash) + ".nar" + ext}
-	if err := ctx.Err(); err != nil {
-		return obj, false, context.Cause(ctx)
-	}
-	sink := func(r io.Reader, _ func() []byte) (int64, error) { return io.Copy(io.Discard, r) }
-	if !opts.DryRun {
-		ds, ok := opts.Store.(store.DigestStore)
-		if ok {
-			// Any failure here (absent, or a 403 from a writer that may
-			// not read) means uploading it: the upload reports what is
-			// really wrong.
-			if info, err := ds.Stat(ctx, obj.key); err == nil && info.SHA256 != nil && info.Size > 0 {
-				obj.size, obj.hash = info.Size, info.SHA256
-				return obj, true, nil
-			}
-		}
-		sink = func(r io.Reader, digest func() []byte) (int64, error) {
-			if ok {
-				return ds.PutWith(ctx, obj.key, r, store.PutOptions{
-					ContentType: ContentTypeNAR,
-					MaxSize:     maxObjectSize(opts.Compression, p.NarSize),
-					Digest:      digest,
-				})
-			}
-			return opts.Store.Put(ctx, obj.key, r, ContentTypeNAR)
-		}
-	}
-	var err error
-	obj.size, obj.hash, err = streamNAR(ctx, p, comp, sink)
-	if err != nil {
-		return obj, false, fmt.Errorf("%s: write %s: %w", p.StorePath, obj.key, err)
-	}
-	return obj, false, nil
-}
-
-// maxObjectSize bounds the size of the object of a NAR of narSize bytes:
-// compression can grow incompressible data a little (zstd by at most
-// 1/256 and a frame header per chunk; xz by less), never by 1/64 and 1 MiB.
-func maxObjectSize(compression string, narSize uint64) int64 {
-	n := int64(min(narSize, 1<<62))
-	if compression == "none" {
-		return n
-	}
-	return n + n/64 + 1<<20
-}
-
-// writeNarInfo signs and writes p's narinfo, pointing at nar.
-func writeNarInfo(ctx context.Context, opts Options, p nixpath.PathInfo, nar narObject) (PathResult, error) {
-	res := PathResult{StorePath: p.StorePath, NarSize: p.NarSize}
-	ni := narinfo.New(p, narinfo.NAR{URL: nar.key, Compression: opts.Compression, FileHash: nar.hash, FileSize: nar.size})
-	if opts.Key != nil {
-		if err := narinfo.Sign(ni, opts.Key); err != nil {
-			return res, err
-		}
-	}
-	res.NarInfo, res.FileSize = ni, nar.size
-	if opts.DryRun {
-		res.Status = WouldUpload
-		return res, nil
-	}
-	key := narinfo.Key(p.StorePath)
-	if _, err := opts.Store.Put(ctx, key, strings.NewReader(ni.String()), narinfo.ContentType); err != nil {
-		return res, fmt.Errorf("%s: write %s: %w", p.StorePath, key, err)
-	}
-	res.Status = Uploaded
-	return res, nil
-}
-
-// errSinkStopped is what the compressor sees when the store stopped reading.
-var errSinkStopped = errors.New("the store stopped reading")
-
-// streamNAR serialises p, checks it against p's NAR hash and size, and
-// hands the compressed stream to sink. It returns the compressed size and
-// hash.
-//
-// sink's digest returns the compressed stream's SHA-256; it is only
-// meaningful once sink has read the stream to its end, and a stream reaches
-// its end only when its NAR checked out (else it ends with an error).
-func streamNAR(ctx context.Context, p nixpath.PathInfo, comp *compressor, sink func(r io.Reader, digest func() []byte) (int64, error)) (int64, []byte, error) {
-	pr, pw := io.Pipe()
-	narHash := nixpath.NewHashingWriter()
-	fileHash := nixpath.NewHashingWriter()
-	produced := make(chan error, 1)
-	go func() {
-		cw := comp.newStream(ctx, io.MultiWriter(pw, fileHash), narHash)
-		err := nixpath.DumpNAR(cw, p.Source)
-		if cerr := cw.Close(); err == nil {
-			err = cerr
-		}
-		if err == nil && !bytes.Equal(narHash.Sum(), p.NarHash) {
-			err = fmt.Errorf("the NAR of %s hashes to sha256:%s, but its recorded NAR hash is %s: the path changed after it was built; rebuild it (nix-store --verify --check-contents)",
-				p.Source, nixbase32.EncodeToString(narHash.Sum()), p.NarHashString())
-		}
-		if err == nil && narHash.Size() != p.NarSize {
-			err = fmt.Errorf("the NAR of %s is %d bytes, but its recorded NAR size is %d", p.Source, narHash.Size(), p.NarSize)
-		}
-		// Failing the pipe makes the sink fail too, so a store never
-		// commits an object whose content was wrong.
-		pw.CloseWithError(err)
-		produced <- err
-	}()
-	n, err := sink(pr, fileHash.Sum)
-	pr.CloseWithError(errSinkStopped)
-	perr := <-produced
-	switch {
-	case err != nil && (errors.Is(perr, errWriteFailed) || errors.Is(perr, errSinkStopped)):
-		// The producer stopped because the store did: the store's error
-		// is the cause.
-		return 0, nil, err
-	case perr != nil:
-		return 0, nil, perr
-	case err != nil:
-		return 0, nil, err
-	}
-	if err := ctx.Err(); err != nil {
-		return 0, nil, err
-	}
-	if n != int64(fileHash.Size()) {
-		return 0, nil, fmt.Errorf("the store took %d of %d bytes", n, fileHash.Size())
-	}
-	return n, fileHash.Sum(), nil
 }

@@ -264,7 +264,9 @@ func TestLargestNARFirst(t *testing.T) {
 		paths = append(paths, nixpath.PathInfo{StorePath: nixpath.SourcePath(h, fmt.Sprintf("p%d", i), nil), NarHash: h, NarSize: n, CA: nixpath.SourceCA(h), Source: dir})
 	}
 	rec := &recordingStore{Store: fileStore(t)}
-	if _, err := cache.Publish(context.Background(), cache.Options{Store: rec, Key: newKey(t, "k"), Compression: "zstd", Jobs: 1}, paths); err != nil {
+	// Room for one NAR at a time: the order they start in is the order
+	// they are written in.
+	if _, err := cache.Publish(context.Background(), cache.Options{Store: rec, Key: newKey(t, "k"), Compression: "zstd", Jobs: 1, Memory: 1}, paths); err != nil {
 		t.Fatal(err)
 	}
 	var got []string
@@ -350,29 +352,40 @@ func TestForeignStoreDirRefused(t *testing.T) {
 	}
 }
 
-// TestVerifyCatchesWhatTheStoreLost: the read-back fails, naming the
-// object, when the store lost or changed a narinfo or a NAR, or when the
-// narinfos are not signed by the key the run meant.
+// TestVerifyCatchesWhatTheStoreLost: the read-back of the closure's root
+// fails, naming the object, when the store lost or changed its narinfo or
+// its NAR, or when the narinfos are not signed by the key the run meant.
+// What happened to a path beneath it is not read back.
 func TestVerifyCatchesWhatTheStoreLost(t *testing.T) {
-	_, closure := nixClosure(t)
+	top, closure := nixClosure(t)
+	var dep string
+	for _, p := range closure {
+		if p.StorePath != top {
+			dep = p.StorePath
+		}
+	}
 	key := newKey(t, "test-cache-1")
 	for _, tc := range []struct {
 		name   string
 		damage func(s *store.File, r cache.PathResult)
 		pub    *signing.Key
 		want   string
+		path   string // damaged; the root when ""
 	}{
-		{"intact", func(*store.File, cache.PathResult) {}, nil, ""},
+		{"intact", func(*store.File, cache.PathResult) {}, nil, "", ""},
 		{"narinfo changed", func(s *store.File, r cache.PathResult) {
 			os.WriteFile(filepath.Join(s.Root(), narinfo.Key(r.StorePath)), []byte(r.NarInfo.String()+"\n"), 0o644)
-		}, nil, "differs from what was written"},
+		}, nil, "differs from what was written", ""},
 		{"narinfo lost", func(s *store.File, r cache.PathResult) {
 			os.Remove(filepath.Join(s.Root(), narinfo.Key(r.StorePath)))
-		}, nil, "read back " + narinfo.Key(closure[0].StorePath)},
+		}, nil, "read back " + narinfo.Key(top), ""},
 		{"NAR truncated", func(s *store.File, r cache.PathResult) {
 			os.Truncate(filepath.Join(s.Root(), r.NarInfo.URL), 10)
-		}, nil, "is 10 bytes, the narinfo says"},
-		{"another key", func(*store.File, cache.PathResult) {}, newKey(t, "test-cache-2"), "no valid signature by test-cache-2"},
+		}, nil, "is 10 bytes, the narinfo says", ""},
+		{"another key", func(*store.File, cache.PathResult) {}, newKey(t, "test-cache-2"), "no valid signature by test-cache-2", ""},
+		{"a reference's narinfo lost: not read back", func(s *store.File, r cache.PathResult) {
+			os.Remove(filepath.Join(s.Root(), narinfo.Key(r.StorePath)))
+		}, nil, "", dep},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := fileStore(t)
@@ -380,8 +393,12 @@ func TestVerifyCatchesWhatTheStoreLost(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			damaged := tc.path
+			if damaged == "" {
+				damaged = top
+			}
 			for _, r := range res {
-				if r.StorePath == closure[0].StorePath {
+				if r.StorePath == damaged {
 					tc.damage(s, r)
 				}
 			}

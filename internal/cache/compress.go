@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -108,6 +109,55 @@ func (c *compressor) compressLoop(enc frameEncoder) {
 	for ch := range c.work {
 		ch.out, ch.err = enc.encode(ch.out, ch.in)
 		close(ch.done)
+	}
+}
+
+// compressWhole compresses in, a NAR small enough to be one piece, on the
+// compressor's workers (so that whole NARs and streamed pieces share the
+// cores alike), into a buffer of its own sized for the worst case: a small
+// NAR costs its own size twice, not a chunk's. The result is what a stream
+// of in would write: one zstd frame.
+func (c *compressor) compressWhole(ctx context.Context, in []byte) ([]byte, error) {
+	switch {
+	case c.method == "xz":
+		var b bytes.Buffer
+		b.Grow(int(compressBound(int64(len(in)))))
+		xw, err := xz.NewWriter(&b)
+		if err == nil {
+			_, err = xw.Write(in)
+		}
+		if err == nil {
+			err = xw.Close()
+		}
+		return b.Bytes(), err
+	case !c.zstd:
+		return in, nil
+	}
+	ch := &chunk{in: in, out: make([]byte, 0, compressBound(int64(len(in)))), done: make(chan struct{})}
+	select {
+	case c.work <- ch:
+	case <-ctx.Done():
+		return nil, context.Cause(ctx)
+	}
+	<-ch.done
+	return ch.out, ch.err
+}
+
+// compressBound is the most bytes n bytes can compress to: zstd's bound
+// (n/256 and at most 64 bytes more, plus a frame header) and xz's, with room.
+func compressBound(n int64) int64 { return n + n/128 + 1024 }
+
+// drop lets go of the chunk buffers no stream holds, once no more streams
+// will be made: their memory then serves whole NARs instead.
+func (c *compressor) drop() {
+	for {
+		select {
+		case ch := <-c.free:
+			ch.in, ch.out = nil, nil
+			defer func() { c.free <- ch }()
+		default:
+			return
+		}
 	}
 }
 

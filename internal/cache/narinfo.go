@@ -10,24 +10,48 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/flox-publish/publish-action/internal/narinfo"
+	"github.com/flox-publish/publish-action/internal/nixpath"
 	"github.com/flox-publish/publish-action/internal/store"
 )
 
-// Verify reads back the narinfos of the paths a publish wrote, many at a
-// time, and checks each against what was meant: byte for byte what was
-// written, signed by pub, and its NAR object of the size it claims. A
-// store that silently dropped or mangled an object fails the run here
-// rather than on a user's machine.
+// Verify reads back the narinfos of the roots of what a publish wrote (the
+// paths no other written path refers to: the packages' outputs, which a
+// consumer asks for first) and checks each against what was meant: byte
+// for byte what was written, signed by pub, and its NAR object of the size
+// it claims. A store that accepts writes and keeps nothing, or keeps them
+// somewhere else (a gateway that answers 200 to anything, a prefix that
+// maps elsewhere), fails the run here rather than on a user's machine.
+//
+// Only the roots: that is a property of the store, which a few objects
+// show as well as all of them, and reading back every path cost two
+// requests a path (a GET and a HEAD) on top of the writes' three. With
+// 1,501 paths through a 25 ms proxy to MinIO, the read-back of all of them
+// took 2.5 s of the upload stage's 33.7 s at 32 in flight. Each object's
+// own integrity is the write's: S3 checks every body against the SHA-256
+// its request was signed with before it stores a byte, and file:// writes
+// by rename after an fsync.
 func Verify(ctx context.Context, s store.Store, pub signature.PublicKey, written []PathResult) error {
 	var uploaded []PathResult
+	referenced := map[string]bool{}
 	for _, r := range written {
 		if r.Status == Uploaded && r.NarInfo != nil {
 			uploaded = append(uploaded, r)
+			for _, ref := range r.NarInfo.References {
+				if ref != nixpath.Base(r.StorePath) {
+					referenced[ref] = true
+				}
+			}
+		}
+	}
+	var roots []PathResult
+	for _, r := range uploaded {
+		if !referenced[nixpath.Base(r.StorePath)] {
+			roots = append(roots, r)
 		}
 	}
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(presenceJobs)
-	for _, r := range uploaded {
+	g.SetLimit(8)
+	for _, r := range roots {
 		g.Go(func() error { return verifyOne(gctx, s, pub, r) })
 	}
 	return g.Wait()

@@ -28,7 +28,7 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Dir != "." || c.DryRun != DryRunAuto || c.Builder != "auto" || c.Compression != "zstd" ||
-		c.Jobs != 4 || c.Catalog != "acme" || c.AWSRegion != "us-east-1" || c.Audience != "sts.amazonaws.com" ||
+		c.Jobs != 64 || c.Catalog != "acme" || c.AWSRegion != "us-east-1" || c.Audience != "sts.amazonaws.com" ||
 		!c.CheckVersion || !c.InActions || c.Rebuild {
 		t.Fatalf("defaults: %+v", c)
 	}
@@ -68,7 +68,7 @@ func TestBadValues(t *testing.T) {
 		{[]string{"INPUT_DRY-RUN", "maybe"}, `input dry-run: "maybe" is not one of auto, true, false`},
 		{[]string{"INPUT_BUILDER", "nix"}, `input builder: "nix" is not one of auto, flox, local`},
 		{[]string{"INPUT_COMPRESSION", "gzip"}, `input compression: "gzip" is not one of zstd, xz, none`},
-		{[]string{"INPUT_JOBS", "0"}, `input jobs: "0" is not a number from 1 to 64`},
+		{[]string{"INPUT_JOBS", "0"}, `input jobs: "0" is not a number from 1 to 256`},
 		{[]string{"INPUT_JOBS", "many"}, `input jobs`},
 		{[]string{"INPUT_COMPRESSION-LEVEL", "20"}, `input compression-level: "20" is not a zstd level from 1 (fastest) to 19 (smallest)`},
 		{[]string{"INPUT_COMPRESSION-LEVEL", "fast"}, `input compression-level`},

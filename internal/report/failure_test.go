@@ -36,9 +36,9 @@ func TestFailure(t *testing.T) {
 	}{
 		{
 			name:      "input error, nothing published",
-			f:         Failure{Stage: "inputs", Err: errors.New(`input jobs: "0" is not a number from 1 to 64`)},
+			f:         Failure{Stage: "inputs", Err: errors.New(`input jobs: "0" is not a number from 1 to 256`)},
 			firstLine: "### Failed at the inputs stage: nothing was published.",
-			want:      []string{"```text\ninput jobs: \"0\" is not a number from 1 to 64\n```", "**What to do:** Fix the input", "Nothing was published: no store path was uploaded"},
+			want:      []string{"```text\ninput jobs: \"0\" is not a number from 1 to 256\n```", "**What to do:** Fix the input", "Nothing was published: no store path was uploaded"},
 			notWant:   []string{"**Where**"},
 			text:      []string{"Failed at the inputs stage: nothing was published.", "Fix the input named above in the workflow's with:"},
 		},

@@ -15,7 +15,8 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/ f
 func golden(t *testing.T, name, got string) { testenv.Golden(t, name, got, *update) }
 
 // release is a tag release of two packages to a bucket, one of them
-// partly served by cache.nixos.org, recorded in the store's catalog index
+// partly served by the default upstreams (cache.nixos.org and
+// cache.flox.dev), recorded in the store's catalog index
 // without FloxHub, from a workflow run.
 func release() *Report {
 	return &Report{
@@ -24,7 +25,8 @@ func release() *Report {
 		RepoURL: "https://github.com/acme/widgets", RunURL: "https://github.com/acme/widgets/actions/runs/4242",
 		StoreURL:  "s3://cache?region=eu-west-1",
 		PublicKey: "cache-1:7Fv1B3bSuAQRWPa7u1I5rAG7LJaEumJ3D0MxwJm2jUI=", Builder: "flox", Catalog: "acme",
-		Upstream: UpstreamSummary{Paths: 3, NarBytes: 45 << 20, Caches: []string{DefaultSubstituter}, Keys: []string{DefaultKey}},
+		Upstream: UpstreamSummary{Paths: 3, NarBytes: 45 << 20, Caches: []string{DefaultSubstituter, "https://cache.flox.dev"},
+			Keys: []string{DefaultKey, "flox-cache-public-1:7F4OyH7ZCnFhcze3fJdfyXYLQw/aV7GEed86nQ7IsOs="}},
 		Packages: []Package{
 			{Name: "hello", Version: "1.0.0", System: "x86_64-linux", StorePaths: []string{"/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-hello-1.0.0"},
 				NarSize: 123456, Status: Uploaded, PathsUploaded: 2, PathsPresent: 1, CatalogURL: "s3://cache/catalog/acme/hello.json",

@@ -91,6 +91,10 @@ func (f *File) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 // Put writes r to a temporary file beside the target, syncs it and renames
 // it into place, so a reader never sees a partial object.
 func (f *File) Put(ctx context.Context, key string, r io.Reader, contentType string) (int64, error) {
+	return f.put(ctx, key, r, false)
+}
+
+func (f *File) put(ctx context.Context, key string, r io.Reader, ifAbsent bool) (int64, error) {
 	p, err := f.path(key)
 	if err != nil {
 		return 0, err
@@ -105,7 +109,10 @@ func (f *File) Put(ctx context.Context, key string, r io.Reader, contentType str
 		buf = &b
 	}
 	defer f.copyBufs.Put(buf)
-	n, err := writeAtomic(ctx, dir, p, r, *buf)
+	n, err := writeAtomic(ctx, dir, p, r, *buf, ifAbsent)
+	if errors.Is(err, ErrExists) {
+		return 0, err
+	}
 	if err != nil {
 		return 0, fmt.Errorf("write %s: %w", p, err)
 	}
@@ -116,9 +123,15 @@ func (f *File) Put(ctx context.Context, key string, r io.Reader, contentType str
 // p and syncs dir, so that a reader sees the old object or the whole new
 // one, never a part, and after a return the new one is durable.
 //
+// With ifAbsent the temporary file is hard-linked to p rather than renamed
+// over it: link(2) fails when p exists, in the same step that would have
+// written it, so of two writers exactly one creates the object
+// (ErrExists for the other). A file system without hard links gets a
+// check before the rename instead, which two writers can both pass.
+//
 // buf is what a streamed r is copied through; data already in memory (an
 // io.WriterTo such as a narinfo's strings.Reader) is written directly.
-func writeAtomic(ctx context.Context, dir, p string, r io.Reader, buf []byte) (int64, error) {
+func writeAtomic(ctx context.Context, dir, p string, r io.Reader, buf []byte, ifAbsent bool) (int64, error) {
 	tmp, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(p)+"-*")
 	if err != nil {
 		return 0, err
@@ -143,7 +156,11 @@ func writeAtomic(ctx context.Context, dir, p string, r io.Reader, buf []byte) (i
 		err = os.Chmod(tmp.Name(), 0o644)
 	}
 	if err == nil {
-		err = os.Rename(tmp.Name(), p)
+		if ifAbsent {
+			err = linkAbsent(tmp.Name(), p)
+		} else {
+			err = os.Rename(tmp.Name(), p)
+		}
 	}
 	if err != nil {
 		return 0, err
@@ -154,6 +171,21 @@ func writeAtomic(ctx context.Context, dir, p string, r io.Reader, buf []byte) (i
 	}
 	defer d.Close()
 	return n, d.Sync()
+}
+
+// linkAbsent makes p a hard link of tmp unless p exists (ErrExists).
+func linkAbsent(tmp, p string) error {
+	err := os.Link(tmp, p)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, fs.ErrExist):
+		return fmt.Errorf("%s: %w", p, ErrExists)
+	}
+	if _, serr := os.Lstat(p); serr == nil {
+		return fmt.Errorf("%s: %w", p, ErrExists)
+	}
+	return os.Rename(tmp, p)
 }
 
 // contextReader stops a long copy when the context is cancelled.
@@ -174,10 +206,10 @@ var (
 	_ Cleaner     = (*File)(nil)
 )
 
-// PutWith is Put: a file has no part size, and its digest is not kept
-// (see Stat).
+// PutWith is Put with IfAbsent honoured: a file has no part size, and its
+// digest is not kept (see Stat).
 func (f *File) PutWith(ctx context.Context, key string, r io.Reader, opts PutOptions) (int64, error) {
-	return f.Put(ctx, key, r, opts.ContentType)
+	return f.put(ctx, key, r, opts.IfAbsent)
 }
 
 // Stat returns the size of the object at key and its SHA-256, computed by

@@ -82,7 +82,7 @@ func (f *File) PutIf(ctx context.Context, key string, data []byte, contentType, 
 		return fmt.Errorf("%s: %w", p, ErrConflict)
 	}
 
-	if _, err := writeAtomic(context.WithoutCancel(ctx), dir, p, bytes.NewReader(data), nil); err != nil {
+	if _, err := writeAtomic(context.WithoutCancel(ctx), dir, p, bytes.NewReader(data), nil, false); err != nil {
 		return fmt.Errorf("write %s: %w", p, err)
 	}
 	return nil

@@ -10,6 +10,7 @@ import (
 	"os"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	awscreds "github.com/aws/aws-sdk-go-v2/credentials"
 	imdsClient "github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
@@ -36,11 +37,11 @@ const (
 //
 // Objects smaller than a part are written with one PutObject; larger ones
 // are streamed as a multipart upload, which S3 makes visible all at once
-// when it completes, so a reader never sees part of an object. Parts are
-// read into buffers shared by the whole store: at most (Jobs+1)×PartSize
-// bytes are in use, whatever the number of concurrent Puts, which bounds
-// both memory and the requests in flight (see partSizeFor for larger
-// parts). Every request is signed with SigV4 over the SHA-256
+// when it completes, so a reader never sees part of an object. Parts, and
+// streamed objects that fit in one PutObject, are read into buffers shared
+// by the whole store: at most Options.Memory bytes are in use, whatever the
+// number of concurrent Puts, which bounds both memory and the parts in
+// flight (see partSizeFor for larger parts). Every request is signed with SigV4 over the SHA-256
 // of its body, which S3 and its look-alikes check before they store a byte
 // (XAmzContentSHA256Mismatch); a Content-MD5 on top would hash every
 // byte of every NAR a second time to check the same thing, so only the
@@ -73,7 +74,12 @@ func openS3(ctx context.Context, loc s3Location, opts Options) (*S3, error) {
 	if partSize < minPartSize || partSize > 1<<30 {
 		return nil, fmt.Errorf("part size %d: S3 needs parts of at least 5 MiB, and more than 1 GiB is not useful", partSize)
 	}
-	jobs := max(opts.Jobs, 1)
+	memory := opts.Memory
+	if memory <= 0 {
+		memory = DefaultMemory
+	}
+	// At least two parts: one filling while the other is sent.
+	memory = max(memory, 2*partSize)
 
 	creds := opts.Credentials
 	if creds == nil {
@@ -97,7 +103,19 @@ func openS3(ctx context.Context, loc s3Location, opts Options) (*S3, error) {
 		HTTPClient: opts.HTTPClient,
 	}
 	if s3opts.HTTPClient == nil {
-		s3opts.HTTPClient = newHTTPClient()
+		c := newHTTPClient()
+		if bc, ok := c.(*awshttp.BuildableClient); ok {
+			// The SDK keeps 10 idle connections a host; a caller with more
+			// requests in flight would close and dial the rest again for
+			// each (a TCP and TLS handshake: round trips a far server
+			// makes dear).
+			conns := max(opts.Jobs, awshttp.DefaultHTTPTransportMaxIdleConnsPerHost)
+			c = bc.WithTransportOptions(func(t *http.Transport) {
+				t.MaxIdleConnsPerHost = conns
+				t.MaxIdleConns = max(t.MaxIdleConns, conns)
+			})
+		}
+		s3opts.HTTPClient = c
 	}
 	timeouts := opts.Timeouts.withDefaults()
 	s3opts.HTTPClient = newStallClient(s3opts.HTTPClient, timeouts)
@@ -108,9 +126,9 @@ func openS3(ctx context.Context, loc s3Location, opts Options) (*S3, error) {
 		loc:       loc,
 		client:    s3.New(s3opts),
 		partSize:  int(partSize),
-		bufs:      make(chan []byte, jobs+1),
-		budget:    semaphore.NewWeighted(int64(jobs+1) * partSize),
-		capacity:  int64(jobs+1) * partSize,
+		bufs:      make(chan []byte, memory/partSize),
+		budget:    semaphore.NewWeighted(memory),
+		capacity:  memory,
 		timeouts:  timeouts,
 		principal: opts.Principal,
 		logf:      opts.Logf,

@@ -290,7 +290,7 @@ func TestS3MultipartStreamsWithBoundedMemory(t *testing.T) {
 	bucket := m.CreateBucket(t)
 	const size = 64 << 20
 	const part = 5 << 20
-	s := openMinIO(t, m, bucket, "", Options{Jobs: 2, PartSize: part})
+	s := openMinIO(t, m, bucket, "", Options{Memory: 3 * part, PartSize: part})
 	ctx := context.Background()
 
 	stop := heapPeak()
@@ -301,8 +301,8 @@ func TestS3MultipartStreamsWithBoundedMemory(t *testing.T) {
 	if err != nil || n != size {
 		t.Fatalf("Put = %d, %v", n, err)
 	}
-	t.Logf("64 MiB in %d parts of 5 MiB, 2 jobs: %.0f MB/s, heap peak +%.1f MiB", (size+part-1)/part, float64(size)/1e6/elapsed.Seconds(), float64(peak)/(1<<20))
-	// Jobs+1 part buffers, plus the SDK's and the HTTP client's own.
+	t.Logf("64 MiB in %d parts of 5 MiB, 3 part buffers: %.0f MB/s, heap peak +%.1f MiB", (size+part-1)/part, float64(size)/1e6/elapsed.Seconds(), float64(peak)/(1<<20))
+	// Memory's three part buffers, plus the SDK's and the HTTP client's own.
 	if limit := uint64(3*part + 8<<20); peak > limit {
 		t.Errorf("heap grew by %d MiB uploading 64 MiB, want at most %d MiB", peak>>20, limit>>20)
 	}
@@ -336,8 +336,8 @@ func TestS3ParallelPutsShareBoundedBuffers(t *testing.T) {
 	t.Parallel()
 	m, _ := minio.Get(t)
 	bucket := m.CreateBucket(t)
-	// One job: two part buffers for six concurrent multipart uploads.
-	s := openMinIO(t, m, bucket, "", Options{Jobs: 1, PartSize: 5 << 20})
+	// Two part buffers for six concurrent multipart uploads.
+	s := openMinIO(t, m, bucket, "", Options{Memory: 2 * 5 << 20, PartSize: 5 << 20})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var wg sync.WaitGroup

@@ -26,9 +26,10 @@ func stream(seed uint64, size int64) io.Reader {
 // BenchmarkUploader compares this store's multipart uploader with
 // aws-sdk-go-v2's feature/s3/transfermanager in the same run, against the
 // same MinIO: 4 objects of 48 MiB uploaded at once from unseekable
-// streams, 8 MiB parts, 4 parts in flight (Jobs 4; Concurrency 4 per
-// upload for the transfer manager, which has no shared budget), reporting
-// MB/s and the process's peak RSS. Run it with:
+// streams, 8 MiB parts, 4 parts in flight (DefaultMemory: five parts, one
+// of them filling; Concurrency 4 per upload for the transfer manager,
+// which has no shared budget), reporting MB/s and the process's peak RSS.
+// Run it with:
 //
 //	go test ./internal/store -run '^$' -bench Uploader -benchtime 3x
 func BenchmarkUploader(b *testing.B) {

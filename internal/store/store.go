@@ -9,6 +9,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -41,6 +42,10 @@ type Store interface {
 // ErrConflict is returned by PutIf when the object changed since it was read.
 var ErrConflict = errors.New("object changed since it was read")
 
+// ErrExists is returned by PutWith with PutOptions.IfAbsent when an object
+// exists at the key already; the store left it as it was.
+var ErrExists = errors.New("an object exists at the key already")
+
 // Conditional is implemented by stores that can replace a small object
 // only if nobody else replaced it first (S3 If-Match / If-None-Match; a
 // lock and an atomic rename on file://). The catalog index needs it: two
@@ -68,6 +73,14 @@ type PutOptions struct {
 	// with the object, where Stat finds it, so that a later run can reuse
 	// the object without reading it.
 	Digest func() []byte
+	// IfAbsent writes the object only if none exists at the key, in the
+	// same request that writes it: S3's If-None-Match: * (on the
+	// PutObject, or on the CompleteMultipartUpload, after the parts), a
+	// hard link on file://. When one exists, PutWith fails with ErrExists
+	// and leaves it as it was. Servers that ignore the header (s3rver,
+	// older Ceph RGW, some hosted S3-compatibles) write anyway: see
+	// ProbeIfAbsent.
+	IfAbsent bool
 }
 
 // ObjectInfo is what a store knows about an object without reading it.
@@ -161,10 +174,22 @@ func (t Timeouts) withDefaults() Timeouts {
 	return t
 }
 
+// DefaultMemory is Options.Memory's default: five 8 MiB parts, what the
+// part buffers of S3 uploads held when they were sized by jobs 4.
+const DefaultMemory = 5 * DefaultPartSize
+
 // Options configure the stores that need more than a URL.
 type Options struct {
-	// Jobs bounds parallel transfers (S3 multipart parts in flight).
+	// Jobs is how many requests the caller keeps in flight at once: an
+	// S3 store keeps that many connections open for reuse, so that a wide
+	// upload of small objects does not dial again for each.
 	Jobs int
+	// Memory bounds the bytes of request bodies an S3 store holds, so that
+	// a failed request can be sent again (multipart parts, and objects
+	// streamed into one PutObject); 0 means DefaultMemory. Bodies already
+	// in memory (a *bytes.Reader or *strings.Reader) are sent as they are,
+	// outside it: their holder counts them.
+	Memory int64
 	// Getenv reads the process environment (injected for tests).
 	Getenv func(string) string
 
@@ -181,8 +206,8 @@ type Options struct {
 	HTTPClient aws.HTTPClient
 	// PartSize is the smallest part of S3 multipart uploads; 0 means
 	// DefaultPartSize. An object whose PutOptions.MaxSize needs more than
-	// 10,000 such parts gets larger ones. Memory use is about
-	// (Jobs+1)×PartSize, or one part when parts are larger than that.
+	// 10,000 such parts gets larger ones. Memory use is about Memory, or
+	// one part when parts are larger than that.
 	PartSize int64
 	// Timeouts bound every S3 and HTTP store request; the zero value is
 	// the defaults.
@@ -216,4 +241,21 @@ func Open(ctx context.Context, loc Location, opts Options) (Store, error) {
 		return OpenFile(loc.dir)
 	}
 	return nil, errors.New("no store to open")
+}
+
+// ProbeIfAbsent tells whether s honours PutOptions.IfAbsent. It writes data
+// with IfAbsent at key, where an object holding exactly data must exist
+// already: a store that honours it refuses (ErrExists); one that ignores it
+// writes the same bytes over themselves, which changes nothing a reader
+// sees. Any other failure (a server that rejects the header) is returned,
+// and means the caller should not send IfAbsent to this store.
+func ProbeIfAbsent(ctx context.Context, s DigestStore, key string, data []byte, contentType string) (bool, error) {
+	_, err := s.PutWith(ctx, key, bytes.NewReader(data), PutOptions{ContentType: contentType, MaxSize: int64(len(data)), IfAbsent: true})
+	switch {
+	case errors.Is(err, ErrExists):
+		return true, nil
+	case err != nil:
+		return false, err
+	}
+	return false, nil
 }

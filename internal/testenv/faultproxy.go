@@ -69,12 +69,21 @@ type FaultProxy struct {
 
 	mu       sync.Mutex
 	policy   Policy
+	delay    time.Duration
 	seq      int
 	injected map[Fault]int
 	requests int
+	log      []Request
 	held     sync.WaitGroup
 	holds    []time.Duration // how long each held-open request waited, in the order they ended
 	closing  chan struct{}
+}
+
+// Request is one request the proxy received, as its log keeps it.
+type Request struct {
+	Op     string // the S3 operation (see Operation)
+	Path   string // the URL path: /bucket/key with path-style requests
+	Status int    // the answer's status; 0 when a fault lost it
 }
 
 // Policy picks the fault for a request: op is the S3 operation it is
@@ -102,7 +111,7 @@ func StartFaultProxy(target string) (*FaultProxy, error) {
 		client: &http.Client{Transport: &http.Transport{
 			Proxy:               nil,
 			DisableCompression:  true,
-			MaxIdleConnsPerHost: 64,
+			MaxIdleConnsPerHost: 256,
 		}},
 		injected: map[Fault]int{},
 		closing:  make(chan struct{}),
@@ -123,6 +132,30 @@ func (p *FaultProxy) Close() {
 func (p *FaultProxy) SetPolicy(policy Policy) {
 	p.mu.Lock()
 	p.policy, p.seq = policy, 0
+	p.mu.Unlock()
+}
+
+// SetDelay makes every request wait d before it is passed on, as if the
+// server were d away (one round trip per request); 0 passes requests on at
+// once. The benchmark's latency case and the request-count tests use it.
+func (p *FaultProxy) SetDelay(d time.Duration) {
+	p.mu.Lock()
+	p.delay = d
+	p.mu.Unlock()
+}
+
+// Log returns the requests received since the last ResetLog, in the order
+// their answers were sent.
+func (p *FaultProxy) Log() []Request {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]Request(nil), p.log...)
+}
+
+// ResetLog empties the log.
+func (p *FaultProxy) ResetLog() {
+	p.mu.Lock()
+	p.log = nil
 	p.mu.Unlock()
 }
 
@@ -256,17 +289,36 @@ func (p *FaultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if fault != NoFault {
 		p.injected[fault]++
 	}
+	delay := p.delay
 	p.mu.Unlock()
+
+	status := 0
+	defer func() {
+		p.mu.Lock()
+		p.log = append(p.log, Request{Op: op, Path: r.URL.Path, Status: status})
+		p.mu.Unlock()
+	}()
+	if delay > 0 {
+		select {
+		case <-time.After(delay):
+		case <-r.Context().Done():
+			return
+		case <-p.closing:
+			return
+		}
+	}
 
 	switch fault {
 	case Status500:
 		io.Copy(io.Discard, r.Body)
-		s3Error(w, http.StatusInternalServerError, "InternalError", "injected by FaultProxy")
+		status = http.StatusInternalServerError
+		s3Error(w, status, "InternalError", "injected by FaultProxy")
 		return
 	case SlowDown:
 		io.Copy(io.Discard, r.Body)
 		w.Header().Set("Retry-After", "1")
-		s3Error(w, http.StatusServiceUnavailable, "SlowDown", "injected by FaultProxy")
+		status = http.StatusServiceUnavailable
+		s3Error(w, status, "SlowDown", "injected by FaultProxy")
 		return
 	case ResetMidBody:
 		io.CopyN(io.Discard, r.Body, max(r.ContentLength/2, 1))
@@ -294,8 +346,12 @@ func (p *FaultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	resp, body, err := p.forward(r)
 	if err != nil {
-		s3Error(w, http.StatusBadGateway, "ProxyError", err.Error())
+		status = http.StatusBadGateway
+		s3Error(w, status, "ProxyError", err.Error())
 		return
+	}
+	if fault == NoFault || fault == Stall {
+		status = resp.StatusCode
 	}
 	for k, v := range resp.Header {
 		if k != "Content-Length" {

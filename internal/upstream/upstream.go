@@ -33,10 +33,15 @@ import (
 )
 
 // DefaultCache and DefaultKey are Nix's own defaults: every Nix
-// installation substitutes from this cache and trusts this key.
+// installation substitutes from this cache and trusts this key. FloxCache
+// and FloxKey are Flox's, where its catalog's packages are: Flox's
+// installer adds them to every Flox user's Nix. The action's
+// upstream-caches and upstream-keys default to both (inputs.All).
 const (
 	DefaultCache = "https://cache.nixos.org"
 	DefaultKey   = "cache.nixos.org-1:6NCHdD59X431o0gWypbMrAURkbJ16ZPMQFGspcDShjY="
+	FloxCache    = "https://cache.flox.dev"
+	FloxKey      = "flox-cache-public-1:7F4OyH7ZCnFhcze3fJdfyXYLQw/aV7GEed86nQ7IsOs="
 )
 
 // Defaults of Options.

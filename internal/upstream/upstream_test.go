@@ -2,19 +2,23 @@ package upstream_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/nix-community/go-nix/pkg/narinfo/signature"
 
 	"github.com/flox-publish/publish-action/internal/cache"
+	"github.com/flox-publish/publish-action/internal/inputs"
 	"github.com/flox-publish/publish-action/internal/narinfo"
 	"github.com/flox-publish/publish-action/internal/nixpath"
 	"github.com/flox-publish/publish-action/internal/signing"
@@ -31,13 +35,18 @@ type upstreamCache struct {
 	dir string
 }
 
+// upstreams counts the caches newUpstream made.
+var upstreams atomic.Int32
+
 // newUpstream copies paths into a new file:// cache with `nix copy`,
 // signed by a new key, and serves it on loopback. tamper, when set,
 // rewrites each narinfo as it is served.
 func newUpstream(t *testing.T, tamper func(string) string, paths ...string) upstreamCache {
 	t.Helper()
 	dir := t.TempDir()
-	sec, pub, err := signing.Generate("upstream-test-1")
+	// Each cache's key has a name of its own, as real caches' keys do
+	// (keys are told apart by name, as in Nix).
+	sec, pub, err := signing.Generate(fmt.Sprintf("upstream-test-%d", upstreams.Add(1)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,5 +305,71 @@ func TestFlakyUpstreamIsAskedAgain(t *testing.T) {
 	}, closure)
 	if err != nil || len(served) != 1 {
 		t.Errorf("served %v, err %v; want the library", served, err)
+	}
+}
+
+// TestDefaultUpstreamsEachServe stands in, on loopback, for each cache of
+// the action's default upstream-caches (cache.nixos.org and
+// cache.flox.dev): a path either serves is not uploaded. The stand-ins
+// sign with keys of their own, in the place of the real keys, which the
+// test checks are the defaults beside them.
+func TestDefaultUpstreamsEachServe(t *testing.T) {
+	var defCaches, defKeys []string
+	for _, in := range inputs.All {
+		switch in.Name {
+		case "upstream-caches":
+			defCaches = strings.Fields(in.ActionDefault)
+		case "upstream-keys":
+			defKeys = strings.Fields(in.Default)
+		}
+	}
+	if !slices.Equal(defCaches, []string{upstream.DefaultCache, upstream.FloxCache}) || !slices.Equal(defKeys, []string{upstream.DefaultKey, upstream.FloxKey}) {
+		t.Fatalf("the action's default upstreams are %q with keys %q, want cache.nixos.org's and cache.flox.dev's", defCaches, defKeys)
+	}
+	keys(t, defKeys...)
+
+	type part struct{ app, lib nixpath.PathInfo }
+	var closure []nixpath.PathInfo
+	var parts []part
+	var standIns []upstreamCache
+	for _, name := range []string{"nixos", "flox"} {
+		top, c := testenv.NixClosure(t, "upstream-"+name+"-", "")
+		app, lib := byName(c, top)
+		closure = append(closure, c...)
+		parts = append(parts, part{app, lib})
+		standIns = append(standIns, newUpstream(t, nil, lib.StorePath))
+	}
+	served, err := upstream.Find(context.Background(), upstream.Options{
+		Caches: []string{standIns[0].url, standIns[1].url}, Keys: keys(t, standIns[0].pub, standIns[1].pub),
+		Warnf: func(f string, a ...any) { t.Errorf("unexpected warning: "+f, a...) },
+	}, closure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range parts {
+		if got := served[p.lib.StorePath].Cache; got != standIns[i].url {
+			t.Errorf("%s served by %q, want the stand-in for %s (%s)", p.lib.StorePath, got, defCaches[i], standIns[i].url)
+		}
+	}
+	if sum := upstream.Summarize([]string{standIns[0].url, standIns[1].url}, served); sum.Paths != 2 || !slices.Equal(sum.Caches, []string{standIns[0].url, standIns[1].url}) {
+		t.Errorf("summary = %+v, want 2 paths from both caches", sum)
+	}
+
+	ours, _, res := publish(t, closure, served)
+	status := map[string]cache.Status{}
+	for _, r := range res {
+		status[r.StorePath] = r.Status
+	}
+	for i, p := range parts {
+		if status[p.lib.StorePath] != cache.Upstream || status[p.app.StorePath] != cache.Uploaded {
+			t.Errorf("stand-in for %s: %s is %s, %s is %s; want the library upstream and the app uploaded",
+				defCaches[i], p.lib.StorePath, status[p.lib.StorePath], p.app.StorePath, status[p.app.StorePath])
+		}
+		if _, err := os.Stat(filepath.Join(ours, nixpath.HashPart(p.lib.StorePath)+".narinfo")); !os.IsNotExist(err) {
+			t.Errorf("%s's narinfo was written to our cache (err %v)", p.lib.StorePath, err)
+		}
+	}
+	if nars, _ := filepath.Glob(filepath.Join(ours, "nar", "*")); len(nars) != 2 {
+		t.Errorf("our cache holds %d NARs, want 2 (the apps')", len(nars))
 	}
 }
