@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"syscall"
 	"time"
@@ -24,21 +25,30 @@ type process struct {
 	stopOnce sync.Once
 }
 
-// start starts cmd in a process group of its own, so that a wrapper
-// script's children stop with it, and keeps what it prints. On failure dir
-// is removed.
+// start starts cmd as serverAttr says and keeps what it prints. On failure
+// dir is removed.
 func (p *process) start(name string, cmd *exec.Cmd, dir string) error {
 	p.cmd, p.dir, p.log, p.done = cmd, dir, &lockedBuffer{}, make(chan struct{})
 	cmd.Stdout, cmd.Stderr = p.log, p.log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		os.RemoveAll(dir)
-		return fmt.Errorf("start %s: %w", name, err)
-	}
+	cmd.SysProcAttr = serverAttr()
+	// The parent-death signal follows the thread that forks, not the
+	// process: the server is started and waited for on a thread held for
+	// that alone, so no other goroutine's end of its thread can kill it.
+	started := make(chan error, 1)
 	go func() {
+		runtime.LockOSThread()
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
 		_ = cmd.Wait()
 		close(p.done)
 	}()
+	if err := <-started; err != nil {
+		os.RemoveAll(dir)
+		return fmt.Errorf("start %s: %w", name, err)
+	}
 	return nil
 }
 
