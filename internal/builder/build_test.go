@@ -35,6 +35,12 @@ func envDir(t *testing.T, manifestTOML string) (string, *manifest.Manifest) {
 func buildOne(t *testing.T, b builder.Builder, manifestTOML string, environ []string) (*builder.Result, string, error) {
 	t.Helper()
 	dir, m := envDir(t, manifestTOML)
+	return buildIn(t, b, dir, m, environ)
+}
+
+// buildIn builds the first build of m, whose environment is in dir.
+func buildIn(t *testing.T, b builder.Builder, dir string, m *manifest.Manifest, environ []string) (*builder.Result, string, error) {
+	t.Helper()
 	builds, err := m.Select(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -208,6 +214,35 @@ echo "hello $WHO" > $out/bin/app
 	}
 	if len(res.Closure) != 2 || !strings.Contains(strings.Join(paths, " "), dep) {
 		t.Fatalf("closure %v, want the output and %s", paths, dep)
+	}
+}
+
+// The stand-in names its output with the version as Flox does, whichever
+// way the manifest gives it; the action's own resolution must agree.
+func TestFloxStandInVersions(t *testing.T) {
+	testenv.RequireTool(t, "nix-build")
+	environ := append(testenv.NixEnv(t), "PATH="+testenv.FloxStandInPATH(t))
+	for _, tc := range []struct{ name, version, want string }{
+		{"string", `version = "1.2.3"`, "1.2.3"},
+		{"file", `version = { file = "VERSION" }`, "2.0.1"},
+		{"command", `version = { command = "echo 3.1.4" }`, "3.1.4"},
+		{"none", ``, "0.0.0"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir, m := envDir(t, `version = 1
+[build.app]
+`+tc.version+`
+command = 'mkdir -p $out; echo `+tc.name+` > $out/v; true'
+`)
+			os.WriteFile(filepath.Join(dir, "VERSION"), []byte("2.0.1\n"), 0o644)
+			res, log, err := buildIn(t, builder.Flox{}, dir, m, environ)
+			if err != nil {
+				t.Fatalf("%v\n%s", err, log)
+			}
+			if out := res.Outputs[0].StorePath; !strings.HasSuffix(out, "-app-"+tc.want) {
+				t.Fatalf("output %s, want a name ending in -app-%s", out, tc.want)
+			}
+		})
 	}
 }
 

@@ -83,9 +83,9 @@ func run(args []string) error {
 		if !ok {
 			return fmt.Errorf("package '%s' not found in manifest", p)
 		}
-		version, _ := b.Version.(string)
-		if version == "" {
-			version = "0.0.0"
+		version, err := buildVersion(dir, b.Version)
+		if err != nil {
+			return fmt.Errorf("package '%s': version: %w", p, err)
 		}
 		if err := buildOne(dir, p, version, b.Command, m.Vars); err != nil {
 			return err
@@ -93,6 +93,37 @@ func run(args []string) error {
 		fmt.Fprintf(os.Stderr, "✅ Build completed successfully. Output created: ./result-%s\n", p)
 	}
 	return nil
+}
+
+// buildVersion is the version Flox names the output with: a string, a file
+// relative to the environment's directory ({ file = "PATH" }), or what a
+// command prints ({ command = "..." }), "0.0.0" when none is set.
+func buildVersion(dir string, v any) (string, error) {
+	var version string
+	switch v := v.(type) {
+	case string:
+		version = v
+	case map[string]any:
+		if f, ok := v["file"].(string); ok {
+			data, err := os.ReadFile(filepath.Join(dir, f))
+			if err != nil {
+				return "", err
+			}
+			version = string(data)
+		} else if c, ok := v["command"].(string); ok {
+			cmd := exec.Command("sh", "-c", c)
+			cmd.Dir = dir
+			out, err := cmd.Output()
+			if err != nil {
+				return "", fmt.Errorf("%s: %w", c, err)
+			}
+			version = string(out)
+		}
+	}
+	if version = strings.TrimSpace(version); version == "" {
+		version = "0.0.0"
+	}
+	return version, nil
 }
 
 func buildOne(dir, pname, version, command string, vars map[string]string) error {
