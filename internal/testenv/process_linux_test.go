@@ -23,7 +23,7 @@ func TestServerDiesWithTheTestBinary(t *testing.T) {
 		// MinIO prints its banner for a while after it answers; killed
 		// then, it dies of a write to its closed pipe, which hides a leak.
 		time.Sleep(3 * time.Second)
-		os.Stdout.WriteString("minio-pid " + strconv.Itoa(m.cmd.Process.Pid) + "\n")
+		os.Stdout.WriteString("minio-pid " + strconv.Itoa(m.cmd.Process.Pid) + " " + m.dir + "\n")
 		time.Sleep(time.Minute)
 		return
 	}
@@ -42,7 +42,10 @@ func TestServerDiesWithTheTestBinary(t *testing.T) {
 	sc := bufio.NewScanner(out)
 	for sc.Scan() {
 		if p, ok := strings.CutPrefix(sc.Text(), "minio-pid "); ok {
+			p, dir, _ := strings.Cut(p, " ")
 			pid, _ = strconv.Atoi(p)
+			// The killed child leaves the server's data behind.
+			t.Cleanup(func() { os.RemoveAll(dir) })
 			break
 		}
 	}
