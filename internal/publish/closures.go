@@ -76,7 +76,7 @@ func (r *Release) closureManifests(ctx context.Context, up *Uploaded, narInfos m
 			}
 		}
 		if write {
-			r.UI.Printf("%-12s %s (%d paths of %s's closure)", "manifest", s.Key, len(s.Paths), p.Name())
+			r.UI.Printf("%-12s %s (%s of %s's closure)", "manifest", s.Key, plural(len(s.Paths), "path", "paths"), p.Name())
 		}
 		manifests[p.Name()] = s
 	}
