@@ -332,8 +332,8 @@ func TestContainer(t *testing.T) {
 		}
 		root := nixInstall(t, filepath.Join(res.workspace, "_cache"), pub, paths...)
 		checkReference(t, root, paths[0])
-		if !strings.Contains(res.summary, "builds ran as uid") {
-			t.Errorf("the summary does not say whom the builds ran as")
+		if !strings.Contains(res.summary, "builds run as uid") {
+			t.Errorf("the summary does not say whom the builds run as")
 		}
 		// The workflow commands are on the client's stdout, where the
 		// runner reads them: each secret masked before anything else is

@@ -26,4 +26,4 @@ func Harden() error {
 
 // sameUserNote says what a build running as the action's own user can
 // reach of the action itself.
-const sameUserNote = "macOS lets a process read the environment of every process of its user, so they could read the action's, which holds the inputs, secrets among them"
+const sameUserNote = "macOS lets a process read the environment of every process of its user, so they can read the action's, which holds the inputs, secrets among them"

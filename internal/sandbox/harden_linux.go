@@ -32,4 +32,4 @@ func Harden() error {
 
 // sameUserNote says what a build running as the action's own user can
 // reach of the action itself.
-const sameUserNote = "the action is non-dumpable, so they could not read its environment (which holds the inputs, secrets among them) nor its memory"
+const sameUserNote = "the action is non-dumpable, so they cannot read its environment (which holds the inputs, secrets among them) nor its memory"

@@ -148,12 +148,13 @@ func (s *Sandbox) UID() int { return s.uid }
 // Timeout is the bound on each command.
 func (s *Sandbox) Timeout() time.Duration { return s.timeout }
 
-// Describe says, for the report, whom builds ran as.
+// Describe says, for the report, whom builds run as: it is printed whether
+// or not a build ran (a run that fails its checks builds nothing).
 func (s *Sandbox) Describe() string {
 	if s.dropped {
-		return fmt.Sprintf("builds ran as uid %d, a user of their own that cannot read the action's environment, memory or files, nor write the workspace or the cache; every process they started was ended with them", s.uid)
+		return fmt.Sprintf("builds run as uid %d, a user of their own that cannot read the action's environment, memory or files, nor write the workspace or the cache; every process they start is ended with them", s.uid)
 	}
-	return fmt.Sprintf("builds ran as the current user (uid %d), like the action: they could read what that user reads (the workspace, with any credentials in its .git/config); %s. Their environment held no secret, and the processes they started were found by a marker in their environment and ended with them (one that clears its environment and leaves its process group could outlive them). Run the action as root (in its container, or through passwordless sudo, as the native action does on hosted runners) to run them as a user of their own", s.uid, sameUserNote)
+	return fmt.Sprintf("builds run as the current user (uid %d), like the action: they can read what that user reads (the workspace, with any credentials in its .git/config); %s. Their environment holds no secret, and the processes they start are found by a marker in their environment and ended with them (one that clears its environment and leaves its process group can outlive them). Run the action as root (in its container, or through passwordless sudo, as the native action does on hosted runners) to run them as a user of their own", s.uid, sameUserNote)
 }
 
 // Env is what a command's environment needs for the build user: git
