@@ -22,19 +22,6 @@ import (
 	"github.com/flox-publish/publish-action/internal/testenv"
 )
 
-func newKey(t *testing.T, name string) *signing.Key {
-	t.Helper()
-	sec, _, err := signing.Generate(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := signing.Parse(sec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
-
 func fileStore(t *testing.T) *store.File {
 	t.Helper()
 	s, err := store.OpenFile(filepath.Join(t.TempDir(), "cache"))
@@ -104,7 +91,7 @@ func TestPublishedClosureInstallsWithRealNix(t *testing.T) {
 	for _, compression := range []string{"zstd", "xz", "none"} {
 		t.Run(compression, func(t *testing.T) {
 			s := fileStore(t)
-			key := newKey(t, "test-cache-1")
+			key := testenv.SigningKey(t, "test-cache-1")
 			res, err := cache.Publish(context.Background(), cache.Options{Store: s, Key: key, Compression: compression, Jobs: 2}, closure)
 			if err != nil {
 				t.Fatal(err)
@@ -138,7 +125,7 @@ func TestPublishedClosureInstallsWithRealNix(t *testing.T) {
 func TestLocalBuildPathInstallsWithRealNix(t *testing.T) {
 	p := localPath(t, "hello-1.0")
 	s := fileStore(t)
-	key := newKey(t, "test-cache-1")
+	key := testenv.SigningKey(t, "test-cache-1")
 	if _, err := cache.Publish(context.Background(), cache.Options{Store: s, Key: key, Compression: "zstd", Jobs: 1}, []nixpath.PathInfo{p}); err != nil {
 		t.Fatal(err)
 	}
@@ -149,8 +136,8 @@ func TestLocalBuildPathInstallsWithRealNix(t *testing.T) {
 
 func TestRealNixRefusesBadCaches(t *testing.T) {
 	top, closure := nixClosure(t)
-	key := newKey(t, "test-cache-1")
-	other := newKey(t, "test-cache-1") // same name, another key
+	key := testenv.SigningKey(t, "test-cache-1")
+	other := testenv.SigningKey(t, "test-cache-1") // same name, another key
 
 	t.Run("untrusted key", func(t *testing.T) {
 		s := fileStore(t)
@@ -223,7 +210,7 @@ func (r *recordingStore) Put(ctx context.Context, key string, rd io.Reader, ct s
 func TestWriteOrder(t *testing.T) {
 	_, closure := nixClosure(t)
 	rec := &recordingStore{Store: fileStore(t)}
-	key := newKey(t, "k")
+	key := testenv.SigningKey(t, "k")
 	if _, err := cache.Publish(context.Background(), cache.Options{Store: rec, Key: key, Compression: "zstd", Jobs: 4}, closure); err != nil {
 		t.Fatal(err)
 	}
@@ -266,7 +253,7 @@ func TestLargestNARFirst(t *testing.T) {
 	rec := &recordingStore{Store: fileStore(t)}
 	// Room for one NAR at a time: the order they start in is the order
 	// they are written in.
-	if _, err := cache.Publish(context.Background(), cache.Options{Store: rec, Key: newKey(t, "k"), Compression: "zstd", Jobs: 1, Memory: 1}, paths); err != nil {
+	if _, err := cache.Publish(context.Background(), cache.Options{Store: rec, Key: testenv.SigningKey(t, "k"), Compression: "zstd", Jobs: 1, Memory: 1}, paths); err != nil {
 		t.Fatal(err)
 	}
 	var got []string
@@ -329,7 +316,7 @@ func TestPublishFailures(t *testing.T) {
 			s := fileStore(t)
 			tc.opts.Store = s
 			if tc.name != "no key" {
-				tc.opts.Key = newKey(t, "k")
+				tc.opts.Key = testenv.SigningKey(t, "k")
 			}
 			_, err := cache.Publish(context.Background(), tc.opts, tc.paths)
 			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
@@ -346,7 +333,7 @@ func TestPublishFailures(t *testing.T) {
 func TestForeignStoreDirRefused(t *testing.T) {
 	s := fileStore(t)
 	s.Put(context.Background(), "nix-cache-info", strings.NewReader("StoreDir: /gnu/store\n"), cache.ContentTypeCacheInfo)
-	_, err := cache.Publish(context.Background(), cache.Options{Store: s, Key: newKey(t, "k"), Compression: "zstd"}, []nixpath.PathInfo{localPath(t, "x-1")})
+	_, err := cache.Publish(context.Background(), cache.Options{Store: s, Key: testenv.SigningKey(t, "k"), Compression: "zstd"}, []nixpath.PathInfo{localPath(t, "x-1")})
 	if err == nil || !strings.Contains(err.Error(), "/gnu/store") {
 		t.Fatalf("err = %v", err)
 	}
@@ -364,7 +351,7 @@ func TestVerifyCatchesWhatTheStoreLost(t *testing.T) {
 			dep = p.StorePath
 		}
 	}
-	key := newKey(t, "test-cache-1")
+	key := testenv.SigningKey(t, "test-cache-1")
 	for _, tc := range []struct {
 		name   string
 		damage func(s *store.File, r cache.PathResult)
@@ -382,7 +369,7 @@ func TestVerifyCatchesWhatTheStoreLost(t *testing.T) {
 		{"NAR truncated", func(s *store.File, r cache.PathResult) {
 			os.Truncate(filepath.Join(s.Root(), r.NarInfo.URL), 10)
 		}, nil, "is 10 bytes, the narinfo says", ""},
-		{"another key", func(*store.File, cache.PathResult) {}, newKey(t, "test-cache-2"), "no valid signature by test-cache-2", ""},
+		{"another key", func(*store.File, cache.PathResult) {}, testenv.SigningKey(t, "test-cache-2"), "no valid signature by test-cache-2", ""},
 		{"a reference's narinfo lost: not read back", func(s *store.File, r cache.PathResult) {
 			os.Remove(filepath.Join(s.Root(), narinfo.Key(r.StorePath)))
 		}, nil, "", dep},
@@ -447,7 +434,7 @@ func TestPublishStoreFailsMidNAR(t *testing.T) {
 	s := fileStore(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	_, err := cache.Publish(ctx, cache.Options{Store: failingStore{s}, Key: newKey(t, "k"), Compression: "zstd", Jobs: 3}, paths)
+	_, err := cache.Publish(ctx, cache.Options{Store: failingStore{s}, Key: testenv.SigningKey(t, "k"), Compression: "zstd", Jobs: 3}, paths)
 	if err == nil || !strings.Contains(err.Error(), "connection reset by peer") || strings.Contains(err.Error(), "compressed stream") || ctx.Err() != nil {
 		t.Fatalf("err = %v (context: %v), want the store's error", err, ctx.Err())
 	}

@@ -205,7 +205,7 @@ func TestPublishUnderInjectedFaults(t *testing.T) {
 	testenv.Slow(t)
 	rig := startFaultRig(t)
 	c := rig.m.Client()
-	key := newKey(t, "fault-test")
+	key := testenv.SigningKey(t, "fault-test")
 	all := []testenv.Fault{testenv.Status500, testenv.SlowDown, testenv.ResetMidBody, testenv.CutResponse, testenv.ResetResponse, testenv.Stall}
 	cases := []struct {
 		name   string
@@ -392,7 +392,7 @@ func TestCancelAbortsMultipartUploads(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(1500*time.Millisecond, cancel)
 	start := time.Now()
-	_, err := cache.Publish(ctx, cache.Options{Store: s, Key: newKey(t, "cancel"), Jobs: 2}, paths)
+	_, err := cache.Publish(ctx, cache.Options{Store: s, Key: testenv.SigningKey(t, "cancel"), Jobs: 2}, paths)
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("publish returned %v, want context.Canceled", err)
 	}
@@ -415,7 +415,7 @@ func TestConcurrentPublishersUploadSharedPathsOnce(t *testing.T) {
 	testenv.Slow(t)
 	m := testenv.StartMinIO(t, testenv.MinIOOptions{})
 	bucket := m.CreateBucket(t)
-	key := newKey(t, "concurrent")
+	key := testenv.SigningKey(t, "concurrent")
 	shared := faultClosure(t, 500, 40)
 	var closures [3][]nixpath.PathInfo
 	for i := range closures {
@@ -472,7 +472,7 @@ func TestConcurrentPublishersUploadSharedPathsOnce(t *testing.T) {
 // TestPublishUnderInjectedFaults).
 func TestRerunReusesCompleteNARs(t *testing.T) {
 	s := fileStore(t)
-	key := newKey(t, "rerun")
+	key := testenv.SigningKey(t, "rerun")
 	paths := faultClosure(t, 77, 5, 1<<20)
 	first, err := cache.Publish(context.Background(), cache.Options{Store: s, Key: key, Jobs: 2}, paths)
 	if err != nil {
@@ -512,7 +512,7 @@ func TestPublishRemovesStaleTemporaryFiles(t *testing.T) {
 	old := time.Now().Add(-2 * time.Hour)
 	os.Chtimes(stale, old, old)
 	var notes []string
-	_, err := cache.Publish(context.Background(), cache.Options{Store: s, Key: newKey(t, "stale"), Jobs: 1,
+	_, err := cache.Publish(context.Background(), cache.Options{Store: s, Key: testenv.SigningKey(t, "stale"), Jobs: 1,
 		Logf: func(f string, a ...any) { notes = append(notes, fmt.Sprintf(f, a...)) }}, faultClosure(t, 88, 1))
 	if err != nil {
 		t.Fatal(err)

@@ -52,7 +52,7 @@ func TestRequestsPerPath(t *testing.T) {
 			return server{s.Endpoint, awscreds.NewStaticCredentialsProvider(s.AccessKey, s.SecretKey, ""), s.CreateBucket(t)}
 		}},
 	}
-	key := newKey(t, "requests")
+	key := testenv.SigningKey(t, "requests")
 	paths := faultClosure(t, 2300, 60)
 	for _, srv := range servers {
 		t.Run(srv.name, func(t *testing.T) {

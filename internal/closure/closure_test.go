@@ -13,22 +13,9 @@ import (
 	"github.com/nix-community/go-nix/pkg/nixhash"
 
 	"github.com/flox-publish/publish-action/internal/narinfo"
-	"github.com/flox-publish/publish-action/internal/signing"
 	"github.com/flox-publish/publish-action/internal/store"
+	"github.com/flox-publish/publish-action/internal/testenv"
 )
-
-func key(t *testing.T, name string) *signing.Key {
-	t.Helper()
-	sec, _, err := signing.Generate(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := signing.Parse(sec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
 
 // narInfos makes the narinfos of n paths, the first one the output.
 func narInfos(n int) []*narinfo.NarInfo {
@@ -47,7 +34,7 @@ func narInfos(n int) []*narinfo.NarInfo {
 }
 
 func TestManifestIsDeterministicSignedAndChecked(t *testing.T) {
-	k := key(t, "test-1")
+	k := testenv.SigningKey(t, "test-1")
 	infos := narInfos(5)
 	out := infos[3].StorePath
 	shuffled := []*narinfo.NarInfo{infos[4], infos[1], infos[3], infos[0], infos[2], infos[1]}
@@ -73,7 +60,7 @@ func TestManifestIsDeterministicSignedAndChecked(t *testing.T) {
 	if !bytes.Equal(parsed.Encode(), m1.Encode()) || !parsed.Trusted([]signature.PublicKey{k.PublicKey()}) {
 		t.Errorf("the parsed manifest differs or does not verify")
 	}
-	if parsed.Trusted([]signature.PublicKey{key(t, "other-1").PublicKey()}) {
+	if parsed.Trusted([]signature.PublicKey{testenv.SigningKey(t, "other-1").PublicKey()}) {
 		t.Error("the manifest verifies with another key")
 	}
 	if p, ok := parsed.Path(infos[2].StorePath); !ok || p.NarSize != 102 {
@@ -113,7 +100,7 @@ func TestWriteKeepsTheManifestAlreadyStored(t *testing.T) {
 	}
 	infos := narInfos(3)
 	outs := []string{infos[0].StorePath}
-	old, rotated := key(t, "old-1"), key(t, "new-1")
+	old, rotated := testenv.SigningKey(t, "old-1"), testenv.SigningKey(t, "new-1")
 	first, _ := New(outs, infos)
 	first.Sign(old)
 	w1, err := Write(ctx, st, first)

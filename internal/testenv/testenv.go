@@ -16,6 +16,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/flox-publish/publish-action/internal/signing"
 )
 
 // RequireTool returns the path of name on PATH. When it is missing, the
@@ -130,4 +132,18 @@ func OpenTempDir(t testing.TB) string {
 		}
 	}
 	return dir
+}
+
+// SigningKey is a fresh cache signing key named name.
+func SigningKey(t testing.TB, name string) *signing.Key {
+	t.Helper()
+	sec, _, err := signing.Generate(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := signing.Parse(sec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }
