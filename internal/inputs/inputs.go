@@ -344,6 +344,16 @@ func (c Config) Name(input string) string {
 	return "--" + input
 }
 
+// Set is the advice to give an input a value, as it is written where c
+// was read: "set rebuild: true" in Actions, "pass --rebuild true" in a
+// terminal.
+func (c Config) Set(input, value string) string {
+	if c.InActions {
+		return "set " + input + ": " + value
+	}
+	return "pass --" + input + " " + value
+}
+
 // dryRunFix is the last resort of every "required to publish" error.
 var dryRunFix = Fix{Workflow: "or set dry-run: true to build without publishing", Terminal: "or pass --dry-run true to build without publishing"}
 

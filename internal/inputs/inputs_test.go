@@ -311,3 +311,21 @@ func TestLoadSigningKeyPhrasing(t *testing.T) {
 func parse(getenv func(string) string, args []string) (Config, error) {
 	return Parse(workflow.Read(getenv), getenv, args)
 }
+
+func TestAdviceIsWrittenForWhereTheRunIs(t *testing.T) {
+	for _, tc := range []struct {
+		inActions bool
+		name, set string
+	}{
+		{true, "rebuild", "set rebuild: true"},
+		{false, "--rebuild", "pass --rebuild true"},
+	} {
+		c := Config{InActions: tc.inActions}
+		if got := c.Name("rebuild"); got != tc.name {
+			t.Errorf("InActions %v: Name = %q, want %q", tc.inActions, got, tc.name)
+		}
+		if got := c.Set("rebuild", "true"); got != tc.set {
+			t.Errorf("InActions %v: Set = %q, want %q", tc.inActions, got, tc.set)
+		}
+	}
+}

@@ -64,7 +64,7 @@ func (checkCatalogStage) Run(ctx context.Context, r *Release) error {
 			continue
 		}
 		p.Published = &plan.Published
-		r.UI.Notice("%s/%s: %s; not built again (set rebuild: true to build and publish it anyway)", cfg.Catalog, p.Name(), plan.Published)
+		r.UI.Notice("%s/%s: %s; not built again (%s to build and publish it anyway)", cfg.Catalog, p.Name(), plan.Published, cfg.Set("rebuild", "true"))
 	}
 	return nil
 }
@@ -107,7 +107,7 @@ func (r *Release) lookUpIndex(ctx context.Context) error {
 			continue
 		}
 		p.Published = &catalog.Published{SourceRev: e.Rev, SourceRevDate: e.RevDate, PublishedAt: e.PublishedAt}
-		r.UI.Notice("%s/%s: %s (the catalog index in %s says so); not built again (set rebuild: true to build and publish it anyway)", r.Inputs.Catalog, p.Name(), p.Published, st.URL())
+		r.UI.Notice("%s/%s: %s (the catalog index in %s says so); not built again (%s to build and publish it anyway)", r.Inputs.Catalog, p.Name(), p.Published, st.URL(), r.Inputs.Set("rebuild", "true"))
 	}
 	return nil
 }

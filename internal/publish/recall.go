@@ -98,7 +98,7 @@ func (r *Release) recall(ctx context.Context, rc *Recalled, p *Package) (*Record
 		return nil, rc.Destination.Wrap(err)
 	}
 	if e == nil || len(e.Outputs) == 0 {
-		rec.Lacks = fmt.Sprintf("its store paths are not known: the catalog index in %s has no record of this build (set rebuild: true to publish it again)", st.URL())
+		rec.Lacks = fmt.Sprintf("its store paths are not known: the catalog index in %s has no record of this build (%s to publish it again)", st.URL(), r.Inputs.Set("rebuild", "true"))
 		return rec, nil
 	}
 	for _, o := range e.Outputs {
@@ -108,7 +108,7 @@ func (r *Release) recall(ctx context.Context, rc *Recalled, p *Package) (*Record
 		if !errors.Is(err, store.ErrNotFound) {
 			return nil, rc.Destination.Wrap(err)
 		}
-		rec.Lacks = fmt.Sprintf("the store %s no longer has the narinfos of its outputs (set rebuild: true to publish them again)", st.URL())
+		rec.Lacks = fmt.Sprintf("the store %s no longer has the narinfos of its outputs (%s to publish them again)", st.URL(), r.Inputs.Set("rebuild", "true"))
 		return rec, nil
 	}
 	var keys []signature.PublicKey
@@ -118,7 +118,7 @@ func (r *Release) recall(ctx context.Context, rc *Recalled, p *Package) (*Record
 	rec.Manifest, err = closure.Read(ctx, st, rec.StorePaths, keys)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		rec.Lacks = "its closure's size and closure manifest are not known: it was published before this action wrote closure manifests (set rebuild: true to publish it again with one)"
+		rec.Lacks = fmt.Sprintf("its closure's size and closure manifest are not known: it was published before this action wrote closure manifests (%s to publish it again with one)", r.Inputs.Set("rebuild", "true"))
 	case err != nil:
 		rec.Manifest = nil
 		rec.Lacks = fmt.Sprintf("its closure manifest is not used: %v", err)
